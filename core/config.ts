@@ -1,0 +1,159 @@
+// Hearth's configuration: one typed schema, read once from the environment, validated strictly
+// and frozen. No other module reads process.env.
+import os from 'node:os';
+import path from 'node:path';
+
+export interface Prices {
+  /** USD per GB-second of billed compute (AWS Lambda x86, us-east-1). */
+  computePerGbSecond: number;
+  /** USD per request. */
+  perRequest: number;
+  /** USD per GB-second of warm, idle instances (Lambda provisioned concurrency). */
+  idlePerGbSecond: number;
+  /** USD per GB-month of stored model bytes (S3 Standard). */
+  storagePerGbMonth: number;
+}
+
+export interface Config {
+  /** HTTP port. */
+  port: number;
+  /** Interface to bind. */
+  host: string;
+  /** Root of the embedded fs store and of node-local state. */
+  dataDir: string;
+  /** Node-local artifact cache, keyed by sha256. */
+  cacheDir: string;
+  /** Upper bound of the artifact cache; least recently used entries are evicted past it. */
+  cacheMaxBytes: number;
+  /** Object store: 'fs' under dataDir unless S3_ENDPOINT is set. */
+  store: { kind: 'fs'; root: string } | { kind: 's3'; endpoint: string; accessKey: string; secretKey: string; bucket: string; region: string };
+  /** Redis for the job queue and the cost ledger. */
+  redisUrl: string;
+  /** Largest accepted model upload, in bytes. */
+  maxModelBytes: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  executor: {
+    /** Model-less workers spawned ahead of need, so a cold start skips the thread spawn. */
+    prewarmWorkers: number;
+    /** Most inferences running at once on this node. */
+    slots: number;
+    /** Memory budget for all instances on this node. */
+    memoryMb: number;
+    /** Default idle time before an instance is retired. */
+    keepAliveMs: number;
+  };
+  autoscaler: { tickMs: number };
+  jobs: { prefix: string };
+  prices: Prices;
+}
+
+export const DEFAULT_PRICES: Readonly<Prices> = Object.freeze({
+  computePerGbSecond: 0.0000166667,
+  perRequest: 0.0000002,
+  idlePerGbSecond: 0.0000041667,
+  storagePerGbMonth: 0.023,
+});
+
+export class ConfigError extends Error {
+  readonly variable: string;
+  constructor(variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+    this.variable = variable;
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `expected a whole number, got "${raw}"`);
+  const v = Number(raw.trim());
+  if (v < min || v > max) throw new ConfigError(name, `expected a value in [${min}, ${max}], got ${v}`);
+  return v;
+}
+
+function num(env: Env, name: string, def: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v < 0) throw new ConfigError(name, `expected a non-negative number, got "${raw}"`);
+  return v;
+}
+
+function url(env: Env, name: string, def: string | undefined, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `expected a URL such as ${protocols[0]}//127.0.0.1, got "${raw}"`);
+  }
+  if (!protocols.includes(u.protocol)) throw new ConfigError(name, `expected a ${protocols.join(' or ')} URL, got "${raw}"`);
+  return raw;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Builds the frozen config from an environment; throws ConfigError naming the variable at fault. */
+export function loadConfig(env: Env = process.env): Readonly<Config> {
+  const dataDir = path.resolve(env.DATA_DIR || './data');
+  const cacheDir = path.resolve(env.CACHE_DIR || path.join(dataDir, 'cache'));
+  const port = int(env, 'PORT', 8080, 0, 65535);
+  const host = env.HOST || '127.0.0.1';
+  const s3Endpoint = url(env, 'S3_ENDPOINT', undefined, ['http:', 'https:']);
+  const bucket = env.S3_BUCKET || 'hearth';
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new ConfigError('S3_BUCKET', `"${bucket}" is not a valid bucket name`);
+  const store: Config['store'] = s3Endpoint
+    ? {
+        kind: 's3',
+        endpoint: s3Endpoint,
+        accessKey: env.S3_ACCESS_KEY ?? '',
+        secretKey: env.S3_SECRET_KEY ?? '',
+        bucket,
+        region: env.S3_REGION || 'us-east-1',
+      }
+    : { kind: 'fs', root: path.join(dataDir, 'store') };
+  if (store.kind === 's3' && (!store.accessKey || !store.secretKey)) {
+    throw new ConfigError(store.accessKey ? 'S3_SECRET_KEY' : 'S3_ACCESS_KEY', 'required when S3_ENDPOINT is set');
+  }
+  const logLevel = (env.LOG_LEVEL || 'info') as Config['logLevel'];
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+
+  const config: Config = {
+    port,
+    host,
+    dataDir,
+    cacheDir,
+    cacheMaxBytes: int(env, 'CACHE_MAX_BYTES', 10 * 1024 ** 3, 1),
+    store,
+    redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:'])!,
+    maxModelBytes: int(env, 'MAX_MODEL_BYTES', 2 * 1024 ** 3, 1),
+    logLevel,
+    executor: {
+      prewarmWorkers: int(env, 'EXECUTOR_PREWARM_WORKERS', 1, 0, 64),
+      slots: int(env, 'EXECUTOR_SLOTS', os.availableParallelism(), 1, 1024),
+      memoryMb: int(env, 'EXECUTOR_MEMORY_MB', Math.floor((os.totalmem() / 1024 ** 2) * 0.5), 64),
+      keepAliveMs: int(env, 'KEEP_ALIVE_MS', 600_000, 0),
+    },
+    autoscaler: { tickMs: int(env, 'AUTOSCALER_TICK_MS', 1000, 10) },
+    jobs: { prefix: env.JOBS_PREFIX || 'hearth' },
+    prices: {
+      computePerGbSecond: num(env, 'PRICE_COMPUTE_PER_GB_SECOND', DEFAULT_PRICES.computePerGbSecond),
+      perRequest: num(env, 'PRICE_PER_REQUEST', DEFAULT_PRICES.perRequest),
+      idlePerGbSecond: num(env, 'PRICE_IDLE_PER_GB_SECOND', DEFAULT_PRICES.idlePerGbSecond),
+      storagePerGbMonth: num(env, 'PRICE_STORAGE_PER_GB_MONTH', DEFAULT_PRICES.storagePerGbMonth),
+    },
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(o: T): Readonly<T> {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

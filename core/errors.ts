@@ -1,0 +1,55 @@
+// The one registry of Hearth's error codes. Each code names its HTTP status and when it is used;
+// README.md's error table is checked against this list by test/core/errors.test.ts.
+
+export const ERROR_CODES = {
+  INVALID_REQUEST: { status: 400, doc: 'The request is malformed: not JSON, a missing field, a bad parameter.' },
+  INVALID_NAME: { status: 400, doc: 'A model, version or dataset name does not match the allowed pattern.' },
+  INVALID_TENSOR: { status: 400, doc: 'An input tensor does not fit the model: unknown name, wrong datatype, shape or data length.' },
+  INVALID_CONFIG: { status: 400, doc: 'A model serving config has an unknown key or an out-of-range value.' },
+  EMPTY_BODY: { status: 400, doc: 'An upload arrived with no bytes.' },
+  UNSAFE_ARCHIVE: { status: 400, doc: 'A tar archive holds an absolute path, a `..` segment or a link.' },
+  CORRUPT_ARCHIVE: { status: 400, doc: 'A .tar.gz upload is not valid gzip or tar.' },
+  MODEL_NOT_FOUND: { status: 404, doc: 'No model has this name.' },
+  VERSION_NOT_FOUND: { status: 404, doc: 'The model has no such version.' },
+  JOB_NOT_FOUND: { status: 404, doc: 'No batch job has this id.' },
+  DATASET_NOT_FOUND: { status: 404, doc: 'No dataset has this key.' },
+  NOT_FOUND: { status: 404, doc: 'No route matches the method and path.' },
+  VERSION_EXISTS: { status: 409, doc: 'An explicit version upload names a version that already exists.' },
+  MODEL_TOO_LARGE: { status: 413, doc: 'An upload is larger than MAX_MODEL_BYTES.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, doc: 'The upload Content-Type is not octet-stream, gzip or multipart/form-data.' },
+  MODEL_INVALID: { status: 422, doc: 'The bytes are not a loadable model: not ONNX, truncated, missing weight shards, or a format that needs a runtime not installed.' },
+  QUEUE_FULL: { status: 429, doc: "The model's queue holds maxQueueSize requests; retry after the Retry-After header." },
+  INSTANCE_FAILED: { status: 500, doc: 'The instance running the request threw or died; it has been replaced.' },
+  INTERNAL: { status: 500, doc: 'An unexpected failure inside Hearth.' },
+  OVERLOADED: { status: 503, doc: "The request's deadline passed while it waited for an instance, a CPU slot or memory." },
+  STORE_UNAVAILABLE: { status: 503, doc: 'The object store (filesystem or S3 endpoint) did not answer.' },
+  JOBS_UNAVAILABLE: { status: 503, doc: 'Redis (REDIS_URL) is unreachable, so the batch job API is down; inference still works.' },
+  TIMEOUT: { status: 504, doc: "The inference ran past the model's timeoutMs; its instance was terminated and replaced." },
+} as const satisfies Record<string, { status: number; doc: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class HearthError extends Error {
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  /** Extra response headers, e.g. Retry-After for QUEUE_FULL. */
+  readonly headers?: Record<string, string>;
+  constructor(code: ErrorCode, message: string, opts: { cause?: unknown; headers?: Record<string, string> } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'HearthError';
+    this.code = code;
+    this.statusCode = ERROR_CODES[code].status;
+    if (opts.headers) this.headers = opts.headers;
+  }
+  toJSON(): { error: string; code: ErrorCode } {
+    return { error: this.message, code: this.code };
+  }
+}
+
+export function hearthError(code: ErrorCode, message: string, opts?: { cause?: unknown; headers?: Record<string, string> }): HearthError {
+  return new HearthError(code, message, opts);
+}
+
+export function isHearthError(e: unknown): e is HearthError {
+  return e instanceof HearthError;
+}

@@ -1,0 +1,102 @@
+// The executor's public contract: what the gateway, the job workers and the benchmarks call.
+import type { Manifest, ModelConfig, Tensor } from '../core/index.ts';
+
+export interface InferRequest {
+  /** The resolved model version; the caller looks it up in the registry. */
+  manifest: Manifest;
+  /** Inputs already decoded and checked against the manifest (see validateInputs). */
+  inputs: Tensor[];
+  /** Output names to return; all when omitted. */
+  outputs?: string[];
+  /** 0 (lowest, batch jobs) to 9; default 5. */
+  priority?: number;
+  /** Absolute time (clock ms) after which a still-queued request answers 503 OVERLOADED. */
+  deadline?: number;
+  /** Aborting removes a queued request (client disconnect). */
+  signal?: AbortSignal;
+  /** 'batch' for job workers; counts separately in stats. */
+  source?: 'online' | 'batch';
+}
+
+export interface ColdStartBreakdown {
+  /** Waiting for a pre-spawned worker or spawning one. */
+  acquireMs: number;
+  /** Bringing the artifact to local disk. */
+  fetchMs: number;
+  fetchSource: 'store' | 'cache';
+  /** Creating the runtime session. */
+  loadMs: number;
+  /** The first run on the new instance. */
+  firstRunMs: number;
+}
+
+export interface InferResult {
+  outputs: Tensor[];
+  coldStart: boolean;
+  /** Present when coldStart: from the start of the instance to the end of its first run. */
+  coldStartMs?: number;
+  breakdown?: ColdStartBreakdown;
+  /** Time from arrival to the start of the run. */
+  queueMs: number;
+  /** Duration of the run that served this request (a batch run's full duration). */
+  computeMs: number;
+  /** Requests merged into the run that served this one. */
+  batchSize: number;
+}
+
+/** Cumulative counters per model version, in the spirit of Triton's statistics extension. */
+export interface ModelStats {
+  name: string;
+  version: number;
+  lastInference: number;
+  /** Requests that completed (successfully). */
+  inferenceCount: number;
+  /** Runs of the model; inferenceCount / executionCount is the mean batch size. */
+  executionCount: number;
+  success: { count: number; ns: number };
+  fail: { count: number; ns: number };
+  queue: { count: number; ns: number };
+  computeInfer: { count: number; ns: number };
+  coldStarts: number;
+  coldStartNs: number;
+}
+
+/** Hooks the executor calls as things happen; the cost ledger, metrics and autoscaler subscribe. */
+export interface ExecutorObserver {
+  onRequestQueued?(e: { name: string; version: number; at: number }): void;
+  onRequestDone?(e: {
+    name: string;
+    version: number;
+    ok: boolean;
+    /** Failure reason in Triton's vocabulary: REJECTED, CANCELED, BACKEND, OTHER. */
+    reason?: 'REJECTED' | 'CANCELED' | 'BACKEND' | 'OTHER';
+    code?: string;
+    queueMs: number;
+    computeMs: number;
+    /** This request's share of its run, rounded up to 1 ms. */
+    billedMs: number;
+    memoryMb: number;
+    batchSize: number;
+    coldStart: boolean;
+    coldStartMs?: number;
+    at: number;
+  }): void;
+  onRun?(e: { name: string; version: number; batchSize: number; computeMs: number; at: number }): void;
+  onInstanceState?(e: { name: string; version: number; instanceId: string; from: InstanceState | 'none'; to: InstanceState | 'gone'; memoryMb: number; at: number }): void;
+}
+
+export type InstanceState = 'starting' | 'idle' | 'busy' | 'retiring';
+
+export interface Executor {
+  infer(req: InferRequest): Promise<InferResult>;
+  /** Warms one instance now (V2 repository load). */
+  load(manifest: Manifest): Promise<void>;
+  /** Retires every instance of the model, or of one version. */
+  unload(name: string, version?: number): Promise<void>;
+  /** True when at least one instance of the version is idle or busy. */
+  isLoaded(name: string, version: number): boolean;
+  stats(filter?: { name?: string; version?: number }): ModelStats[];
+  /** Applies a model's serving config to its running pools without a restart. */
+  setConfig(name: string, config: ModelConfig): void;
+  close(): Promise<void>;
+}

@@ -1,0 +1,45 @@
+// buildApp: the fastify instance with every route group registered, not yet listening.
+// Each route group is a plugin in its own file; they all share one error shape: { error, code }.
+import Fastify, { type FastifyInstance } from 'fastify';
+import { HearthError, isHearthError, type Clock, type Config } from '../core/index.ts';
+
+/** Everything the routes need, built by main.ts (or by a test) and passed in. */
+export interface AppDeps {
+  config: Readonly<Config>;
+  clock: Clock;
+  // The remaining members are added by the components as they land (store, registry, executor, jobs, ledger, metrics).
+  [component: string]: unknown;
+}
+
+export async function buildApp(deps: AppDeps, opts: { logger?: boolean } = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ? { level: deps.config.logLevel } : false,
+    bodyLimit: 64 * 1024 * 1024,
+    // Model names are lower case; paths are matched exactly as the Open Inference Protocol spells them.
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const e = toHearthError(err);
+    if (e.statusCode >= 500) req.log.error({ err }, e.message);
+    if (e.headers) reply.headers(e.headers);
+    reply.code(e.statusCode).type('application/json').send(e.toJSON());
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send({ error: `no route for ${req.method} ${req.url}`, code: 'NOT_FOUND' });
+  });
+
+  return app;
+}
+
+/** Maps anything thrown inside a route to the registry: fastify's own 4xx become INVALID_REQUEST. */
+export function toHearthError(err: unknown): HearthError {
+  if (isHearthError(err)) return err;
+  const e = err as { statusCode?: number; code?: string; message?: string };
+  if (e && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    if (e.statusCode === 413) return new HearthError('MODEL_TOO_LARGE', e.message ?? 'body too large');
+    if (e.statusCode === 415) return new HearthError('UNSUPPORTED_MEDIA_TYPE', e.message ?? 'unsupported media type');
+    return new HearthError('INVALID_REQUEST', e.message ?? 'bad request');
+  }
+  return new HearthError('INTERNAL', (e && e.message) || 'internal error', { cause: err });
+}
