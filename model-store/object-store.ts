@@ -25,3 +25,29 @@ export interface ObjectStore {
   /** Releases connections. */
   close(): Promise<void>;
 }
+
+/** What `get` rejects with when the key is missing; the registry maps it to MODEL_NOT_FOUND or VERSION_NOT_FOUND. */
+export class ObjectNotFoundError extends Error {
+  readonly key: string;
+  readonly code = 'OBJECT_NOT_FOUND';
+  constructor(key: string) {
+    super(`no object at key "${key}"`);
+    this.name = 'ObjectNotFoundError';
+    this.key = key;
+  }
+}
+
+export function isNotFound(e: unknown): e is ObjectNotFoundError {
+  return e instanceof ObjectNotFoundError;
+}
+
+/** Keys are "/"-separated relative paths: no empty, "." or ".." segment, no backslash, no leading "/". */
+export function checkObjectKey(key: string): string {
+  if (typeof key !== 'string' || key === '' || key.startsWith('/') || key.includes('\\') || key.includes('\0')) {
+    throw new TypeError(`object key "${key}": expected a relative "/"-separated path`);
+  }
+  for (const seg of key.split('/')) {
+    if (seg === '' || seg === '.' || seg === '..') throw new TypeError(`object key "${key}": empty, "." or ".." segment`);
+  }
+  return key;
+}

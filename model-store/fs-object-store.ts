@@ -1,0 +1,174 @@
+// The embedded object store: one file per key under a root folder. A put writes to a temp file in a hidden
+// folder under the same root (so the final rename never crosses a filesystem), fsyncs it and renames it into place.
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { hearthError } from '../core/index.ts';
+import { checkObjectKey, ObjectNotFoundError, type ObjectInfo, type ObjectStore } from './object-store.ts';
+
+/** Hidden folder for in-flight writes; list() never descends into it and no key may start with it. */
+const TEMP_DIR = '.hearth-tmp';
+
+export class FsObjectStore implements ObjectStore {
+  readonly kind = 'fs';
+  readonly #root: string;
+  readonly #tempDir: string;
+
+  constructor(opts: { root: string }) {
+    this.#root = path.resolve(opts.root);
+    this.#tempDir = path.join(this.#root, TEMP_DIR);
+  }
+
+  async init(): Promise<void> {
+    await wrap('init', this.#root, () => fs.mkdir(this.#tempDir, { recursive: true }));
+  }
+
+  async put(key: string, body: Readable | Buffer, _opts?: { sizeBytes?: number }): Promise<{ sizeBytes: number }> {
+    const file = this.#path(key);
+    const tmp = path.join(this.#tempDir, `${randomUUID()}.part`);
+    await wrap('put', key, () => fs.mkdir(this.#tempDir, { recursive: true }));
+    let sizeBytes = 0;
+    let bodyError: unknown;
+    const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
+    source.once('error', (e) => (bodyError ??= e));
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        sizeBytes += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    const out = createWriteStream(tmp, { flags: 'wx' });
+    try {
+      await pipeline(source, counter, out);
+      // The data must be on disk before the rename makes it visible, or a crash could expose a short file.
+      const fh = await fs.open(tmp, 'r+');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fs.mkdir(path.dirname(file), { recursive: true });
+      await fs.rename(tmp, file);
+    } catch (e) {
+      await fs.rm(tmp, { force: true }).catch(() => {});
+      if (bodyError !== undefined) throw bodyError;
+      throw storeError('put', key, e);
+    }
+    return { sizeBytes };
+  }
+
+  async get(key: string): Promise<Readable> {
+    const file = this.#path(key);
+    let fh: fs.FileHandle;
+    try {
+      fh = await fs.open(file, 'r');
+    } catch (e) {
+      if (isMissing(e)) throw new ObjectNotFoundError(key);
+      throw storeError('get', key, e);
+    }
+    const st = await fh.stat();
+    if (!st.isFile()) {
+      await fh.close();
+      throw new ObjectNotFoundError(key);
+    }
+    return fh.createReadStream({ autoClose: true });
+  }
+
+  async stat(key: string): Promise<ObjectInfo | undefined> {
+    const file = this.#path(key);
+    try {
+      const st = await fs.stat(file);
+      return st.isFile() ? { key, sizeBytes: st.size, lastModified: st.mtime } : undefined;
+    } catch (e) {
+      if (isMissing(e)) return undefined;
+      throw storeError('stat', key, e);
+    }
+  }
+
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    // Start the walk at the deepest folder the prefix names entirely; keys are filtered by prefix afterwards.
+    const slash = prefix.lastIndexOf('/');
+    const startKey = slash >= 0 ? prefix.slice(0, slash) : '';
+    const out: ObjectInfo[] = [];
+    const walk = async (dirKey: string): Promise<void> => {
+      const dir = dirKey ? path.join(this.#root, ...dirKey.split('/')) : this.#root;
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = await fs.readdir(dir, { withFileTypes: true });
+      } catch (e) {
+        if (isMissing(e)) return;
+        throw storeError('list', prefix, e);
+      }
+      for (const ent of entries) {
+        if (!dirKey && ent.name === TEMP_DIR) continue;
+        const key = dirKey ? `${dirKey}/${ent.name}` : ent.name;
+        if (ent.isDirectory()) {
+          if (prefix.startsWith(key + '/') || key.startsWith(prefix) || (key + '/').startsWith(prefix)) await walk(key);
+        } else if (ent.isFile() && key.startsWith(prefix)) {
+          const st = await fs.stat(path.join(dir, ent.name)).catch((e) => (isMissing(e) ? undefined : Promise.reject(storeError('list', prefix, e))));
+          if (st) out.push({ key, sizeBytes: st.size, lastModified: st.mtime });
+        }
+      }
+    };
+    if (startKey && !isValidKey(startKey)) return [];
+    await walk(startKey);
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async delete(key: string): Promise<void> {
+    const file = this.#path(key);
+    try {
+      await fs.unlink(file);
+    } catch (e) {
+      if (isMissing(e)) return;
+      throw storeError('delete', key, e);
+    }
+    // Prune folders the delete left empty, so a deleted model leaves no trace on disk.
+    let dir = path.dirname(file);
+    while (dir !== this.#root && dir.startsWith(this.#root + path.sep)) {
+      try {
+        await fs.rmdir(dir);
+      } catch {
+        break;
+      }
+      dir = path.dirname(dir);
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  #path(key: string): string {
+    checkObjectKey(key);
+    if (key === TEMP_DIR || key.startsWith(TEMP_DIR + '/')) throw new TypeError(`object key "${key}": reserved prefix ${TEMP_DIR}`);
+    return path.join(this.#root, ...key.split('/'));
+  }
+}
+
+function isValidKey(key: string): boolean {
+  try {
+    checkObjectKey(key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isMissing(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+async function wrap<T>(op: string, key: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw storeError(op, key, e);
+  }
+}
+
+function storeError(op: string, key: string, e: unknown) {
+  return hearthError('STORE_UNAVAILABLE', `fs store ${op} "${key}": ${(e as Error)?.message ?? String(e)}`, { cause: e });
+}

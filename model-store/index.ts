@@ -1,0 +1,15 @@
+// model-store: object-store backends (fs, s3), the model registry and the upload pipeline. Others import only this file.
+import type { Config } from '../core/index.ts';
+import { FsObjectStore } from './fs-object-store.ts';
+import type { ObjectStore } from './object-store.ts';
+import { S3ObjectStore } from './s3-object-store.ts';
+
+export * from './object-store.ts';
+export { FsObjectStore } from './fs-object-store.ts';
+export { S3ObjectStore, type S3StoreOptions } from './s3-object-store.ts';
+
+/** The backend the config names; call init() on it before use. */
+export function createObjectStore(store: Config['store']): ObjectStore {
+  if (store.kind === 'fs') return new FsObjectStore({ root: store.root });
+  return new S3ObjectStore(store);
+}
