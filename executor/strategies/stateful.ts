@@ -1,0 +1,105 @@
+// The `stateful` strategy: one FIFO per pool, placement decided from each instance's state. It keeps work on
+// warm, recently used instances (so the rest idle out and retire), and starts a new instance only when
+// waiting for a busy one is expected to take longer than a cold start.
+import type { InstanceView, Placement, PoolView, QueuedRequest, Scheduler } from '../scheduler.ts';
+import { activeInstances, byId, canStartAnother, DEFAULT_AGING_MS, freeInstances, urgencyRank } from './urgency.ts';
+
+export interface StatefulSchedulerOptions {
+  /** An instance that ran within this window counts as warm for affinity (caches, pages, JIT still hot). */
+  warmWindowMs?: number;
+  /** Aging used by rank() so FIFO pools stay comparable with `event` pools on the node. */
+  agingMs?: number;
+}
+
+export const DEFAULT_WARM_WINDOW_MS = 60_000;
+
+export class StatefulScheduler implements Scheduler {
+  readonly strategy = 'stateful' as const;
+  // Insertion-ordered, O(1) removal for deadlines and disconnects.
+  #queue = new Map<number, QueuedRequest>();
+  #warmWindowMs: number;
+  #agingMs: number;
+
+  constructor(opts: StatefulSchedulerOptions = {}) {
+    this.#warmWindowMs = opts.warmWindowMs ?? DEFAULT_WARM_WINDOW_MS;
+    this.#agingMs = opts.agingMs ?? DEFAULT_AGING_MS;
+  }
+
+  get size(): number {
+    return this.#queue.size;
+  }
+
+  enqueue(req: QueuedRequest): void {
+    this.#queue.set(req.id, req);
+  }
+
+  remove(req: QueuedRequest): boolean {
+    return this.#queue.delete(req.id);
+  }
+
+  peek(_now: number): QueuedRequest | undefined {
+    for (const req of this.#queue.values()) return req;
+    return undefined;
+  }
+
+  take(now: number, maxItems: number): QueuedRequest[] {
+    const head = this.peek(now);
+    if (!head) return [];
+    this.#queue.delete(head.id);
+    const batch = [head];
+    if (head.batchKey === '') return batch;
+    let items = head.items;
+    for (const req of this.#queue.values()) {
+      if (items >= maxItems) break;
+      if (req.batchKey !== head.batchKey || items + req.items > maxItems) continue;
+      batch.push(req);
+      items += req.items;
+    }
+    for (let i = 1; i < batch.length; i++) this.#queue.delete(batch[i].id);
+    return batch;
+  }
+
+  /**
+   * A free slot on a warm instance wins, ordered by: ran within the warm window (affinity), fewest runs in
+   * flight (least outstanding work), most recently used (packing), id. With no free slot, a cold start only
+   * when queue length × serviceMs / slots (warm and starting) exceeds the pool's cold-start time.
+   */
+  place(pool: PoolView, now: number): Placement {
+    const free = freeInstances(pool);
+    if (free.length > 0) {
+      const warm = (i: InstanceView) => (i.lastUsedAt > 0 && now - i.lastUsedAt <= this.#warmWindowMs ? 1 : 0);
+      free.sort((a, b) => warm(b) - warm(a) || a.inflight - b.inflight || b.lastUsedAt - a.lastUsedAt || byId(a, b));
+      return { kind: 'run', instanceId: free[0].id };
+    }
+    if (!canStartAnother(pool)) return { kind: 'wait' };
+    const active = activeInstances(pool);
+    if (active.length === 0) return { kind: 'cold-start' };
+    return this.expectedWaitMs(pool, now) > pool.coldStartMs ? { kind: 'cold-start' } : { kind: 'wait' };
+  }
+
+  /**
+   * Expected time until the last queued request starts on the instances the pool has or is starting.
+   * Starting instances count as slots, so repeated place() calls do not start one instance per call; when
+   * only starting instances exist, the wait includes the rest of their start.
+   */
+  expectedWaitMs(pool: PoolView, now: number): number {
+    let warmSlots = 0;
+    let startingSlots = 0;
+    let soonestReady = Number.POSITIVE_INFINITY;
+    for (const i of pool.instances) {
+      if (i.state === 'idle' || i.state === 'busy') warmSlots += Math.max(1, i.concurrency);
+      else if (i.state === 'starting') {
+        startingSlots += Math.max(1, i.concurrency);
+        soonestReady = Math.min(soonestReady, Math.max(0, i.createdAt + pool.coldStartMs - now));
+      }
+    }
+    const slots = warmSlots + startingSlots;
+    if (slots === 0) return Number.POSITIVE_INFINITY;
+    const drain = (this.#queue.size * pool.serviceMs) / slots;
+    return warmSlots > 0 ? drain : soonestReady + drain;
+  }
+
+  rank(pool: PoolView, now: number): number {
+    return urgencyRank(this.peek(now), pool, now, this.#agingMs);
+  }
+}
