@@ -8,6 +8,13 @@ export interface LoadOptions {
   /** onnxruntime: threads per op (default 1) and graph optimisation (default 'all'). */
   intraOpNumThreads?: number;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * TEST ONLY. 'fault' replaces the real runtime with the fault runtime (see functions/protocol.ts);
+   * a worker accepts it only when its workerData.allowTestRuntimes is true.
+   */
+  runtime?: 'fault';
+  /** TEST ONLY, fault runtime: how loading behaves (default 'ok'), and a delay before it finishes. */
+  fault?: { load?: 'ok' | 'throw' | 'hang' | 'exit'; loadDelayMs?: number };
 }
 
 export interface Session {

@@ -1,0 +1,102 @@
+// The onnx runtime: onnxruntime-node on the CPU, one op thread and full graph optimisation by default.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { datatypeFromOnnx, hearthError, isHearthError, type Tensor, type TensorSpec } from '../core/index.ts';
+import type { LoadOptions, Runtime, Session } from './runtime.ts';
+import { checkFeeds, checkOutputNames } from './feed-check.ts';
+import { fromOrtTensor, toOrtTensor } from './tensor-convert.ts';
+import { describeNotOnnx } from './onnx-sniff.ts';
+
+/** Finds the model file in a version folder: model.onnx, else the only *.onnx file. */
+export async function findOnnxFile(dir: string): Promise<string> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch (e) {
+    throw hearthError('MODEL_INVALID', `model folder ${dir} cannot be read: ${(e as Error).message}`);
+  }
+  if (names.includes('model.onnx')) return path.join(dir, 'model.onnx');
+  const onnx = names.filter((n) => n.toLowerCase().endsWith('.onnx'));
+  if (onnx.length === 1) return path.join(dir, onnx[0]);
+  if (onnx.length === 0) throw hearthError('MODEL_INVALID', `no .onnx file in the model folder (found: ${names.join(', ') || 'nothing'})`);
+  throw hearthError('MODEL_INVALID', `several .onnx files and none named model.onnx: ${onnx.join(', ')}`);
+}
+
+function specsOf(meta: readonly ort.InferenceSession.ValueMetadata[], kind: 'input' | 'output'): TensorSpec[] {
+  return meta.map((m) => {
+    if (!m.isTensor) throw hearthError('MODEL_INVALID', `${kind} "${m.name}" is not a tensor (sequence and map values are not supported)`);
+    const datatype = datatypeFromOnnx(m.type);
+    if (!datatype) throw hearthError('MODEL_INVALID', `${kind} "${m.name}" has element type ${m.type}, which has no V2 datatype`);
+    // Symbolic dimensions arrive as strings ("batch"), unknown ones as -1 or missing: all become -1.
+    const shape = (m.shape ?? []).map((d) => (typeof d === 'number' && d >= 0 ? d : -1));
+    return { name: m.name, datatype, shape };
+  });
+}
+
+// onnxruntime's messages for inputs that do not fit; everything else it throws is a runtime failure.
+const BAD_INPUT = /invalid dimensions|invalid rank|unexpected input data type|input.*type|shape/i;
+
+class OnnxSession implements Session {
+  readonly inputs: TensorSpec[];
+  readonly outputs: TensorSpec[];
+  #session: ort.InferenceSession;
+
+  constructor(session: ort.InferenceSession) {
+    this.#session = session;
+    this.inputs = specsOf(session.inputMetadata, 'input');
+    this.outputs = specsOf(session.outputMetadata, 'output');
+  }
+
+  async run(feeds: Tensor[], outputNames?: string[]): Promise<Tensor[]> {
+    checkFeeds(this.inputs, feeds);
+    const fetches = checkOutputNames(this.outputs, outputNames);
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const t of feeds) ortFeeds[t.name] = toOrtTensor(ort, t);
+    let results: ort.InferenceSession.ReturnType;
+    try {
+      results = await this.#session.run(ortFeeds, fetches);
+    } catch (e) {
+      const msg = (e as Error).message ?? String(e);
+      throw hearthError(BAD_INPUT.test(msg) ? 'INVALID_TENSOR' : 'INSTANCE_FAILED', `onnxruntime: ${msg}`, { cause: e });
+    }
+    return fetches.map((n) => fromOrtTensor(n, results[n] as ort.Tensor));
+  }
+
+  async dispose(): Promise<void> {
+    await this.#session.release();
+  }
+}
+
+export class OnnxRuntime implements Runtime {
+  readonly name = 'onnxruntime-node';
+
+  async load(opts: LoadOptions): Promise<Session> {
+    const file = await findOnnxFile(opts.dir);
+    const intraOpNumThreads = opts.intraOpNumThreads ?? 1;
+    if (!Number.isInteger(intraOpNumThreads) || intraOpNumThreads < 1) {
+      throw hearthError('INVALID_CONFIG', `intraOpNumThreads: expected a whole number >= 1, got ${intraOpNumThreads}`);
+    }
+    const options: ort.InferenceSession.SessionOptions = {
+      intraOpNumThreads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
+      executionProviders: ['cpu'],
+    };
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(file, options);
+    } catch (e) {
+      if (isHearthError(e)) throw e;
+      const why = (await describeNotOnnx(file)) ?? (e as Error).message;
+      throw hearthError('MODEL_INVALID', `${path.basename(file)} is not a loadable ONNX model: ${why}`, { cause: e });
+    }
+    try {
+      return new OnnxSession(session);
+    } catch (e) {
+      await session.release().catch(() => {});
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,67 @@
+// The messages between the host (executor) and an instance worker (functions/worker-entry.mjs).
+// Types only. Tensors cross as structured-cloned typed arrays whose ArrayBuffers are in the transfer
+// list (see transferTensors), never as JSON; BYTES tensors cross as string arrays.
+//
+// Life of a worker:
+//   spawn  new Worker(WORKER_ENTRY_URL, { workerData })       workerData: WorkerData
+//   <- { type: 'ready', bootMs }    bootstrap done (tsx registered, preloads imported); bootMs since the thread started
+//   -> { type: 'load', dir, format, options }                 at most one session at a time
+//   <- { type: 'loaded', inputs, outputs, loadMs, runtime }   or { type: 'error', code, message } (no id)
+//   -> { type: 'run', id, inputs, outputs? }                  any number, may overlap
+//   <- { type: 'result', id, outputs, computeMs }             or { type: 'error', id, code, message }
+//   -> { type: 'dispose' }
+//   <- { type: 'disposed' }                                   the worker may now get another 'load', or be terminated
+//
+// The worker never leaves an unhandled rejection: every failure it can catch comes back as an 'error'
+// message. A run error with code INSTANCE_FAILED means the runtime itself threw (the host should
+// replace the instance); INVALID_TENSOR means the inputs did not fit and the instance is fine.
+// A worker that dies (process.exit, uncaught exception, native crash) shows up on the host as the
+// Worker's 'error' / 'exit' events instead.
+//
+// TEST-ONLY FAULT RUNTIME. When workerData.allowTestRuntimes is true, a load with options.runtime = 'fault'
+// ignores dir/format and yields a session with
+//   inputs  mode INT32 [-1], payload FP32 [-1]      outputs  mode INT32 [-1], payload FP32 [-1] (echo)
+// Its run looks at mode[0]:
+//   0          echo the inputs (use it to measure the thread hop)
+//   1          hang: return a promise that never settles (the thread stays responsive)
+//   2          hang: busy-loop forever (the thread is blocked; only terminate() ends it)
+//   3          throw an Error (reported as an 'error' message, code INSTANCE_FAILED)
+//   4          process.exit(3) (inside a worker this ends only the worker thread)
+//   5          throw from a timer, an uncaught exception that kills the worker
+//   >= 1000    sleep (mode[0] - 1000) ms, then echo
+// options.fault.load = 'throw' | 'hang' | 'exit' makes the load itself fail that way, and
+// options.fault.loadDelayMs delays a load (to simulate a slow cold start).
+// Without allowTestRuntimes, runtime 'fault' is refused with MODEL_INVALID.
+import type { ErrorCode, ModelFormat, Tensor, TensorSpec } from '../core/index.ts';
+import type { LoadOptions } from './runtime.ts';
+
+export interface WorkerData {
+  /** Accept LoadOptions.runtime = 'fault'. Tests only. */
+  allowTestRuntimes?: boolean;
+  /** Runtime modules to import before 'ready', so the first load skips that cost. */
+  preload?: ModelFormat[];
+}
+
+/** Runtime options carried by a load message (everything of LoadOptions but dir and format). */
+export type LoadMessageOptions = Omit<LoadOptions, 'dir' | 'format'>;
+
+export interface LoadMessage { type: 'load'; dir: string; format: ModelFormat; options?: LoadMessageOptions }
+export interface RunMessage { type: 'run'; id: number; inputs: Tensor[]; outputs?: string[] }
+export interface DisposeMessage { type: 'dispose' }
+export type HostToWorker = LoadMessage | RunMessage | DisposeMessage;
+
+export interface ReadyMessage { type: 'ready'; bootMs: number }
+export interface LoadedMessage {
+  type: 'loaded';
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  /** Time to create the session inside the worker, in ms. */
+  loadMs: number;
+  /** Which runtime and backend runs the model, e.g. 'onnxruntime-node' or 'tfjs-wasm'. */
+  runtime: string;
+}
+export interface ResultMessage { type: 'result'; id: number; outputs: Tensor[]; computeMs: number }
+/** A failed load (no id) or a failed run (with the run's id). */
+export interface ErrorMessage { type: 'error'; id?: number; code: ErrorCode; message: string }
+export interface DisposedMessage { type: 'disposed' }
+export type WorkerToHost = ReadyMessage | LoadedMessage | ResultMessage | ErrorMessage | DisposedMessage;

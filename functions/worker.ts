@@ -1,0 +1,126 @@
+// The body of an instance worker: holds at most one session and answers the host's load, run and
+// dispose messages (functions/protocol.ts). Loaded by worker-entry.mjs; never imported by the host.
+import { parentPort, workerData as rawWorkerData } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import { hearthError, isHearthError, type ErrorCode, type ModelFormat } from '../core/index.ts';
+import type { HostToWorker, LoadMessage, RunMessage, WorkerData, WorkerToHost } from './protocol.ts';
+import type { Runtime, Session } from './runtime.ts';
+import { transferTensors } from './tensor-transfer.ts';
+
+const port = parentPort;
+if (!port) throw new Error('functions/worker.ts must run inside a worker_thread');
+const workerData = (rawWorkerData ?? {}) as WorkerData;
+
+/** One runtime per kind, created on first use so a worker imports only what its model needs. */
+class Runtimes {
+  #onnx?: Promise<Runtime>;
+  #tfjs?: Promise<Runtime & { init(): Promise<string> }>;
+  #fault?: Promise<Runtime>;
+
+  forFormat(format: ModelFormat): Promise<Runtime> {
+    if (format === 'onnx') return (this.#onnx ??= import('./onnx-runtime.ts').then((m) => new m.OnnxRuntime()));
+    if (format === 'tfjs-layers' || format === 'tfjs-graph') return this.tfjs();
+    return Promise.reject(hearthError('MODEL_INVALID', `unknown model format ${JSON.stringify(format)}`));
+  }
+
+  tfjs(): Promise<Runtime & { init(): Promise<string> }> {
+    return (this.#tfjs ??= import('./tfjs-runtime.ts').then((m) => new m.TfjsRuntime()));
+  }
+
+  fault(): Promise<Runtime> {
+    return (this.#fault ??= import('./fault-runtime.ts').then((m) => new m.FaultRuntime()));
+  }
+
+  /** Imports runtime modules ahead of the first load. */
+  async preload(formats: readonly ModelFormat[]): Promise<void> {
+    for (const f of new Set(formats)) {
+      const rt = await this.forFormat(f);
+      if (f !== 'onnx') await (rt as Runtime & { init(): Promise<string> }).init();
+    }
+  }
+}
+
+const runtimes = new Runtimes();
+let session: Session | undefined;
+let loading: Promise<Session | undefined> | undefined;
+
+function post(msg: WorkerToHost, transfer?: ArrayBuffer[]): void {
+  port!.postMessage(msg, transfer);
+}
+
+function failure(e: unknown, fallback: ErrorCode): { code: ErrorCode; message: string } {
+  if (isHearthError(e)) return { code: e.code, message: e.message };
+  return { code: fallback, message: e instanceof Error ? e.message : String(e) };
+}
+
+async function load(msg: LoadMessage): Promise<void> {
+  if (session || loading) {
+    post({ type: 'error', code: 'INTERNAL', message: 'this worker already holds a model; dispose it first' });
+    return;
+  }
+  const start = performance.now();
+  let runtime: Runtime | undefined;
+  loading = (async () => {
+    const opts = { ...msg.options, dir: msg.dir, format: msg.format };
+    if (opts.runtime === 'fault') {
+      if (!workerData.allowTestRuntimes) throw hearthError('MODEL_INVALID', 'runtime "fault" is for tests only and this worker does not allow it');
+      runtime = await runtimes.fault();
+    } else if (opts.runtime !== undefined) {
+      throw hearthError('MODEL_INVALID', `unknown runtime ${JSON.stringify(opts.runtime)}`);
+    } else {
+      runtime = await runtimes.forFormat(msg.format);
+    }
+    return runtime.load(opts);
+  })();
+  try {
+    session = await loading;
+    post({ type: 'loaded', inputs: session!.inputs, outputs: session!.outputs, loadMs: performance.now() - start, runtime: runtime!.name });
+  } catch (e) {
+    post({ type: 'error', ...failure(e, 'MODEL_INVALID') });
+  } finally {
+    loading = undefined;
+  }
+}
+
+async function run(msg: RunMessage): Promise<void> {
+  try {
+    const s = session ?? (loading ? await loading.catch(() => undefined) : undefined);
+    if (!s) throw hearthError('INSTANCE_FAILED', 'run before a model was loaded in this worker');
+    const start = performance.now();
+    const outputs = await s.run(msg.inputs, msg.outputs);
+    const computeMs = performance.now() - start;
+    const moved = transferTensors(outputs);
+    post({ type: 'result', id: msg.id, outputs: moved.tensors, computeMs }, moved.transfer);
+  } catch (e) {
+    post({ type: 'error', id: msg.id, ...failure(e, 'INSTANCE_FAILED') });
+  }
+}
+
+async function dispose(): Promise<void> {
+  const s = session ?? (loading ? await loading.catch(() => undefined) : undefined);
+  session = undefined;
+  try {
+    await s?.dispose();
+  } catch {
+    // A session that fails to release is gone either way; the host may terminate the thread.
+  }
+  post({ type: 'disposed' });
+}
+
+port.on('message', (msg: HostToWorker) => {
+  // Each handler catches its own errors and answers with a message; none rejects.
+  switch (msg?.type) {
+    case 'load': void load(msg); break;
+    case 'run': void run(msg); break;
+    case 'dispose': void dispose(); break;
+    default: post({ type: 'error', code: 'INTERNAL', message: `unknown message type ${JSON.stringify((msg as { type?: unknown })?.type)}` });
+  }
+});
+
+try {
+  await runtimes.preload(workerData.preload ?? []);
+  post({ type: 'ready', bootMs: performance.now() });
+} catch (e) {
+  post({ type: 'error', ...failure(e, 'INTERNAL') });
+  post({ type: 'ready', bootMs: performance.now() });
+}
