@@ -2,11 +2,20 @@
 // Each route group is a plugin in its own file; they all share one error shape: { error, code }.
 import Fastify, { type FastifyInstance } from 'fastify';
 import { HearthError, isHearthError, type Clock, type Config } from '../core/index.ts';
+import type { Executor } from '../executor/types.ts';
+import type { ModelRegistry, ModelUploader, ObjectStore } from '../model-store/index.ts';
+import { configRoutes } from './config-routes.ts';
+import { healthRoutes } from './health-routes.ts';
+import { modelsRoutes } from './models-routes.ts';
 
 /** Everything the routes need, built by main.ts (or by a test) and passed in. */
 export interface AppDeps {
   config: Readonly<Config>;
   clock: Clock;
+  store?: ObjectStore;
+  registry?: ModelRegistry;
+  uploader?: ModelUploader;
+  executor?: Executor;
   // The remaining members are added by the components as they land (store, registry, executor, jobs, ledger, metrics).
   [component: string]: unknown;
 }
@@ -28,6 +37,12 @@ export async function buildApp(deps: AppDeps, opts: { logger?: boolean } = {}): 
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send({ error: `no route for ${req.method} ${req.url}`, code: 'NOT_FOUND' });
   });
+
+  await app.register(healthRoutes, { store: deps.store });
+  if (deps.registry && deps.uploader) {
+    await app.register(modelsRoutes, { registry: deps.registry, uploader: deps.uploader, maxModelBytes: deps.config.maxModelBytes, executor: deps.executor });
+    await app.register(configRoutes, { registry: deps.registry, executor: deps.executor });
+  }
 
   return app;
 }

@@ -1,0 +1,78 @@
+// createHearth: builds every component from the config (store, registry, uploader, and as they land the executor,
+// jobs and ledger), hands them to buildApp, and knows how to close them again. main.ts and tests both use it.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { systemClock, type Clock, type Config } from '../core/index.ts';
+import { inspectModel } from '../functions/index.ts';
+import { createObjectStore, ModelRegistry, ModelUploader, type ModelInspector, type ObjectStore } from '../model-store/index.ts';
+import { buildApp, type AppDeps } from './app.ts';
+
+export interface HearthOverrides {
+  clock?: Clock;
+  /** A store to use instead of the one the config names (init() is still called). */
+  store?: ObjectStore;
+  /** Replaces the real inspection (a throwaway worker that loads the model). */
+  inspector?: ModelInspector;
+  /** fastify's logger; off unless asked for. */
+  logger?: boolean;
+}
+
+export interface Hearth {
+  app: FastifyInstance;
+  deps: AppDeps;
+  /** Stops the HTTP server and every component, in reverse order of creation. */
+  close(): Promise<void>;
+}
+
+/** Staging folders older than this at start-up were left by a crash. */
+const STALE_STAGING_MS = 3_600_000;
+
+export async function createHearth(config: Readonly<Config>, overrides: HearthOverrides = {}): Promise<Hearth> {
+  const clock = overrides.clock ?? systemClock;
+  const closers: (() => Promise<void>)[] = [];
+  const store = overrides.store ?? createObjectStore(config.store);
+  closers.push(() => store.close());
+  try {
+    await store.init();
+    const registry = new ModelRegistry(store, { clock, keepAliveMs: config.executor.keepAliveMs });
+    const stagingDir = path.join(config.cacheDir, 'staging');
+    await sweepStaging(stagingDir);
+    const uploader = new ModelUploader({
+      registry,
+      inspector: overrides.inspector ?? ((dir, format) => inspectModel(dir, format)),
+      stagingDir,
+      maxModelBytes: config.maxModelBytes,
+      clock,
+    });
+    const deps: AppDeps = { config, clock, store, registry, uploader };
+    // Components added by later issues are built here, each pushing its close() onto `closers`.
+
+    const app = await buildApp(deps, { logger: overrides.logger ?? false });
+    closers.push(() => app.close());
+    // A crashed upload leaves a version folder with no manifest; sweep those without holding up start-up.
+    void registry.sweepIncomplete().then(
+      (swept) => swept.length && app.log.info({ swept }, 'removed incomplete uploads'),
+      (err) => app.log.warn({ err }, 'sweeping incomplete uploads failed'),
+    );
+    return { app, deps, close: () => closeAll(closers) };
+  } catch (e) {
+    await closeAll(closers);
+    throw e;
+  }
+}
+
+async function closeAll(closers: (() => Promise<void>)[]): Promise<void> {
+  for (const close of closers.splice(0).reverse()) {
+    await close().catch(() => {});
+  }
+}
+
+async function sweepStaging(dir: string): Promise<void> {
+  await fs.mkdir(dir, { recursive: true });
+  for (const name of await fs.readdir(dir)) {
+    const full = path.join(dir, name);
+    const st = await fs.stat(full).catch(() => undefined);
+    if (st && Date.now() - st.mtimeMs > STALE_STAGING_MS) await fs.rm(full, { recursive: true, force: true });
+  }
+}

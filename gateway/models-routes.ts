@@ -1,0 +1,94 @@
+// /v1/models: upload (POST next version, PUT explicit version), list, get, delete.
+// Upload bodies are never buffered: the content-type parsers below hand fastify's raw request stream to the uploader.
+import multipart from '@fastify/multipart';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { hearthError } from '../core/index.ts';
+import type { Executor } from '../executor/types.ts';
+import { checkModelName, parseVersion, type ModelRegistry, type ModelUploader, type UploadBody } from '../model-store/index.ts';
+import type { Readable } from 'node:stream';
+
+export interface ModelsRoutesOptions {
+  registry: ModelRegistry;
+  uploader: ModelUploader;
+  maxModelBytes: number;
+  /** When present, deleting a model or version also retires its instances. */
+  executor?: Pick<Executor, 'unload'>;
+}
+
+const GZIP_TYPES = ['application/gzip', 'application/x-gzip', 'application/tar+gzip', 'application/x-tar+gzip', 'application/x-compressed-tar'];
+/** Multipart framing around the files: a body this much over MAX_MODEL_BYTES is refused before it is read. */
+const MULTIPART_SLACK = 1024 * 1024;
+
+export async function modelsRoutes(app: FastifyInstance, opts: ModelsRoutesOptions): Promise<void> {
+  const { registry, uploader, maxModelBytes, executor } = opts;
+
+  // Registered inside this plugin only: the V2 binary tensor extension parses octet-stream its own way.
+  const passThrough = (_req: FastifyRequest, payload: NodeJS.ReadableStream, done: (err: Error | null, body?: unknown) => void) => done(null, payload);
+  app.addContentTypeParser('application/octet-stream', passThrough);
+  app.addContentTypeParser(GZIP_TYPES, passThrough);
+  await app.register(multipart, {
+    // Hearth counts bytes itself (MODEL_TOO_LARGE); busboy's own limit sits above it so it never fires first.
+    limits: { fileSize: maxModelBytes + 1, files: 10_000, fields: 100, parts: 10_100, fieldSize: 1024 * 1024 },
+  });
+
+  const upload = async (req: FastifyRequest, name: string, version: number | undefined) => {
+    checkModelName(name);
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    if (declared === 0 || (req.body === undefined && !req.isMultipart())) throw hearthError('EMPTY_BODY', 'the upload holds no bytes');
+    let body: UploadBody;
+    let declaredBytes: number | undefined;
+    if (req.isMultipart()) {
+      body = { kind: 'files', files: multipartFiles(req) };
+      if (Number.isFinite(declared) && declared > maxModelBytes + MULTIPART_SLACK) declaredBytes = declared;
+    } else if (type === 'application/octet-stream') {
+      body = { kind: 'onnx', stream: req.body as Readable };
+      if (Number.isFinite(declared)) declaredBytes = declared;
+    } else if (GZIP_TYPES.includes(type)) {
+      body = { kind: 'tar.gz', stream: req.body as Readable };
+      if (Number.isFinite(declared) && declared > maxModelBytes + MULTIPART_SLACK) declaredBytes = declared;
+    } else {
+      throw hearthError('UNSUPPORTED_MEDIA_TYPE', `Content-Type "${type}": expected application/octet-stream (.onnx), application/gzip (.tar.gz) or multipart/form-data`);
+    }
+    return uploader.upload(name, version, body, declaredBytes);
+  };
+
+  app.post<{ Params: { name: string } }>('/v1/models/:name', async (req, reply) => {
+    reply.code(201).send(await upload(req, req.params.name, undefined));
+  });
+
+  app.put<{ Params: { name: string; version: string } }>('/v1/models/:name/versions/:version', async (req, reply) => {
+    checkModelName(req.params.name);
+    reply.code(201).send(await upload(req, req.params.name, parseVersion(req.params.version)));
+  });
+
+  app.get('/v1/models', async () => ({ models: await registry.listModels() }));
+
+  app.get<{ Params: { name: string } }>('/v1/models/:name', async (req) => registry.getModel(req.params.name));
+
+  app.get<{ Params: { name: string; version: string } }>('/v1/models/:name/versions/:version', async (req) => {
+    checkModelName(req.params.name);
+    return registry.getManifest(req.params.name, parseVersion(req.params.version));
+  });
+
+  app.delete<{ Params: { name: string; version: string } }>('/v1/models/:name/versions/:version', async (req) => {
+    checkModelName(req.params.name);
+    const version = parseVersion(req.params.version);
+    await registry.deleteVersion(req.params.name, version);
+    await executor?.unload(req.params.name, version);
+    return { name: req.params.name, deleted: [version] };
+  });
+
+  app.delete<{ Params: { name: string } }>('/v1/models/:name', async (req) => {
+    const deleted = await registry.deleteModel(req.params.name);
+    await executor?.unload(req.params.name);
+    return { name: req.params.name, deleted };
+  });
+}
+
+/** The file parts of a multipart body, one at a time; plain fields are ignored. */
+async function* multipartFiles(req: FastifyRequest): AsyncIterable<{ filename: string; stream: Readable }> {
+  for await (const part of req.parts()) {
+    if (part.type === 'file') yield { filename: part.filename, stream: part.file };
+  }
+}
