@@ -42,7 +42,17 @@ export interface Config {
     /** Default idle time before an instance is retired. */
     keepAliveMs: number;
   };
-  autoscaler: { tickMs: number };
+  autoscaler: {
+    tickMs: number;
+    /** Arrival-rate averaging window (Knative KPA stable-window). */
+    stableWindowMs: number;
+    /** Short window that scales up at once on a burst (KPA panic window). */
+    panicWindowMs: number;
+    /** Share of an instance's concurrency the sizing aims to use. */
+    targetUtilization: number;
+    /** A pool shrinks only after its desired size stayed lower for this long. */
+    scaleDownDelayMs: number;
+  };
   jobs: { prefix: string };
   prices: Prices;
 }
@@ -138,7 +148,13 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       memoryMb: int(env, 'EXECUTOR_MEMORY_MB', Math.floor((os.totalmem() / 1024 ** 2) * 0.5), 64),
       keepAliveMs: int(env, 'KEEP_ALIVE_MS', 600_000, 0),
     },
-    autoscaler: { tickMs: int(env, 'AUTOSCALER_TICK_MS', 1000, 10) },
+    autoscaler: {
+      tickMs: int(env, 'AUTOSCALER_TICK_MS', 1000, 10),
+      stableWindowMs: int(env, 'AUTOSCALER_STABLE_WINDOW_MS', 60_000, 1000),
+      panicWindowMs: int(env, 'AUTOSCALER_PANIC_WINDOW_MS', 6_000, 100),
+      targetUtilization: num(env, 'AUTOSCALER_TARGET_UTILIZATION', 0.7),
+      scaleDownDelayMs: int(env, 'AUTOSCALER_SCALE_DOWN_DELAY_MS', 30_000, 0),
+    },
     jobs: { prefix: env.JOBS_PREFIX || 'hearth' },
     prices: {
       computePerGbSecond: num(env, 'PRICE_COMPUTE_PER_GB_SECOND', DEFAULT_PRICES.computePerGbSecond),

@@ -1,0 +1,94 @@
+// Arrival counts over a stable and a panic window, plus a moving average of service time: the two inputs
+// the autoscaler's Little's-law sizing reads (Knative KPA averages over 60 s and 6 s the same way).
+
+export interface RateWindowOptions {
+  /** Long averaging window (KPA stable-window: 60 s). */
+  stableWindowMs?: number;
+  /** Short window that reacts to bursts (KPA: 10% of the stable window, 6 s). */
+  panicWindowMs?: number;
+  /** Width of one counting bucket; windows are whole numbers of buckets. */
+  bucketMs?: number;
+  /** Weight of the newest sample in the service-time moving average. */
+  serviceAlpha?: number;
+}
+
+/**
+ * Counts arrivals into fixed buckets keyed by `floor(at / bucketMs)`, so memory stays bounded by the stable window
+ * however high the rate is. Times are clock milliseconds passed in by the caller: the window never reads a clock.
+ */
+export class RateWindow {
+  readonly stableWindowMs: number;
+  readonly panicWindowMs: number;
+  readonly bucketMs: number;
+  #alpha: number;
+  #buckets = new Map<number, number>();
+  #serviceMs: number | undefined;
+  #lastArrivalAt: number | undefined;
+  #total = 0;
+
+  constructor(opts: RateWindowOptions = {}) {
+    this.stableWindowMs = opts.stableWindowMs ?? 60_000;
+    this.panicWindowMs = opts.panicWindowMs ?? 6_000;
+    this.bucketMs = opts.bucketMs ?? 1_000;
+    this.#alpha = opts.serviceAlpha ?? 0.2;
+    for (const [k, v] of [['stableWindowMs', this.stableWindowMs], ['panicWindowMs', this.panicWindowMs], ['bucketMs', this.bucketMs]] as const) {
+      if (!Number.isFinite(v) || v <= 0) throw new RangeError(`${k}: expected a positive number, got ${v}`);
+    }
+    if (this.panicWindowMs > this.stableWindowMs) throw new RangeError(`panicWindowMs: ${this.panicWindowMs} exceeds stableWindowMs ${this.stableWindowMs}`);
+    if (!(this.#alpha > 0 && this.#alpha <= 1)) throw new RangeError(`serviceAlpha: expected (0, 1], got ${this.#alpha}`);
+  }
+
+  /** Records `count` arrivals at clock time `at`. */
+  recordArrival(at: number, count = 1): void {
+    const b = Math.floor(at / this.bucketMs);
+    this.#buckets.set(b, (this.#buckets.get(b) ?? 0) + count);
+    this.#total += count;
+    if (this.#lastArrivalAt === undefined || at > this.#lastArrivalAt) this.#lastArrivalAt = at;
+    this.#prune(at);
+  }
+
+  /** Feeds one observed per-request service time (ms) into the moving average. */
+  recordService(ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) return;
+    this.#serviceMs = this.#serviceMs === undefined ? ms : this.#serviceMs + this.#alpha * (ms - this.#serviceMs);
+  }
+
+  /** Arrivals in the `windowMs` ending at `now` (whole buckets, the current partial one included). */
+  countIn(now: number, windowMs: number): number {
+    const last = Math.floor(now / this.bucketMs);
+    const first = last - Math.max(1, Math.round(windowMs / this.bucketMs)) + 1;
+    let n = 0;
+    for (const [b, c] of this.#buckets) if (b >= first && b <= last) n += c;
+    return n;
+  }
+
+  /** Requests per second averaged over the stable window. */
+  stableRate(now: number): number {
+    return this.countIn(now, this.stableWindowMs) / (this.stableWindowMs / 1000);
+  }
+
+  /** Requests per second averaged over the panic window. */
+  panicRate(now: number): number {
+    return this.countIn(now, this.panicWindowMs) / (this.panicWindowMs / 1000);
+  }
+
+  /** Moving average of per-request service time, undefined before the first sample. */
+  get serviceMs(): number | undefined {
+    return this.#serviceMs;
+  }
+
+  get lastArrivalAt(): number | undefined {
+    return this.#lastArrivalAt;
+  }
+
+  /** Every arrival ever recorded. */
+  get total(): number {
+    return this.#total;
+  }
+
+  #prune(now: number): void {
+    const keepFrom = Math.floor(now / this.bucketMs) - Math.ceil(this.stableWindowMs / this.bucketMs);
+    if (this.#buckets.size <= Math.ceil(this.stableWindowMs / this.bucketMs) + 2) return;
+    for (const b of this.#buckets.keys()) if (b < keepFrom) this.#buckets.delete(b);
+  }
+}
