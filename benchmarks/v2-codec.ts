@@ -1,0 +1,77 @@
+// V2 codec fast paths: decoding a large JSON `data` array and encoding a large response, against the
+// obvious baseline (JSON.parse, flatten, copy into a typed array; JSON.stringify of Array.from) in the same run.
+// Run: npx tsx benchmarks/v2-codec.ts [elements]
+import { decodeInferRequest, encodeInferResponse } from '../executor/v2-codec.ts';
+import type { Tensor } from '../core/index.ts';
+
+const n = Number(process.argv[2] ?? 1_000_000);
+const reps = 7;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+function time(fn: () => unknown): number {
+  const runs: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    fn();
+    runs.push(performance.now() - t0);
+  }
+  return median(runs);
+}
+
+function flatten(v: unknown, out: number[]): void {
+  if (Array.isArray(v)) for (const x of v) flatten(x, out);
+  else out.push(v as number);
+}
+
+/** What a straightforward route does: JSON.parse the body, flatten `data`, check types, build the typed array. */
+function baselineDecode(body: Buffer): Float32Array {
+  const req = JSON.parse(body.toString('utf8')) as { inputs: { data: unknown }[] };
+  const flat: number[] = [];
+  flatten(req.inputs[0].data, flat);
+  for (const x of flat) if (typeof x !== 'number') throw new Error('bad');
+  return new Float32Array(flat);
+}
+
+function baselineEncode(t: Tensor): Buffer {
+  return Buffer.from(JSON.stringify({ model_name: 'm', model_version: '1', outputs: [{ name: t.name, datatype: t.datatype, shape: t.shape, data: Array.from(t.data as Float32Array) }] }));
+}
+
+const values = new Float32Array(n);
+for (let i = 0; i < n; i++) values[i] = Math.fround(Math.random() * 2 - 1);
+// Clients usually print float32 values either short (numpy `round`, JS toFixed) or as full doubles (tolist()).
+const shortText = Array.from(values, (v) => v.toFixed(6)).join(',');
+const longText = Array.from(values).join(',');
+const rows = 1000;
+const nestedText = Array.from({ length: rows }, (_, r) => `[${Array.from(values.subarray((r * n) / rows, ((r + 1) * n) / rows), (v) => v.toFixed(6)).join(',')}]`).join(',');
+
+const bodies: [string, Buffer, number[]][] = [
+  ['flat, 6 decimals', Buffer.from(`{"inputs":[{"name":"x","datatype":"FP32","shape":[${n}],"data":[${shortText}]}]}`), [n]],
+  ['flat, 17 digits (float32 printed as double)', Buffer.from(`{"inputs":[{"name":"x","datatype":"FP32","shape":[${n}],"data":[${longText}]}]}`), [n]],
+  ['nested [1000, n/1000], 6 decimals', Buffer.from(`{"inputs":[{"name":"x","datatype":"FP32","shape":[${rows},${n / rows}],"data":[${nestedText}]}]}`), [rows, n / rows]],
+];
+
+console.log(`V2 codec, FP32 tensor of ${n.toLocaleString()} elements, median of ${reps} runs (node ${process.version})`);
+for (const [label, body] of bodies) {
+  const check = decodeInferRequest(body).inputs[0].data as Float32Array;
+  const base = baselineDecode(body);
+  for (let i = 0; i < n; i += 9973) if (check[i] !== base[i]) throw new Error(`mismatch at ${i}: ${check[i]} vs ${base[i]}`);
+  const tb = time(() => baselineDecode(body));
+  const tf = time(() => decodeInferRequest(body));
+  console.log(`decode JSON ${label} (${(body.length / 1e6).toFixed(1)} MB): baseline ${tb.toFixed(1)} ms, codec ${tf.toFixed(1)} ms, ratio ${(tb / tf).toFixed(2)}x`);
+}
+
+const t: Tensor = { name: 'y', datatype: 'FP32', shape: [n], data: values };
+const te0 = time(() => baselineEncode(t));
+const te1 = time(() => encodeInferResponse({ modelName: 'm', modelVersion: 1, outputs: [t] }));
+console.log(`encode JSON response: baseline ${te0.toFixed(1)} ms, codec ${te1.toFixed(1)} ms, ratio ${(te0 / te1).toFixed(2)}x`);
+const tbin = time(() => encodeInferResponse({ modelName: 'm', modelVersion: 1, outputs: [t] }, () => true));
+console.log(`encode binary response: ${tbin.toFixed(2)} ms`);
+const bin = encodeInferResponse({ modelName: 'm', modelVersion: 1, outputs: [t] }, () => true);
+const binReq = Buffer.concat([Buffer.from(`{"inputs":[{"name":"x","datatype":"FP32","shape":[${n}],"parameters":{"binary_data_size":${n * 4}}}]}`), bin.body.subarray(bin.headerLength!)]);
+const hl = binReq.length - n * 4;
+const tdb = time(() => decodeInferRequest(binReq, { headerLength: hl }));
+console.log(`decode binary request: ${tdb.toFixed(2)} ms`);
