@@ -1,0 +1,104 @@
+// Datasets: JSON Lines objects under `datasets/{name}.jsonl` in the object store. They need only the store, so
+// they keep working when Redis is down.
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { PassThrough } from 'node:stream';
+import { hearthError } from '../core/index.ts';
+import type { ObjectStore } from '../model-store/index.ts';
+import { RowCounter } from './json-lines.ts';
+
+/** Dataset names: letters, digits, `.`, `_`, `-`; they become one path segment of a store key. */
+export const DATASET_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export const DATASET_PREFIX = 'datasets/';
+
+export interface DatasetInfo {
+  name: string;
+  key: string;
+  bytes: number;
+  lastModified: string;
+}
+
+export interface DatasetUpload {
+  key: string;
+  rows: number;
+  bytes: number;
+  /** Lines that are not JSON; they stay in the dataset and fail as rows when a job runs them. */
+  invalidLines: number;
+  /** 1-based numbers of the first (up to 20) lines that are not JSON. */
+  invalidLineNumbers: number[];
+}
+
+export function datasetKey(name: string): string {
+  if (typeof name !== 'string' || !DATASET_NAME_PATTERN.test(name) || name.includes('..')) {
+    throw hearthError('INVALID_NAME', `dataset name "${name}": expected letters, digits, ".", "_" or "-" (at most 128, starting with a letter or digit)`);
+  }
+  return `${DATASET_PREFIX}${name}.jsonl`;
+}
+
+/**
+ * Resolves the `input` of a job to a store key: a dataset key as PUT returned it (`datasets/x.jsonl`) or a bare
+ * dataset name. Only dataset keys are accepted, so a job can never read a model's files.
+ */
+export function resolveDatasetKey(input: string): string {
+  if (typeof input !== 'string' || input === '') throw hearthError('INVALID_REQUEST', '"input": expected a dataset key such as "datasets/name.jsonl"');
+  if (input.startsWith(DATASET_PREFIX)) {
+    const rest = input.slice(DATASET_PREFIX.length);
+    if (!rest.endsWith('.jsonl')) throw hearthError('INVALID_REQUEST', `"input": "${input}" is not a dataset key (datasets/<name>.jsonl)`);
+    return datasetKey(rest.slice(0, -'.jsonl'.length));
+  }
+  return datasetKey(input);
+}
+
+export class Datasets {
+  readonly #store: ObjectStore;
+  constructor(store: ObjectStore) {
+    this.#store = store;
+  }
+
+  /** Streams a JSON Lines body into the store, counting rows and non-JSON lines on the way; never buffers the body. */
+  async put(name: string, body: Readable): Promise<DatasetUpload> {
+    const key = datasetKey(name);
+    const counter = new RowCounter();
+    const out = new PassThrough();
+    // The store consumes `out` while the pipeline feeds it; both must settle before the counts are final.
+    const stored = this.#store.put(key, out);
+    let pipeError: unknown;
+    await pipeline(body, counter, out).catch((e) => {
+      pipeError = e;
+      out.destroy(e as Error);
+    });
+    let sizeBytes: number;
+    try {
+      ({ sizeBytes } = await stored);
+    } catch (e) {
+      throw pipeError ?? e;
+    }
+    if (pipeError) throw pipeError;
+    if (counter.rows === 0) {
+      await this.#store.delete(key);
+      throw hearthError('EMPTY_BODY', `dataset "${name}": the body holds no rows (one JSON object per line)`);
+    }
+    return { key, rows: counter.rows, bytes: sizeBytes, invalidLines: counter.invalidLines, invalidLineNumbers: counter.invalidLineNumbers };
+  }
+
+  async stat(name: string): Promise<DatasetInfo> {
+    const key = datasetKey(name);
+    const info = await this.#store.stat(key);
+    if (!info) throw hearthError('DATASET_NOT_FOUND', `no dataset "${name}" (key ${key})`);
+    return { name, key, bytes: info.sizeBytes, lastModified: info.lastModified.toISOString() };
+  }
+
+  async list(): Promise<DatasetInfo[]> {
+    const all = await this.#store.list(DATASET_PREFIX);
+    return all
+      .filter((o) => o.key.endsWith('.jsonl') && !o.key.slice(DATASET_PREFIX.length).includes('/'))
+      .map((o) => ({ name: o.key.slice(DATASET_PREFIX.length, -'.jsonl'.length), key: o.key, bytes: o.sizeBytes, lastModified: o.lastModified.toISOString() }));
+  }
+
+  async delete(name: string): Promise<void> {
+    const key = datasetKey(name);
+    if (!(await this.#store.stat(key))) throw hearthError('DATASET_NOT_FOUND', `no dataset "${name}" (key ${key})`);
+    await this.#store.delete(key);
+  }
+}

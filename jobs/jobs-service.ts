@@ -1,0 +1,637 @@
+// Batch scoring on BullMQ. A job is a flow: one parent ("finalize", queue `jobs`) over one child per chunk
+// (queue `chunks`), so the parent runs exactly once, when every chunk has finished, whatever node ran them.
+// Each chunk reads its rows from the store, runs them through the executor at batch priority and writes its
+// results as one object, overwritten whole on a retry: the results never hold a duplicate or a missing row.
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { FlowProducer, Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { hearthError, isHearthError, type Config, type Manifest } from '../core/index.ts';
+import type { Executor } from '../executor/types.ts';
+import type { ObjectStore } from '../model-store/index.ts';
+import { countRows, readRowRange } from './json-lines.ts';
+import { resolveDatasetKey } from './datasets.ts';
+import { JobRecords, TERMINAL_STATES, type CallbackAttempt, type ChunkProgress, type JobRecord, type JobState } from './job-records.ts';
+import { apiConnection, redactUrl, workerConnection } from './redis-link.ts';
+import type { RowCodec } from './row-codec.ts';
+
+/** What jobs need from the registry. */
+export interface ManifestSource {
+  getManifest(name: string, version?: number): Promise<Manifest>;
+  getServingConfig?(name: string): Promise<{ memoryMb?: number }>;
+}
+
+export interface WorkerTuning {
+  /** Run chunk, finalize and callback workers on this node. */
+  enabled: boolean;
+  /** Chunks one node runs at once. */
+  chunkConcurrency: number;
+  /** Rows of one chunk in flight in the executor at once: enough for dynamic batching, few enough for online traffic. */
+  rowConcurrency: number;
+  /** Attempts per chunk before its rows are marked failed. */
+  attempts: number;
+  /** First retry delay; doubles each attempt (BullMQ exponential back-off). */
+  backoffMs: number;
+  /** BullMQ lock of a running chunk; a node that dies loses its chunks to others after this. */
+  lockDuration: number;
+  /** How often each worker looks for chunks whose lock expired. */
+  stalledInterval: number;
+  /** Times a chunk may stall (its node died) before it counts as failed. */
+  maxStalledCount: number;
+  callbackAttempts: number;
+  callbackBackoffMs: number;
+  callbackTimeoutMs: number;
+  /** Retries of one row the executor refused for load (QUEUE_FULL, OVERLOADED) before the row fails. */
+  rowRetries: number;
+  /** How often a running chunk publishes its progress and looks for a cancellation. */
+  pollMs: number;
+}
+
+export const DEFAULT_TUNING: Readonly<WorkerTuning> = Object.freeze({
+  enabled: true,
+  chunkConcurrency: 1,
+  rowConcurrency: 8,
+  attempts: 5,
+  backoffMs: 1000,
+  lockDuration: 30_000,
+  stalledInterval: 30_000,
+  maxStalledCount: 3,
+  callbackAttempts: 6,
+  callbackBackoffMs: 1000,
+  callbackTimeoutMs: 10_000,
+  rowRetries: 20,
+  pollMs: 250,
+});
+
+export interface JobsOptions {
+  config: Readonly<Config>;
+  store: ObjectStore;
+  registry: ManifestSource;
+  executor: Pick<Executor, 'infer'>;
+  codec: RowCodec;
+  /** Default config.redisUrl. */
+  redisUrl?: string;
+  /** BullMQ key prefix and the prefix of Hearth's own job keys; default config.jobs.prefix. */
+  prefix?: string;
+  worker?: Partial<WorkerTuning>;
+  log?: { info(msg: string): void; warn(msg: string): void; error(msg: string): void };
+}
+
+export interface CreateJobBody {
+  model: string;
+  version?: number;
+  input?: string;
+  rows?: unknown[];
+  chunkSize?: number;
+  priority?: number;
+  callbackUrl?: string;
+}
+
+export interface JobStatus {
+  id: string;
+  model: string;
+  version: number;
+  state: JobState;
+  input: string;
+  progress: { totalRows: number; doneRows: number; failedRows: number };
+  chunks: { total: number; done: number; size: number };
+  priority: number;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** Billed compute of the job's rows, priced like the online requests. */
+  cost: { billedMs: number; requests: number; memoryMb: number; usd: number };
+  error?: string;
+  callback?: { url: string; delivered: boolean; attempts: CallbackAttempt[] };
+}
+
+interface ChunkData {
+  id: string;
+  chunk: number;
+  start: number;
+  end: number;
+}
+
+const CHUNKS = 'chunks';
+const PARENTS = 'jobs';
+const CALLBACKS = 'callbacks';
+const DEFAULT_CHUNK = 256;
+const MAX_CHUNK = 100_000;
+const DEFAULT_MEMORY_MB = 128;
+
+export function resultKey(id: string, chunk: number): string {
+  return `jobs/${id}/results/${String(chunk).padStart(6, '0')}.jsonl`;
+}
+export function inlineInputKey(id: string): string {
+  return `jobs/${id}/input.jsonl`;
+}
+
+/** Raised when a node shuts down mid-chunk: the chunk goes back to the queue untouched. */
+class Interrupted extends Error {}
+
+export class JobsService {
+  readonly #o: JobsOptions;
+  readonly #t: WorkerTuning;
+  readonly #url: string;
+  readonly #prefix: string;
+  readonly #records: JobRecords;
+  #api?: Redis;
+  #wredis?: Redis;
+  #flow?: FlowProducer;
+  #parents?: Queue;
+  #callbacks?: Queue;
+  #workers: Worker[] = [];
+  #ready = false;
+  #closing = false;
+  #started = false;
+  /** Chunks running on this node, so close() can hand them back. */
+  #running = new Set<Promise<unknown>>();
+
+  constructor(o: JobsOptions) {
+    this.#o = o;
+    this.#t = { ...DEFAULT_TUNING, ...o.worker };
+    this.#url = o.redisUrl ?? o.config.redisUrl;
+    this.#prefix = o.prefix ?? o.config.jobs.prefix;
+    this.#records = new JobRecords(this.#prefix);
+  }
+
+  /** Begins connecting in the background; never waits for Redis. */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    const api = apiConnection(this.#url);
+    this.#api = api;
+    api.on('error', () => {}); // reconnects on its own; availability is read from its status
+    api.on('ready', () => {
+      if (!this.#ready && !this.#closing) this.#init();
+    });
+    api.connect().catch(() => {});
+  }
+
+  /** True when Redis answers and the queues are set up. */
+  available(): boolean {
+    return this.#ready && this.#api?.status === 'ready';
+  }
+
+  #init(): void {
+    const api = this.#api!;
+    this.#ready = true;
+    this.#flow = new FlowProducer({ connection: api, prefix: this.#prefix });
+    this.#parents = new Queue(PARENTS, { connection: api, prefix: this.#prefix });
+    this.#callbacks = new Queue(CALLBACKS, { connection: api, prefix: this.#prefix });
+    this.#flow.on('error', () => {});
+    this.#parents.on('error', () => {});
+    this.#callbacks.on('error', () => {});
+    if (!this.#t.enabled) return;
+    const w = workerConnection(this.#url);
+    w.on('error', () => {});
+    this.#wredis = w;
+    const common = { connection: w, prefix: this.#prefix, lockDuration: this.#t.lockDuration, stalledInterval: this.#t.stalledInterval, maxStalledCount: this.#t.maxStalledCount };
+    this.#workers = [
+      new Worker<ChunkData>(CHUNKS, (job, token, signal) => this.#track(this.#runChunk(job, token, signal)), { ...common, concurrency: this.#t.chunkConcurrency }),
+      new Worker<{ id: string }>(PARENTS, (job) => this.#finalize(job), { ...common, concurrency: 4 }),
+      new Worker<{ id: string }>(CALLBACKS, (job) => this.#deliver(job), { ...common, concurrency: 4 }),
+    ];
+    for (const wk of this.#workers) {
+      wk.on('error', (e) => this.#o.log?.warn(`jobs worker: ${e.message}`));
+    }
+  }
+
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#running.add(p);
+    const done = () => this.#running.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  /** The Redis client for API calls, or 503 JOBS_UNAVAILABLE naming REDIS_URL. */
+  #need(): Redis {
+    if (!this.available()) throw this.#unavailable();
+    return this.#api!;
+  }
+  #unavailable(cause?: unknown): Error {
+    return hearthError('JOBS_UNAVAILABLE', `the job queue is unavailable: Redis at REDIS_URL=${redactUrl(this.#url)} does not answer; inference still works`, { cause });
+  }
+  /** Runs a Redis-backed API call; a connection failure mid-call is a 503 too. */
+  async #api_<T>(fn: (r: Redis) => Promise<T>): Promise<T> {
+    const r = this.#need();
+    try {
+      return await fn(r);
+    } catch (e) {
+      if (isHearthError(e)) throw e;
+      if (!this.available() || isConnectionError(e)) throw this.#unavailable(e);
+      throw e;
+    }
+  }
+
+  async create(body: CreateJobBody): Promise<{ id: string; state: 'queued' }> {
+    const req = checkCreateBody(body);
+    this.#need();
+    const manifest = await this.#o.registry.getManifest(req.model, req.version);
+    const id = newJobId();
+    let input: string;
+    let totalRows: number;
+    if (req.rows) {
+      input = inlineInputKey(id);
+      const text = req.rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
+      await this.#o.store.put(input, Buffer.from(text));
+      totalRows = req.rows.length;
+    } else {
+      input = resolveDatasetKey(req.input!);
+      if (!(await this.#o.store.stat(input))) throw hearthError('DATASET_NOT_FOUND', `"input": no dataset at key ${input}`);
+      totalRows = await countRows(await this.#o.store.get(input));
+      if (totalRows === 0) throw hearthError('INVALID_REQUEST', `"input": dataset ${input} holds no rows`);
+    }
+    const chunkSize = req.chunkSize;
+    const chunks = Math.ceil(totalRows / chunkSize);
+    const rec: JobRecord = {
+      id,
+      model: manifest.name,
+      version: manifest.version,
+      state: 'queued',
+      totalRows,
+      chunkSize,
+      chunks,
+      input,
+      priority: req.priority,
+      createdAt: Date.now(),
+      ...(req.callbackUrl ? { callbackUrl: req.callbackUrl } : {}),
+    };
+    await this.#api_(async (r) => {
+      await this.#records.create(r, rec);
+      // BullMQ: lower numbers go first; Hearth: 9 is the most urgent.
+      const bullPriority = 10 - req.priority;
+      const children = [];
+      for (let n = 0; n < chunks; n++) {
+        const data: ChunkData = { id, chunk: n, start: n * chunkSize, end: Math.min(totalRows, (n + 1) * chunkSize) };
+        children.push({
+          name: 'chunk',
+          queueName: CHUNKS,
+          data,
+          opts: {
+            jobId: `${id}.${n}`,
+            priority: bullPriority,
+            attempts: this.#t.attempts,
+            backoff: { type: 'exponential', delay: this.#t.backoffMs },
+            // A chunk that fails for good must not block the job: the parent marks its rows failed.
+            ignoreDependencyOnFailure: true,
+            removeOnComplete: true,
+          },
+        });
+      }
+      try {
+        await this.#flow!.add({
+          name: 'finalize',
+          queueName: PARENTS,
+          data: { id },
+          opts: { jobId: id, attempts: this.#t.attempts, backoff: { type: 'exponential', delay: this.#t.backoffMs }, removeOnComplete: true },
+          children,
+        });
+      } catch (e) {
+        await this.#records.finish(r, id, 'failed', Date.now(), `could not enqueue: ${(e as Error).message}`).catch(() => {});
+        throw e;
+      }
+    });
+    return { id, state: 'queued' };
+  }
+
+  async get(id: string): Promise<JobStatus> {
+    return this.#api_(async (r) => {
+      const rec = await this.#records.get(r, checkJobId(id));
+      if (!rec) throw hearthError('JOB_NOT_FOUND', `no job "${id}"`);
+      return this.#status(r, rec);
+    });
+  }
+
+  async list(opts: { limit?: number; cursor?: string }): Promise<{ jobs: JobStatus[]; nextCursor: string | null }> {
+    const limit = opts.limit ?? 20;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw hearthError('INVALID_REQUEST', `"limit": expected a whole number in [1, 1000], got ${opts.limit}`);
+    let cursor: { createdAt: number; id: string } | undefined;
+    if (opts.cursor) {
+      const m = /^(\d+):([A-Za-z0-9_-]+)$/.exec(opts.cursor);
+      if (!m) throw hearthError('INVALID_REQUEST', `"cursor": "${opts.cursor}" is not a cursor this API returned`);
+      cursor = { createdAt: Number(m[1]), id: m[2] };
+    }
+    return this.#api_(async (r) => {
+      const page = await this.#records.page(r, limit, cursor);
+      const jobs: JobStatus[] = [];
+      for (const jid of page.ids) {
+        const rec = await this.#records.get(r, jid);
+        if (rec) jobs.push(await this.#status(r, rec));
+      }
+      return { jobs, nextCursor: page.next ?? null };
+    });
+  }
+
+  /** Cancels: queued chunks are removed, running chunks stop at their next row. */
+  async cancel(id: string): Promise<JobStatus> {
+    return this.#api_(async (r) => {
+      const rec = await this.#records.get(r, checkJobId(id));
+      if (!rec) throw hearthError('JOB_NOT_FOUND', `no job "${id}"`);
+      if (!TERMINAL_STATES.includes(rec.state)) {
+        await this.#records.finish(r, id, 'cancelled', Date.now());
+        await this.#dropUnstarted(id);
+        await this.#enqueueCallback(rec);
+      }
+      return this.#status(r, (await this.#records.get(r, id))!);
+    });
+  }
+
+  /** Removes the chunks no node has started; if none is running either, the parent is removed too. */
+  async #dropUnstarted(id: string): Promise<void> {
+    const parent = await Job.fromId(this.#parents!, id);
+    if (!parent) return;
+    await parent.removeUnprocessedChildren();
+    const left = await parent.getDependenciesCount({ unprocessed: true });
+    if ((left.unprocessed ?? 0) === 0 && (await parent.getState()) === 'waiting-children') {
+      await parent.remove({ removeChildren: false }).catch(() => {});
+    }
+  }
+
+  /** The results so far, as JSON Lines in input order: every finished chunk up to the first unfinished one. */
+  async results(id: string): Promise<{ state: JobState; totalRows: number; stream: Readable }> {
+    const rec = await this.#api_(async (r) => this.#records.get(r, checkJobId(id)));
+    if (!rec) throw hearthError('JOB_NOT_FOUND', `no job "${id}"`);
+    const store = this.#o.store;
+    async function* lines(): AsyncGenerator<Buffer> {
+      for (let n = 0; n < rec!.chunks; n++) {
+        const key = resultKey(rec!.id, n);
+        if (!(await store.stat(key))) return;
+        for await (const b of await store.get(key)) yield b as Buffer;
+      }
+    }
+    return { state: rec.state, totalRows: rec.totalRows, stream: Readable.from(lines()) };
+  }
+
+  async #status(r: Redis, rec: JobRecord): Promise<JobStatus> {
+    const chunks = await this.#records.chunks(r, rec.id);
+    let doneRows = 0;
+    let failedRows = 0;
+    let billedMs = 0;
+    let requests = 0;
+    let doneChunks = 0;
+    for (const p of chunks.values()) {
+      doneRows += p.done;
+      failedRows += p.failed;
+      billedMs += p.billedMs;
+      requests += p.requests;
+      if (p.final) doneChunks++;
+    }
+    const memoryMb = (await this.#o.registry.getServingConfig?.(rec.model).catch(() => undefined))?.memoryMb ?? DEFAULT_MEMORY_MB;
+    const prices = this.#o.config.prices;
+    const usd = (billedMs / 1000) * (memoryMb / 1024) * prices.computePerGbSecond + requests * prices.perRequest;
+    const status: JobStatus = {
+      id: rec.id,
+      model: rec.model,
+      version: rec.version,
+      state: rec.state,
+      input: rec.input,
+      progress: { totalRows: rec.totalRows, doneRows: Math.min(doneRows, rec.totalRows), failedRows },
+      chunks: { total: rec.chunks, done: doneChunks, size: rec.chunkSize },
+      priority: rec.priority,
+      createdAt: new Date(rec.createdAt).toISOString(),
+      startedAt: rec.startedAt ? new Date(rec.startedAt).toISOString() : null,
+      finishedAt: rec.finishedAt ? new Date(rec.finishedAt).toISOString() : null,
+      cost: { billedMs, requests, memoryMb, usd: Number(usd.toFixed(10)) },
+    };
+    if (rec.error) status.error = rec.error;
+    if (rec.callbackUrl) {
+      const attempts = await this.#records.callbackAttempts(r, rec.id);
+      status.callback = { url: rec.callbackUrl, delivered: attempts.some((a) => a.ok), attempts };
+    }
+    return status;
+  }
+
+  // ---- workers ----
+
+  async #runChunk(job: Job<ChunkData>, token: string | undefined, signal: AbortSignal | undefined): Promise<{ rows: number; failed: number } | { skipped: string }> {
+    const r = this.#wredis!;
+    const { id, chunk, start, end } = job.data;
+    const rec = await this.#records.get(r, id);
+    if (!rec) return { skipped: 'job record gone' };
+    if (TERMINAL_STATES.includes(rec.state)) return { skipped: rec.state };
+    await this.#records.markRunning(r, id, Date.now());
+
+    let manifest: Manifest;
+    try {
+      manifest = await this.#o.registry.getManifest(rec.model, rec.version);
+    } catch (e) {
+      if (isHearthError(e) && (e.code === 'MODEL_NOT_FOUND' || e.code === 'VERSION_NOT_FOUND')) {
+        // The job cannot run at all: fail it and drop the chunks nobody started.
+        await this.#records.finish(r, id, 'failed', Date.now(), `model ${rec.model} version ${rec.version} is gone: ${e.message}`);
+        await this.#dropUnstarted(id).catch(() => {});
+        await this.#enqueueCallback(rec).catch(() => {});
+        throw new UnrecoverableError(e.message);
+      }
+      throw e;
+    }
+
+    const rows = await readRowRange(await this.#o.store.get(rec.input), start, end);
+    if (rows.length !== end - start) throw new Error(`input ${rec.input} has ${start + rows.length} rows, chunk ${chunk} needs rows up to ${end}`);
+
+    const lines: string[] = new Array(rows.length);
+    const progress: ChunkProgress = { done: 0, failed: 0, billedMs: 0, requests: 0 };
+    let stop: 'cancelled' | 'failed' | 'closing' | undefined;
+    let next = 0;
+    // Cancellation and progress are polled, not per row: one Redis round trip per poll, not per row.
+    const poll = setInterval(() => {
+      this.#records.setChunk(r, id, chunk, progress).catch(() => {});
+      this.#records.state(r, id).then((s) => {
+        if (s === 'cancelled' || s === 'failed') stop ??= s;
+      }, () => {});
+    }, this.#t.pollMs);
+    const runner = async () => {
+      while (next < rows.length && !stop) {
+        if (this.#closing) {
+          stop = 'closing';
+          break;
+        }
+        if (signal?.aborted) {
+          stop = 'cancelled';
+          break;
+        }
+        const i = next++;
+        lines[i] = await this.#runRow(manifest, start + i, rows[i], progress);
+        progress.done++;
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.min(this.#t.rowConcurrency, rows.length) }, runner));
+    } finally {
+      clearInterval(poll);
+    }
+    if (stop === 'closing') {
+      // Hand the chunk back untouched, without spending an attempt; another node (or this one after a restart) redoes it.
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
+    if (stop) return { skipped: stop };
+    await this.#o.store.put(resultKey(id, chunk), Buffer.from(lines.join('')));
+    await this.#records.setChunk(r, id, chunk, { ...progress, final: true });
+    return { rows: rows.length, failed: progress.failed };
+  }
+
+  /** One row → one result line; a bad row becomes an error line and never fails the chunk. */
+  async #runRow(manifest: Manifest, index: number, text: string, progress: ChunkProgress): Promise<string> {
+    let rowId: string | undefined;
+    const head = () => (rowId === undefined ? `{"index":${index}` : `{"index":${index},"id":${JSON.stringify(rowId)}`);
+    try {
+      const row = this.#o.codec.decode(text, manifest);
+      rowId = row.id;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const res = await this.#o.executor.infer({
+            manifest,
+            inputs: row.inputs,
+            ...(row.outputs ? { outputs: row.outputs } : {}),
+            priority: 0,
+            source: 'batch',
+          });
+          progress.requests++;
+          progress.billedMs += Math.max(1, Math.ceil(res.computeMs / Math.max(1, res.batchSize)));
+          return `${head()},"outputs":[${res.outputs.map((t) => this.#o.codec.encodeOutput(t)).join(',')}]}\n`;
+        } catch (e) {
+          // Load shedding is not the row's fault: wait and try again, so batch work yields to online traffic.
+          if (isHearthError(e) && (e.code === 'QUEUE_FULL' || e.code === 'OVERLOADED') && attempt < this.#t.rowRetries && !this.#closing) {
+            await sleep(Math.min(50 * 2 ** attempt, 2000));
+            continue;
+          }
+          throw e;
+        }
+      }
+    } catch (e) {
+      progress.failed++;
+      const msg = isHearthError(e) ? `${e.code}: ${e.message}` : (e as Error).message;
+      return `${head()},"error":${JSON.stringify(msg)}}\n`;
+    }
+  }
+
+  /** Runs once every chunk has finished: fills in chunks that failed for good, then ends the job. */
+  async #finalize(job: Job<{ id: string }>): Promise<void> {
+    const r = this.#wredis!;
+    const id = job.data.id;
+    const rec = await this.#records.get(r, id);
+    if (!rec) return;
+    if (!TERMINAL_STATES.includes(rec.state)) {
+      const failures = await job.getIgnoredChildrenFailures();
+      const reasons = new Map<number, string>();
+      for (const [k, v] of Object.entries(failures)) {
+        const m = /\.(\d+)$/.exec(k);
+        if (m) reasons.set(Number(m[1]), v);
+      }
+      for (let n = 0; n < rec.chunks; n++) {
+        if (await this.#o.store.stat(resultKey(id, n))) continue;
+        const start = n * rec.chunkSize;
+        const end = Math.min(rec.totalRows, start + rec.chunkSize);
+        const reason = `chunk ${n} failed after ${this.#t.attempts} attempts: ${reasons.get(n) ?? 'no result was written'}`;
+        let text = '';
+        for (let i = start; i < end; i++) text += JSON.stringify({ index: i, error: reason }) + '\n';
+        await this.#o.store.put(resultKey(id, n), Buffer.from(text));
+        await this.#records.setChunk(r, id, n, { done: end - start, failed: end - start, billedMs: 0, requests: 0, final: true });
+      }
+      await this.#records.finish(r, id, 'completed', Date.now());
+    }
+    await this.#enqueueCallback(rec);
+  }
+
+  async #enqueueCallback(rec: JobRecord): Promise<void> {
+    if (!rec.callbackUrl) return;
+    // One delivery per job: the fixed jobId makes a second enqueue (cancel, then finalize) a no-op.
+    await this.#callbacks!.add(
+      'callback',
+      { id: rec.id },
+      { jobId: `${rec.id}.callback`, attempts: this.#t.callbackAttempts, backoff: { type: 'exponential', delay: this.#t.callbackBackoffMs }, removeOnComplete: true },
+    );
+  }
+
+  async #deliver(job: Job<{ id: string }>): Promise<void> {
+    const r = this.#wredis!;
+    const rec = await this.#records.get(r, job.data.id);
+    if (!rec?.callbackUrl) return;
+    const status = await this.#status(r, rec);
+    delete status.callback;
+    const at = new Date().toISOString();
+    let res: Response;
+    try {
+      res = await fetch(rec.callbackUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-hearth-job-id': rec.id, 'x-hearth-delivery-attempt': String(job.attemptsMade + 1) },
+        body: JSON.stringify(status),
+        signal: AbortSignal.timeout(this.#t.callbackTimeoutMs),
+      });
+      await res.arrayBuffer().catch(() => {});
+    } catch (e) {
+      await this.#records.addCallbackAttempt(r, rec.id, { at, ok: false, error: (e as Error).message });
+      throw e;
+    }
+    await this.#records.addCallbackAttempt(r, rec.id, { at, ok: res.ok, status: res.status });
+    if (!res.ok) throw new Error(`callback ${rec.callbackUrl} answered ${res.status}`);
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    // Running chunks stop at their next row and go back to the queue; wait for that, then close the workers.
+    await Promise.allSettled([...this.#running]);
+    await Promise.allSettled(this.#workers.map((w) => w.close()));
+    await Promise.allSettled([this.#flow?.close(), this.#parents?.close(), this.#callbacks?.close()]);
+    this.#wredis?.disconnect();
+    this.#api?.disconnect();
+  }
+
+  /** Test and admin helper: every Redis key and store object of a job. */
+  async purge(id: string): Promise<void> {
+    await this.#api_((r) => this.#records.remove(r, checkJobId(id)));
+    for (const o of await this.#o.store.list(`jobs/${id}/`)) await this.#o.store.delete(o.key);
+  }
+}
+
+function checkCreateBody(body: CreateJobBody): Required<Pick<CreateJobBody, 'model' | 'chunkSize' | 'priority'>> & CreateJobBody {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw hearthError('INVALID_REQUEST', 'body: expected a JSON object { model, input | rows, ... }');
+  const known = new Set(['model', 'version', 'input', 'rows', 'chunkSize', 'priority', 'callbackUrl']);
+  for (const k of Object.keys(body)) if (!known.has(k)) throw hearthError('INVALID_REQUEST', `body: unknown field "${k}"`);
+  if (typeof body.model !== 'string' || body.model === '') throw hearthError('INVALID_REQUEST', '"model": expected a model name');
+  let version: number | undefined;
+  if (body.version !== undefined && body.version !== null) {
+    version = typeof body.version === 'string' && /^\d+$/.test(body.version) ? Number(body.version) : body.version;
+    if (!Number.isInteger(version) || version! < 1) throw hearthError('INVALID_REQUEST', `"version": expected a positive whole number, got ${JSON.stringify(body.version)}`);
+  }
+  const hasInput = body.input !== undefined;
+  const hasRows = body.rows !== undefined;
+  if (hasInput === hasRows) throw hearthError('INVALID_REQUEST', 'body: give exactly one of "input" (a dataset key) and "rows" (an array of inference requests)');
+  if (hasInput && typeof body.input !== 'string') throw hearthError('INVALID_REQUEST', '"input": expected a dataset key such as "datasets/name.jsonl"');
+  if (hasRows && (!Array.isArray(body.rows) || body.rows.length === 0)) throw hearthError('INVALID_REQUEST', '"rows": expected a non-empty array of inference requests');
+  const chunkSize = body.chunkSize ?? DEFAULT_CHUNK;
+  if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK) throw hearthError('INVALID_REQUEST', `"chunkSize": expected a whole number in [1, ${MAX_CHUNK}], got ${JSON.stringify(body.chunkSize)}`);
+  const priority = body.priority ?? 0;
+  if (!Number.isInteger(priority) || priority < 0 || priority > 9) throw hearthError('INVALID_REQUEST', `"priority": expected a whole number in [0, 9], got ${JSON.stringify(body.priority)}`);
+  if (body.callbackUrl !== undefined) {
+    let u: URL | undefined;
+    try {
+      u = new URL(String(body.callbackUrl));
+    } catch {
+      u = undefined;
+    }
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) throw hearthError('INVALID_REQUEST', `"callbackUrl": expected an http(s) URL, got ${JSON.stringify(body.callbackUrl)}`);
+  }
+  return { ...body, version, chunkSize, priority };
+}
+
+const JOB_ID = /^j[0-9a-z]{6,16}[0-9a-f]{8}$/;
+
+function newJobId(): string {
+  return `j${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+}
+
+function checkJobId(id: string): string {
+  if (!JOB_ID.test(id)) throw hearthError('JOB_NOT_FOUND', `no job "${id}"`);
+  return id;
+}
+
+function isConnectionError(e: unknown): boolean {
+  const m = (e as Error)?.message ?? '';
+  return /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|enableOfflineQueue|MaxRetriesPerRequest|Reached the max retries/i.test(m);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
