@@ -1,0 +1,65 @@
+// Builds a whole Hearth for a test: temp data and cache folders, the fs store or an s3rver of its own,
+// a config from loadConfig (never the process environment), and the app from createHearth.
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig, type Config } from '../../core/index.ts';
+import { createHearth, type Hearth, type HearthOverrides } from '../../gateway/hearth.ts';
+import { startS3rver, type S3rverHandle } from './s3rver.ts';
+
+export type StoreBackend = 'fs' | 's3';
+
+export interface TestHearth extends Hearth {
+  config: Readonly<Config>;
+  dataDir: string;
+  /** Where uploads stage their local copies; empty between uploads. */
+  stagingDir: string;
+  s3?: S3rverHandle;
+}
+
+export interface TestHearthOptions {
+  backend?: StoreBackend;
+  /** Extra environment for loadConfig, e.g. { MAX_MODEL_BYTES: '1000' }. */
+  env?: Record<string, string>;
+  overrides?: HearthOverrides;
+  /** Reuse a running s3rver (several apps on one bucket); otherwise an s3 backend starts its own. */
+  s3?: S3rverHandle;
+  /** Reuse a data folder (a restart); otherwise a fresh temp folder. */
+  dataDir?: string;
+}
+
+export async function startTestHearth(opts: TestHearthOptions = {}): Promise<TestHearth> {
+  const backend = opts.backend ?? 'fs';
+  const dataDir = opts.dataDir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-test-')));
+  const ownS3 = backend === 's3' && !opts.s3 ? await startS3rver() : undefined;
+  const s3 = opts.s3 ?? ownS3;
+  const env: Record<string, string> = {
+    DATA_DIR: dataDir,
+    // Never the shared Redis on 6379: a port nothing listens on, unless the test names one.
+    REDIS_URL: 'redis://127.0.0.1:1',
+    EXECUTOR_PREWARM_WORKERS: '0',
+    LOG_LEVEL: 'silent',
+    ...(s3 ? { S3_ENDPOINT: s3.endpoint, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey, S3_REGION: s3.region, S3_BUCKET: 'hearth-test' } : {}),
+    ...opts.env,
+  };
+  const config = loadConfig(env);
+  let hearth: Hearth;
+  try {
+    hearth = await createHearth(config, opts.overrides);
+  } catch (e) {
+    await ownS3?.close();
+    throw e;
+  }
+  return {
+    ...hearth,
+    config,
+    dataDir,
+    stagingDir: path.join(config.cacheDir, 'staging'),
+    s3,
+    async close() {
+      await hearth.close();
+      await ownS3?.close();
+      if (!opts.dataDir) await fs.rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
