@@ -1,0 +1,763 @@
+// The executor's private engine: admission, the dispatch loop over every pool (CPU slots to the pool whose head
+// ranks highest, memory to cold starts with LRU eviction of other models' idle instances), instance start-up
+// and retirement, keep-alive, counters and observer hooks. executor/index.ts is its public facade.
+import {
+  hearthError,
+  isHearthError,
+  type Clock,
+  type Config,
+  type HearthError,
+  type Manifest,
+  type ModelConfig,
+  type Tensor,
+} from '../core/index.ts';
+import type { LoadMessageOptions } from '../functions/protocol.ts';
+import type { ArtifactSource } from '../model-store/artifact-cache.ts';
+import { batchSignature, mergeRequests, splitOutputs } from './batcher.ts';
+import { Instance } from './instance.ts';
+import { ModelPool, type Waiting } from './model-pool.ts';
+import { NodeResources } from './node-resources.ts';
+import type { QueuedRequest } from './scheduler.ts';
+import type { ExecutorObserver, InferRequest, InferResult, InstanceState, ModelStats } from './types.ts';
+import { WorkerPool } from './worker-pool.ts';
+
+export interface EngineOptions {
+  config: Readonly<Config>;
+  clock: Clock;
+  artifacts: ArtifactSource;
+  getConfig: (name: string) => Promise<ModelConfig>;
+  observer?: ExecutorObserver;
+  /** Lets LoadOptions.runtime = 'fault' through to the workers. Tests only. */
+  allowTestRuntimes?: boolean;
+  /** Extra load options per model (tests use it to pick the fault runtime). */
+  loadOptions?: (manifest: Manifest) => Partial<LoadMessageOptions> | undefined;
+  /**
+   * Longest a request may wait in the queue (for a slot, memory or a starting instance) when the caller sets no
+   * deadline. Default 30 s.
+   */
+  queueBudgetMs?: number;
+  /** Longest a model load may take. Default 120 s. */
+  loadTimeoutMs?: number;
+  /**
+   * 'executor' (default): an idle instance retires after its model's keep-alive (fixed idleMs; for the
+   * histogram policy, its fallbackIdleMs). 'external': the autoscaler retires instances through control.
+   */
+  keepAlive?: 'executor' | 'external';
+  /** Worker entry override (tests). */
+  workerEntry?: URL;
+}
+
+/** One pool as the autoscaler and /v1/status see it; structurally a superset of the autoscaler's PoolStatus. */
+export interface PoolSnapshot {
+  key: string;
+  name: string;
+  version: number;
+  config: Readonly<ModelConfig>;
+  /** Memory one instance of this pool reserves. */
+  memoryMb: number;
+  /** Requests waiting in the queue. */
+  queued: number;
+  counts: Record<InstanceState, number>;
+  inflight: number;
+  ratePerSec: number;
+  coldStartMs: number;
+  serviceMs: number;
+  instances: { id: string; state: InstanceState; inflight: number; lastUsedAt: number; idleSince: number; createdAt: number; memoryMb: number }[];
+}
+
+/** What the autoscaler drives (structurally its PoolControl) plus a few extras for status pages and tests. */
+export interface ExecutorControl {
+  pools(): PoolSnapshot[];
+  pool(name: string, version: number): PoolSnapshot | undefined;
+  node(): { slots: number; memoryMb: number; memoryUsedMb: number; busySlots: number; peakSlots: number };
+  /** Starts one more instance of the pool (a cold start, or a pre-warm) if maxInstances and memory allow. */
+  startInstance(name: string, version: number): void;
+  /** Retires that instance if it is idle. */
+  retireInstance(name: string, version: number, instanceId: string): void;
+  /** Retires the pool's longest-idle instance; false when none is idle. */
+  retireIdleInstance(name: string, version: number): boolean;
+  /** Starts or retires (idle only) instances until the pool has `n` live ones, within min/maxInstances and memory. */
+  scaleTo(name: string, version: number, n: number): { started: number; retired: number };
+}
+
+const DEFAULT_PRIORITY = 5;
+
+function abortError(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('The request was aborted', 'AbortError');
+}
+
+export class Engine {
+  #o: EngineOptions;
+  #clock: Clock;
+  #node: NodeResources;
+  #workers: WorkerPool;
+  #observer: ExecutorObserver;
+  #pools = new Map<string, ModelPool>();
+  #poolInit = new Map<string, Promise<ModelPool>>();
+  #configs = new Map<string, ModelConfig | Promise<ModelConfig>>();
+  #keepAliveTimers = new Map<Instance, unknown>();
+  #seq = 0;
+  #pumping = false;
+  #pumpAgain = false;
+  #closed = false;
+
+  constructor(o: EngineOptions) {
+    this.#o = o;
+    this.#clock = o.clock;
+    this.#observer = o.observer ?? {};
+    this.#node = new NodeResources({ slots: o.config.executor.slots, memoryMb: o.config.executor.memoryMb });
+    this.#workers = new WorkerPool({
+      size: o.config.executor.prewarmWorkers,
+      workerData: { allowTestRuntimes: !!o.allowTestRuntimes, preload: ['onnx'] },
+      clock: o.clock,
+      ...(o.workerEntry ? { entry: o.workerEntry } : {}),
+    });
+    // Background: the first cold start finds a booted worker when this has finished.
+    this.#workers.fill().catch(() => {});
+  }
+
+  /** Resolves when the pre-spawned workers are booted (tests and benchmarks wait for it). */
+  prewarmed(): Promise<void> {
+    return this.#workers.fill();
+  }
+
+  setObserver(observer: ExecutorObserver): void {
+    this.#observer = observer;
+  }
+
+  // ---- requests -------------------------------------------------------------------------------------------
+
+  async infer(req: InferRequest): Promise<InferResult> {
+    const arrivedAt = this.#clock.now();
+    if (this.#closed) throw hearthError('OVERLOADED', 'the executor is shutting down');
+    const pool = await this.#pool(req.manifest);
+    const { name, version } = req.manifest;
+    const priority = req.priority ?? (req.source === 'batch' ? 0 : DEFAULT_PRIORITY);
+    if (!Number.isInteger(priority) || priority < 0 || priority > 9) {
+      throw hearthError('INVALID_REQUEST', `priority: expected an integer in [0, 9], got ${req.priority}`);
+    }
+    this.#observer.onRequestQueued?.({ name, version, at: arrivedAt });
+    pool.rate.recordArrival(arrivedAt);
+    if (req.signal?.aborted) {
+      this.#finishFailed(pool, arrivedAt, 'CANCELED', undefined);
+      throw abortError(req.signal);
+    }
+    if (pool.scheduler.size >= pool.config.maxQueueSize) {
+      const live = Math.max(1, pool.liveInstances().length * pool.config.concurrency);
+      const retryAfter = Math.max(1, Math.ceil((pool.scheduler.size * pool.serviceMs) / live / pool.maxBatchItems / 1000));
+      const err = hearthError('QUEUE_FULL', `model ${pool.key}: ${pool.scheduler.size} requests are queued (maxQueueSize ${pool.config.maxQueueSize}); retry after ${retryAfter} s`, {
+        headers: { 'Retry-After': String(retryAfter) },
+      });
+      this.#finishFailed(pool, arrivedAt, 'REJECTED', err);
+      throw err;
+    }
+    const deadline = req.deadline ?? arrivedAt + (this.#o.queueBudgetMs ?? 30_000);
+    if (deadline <= arrivedAt) {
+      const err = hearthError('OVERLOADED', `model ${pool.key}: the request's deadline had passed when it arrived`);
+      this.#finishFailed(pool, arrivedAt, 'REJECTED', err);
+      throw err;
+    }
+    const sig = pool.maxBatchItems > 1 && pool.layout ? batchSignature(pool.layout, req.inputs) : { key: '', items: 1 };
+    const q: QueuedRequest = { id: ++this.#seq, poolKey: pool.key, priority, arrivedAt, deadline, batchKey: sig.key, items: sig.items };
+    return new Promise<InferResult>((resolve, reject) => {
+      const w: Waiting = { q, req, resolve, reject, deadlineTimer: undefined };
+      w.deadlineTimer = this.#clock.setTimeout(() => this.#expire(pool, w), deadline - arrivedAt);
+      if (req.signal) {
+        const signal = req.signal;
+        w.onAbort = () => {
+          if (!this.#unqueue(pool, w)) return;
+          this.#finishFailed(pool, arrivedAt, 'CANCELED', undefined);
+          reject(abortError(signal));
+          this.#pump();
+        };
+        signal.addEventListener('abort', w.onAbort, { once: true });
+      }
+      pool.waiting.set(q.id, w);
+      pool.scheduler.enqueue(q);
+      this.#pump();
+    });
+  }
+
+  #expire(pool: ModelPool, w: Waiting): void {
+    if (!this.#unqueue(pool, w)) return;
+    const waited = Math.round(this.#clock.now() - w.q.arrivedAt);
+    const err = hearthError('OVERLOADED', `model ${pool.key}: no instance, CPU slot or memory became free within the request's deadline (waited ${waited} ms)`);
+    this.#finishFailed(pool, w.q.arrivedAt, 'REJECTED', err);
+    w.reject(err);
+    this.#pump();
+  }
+
+  /** Takes a waiting request out of its pool; false when it already left (running or answered). */
+  #unqueue(pool: ModelPool, w: Waiting): boolean {
+    if (!pool.waiting.delete(w.q.id)) return false;
+    pool.scheduler.remove(w.q);
+    this.#detach(w);
+    return true;
+  }
+
+  #detach(w: Waiting): void {
+    this.#clock.clearTimeout(w.deadlineTimer);
+    if (w.onAbort) w.req.signal?.removeEventListener('abort', w.onAbort);
+  }
+
+  /** Counts a request that never ran. */
+  #finishFailed(pool: ModelPool, arrivedAt: number, reason: 'REJECTED' | 'CANCELED' | 'OTHER', err: HearthError | undefined): void {
+    const now = this.#clock.now();
+    pool.stats.fail.count++;
+    pool.stats.fail.ns += Math.round((now - arrivedAt) * 1e6);
+    this.#observer.onRequestDone?.({
+      name: pool.manifest.name,
+      version: pool.manifest.version,
+      ok: false,
+      reason,
+      ...(err ? { code: err.code } : {}),
+      queueMs: now - arrivedAt,
+      computeMs: 0,
+      billedMs: 0,
+      memoryMb: pool.memoryMb,
+      batchSize: 0,
+      coldStart: false,
+      at: now,
+    });
+  }
+
+  // ---- dispatch -------------------------------------------------------------------------------------------
+
+  /** Runs the dispatch loop; re-entrant calls (from callbacks inside it) make it loop once more. */
+  #pump(): void {
+    if (this.#closed) return;
+    if (this.#pumping) {
+      this.#pumpAgain = true;
+      return;
+    }
+    this.#pumping = true;
+    try {
+      do {
+        this.#pumpAgain = false;
+        this.#dispatch();
+        this.#keepMinimum();
+      } while (this.#pumpAgain);
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #dispatch(): void {
+    // Bounded: each pass either runs a batch, starts an instance, or stops.
+    for (let guard = 0; guard < 100_000; guard++) {
+      const now = this.#clock.now();
+      const ranked: { pool: ModelPool; rank: number }[] = [];
+      for (const pool of this.#pools.values()) {
+        if (pool.scheduler.size === 0) continue;
+        ranked.push({ pool, rank: pool.scheduler.rank(pool.view(this.#canGrow(pool), now), now) });
+      }
+      if (ranked.length === 0) return;
+      ranked.sort((a, b) => b.rank - a.rank);
+      let progressed = false;
+      for (const { pool } of ranked) {
+        if (this.#holdForBatch(pool, now)) continue;
+        const placement = pool.scheduler.place(pool.view(this.#canGrow(pool), now), now);
+        if (placement.kind === 'run') {
+          // No free slot: this pool waits, but others may still need a cold start (that takes no slot).
+          if (this.#node.freeSlots === 0) continue;
+          const inst = pool.instances.get(placement.instanceId);
+          if (!inst || (inst.state !== 'idle' && inst.state !== 'busy') || inst.inflight >= inst.concurrency) continue;
+          this.#runBatch(pool, inst, now);
+          progressed = true;
+          break;
+        }
+        if (placement.kind === 'cold-start' && this.#startInstance(pool)) {
+          progressed = true;
+          break;
+        }
+      }
+      if (!progressed) return;
+    }
+  }
+
+  /** maxQueueDelayMs: a batchable pool may hold its head briefly for more requests to join it. */
+  #holdForBatch(pool: ModelPool, now: number): boolean {
+    const delay = pool.config.batching.maxQueueDelayMs;
+    if (delay <= 0 || pool.maxBatchItems <= 1 || pool.scheduler.size >= pool.maxBatchItems) return false;
+    const head = pool.scheduler.peek(now);
+    if (!head || head.batchKey === '' || now >= head.arrivedAt + delay) return false;
+    if (pool.delayTimer === undefined) {
+      pool.delayTimer = this.#clock.setTimeout(() => {
+        pool.delayTimer = undefined;
+        this.#pump();
+      }, head.arrivedAt + delay - now);
+    }
+    return true;
+  }
+
+  #runBatch(pool: ModelPool, inst: Instance, now: number): void {
+    const taken = pool.scheduler.take(now, pool.maxBatchItems);
+    const batch: Waiting[] = [];
+    for (const q of taken) {
+      const w = pool.waiting.get(q.id);
+      if (!w) continue;
+      pool.waiting.delete(q.id);
+      this.#detach(w);
+      batch.push(w);
+    }
+    if (batch.length === 0) return;
+    this.#node.takeSlot();
+    this.#clearKeepAlive(inst);
+    const cold = inst.runs === 0;
+    let inputs: Tensor[];
+    let offsets: number[] | undefined;
+    let outputNames: string[] | undefined;
+    try {
+      if (batch.length === 1) {
+        inputs = batch[0].req.inputs;
+        outputNames = batch[0].req.outputs;
+      } else {
+        const merged = mergeRequests(
+          batch.map((w) => w.req.inputs),
+          pool.layout,
+        );
+        inputs = merged.inputs;
+        offsets = merged.offsets;
+        outputNames = unionOutputs(batch);
+      }
+    } catch (e) {
+      this.#node.releaseSlot();
+      for (const w of batch) this.#failRun(pool, w, e, now, 0, 1, inst, false);
+      return;
+    }
+    const startedAt = now;
+    inst.run(inputs, outputNames, pool.config.timeoutMs).then(
+      (r) => {
+        this.#node.releaseSlot();
+        const end = this.#clock.now();
+        const computeMs = r.computeMs;
+        pool.stats.executionCount++;
+        pool.recordService(computeMs);
+        this.#observer.onRun?.({ name: pool.manifest.name, version: pool.manifest.version, batchSize: batch.length, computeMs, at: end });
+        let perRequest: Tensor[][];
+        try {
+          perRequest = offsets ? splitOutputs(r.outputs, offsets, pool.layout) : [r.outputs];
+        } catch (e) {
+          for (const w of batch) this.#failRun(pool, w, e, startedAt, computeMs, batch.length, inst, cold);
+          return;
+        }
+        let coldStartMs: number | undefined;
+        if (cold) {
+          coldStartMs = end - inst.createdAt;
+          pool.stats.coldStarts++;
+          pool.stats.coldStartNs += Math.round(coldStartMs * 1e6);
+        }
+        for (let i = 0; i < batch.length; i++) {
+          const w = batch[i];
+          const queueMs = startedAt - w.q.arrivedAt;
+          const outputs = selectOutputs(perRequest[i], w.req.outputs);
+          const result: InferResult = { outputs, coldStart: cold, queueMs, computeMs, batchSize: batch.length };
+          if (cold && inst.timings) {
+            result.coldStartMs = coldStartMs;
+            result.breakdown = { ...inst.timings, firstRunMs: computeMs };
+          }
+          const s = pool.stats;
+          s.inferenceCount++;
+          s.lastInference = Date.now();
+          s.success.count++;
+          s.success.ns += Math.round((end - w.q.arrivedAt) * 1e6);
+          s.queue.count++;
+          s.queue.ns += Math.round(queueMs * 1e6);
+          s.computeInfer.count++;
+          s.computeInfer.ns += Math.round(computeMs * 1e6);
+          this.#observer.onRequestDone?.({
+            name: pool.manifest.name,
+            version: pool.manifest.version,
+            ok: true,
+            queueMs,
+            computeMs,
+            billedMs: Math.max(1, Math.ceil(computeMs / batch.length)),
+            memoryMb: inst.memoryMb,
+            batchSize: batch.length,
+            coldStart: cold,
+            ...(coldStartMs !== undefined ? { coldStartMs } : {}),
+            at: end,
+          });
+          w.resolve(result);
+        }
+        this.#pump();
+      },
+      (e) => {
+        this.#node.releaseSlot();
+        const ranMs = this.#clock.now() - startedAt;
+        for (const w of batch) this.#failRun(pool, w, e, startedAt, ranMs, batch.length, inst, cold);
+        this.#pump();
+      },
+    );
+  }
+
+  #failRun(pool: ModelPool, w: Waiting, e: unknown, startedAt: number, ranMs: number, batchSize: number, inst: Instance, cold: boolean): void {
+    const now = this.#clock.now();
+    const err = isHearthError(e) ? e : hearthError('INTERNAL', (e as Error)?.message ?? String(e), { cause: e });
+    pool.stats.fail.count++;
+    pool.stats.fail.ns += Math.round((now - w.q.arrivedAt) * 1e6);
+    this.#observer.onRequestDone?.({
+      name: pool.manifest.name,
+      version: pool.manifest.version,
+      ok: false,
+      reason: err.code === 'INSTANCE_FAILED' || err.code === 'TIMEOUT' ? 'BACKEND' : 'OTHER',
+      code: err.code,
+      queueMs: startedAt - w.q.arrivedAt,
+      computeMs: ranMs,
+      // Time an instance spent on the request is billed even when it failed (Lambda bills timeouts).
+      billedMs: ranMs > 0 ? Math.max(1, Math.ceil(ranMs / batchSize)) : 0,
+      memoryMb: inst.memoryMb,
+      batchSize,
+      coldStart: cold,
+      at: now,
+    });
+    w.reject(err);
+  }
+
+  // ---- instances ------------------------------------------------------------------------------------------
+
+  /** Memory an instance of `pool` could get now, evicting other models' idle instances if need be. */
+  #canGrow(pool: ModelPool): boolean {
+    if (pool.liveInstances().length >= pool.config.maxInstances) return false;
+    const need = pool.memoryMb;
+    if (this.#node.freeMb >= need) return true;
+    let freeable = this.#node.freeMb;
+    for (const v of this.#evictable(pool)) {
+      freeable += v.memoryMb;
+      if (freeable >= need) return true;
+    }
+    return false;
+  }
+
+  /** Idle instances of other pools above their minInstances, least recently used first. */
+  #evictable(except: ModelPool): Instance[] {
+    const out: Instance[] = [];
+    for (const p of this.#pools.values()) {
+      if (p === except) continue;
+      const idle = [...p.instances.values()].filter((i) => i.state === 'idle' && i.inflight === 0);
+      const spare = p.liveInstances().length - p.config.minInstances;
+      idle.sort((a, b) => a.idleSince - b.idleSince);
+      out.push(...idle.slice(0, Math.max(0, spare)));
+    }
+    return out.sort((a, b) => a.idleSince - b.idleSince);
+  }
+
+  /** Reserves memory (evicting if it must) and starts one instance; false when the node cannot hold it. */
+  #startInstance(pool: ModelPool, opts: { evict?: boolean } = {}): boolean {
+    if (this.#closed || pool.liveInstances().length >= pool.config.maxInstances) return false;
+    const need = pool.memoryMb;
+    if (!this.#node.reserve(need)) {
+      if (opts.evict === false || !this.#canGrow(pool)) return false;
+      for (const v of this.#evictable(pool)) {
+        if (this.#node.freeMb >= need) break;
+        void v.retire();
+      }
+      if (!this.#node.reserve(need)) return false;
+    }
+    const inst = new Instance({
+      manifest: pool.manifest,
+      memoryMb: need,
+      concurrency: pool.config.concurrency,
+      clock: this.#clock,
+      hooks: { onState: (i, from, to) => this.#onInstanceState(pool, i, from, to) },
+    });
+    pool.instances.set(inst.id, inst);
+    void this.#boot(pool, inst);
+    return true;
+  }
+
+  async #boot(pool: ModelPool, inst: Instance): Promise<void> {
+    const t0 = this.#clock.now();
+    const cfg = pool.config;
+    try {
+      // The thread and the artifact come in parallel: a cold start waits for the slower of the two.
+      const acquiring = this.#workers.acquire();
+      const fetching = this.#o.artifacts.ensure(pool.manifest);
+      const [acq, art] = await Promise.all([acquiring, fetching]).catch(async (e) => {
+        const a = await acquiring.catch(() => undefined);
+        if (a) await this.#workers.terminate(a.worker);
+        throw e;
+      });
+      if (inst.state !== 'starting') {
+        await this.#workers.terminate(acq.worker);
+        return;
+      }
+      inst.attach(acq.worker, (w) => this.#workers.terminate(w));
+      const options: LoadMessageOptions = {
+        intraOpNumThreads: cfg.runtime.intraOpNumThreads,
+        graphOptimizationLevel: cfg.runtime.graphOptimizationLevel,
+        ...this.#o.loadOptions?.(pool.manifest),
+      };
+      const loaded = await inst.load(art.dir, options, this.#o.loadTimeoutMs ?? 120_000);
+      if (inst.state !== 'starting') return;
+      inst.timings = { acquireMs: acq.acquireMs, fetchMs: art.fetchMs, fetchSource: art.source, loadMs: loaded.loadMs };
+      pool.recordColdStart(this.#clock.now() - t0);
+      inst.ready(loaded);
+      for (const r of pool.readyWaiters.splice(0)) r.resolve();
+    } catch (e) {
+      if (!inst.gone) await inst.retire();
+      const err = isHearthError(e) ? e : hearthError('INSTANCE_FAILED', `starting ${pool.key}: ${(e as Error)?.message ?? e}`, { cause: e });
+      // With nothing else alive or starting, the waiting requests would only start the same failing
+      // load again: they get its error instead.
+      if (pool.liveInstances().length === 0) {
+        for (const r of pool.readyWaiters.splice(0)) r.reject(err);
+        for (const w of [...pool.waiting.values()]) {
+          if (!this.#unqueue(pool, w)) continue;
+          this.#finishFailed(pool, w.q.arrivedAt, 'OTHER', err);
+          w.reject(err);
+        }
+      }
+    }
+    this.#pump();
+  }
+
+  #onInstanceState(pool: ModelPool, inst: Instance, from: InstanceState | 'none', to: InstanceState | 'gone'): void {
+    const { name, version } = pool.manifest;
+    this.#observer.onInstanceState?.({ name, version, instanceId: inst.id, from, to, memoryMb: inst.memoryMb, at: this.#clock.now() });
+    if (to === 'gone') {
+      this.#clearKeepAlive(inst);
+      pool.instances.delete(inst.id);
+      this.#node.release(inst.memoryMb);
+      // A replacement (or another model's cold start) may now fit; queued work asks for it in the pump.
+      queueMicrotask(() => this.#pump());
+    } else if (to === 'idle') {
+      this.#armKeepAlive(pool, inst);
+      queueMicrotask(() => this.#pump());
+    } else if (to === 'retiring') {
+      this.#clearKeepAlive(inst);
+    }
+  }
+
+  /** Starts instances for pools below minInstances, without evicting anyone. */
+  #keepMinimum(): void {
+    for (const pool of this.#pools.values()) {
+      while (pool.liveInstances().length < pool.config.minInstances) {
+        if (!this.#startInstance(pool, { evict: false })) break;
+      }
+    }
+  }
+
+  #keepAliveMs(pool: ModelPool): number {
+    const k = pool.config.keepAlive;
+    return k.kind === 'fixed' ? k.idleMs : k.fallbackIdleMs;
+  }
+
+  #armKeepAlive(pool: ModelPool, inst: Instance): void {
+    if ((this.#o.keepAlive ?? 'executor') !== 'executor') return;
+    this.#clearKeepAlive(inst);
+    const idleMs = this.#keepAliveMs(pool);
+    const timer = this.#clock.setTimeout(() => {
+      this.#keepAliveTimers.delete(inst);
+      if (inst.state !== 'idle') return;
+      // Provisioned instances (minInstances) stay.
+      if (pool.liveInstances().length <= pool.config.minInstances) return;
+      void inst.retire();
+    }, idleMs);
+    this.#keepAliveTimers.set(inst, timer);
+  }
+
+  #clearKeepAlive(inst: Instance): void {
+    const t = this.#keepAliveTimers.get(inst);
+    if (t !== undefined) {
+      this.#clock.clearTimeout(t);
+      this.#keepAliveTimers.delete(inst);
+    }
+  }
+
+  // ---- pools and configs ----------------------------------------------------------------------------------
+
+  async #pool(manifest: Manifest): Promise<ModelPool> {
+    const key = `${manifest.name}@${manifest.version}`;
+    const have = this.#pools.get(key);
+    if (have) return have;
+    let init = this.#poolInit.get(key);
+    if (!init) {
+      init = (async () => {
+        const config = await this.#config(manifest.name);
+        const pool = this.#pools.get(key) ?? new ModelPool(manifest, config, this.#clock);
+        this.#pools.set(key, pool);
+        return pool;
+      })().finally(() => this.#poolInit.delete(key));
+      this.#poolInit.set(key, init);
+    }
+    return init;
+  }
+
+  async #config(name: string): Promise<ModelConfig> {
+    const have = this.#configs.get(name);
+    if (have) return have;
+    const p = this.#o.getConfig(name);
+    this.#configs.set(name, p);
+    try {
+      const c = await p;
+      if (this.#configs.get(name) === p) this.#configs.set(name, c);
+      return this.#configs.get(name) as ModelConfig;
+    } catch (e) {
+      if (this.#configs.get(name) === p) this.#configs.delete(name);
+      throw e;
+    }
+  }
+
+  setConfig(name: string, config: ModelConfig): void {
+    this.#configs.set(name, config);
+    for (const pool of this.#pools.values()) {
+      if (pool.manifest.name !== name) continue;
+      pool.applyConfig(config);
+      // Fewer maxInstances: idle extras go now, busy ones when they finish their run and idle out.
+      let extra = pool.liveInstances().length - config.maxInstances;
+      for (const i of [...pool.instances.values()].sort((a, b) => a.idleSince - b.idleSince)) {
+        if (extra <= 0) break;
+        if (i.state === 'idle') {
+          void i.retire();
+          extra--;
+        }
+      }
+      for (const i of pool.instances.values()) if (i.state === 'idle') this.#armKeepAlive(pool, i);
+    }
+    this.#pump();
+  }
+
+  async load(manifest: Manifest): Promise<void> {
+    const pool = await this.#pool(manifest);
+    const counts = pool.countByState();
+    if (counts.idle + counts.busy > 0) return;
+    const ready = new Promise<void>((resolve, reject) => pool.readyWaiters.push({ resolve, reject }));
+    if (counts.starting === 0 && !this.#startInstance(pool)) {
+      pool.readyWaiters.pop();
+      throw hearthError('OVERLOADED', `model ${pool.key}: the node has no memory for another instance (${pool.memoryMb} MB needed, ${this.#node.freeMb} MB free, nothing idle to evict)`);
+    }
+    await ready;
+  }
+
+  async unload(name: string, version?: number): Promise<void> {
+    const ends: Promise<void>[] = [];
+    for (const pool of this.#pools.values()) {
+      if (pool.manifest.name !== name || (version !== undefined && pool.manifest.version !== version)) continue;
+      for (const i of pool.instances.values()) ends.push(i.retire());
+    }
+    await Promise.all(ends);
+  }
+
+  isLoaded(name: string, version: number): boolean {
+    const pool = this.#pools.get(`${name}@${version}`);
+    if (!pool) return false;
+    const c = pool.countByState();
+    return c.idle + c.busy > 0;
+  }
+
+  stats(filter: { name?: string; version?: number } = {}): ModelStats[] {
+    const out: ModelStats[] = [];
+    for (const pool of this.#pools.values()) {
+      if (filter.name !== undefined && pool.manifest.name !== filter.name) continue;
+      if (filter.version !== undefined && pool.manifest.version !== filter.version) continue;
+      out.push(structuredClone(pool.stats));
+    }
+    return out.sort((a, b) => (a.name === b.name ? a.version - b.version : a.name < b.name ? -1 : 1));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const err = hearthError('OVERLOADED', 'the executor is shutting down');
+    const ends: Promise<void>[] = [];
+    for (const pool of this.#pools.values()) {
+      if (pool.delayTimer !== undefined) this.#clock.clearTimeout(pool.delayTimer);
+      for (const w of [...pool.waiting.values()]) {
+        if (!this.#unqueue(pool, w)) continue;
+        this.#finishFailed(pool, w.q.arrivedAt, 'OTHER', err);
+        w.reject(err);
+      }
+      for (const r of pool.readyWaiters.splice(0)) r.reject(err);
+      for (const i of pool.instances.values()) ends.push(i.retire());
+    }
+    await Promise.all(ends);
+    await this.#workers.close();
+  }
+
+  // ---- control (autoscaler) -------------------------------------------------------------------------------
+
+  readonly control: ExecutorControl = {
+    pools: () => [...this.#pools.values()].map((p) => this.#snapshot(p)),
+    pool: (name, version) => {
+      const p = this.#pools.get(`${name}@${version}`);
+      return p && this.#snapshot(p);
+    },
+    node: () => ({
+      slots: this.#node.slots,
+      memoryMb: this.#node.memoryMb,
+      memoryUsedMb: this.#node.reservedMb,
+      busySlots: this.#node.busySlots,
+      peakSlots: this.#node.peakSlots,
+    }),
+    startInstance: (name, version) => {
+      const p = this.#pools.get(`${name}@${version}`);
+      if (p) this.#startInstance(p);
+    },
+    retireInstance: (name, version, instanceId) => {
+      const inst = this.#pools.get(`${name}@${version}`)?.instances.get(instanceId);
+      if (inst && inst.state === 'idle') void inst.retire();
+    },
+    retireIdleInstance: (name, version) => {
+      const p = this.#pools.get(`${name}@${version}`);
+      const idle = p && [...p.instances.values()].filter((i) => i.state === 'idle').sort((a, b) => a.idleSince - b.idleSince)[0];
+      if (!idle) return false;
+      void idle.retire();
+      return true;
+    },
+    scaleTo: (name, version, n) => {
+      const p = this.#pools.get(`${name}@${version}`);
+      const res = { started: 0, retired: 0 };
+      if (!p) return res;
+      const target = Math.min(p.config.maxInstances, Math.max(p.config.minInstances, n));
+      while (p.liveInstances().length < target && this.#startInstance(p)) res.started++;
+      while (p.liveInstances().length > target && this.control.retireIdleInstance(name, version)) res.retired++;
+      return res;
+    },
+  };
+
+  #snapshot(p: ModelPool): PoolSnapshot {
+    const now = this.#clock.now();
+    const instances = [...p.instances.values()].map((i) => ({
+      id: i.id,
+      state: i.state,
+      inflight: i.inflight,
+      lastUsedAt: i.lastUsedAt || i.createdAt,
+      idleSince: i.idleSince,
+      createdAt: i.createdAt,
+      memoryMb: i.memoryMb,
+    }));
+    return {
+      key: p.key,
+      name: p.manifest.name,
+      version: p.manifest.version,
+      config: p.config,
+      memoryMb: p.memoryMb,
+      instances,
+      queued: p.scheduler.size,
+      counts: p.countByState(),
+      inflight: instances.reduce((n, i) => n + i.inflight, 0),
+      ratePerSec: p.rate.stableRate(now),
+      coldStartMs: p.coldStartMs,
+      serviceMs: p.serviceMs,
+    };
+  }
+}
+
+function unionOutputs(batch: Waiting[]): string[] | undefined {
+  const names = new Set<string>();
+  for (const w of batch) {
+    if (!w.req.outputs) return undefined;
+    for (const n of w.req.outputs) names.add(n);
+  }
+  return [...names];
+}
+
+function selectOutputs(all: Tensor[], wanted: string[] | undefined): Tensor[] {
+  if (!wanted) return all;
+  const out: Tensor[] = [];
+  for (const n of wanted) {
+    const t = all.find((x) => x.name === n);
+    if (t) out.push(t);
+  }
+  return out;
+}

@@ -1,0 +1,107 @@
+// executor: the host side of inference. createExecutor() returns the Executor facade (executor/types.ts) over a
+// private engine (executor/engine.ts): one pool per model version, instances on worker threads, CPU slots and a
+// memory budget per node, pluggable scheduling strategies, dynamic batching and admission control.
+//
+// Request path: infer() -> admission (maxQueueSize -> 429 QUEUE_FULL + Retry-After; deadline -> 503 OVERLOADED;
+// AbortSignal -> removed from the queue) -> the pool's Scheduler -> dispatch: whenever a CPU slot is free the pool
+// whose head ranks highest runs next; its strategy places the head on an instance, asks for a cold start, or waits.
+// Batchable models (see executor/batcher.ts) merge up to batching.maxBatchSize items with equal batch keys.
+//
+// Deadline: a request that sets none may wait in the queue (for a slot, memory or a starting instance) for
+// `queueBudgetMs` (default 30 s) after its arrival; then it answers 503 OVERLOADED. A cold start never fails the
+// first request for being "not ready": the request simply waits for the instance within that budget.
+//
+// For the autoscaler (executor/autoscaler.ts): `executor.control` implements its PoolControl seam —
+//   control.pools()                    per-pool snapshots: counts by state, queued, inflight, memoryMb, config,
+//                                      rate, measured cold-start and service times, each instance's view
+//   control.node()                     slots, memoryMb, memoryUsedMb (reserved), busySlots, peakSlots
+//   control.startInstance(n, v)        one more instance (pre-warm), if maxInstances and memory allow (may evict
+//                                      other models' idle instances, least recently used first)
+//   control.retireInstance(n, v, id)   retires that instance if it is idle
+//   control.retireIdleInstance(n, v)   retires the longest-idle instance
+//   control.scaleTo(n, v, count)       starts / retires idle instances toward count, clamped to min/maxInstances
+// Pools exist once a model version has been seen (infer or load). With `keepAlive: 'external'` the executor
+// does not retire idle instances on its own and leaves that to the autoscaler; by default it applies the
+// model's fixed keep-alive (idleMs; for the histogram policy its fallbackIdleMs).
+// Observer hooks (ExecutorObserver) fire for every request (queued, done with billedMs = ceil(runMs / batchSize)),
+// every successful run, and every instance state change (from 'none' at creation to 'gone').
+import type { Clock, Config, Manifest, ModelConfig } from '../core/index.ts';
+import type { LoadMessageOptions } from '../functions/protocol.ts';
+import type { ArtifactSource } from '../model-store/artifact-cache.ts';
+import { Engine, type ExecutorControl } from './engine.ts';
+import type { Executor, ExecutorObserver, InferRequest, InferResult, ModelStats } from './types.ts';
+
+export type { Executor, ExecutorObserver, InferRequest, InferResult, ModelStats, ColdStartBreakdown, InstanceState } from './types.ts';
+export type { Scheduler, QueuedRequest, InstanceView, PoolView, Placement } from './scheduler.ts';
+export type { ExecutorControl, PoolSnapshot } from './engine.ts';
+export { createScheduler, availableStrategies, type SchedulerFactory, type SchedulerContext } from './strategies/index.ts';
+export { defaultMemoryMb } from './node-resources.ts';
+export { batchLayoutOf, isBatchable } from './batcher.ts';
+
+export interface CreateExecutorOptions {
+  config: Readonly<Config>;
+  clock: Clock;
+  /** Brings a version's files to local disk: the node's ArtifactCache (model-store). */
+  artifacts: ArtifactSource;
+  /** A model's serving config (the registry's getServingConfig); read once per model, then kept by setConfig. */
+  getConfig: (name: string) => Promise<ModelConfig>;
+  observer?: ExecutorObserver;
+  /** Lets the test-only fault runtime load. */
+  allowTestRuntimes?: boolean;
+  /** Extra load options per model (tests: `{ runtime: 'fault' }`). */
+  loadOptions?: (manifest: Manifest) => Partial<LoadMessageOptions> | undefined;
+  /** How long a request without a deadline may wait in the queue. Default 30000. */
+  queueBudgetMs?: number;
+  loadTimeoutMs?: number;
+  /** Who retires idle instances: the executor's fixed keep-alive (default) or the autoscaler. */
+  keepAlive?: 'executor' | 'external';
+}
+
+export interface HearthExecutor extends Executor {
+  /** The autoscaler's handle on the pools (see the header of this file). */
+  readonly control: ExecutorControl;
+  /** Resolves when the pre-spawned workers have booted. */
+  prewarmed(): Promise<void>;
+  /** Replaces the observer (e.g. with a fan-out to the autoscaler, cost ledger and metrics built later). */
+  setObserver(observer: ExecutorObserver): void;
+}
+
+class ExecutorFacade implements HearthExecutor {
+  #engine: Engine;
+  readonly control: ExecutorControl;
+  constructor(engine: Engine) {
+    this.#engine = engine;
+    this.control = engine.control;
+  }
+  infer(req: InferRequest): Promise<InferResult> {
+    return this.#engine.infer(req);
+  }
+  load(manifest: Manifest): Promise<void> {
+    return this.#engine.load(manifest);
+  }
+  unload(name: string, version?: number): Promise<void> {
+    return this.#engine.unload(name, version);
+  }
+  isLoaded(name: string, version: number): boolean {
+    return this.#engine.isLoaded(name, version);
+  }
+  stats(filter?: { name?: string; version?: number }): ModelStats[] {
+    return this.#engine.stats(filter);
+  }
+  setConfig(name: string, config: ModelConfig): void {
+    this.#engine.setConfig(name, config);
+  }
+  close(): Promise<void> {
+    return this.#engine.close();
+  }
+  prewarmed(): Promise<void> {
+    return this.#engine.prewarmed();
+  }
+  setObserver(observer: ExecutorObserver): void {
+    this.#engine.setObserver(observer);
+  }
+}
+
+export function createExecutor(opts: CreateExecutorOptions): HearthExecutor {
+  return new ExecutorFacade(new Engine(opts));
+}

@@ -1,0 +1,238 @@
+// One instance: a worker_thread holding one model version's session. It tracks its state (starting, idle,
+// busy, retiring), runs requests with a per-run timeout, and reports its own death so the pool replaces it.
+import type { Worker } from 'node:worker_threads';
+import { ERROR_CODES, hearthError, type Clock, type ErrorCode, type HearthError, type Manifest, type Tensor, type TensorSpec } from '../core/index.ts';
+import type { LoadMessageOptions, LoadedMessage, WorkerToHost } from '../functions/protocol.ts';
+import { transferTensors } from '../functions/tensor-transfer.ts';
+import type { InstanceView } from './scheduler.ts';
+import type { InstanceState } from './types.ts';
+
+export interface InstanceHooks {
+  /** Every state change, from 'none' at creation to 'gone' at the end. */
+  onState(inst: Instance, from: InstanceState | 'none', to: InstanceState | 'gone'): void;
+}
+
+export interface RunResult {
+  outputs: Tensor[];
+  /** Run time measured on the host, from postMessage to the result (includes the thread hop). */
+  computeMs: number;
+  /** Run time measured inside the worker (session.run only). */
+  workerComputeMs: number;
+}
+
+interface PendingRun {
+  resolve: (r: RunResult) => void;
+  reject: (e: Error) => void;
+  timer: unknown;
+  startedAt: number;
+}
+
+/** Cold-start parts measured while the instance starts. */
+export interface StartTimings {
+  acquireMs: number;
+  fetchMs: number;
+  fetchSource: 'store' | 'cache';
+  loadMs: number;
+}
+
+let instanceSeq = 0;
+
+export class Instance implements InstanceView {
+  readonly id: string;
+  readonly manifest: Manifest;
+  readonly memoryMb: number;
+  readonly createdAt: number;
+  concurrency: number;
+  lastUsedAt = 0;
+  /** Runs started on this instance; the first one is its cold start's first run. */
+  runs = 0;
+  inflight = 0;
+  timings?: StartTimings;
+  inputs: TensorSpec[] = [];
+  outputs: TensorSpec[] = [];
+  /** When the instance last became idle (keep-alive counts from here). */
+  idleSince = 0;
+  #state: InstanceState | 'gone' = 'starting';
+  #worker?: Worker;
+  #clock: Clock;
+  #hooks: InstanceHooks;
+  #runs = new Map<number, PendingRun>();
+  #runSeq = 0;
+  #loading?: { resolve: (m: LoadedMessage) => void; reject: (e: Error) => void };
+  #terminate?: (w: Worker) => Promise<void>;
+
+  constructor(opts: { manifest: Manifest; memoryMb: number; concurrency: number; clock: Clock; hooks: InstanceHooks }) {
+    this.id = `${opts.manifest.name}@${opts.manifest.version}#${++instanceSeq}`;
+    this.manifest = opts.manifest;
+    this.memoryMb = opts.memoryMb;
+    this.concurrency = opts.concurrency;
+    this.#clock = opts.clock;
+    this.#hooks = opts.hooks;
+    this.createdAt = opts.clock.now();
+    this.#hooks.onState(this, 'none', 'starting');
+  }
+
+  get state(): InstanceState {
+    return this.#state === 'gone' ? 'retiring' : this.#state;
+  }
+
+  get gone(): boolean {
+    return this.#state === 'gone';
+  }
+
+  /** Takes ownership of a booted worker; `terminate` is how it is ended (the worker pool's bookkeeping). */
+  attach(worker: Worker, terminate: (w: Worker) => Promise<void>): void {
+    this.#worker = worker;
+    this.#terminate = terminate;
+    worker.on('message', (m: WorkerToHost) => this.#onMessage(m));
+    worker.on('error', (e: Error) => this.#die(hearthError('INSTANCE_FAILED', `instance ${this.id} crashed: ${e.message}`, { cause: e })));
+    worker.on('exit', (code: number) => this.#die(hearthError('INSTANCE_FAILED', `instance ${this.id} exited with code ${code}`)));
+  }
+
+  /** Loads the model into the worker; resolves with its inputs, outputs and load time. */
+  load(dir: string, options: LoadMessageOptions, timeoutMs: number): Promise<LoadedMessage> {
+    if (!this.#worker || this.#state === 'gone') return Promise.reject(hearthError('INSTANCE_FAILED', `instance ${this.id} is gone`));
+    return new Promise<LoadedMessage>((resolve, reject) => {
+      const timer = this.#clock.setTimeout(() => {
+        this.#loading = undefined;
+        reject(hearthError('TIMEOUT', `loading ${this.manifest.name}@${this.manifest.version} took longer than ${timeoutMs} ms`));
+        void this.retire();
+      }, timeoutMs);
+      this.#loading = {
+        resolve: (m) => {
+          this.#clock.clearTimeout(timer);
+          resolve(m);
+        },
+        reject: (e) => {
+          this.#clock.clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.#worker!.postMessage({ type: 'load', dir, format: this.manifest.format, options });
+    });
+  }
+
+  /** Marks a loaded instance ready for work. */
+  ready(loaded: LoadedMessage): void {
+    this.inputs = loaded.inputs;
+    this.outputs = loaded.outputs;
+    this.idleSince = this.#clock.now();
+    this.#setState('idle');
+  }
+
+  /**
+   * Runs one (possibly merged) request. The input buffers are transferred to the worker: the caller must not
+   * touch them afterwards. Past timeoutMs the run rejects with TIMEOUT and the instance is terminated.
+   */
+  run(inputs: Tensor[], outputs: string[] | undefined, timeoutMs: number): Promise<RunResult> {
+    if (!this.#worker || (this.#state !== 'idle' && this.#state !== 'busy')) {
+      return Promise.reject(hearthError('INSTANCE_FAILED', `instance ${this.id} is ${this.#state}, not ready to run`));
+    }
+    const id = ++this.#runSeq;
+    this.runs++;
+    this.inflight++;
+    const startedAt = this.#clock.now();
+    this.lastUsedAt = startedAt;
+    if (this.#state === 'idle') this.#setState('busy');
+    const { tensors, transfer } = transferTensors(inputs);
+    return new Promise<RunResult>((resolve, reject) => {
+      const timer = this.#clock.setTimeout(() => {
+        if (!this.#runs.delete(id)) return;
+        reject(hearthError('TIMEOUT', `inference on ${this.manifest.name}@${this.manifest.version} ran past its timeoutMs of ${timeoutMs} ms; the instance was terminated`));
+        this.#die(hearthError('INSTANCE_FAILED', `instance ${this.id} was terminated after another request on it timed out`));
+      }, timeoutMs);
+      this.#runs.set(id, { resolve, reject, timer, startedAt });
+      this.#worker!.postMessage({ type: 'run', id, inputs: tensors, outputs }, transfer);
+    });
+  }
+
+  /** Stops taking work; ends the worker once its runs are done (at once when idle). */
+  async retire(): Promise<void> {
+    if (this.#state === 'gone') return;
+    if (this.#state !== 'retiring') this.#setState('retiring');
+    if (this.inflight > 0) return; // #finishRun ends it
+    await this.#end();
+  }
+
+  #onMessage(m: WorkerToHost): void {
+    if (m.type === 'loaded') {
+      const l = this.#loading;
+      this.#loading = undefined;
+      l?.resolve(m);
+    } else if (m.type === 'result') {
+      const r = this.#takeRun(m.id);
+      r?.resolve({ outputs: m.outputs, computeMs: this.#clock.now() - r.startedAt, workerComputeMs: m.computeMs });
+    } else if (m.type === 'error') {
+      if (m.id === undefined) {
+        const l = this.#loading;
+        this.#loading = undefined;
+        l?.reject(hearthError(knownCode(m.code, 'MODEL_INVALID'), m.message));
+        return;
+      }
+      const r = this.#takeRun(m.id);
+      const code = knownCode(m.code, 'INSTANCE_FAILED');
+      r?.reject(hearthError(code, code === 'INSTANCE_FAILED' ? `instance ${this.id} failed: ${m.message}` : m.message));
+      // The runtime itself threw: the session may be broken, so the instance is replaced.
+      if (code === 'INSTANCE_FAILED') void this.retire();
+    }
+  }
+
+  #takeRun(id: number): PendingRun | undefined {
+    const r = this.#runs.get(id);
+    if (!r) return undefined;
+    this.#runs.delete(id);
+    this.#clock.clearTimeout(r.timer);
+    this.#finishRun();
+    return r;
+  }
+
+  #finishRun(): void {
+    this.inflight--;
+    this.lastUsedAt = this.#clock.now();
+    if (this.#state === 'busy' && this.inflight === 0) {
+      this.idleSince = this.lastUsedAt;
+      this.#setState('idle');
+    } else if (this.#state === 'retiring' && this.inflight === 0) void this.#end();
+  }
+
+  /** The worker died or must be killed: fail what it held, end it. */
+  #die(err: HearthError): void {
+    if (this.#state === 'gone') return;
+    const l = this.#loading;
+    this.#loading = undefined;
+    l?.reject(err);
+    for (const [id, r] of this.#runs) {
+      this.#runs.delete(id);
+      this.#clock.clearTimeout(r.timer);
+      r.reject(err);
+    }
+    this.inflight = 0;
+    void this.#end();
+  }
+
+  async #end(): Promise<void> {
+    if (this.#state === 'gone') return;
+    this.#setState('gone');
+    const w = this.#worker;
+    this.#worker = undefined;
+    if (w) {
+      w.removeAllListeners('message');
+      // Keep an 'error' listener: an error event with none would be thrown in the host.
+      w.removeAllListeners('error');
+      w.on('error', () => {});
+      w.removeAllListeners('exit');
+      await this.#terminate?.(w);
+    }
+  }
+
+  #setState(to: InstanceState | 'gone'): void {
+    const from = this.#state;
+    if (from === to) return;
+    this.#state = to;
+    this.#hooks.onState(this, from as InstanceState, to);
+  }
+}
+
+function knownCode(code: string, fallback: ErrorCode): ErrorCode {
+  return Object.prototype.hasOwnProperty.call(ERROR_CODES, code) ? (code as ErrorCode) : fallback;
+}

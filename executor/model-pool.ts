@@ -1,0 +1,154 @@
+// One pool per model version: its queue (a Scheduler), its instances, the requests waiting in it, its
+// counters and its measured cold-start and service times. The engine (executor/engine.ts) moves work
+// between pools; this file holds what one pool knows about itself.
+import type { Clock, Manifest, ModelConfig } from '../core/index.ts';
+import { batchLayoutOf, type BatchLayout } from './batcher.ts';
+import type { Instance } from './instance.ts';
+import { defaultMemoryMb } from './node-resources.ts';
+import type { PoolView, QueuedRequest, Scheduler } from './scheduler.ts';
+import { createScheduler } from './strategies/index.ts';
+import type { InferRequest, InferResult, InstanceState, ModelStats } from './types.ts';
+
+/** A request waiting in a pool, with what it takes to answer it. */
+export interface Waiting {
+  q: QueuedRequest;
+  req: InferRequest;
+  resolve: (r: InferResult) => void;
+  reject: (e: unknown) => void;
+  deadlineTimer: unknown;
+  onAbort?: () => void;
+}
+
+const EWMA_ALPHA = 0.2;
+
+export class ModelPool {
+  readonly key: string;
+  readonly manifest: Manifest;
+  config: ModelConfig;
+  scheduler: Scheduler;
+  /** Where each tensor keeps its batch axis; undefined when the model cannot batch. */
+  readonly layout: BatchLayout | undefined;
+  readonly instances = new Map<string, Instance>();
+  readonly waiting = new Map<number, Waiting>();
+  readonly rate = new ArrivalRate();
+  readonly stats: ModelStats;
+  /** Callers of load() waiting for an instance to become ready. */
+  readyWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  /** Timer that re-runs dispatch when a batching delay (maxQueueDelayMs) ends. */
+  delayTimer: unknown;
+  #clock: Clock;
+  #coldStartMs: number | undefined;
+  #serviceMs: number | undefined;
+
+  constructor(manifest: Manifest, config: ModelConfig, clock: Clock) {
+    this.key = `${manifest.name}@${manifest.version}`;
+    this.manifest = manifest;
+    this.config = config;
+    this.#clock = clock;
+    this.layout = batchLayoutOf(manifest);
+    this.scheduler = createScheduler(config.scheduling.strategy, { poolKey: this.key, config, clock });
+    this.stats = {
+      name: manifest.name,
+      version: manifest.version,
+      lastInference: 0,
+      inferenceCount: 0,
+      executionCount: 0,
+      success: { count: 0, ns: 0 },
+      fail: { count: 0, ns: 0 },
+      queue: { count: 0, ns: 0 },
+      computeInfer: { count: 0, ns: 0 },
+      coldStarts: 0,
+      coldStartNs: 0,
+    };
+  }
+
+  /** Memory one instance reserves: the config's memoryMb, else derived from the artifact size. */
+  get memoryMb(): number {
+    return this.config.memoryMb ?? defaultMemoryMb(this.manifest.sizeBytes);
+  }
+
+  /** Most request items merged into one run; 1 when the model cannot batch or batching is off. */
+  get maxBatchItems(): number {
+    return this.layout && this.config.batching.maxBatchSize > 1 ? this.config.batching.maxBatchSize : 1;
+  }
+
+  /** Measured time from instance start to ready (moving average); before the first, a guess from the size. */
+  get coldStartMs(): number {
+    return this.#coldStartMs ?? 150 + this.manifest.sizeBytes / 50_000; // ~50 MB/s load
+  }
+
+  /** Measured run time (moving average). */
+  get serviceMs(): number {
+    return this.#serviceMs ?? 5;
+  }
+
+  recordColdStart(ms: number): void {
+    this.#coldStartMs = this.#coldStartMs === undefined ? ms : this.#coldStartMs + EWMA_ALPHA * (ms - this.#coldStartMs);
+  }
+
+  recordService(ms: number): void {
+    this.#serviceMs = this.#serviceMs === undefined ? ms : this.#serviceMs + EWMA_ALPHA * (ms - this.#serviceMs);
+  }
+
+  /** Instances that count toward maxInstances (everything not on its way out). */
+  liveInstances(): Instance[] {
+    return [...this.instances.values()].filter((i) => i.state !== 'retiring');
+  }
+
+  countByState(): Record<InstanceState, number> {
+    const c = { starting: 0, idle: 0, busy: 0, retiring: 0 };
+    for (const i of this.instances.values()) c[i.state]++;
+    return c;
+  }
+
+  view(canGrow: boolean, now: number): PoolView {
+    return {
+      key: this.key,
+      instances: [...this.instances.values()],
+      maxInstances: this.config.maxInstances,
+      coldStartMs: this.coldStartMs,
+      serviceMs: this.serviceMs,
+      ratePerSec: this.rate.panicRate(now),
+      canGrow,
+    };
+  }
+
+  /** Applies a new serving config; a new strategy takes over the queued requests in their order. */
+  applyConfig(config: ModelConfig): void {
+    const old = this.config;
+    this.config = config;
+    for (const i of this.instances.values()) i.concurrency = config.concurrency;
+    if (config.scheduling.strategy !== old.scheduling.strategy) {
+      const next = createScheduler(config.scheduling.strategy, { poolKey: this.key, config, clock: this.#clock });
+      const now = this.#clock.now();
+      while (this.scheduler.size > 0) {
+        const taken = this.scheduler.take(now, Number.MAX_SAFE_INTEGER);
+        if (taken.length === 0) break;
+        for (const q of taken) next.enqueue(q);
+      }
+      this.scheduler = next;
+    }
+  }
+}
+
+/** Arrivals per second over the last 60 s (stable) and 6 s (recent), counted in 1 s buckets. */
+export class ArrivalRate {
+  #buckets = new Map<number, number>();
+  recordArrival(at: number): void {
+    const b = Math.floor(at / 1000);
+    this.#buckets.set(b, (this.#buckets.get(b) ?? 0) + 1);
+    if (this.#buckets.size > 64) for (const k of this.#buckets.keys()) if (k < b - 60) this.#buckets.delete(k);
+  }
+  #rate(now: number, seconds: number): number {
+    const last = Math.floor(now / 1000);
+    let n = 0;
+    for (const [k, c] of this.#buckets) if (k > last - seconds && k <= last) n += c;
+    return n / seconds;
+  }
+  stableRate(now: number): number {
+    return this.#rate(now, 60);
+  }
+  panicRate(now: number): number {
+    return this.#rate(now, 6);
+  }
+}

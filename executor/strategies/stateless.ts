@@ -1,0 +1,103 @@
+// The `stateless` strategy (request-driven): one FIFO per model; any instance with room takes the head;
+// a cold start begins when none has room, the pool is below maxInstances and the queue outgrows the
+// instances already starting. The node ranks pools by the age of their head (oldest first).
+import type { InstanceView, Placement, PoolView, QueuedRequest, Scheduler } from '../scheduler.ts';
+
+export class StatelessScheduler implements Scheduler {
+  readonly strategy = 'stateless' as const;
+  // A plain array with a moving head: O(1) dequeue without shifting on every take.
+  #queue: (QueuedRequest | undefined)[] = [];
+  #head = 0;
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  enqueue(req: QueuedRequest): void {
+    this.#queue.push(req);
+    this.#size++;
+  }
+
+  remove(req: QueuedRequest): boolean {
+    const i = this.#queue.indexOf(req, this.#head);
+    if (i < 0) return false;
+    this.#queue[i] = undefined;
+    this.#size--;
+    this.#compact();
+    return true;
+  }
+
+  peek(): QueuedRequest | undefined {
+    this.#compact();
+    return this.#queue[this.#head];
+  }
+
+  take(_now: number, maxItems: number): QueuedRequest[] {
+    const head = this.peek();
+    if (!head) return [];
+    const out = [head];
+    this.#queue[this.#head] = undefined;
+    this.#size--;
+    let items = head.items;
+    if (head.batchKey !== '') {
+      // Later requests with the same key join the head, in arrival order, up to maxItems.
+      for (let i = this.#head + 1; i < this.#queue.length && items < maxItems; i++) {
+        const r = this.#queue[i];
+        if (!r || r.batchKey !== head.batchKey || items + r.items > maxItems) continue;
+        out.push(r);
+        items += r.items;
+        this.#queue[i] = undefined;
+        this.#size--;
+      }
+    }
+    this.#compact();
+    return out;
+  }
+
+  place(pool: PoolView): Placement {
+    const free = pickFree(pool.instances);
+    if (free) return { kind: 'run', instanceId: free.id };
+    let live = 0;
+    let starting = 0;
+    let startingRoom = 0;
+    for (const i of pool.instances) {
+      if (i.state === 'retiring') continue;
+      live++;
+      if (i.state === 'starting') {
+        starting++;
+        startingRoom += i.concurrency;
+      }
+    }
+    // Instances already starting will absorb that many queued requests; start another only for the rest.
+    if (live < pool.maxInstances && pool.canGrow && startingRoom < this.#size) return { kind: 'cold-start' };
+    return { kind: 'wait' };
+  }
+
+  rank(_pool: PoolView, now: number): number {
+    const head = this.peek();
+    return head ? now - head.arrivedAt : -Infinity;
+  }
+
+  #compact(): void {
+    while (this.#head < this.#queue.length && this.#queue[this.#head] === undefined) this.#head++;
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    if (this.#size === 0) {
+      this.#queue = [];
+      this.#head = 0;
+    }
+  }
+}
+
+/** An instance that can take one more run now: idle first, then the busy one with the fewest runs in flight. */
+function pickFree(instances: readonly InstanceView[]): InstanceView | undefined {
+  let best: InstanceView | undefined;
+  for (const i of instances) {
+    if ((i.state !== 'idle' && i.state !== 'busy') || i.inflight >= i.concurrency) continue;
+    if (!best || i.inflight < best.inflight) best = i;
+  }
+  return best;
+}

@@ -1,0 +1,139 @@
+// Pre-spawned, model-less instance workers: a cold start takes a booted thread from here, so it costs the
+// artifact fetch and the session load, not the thread spawn and the runtime import. Refilled in the background.
+import { Worker } from 'node:worker_threads';
+import { hearthError, type Clock } from '../core/index.ts';
+import type { WorkerData, WorkerToHost } from '../functions/protocol.ts';
+
+/** The instance worker entry (functions/), loaded by path. */
+export const WORKER_ENTRY_URL = new URL('../functions/worker-entry.mjs', import.meta.url);
+
+export interface WorkerPoolOptions {
+  /** Workers kept booted and waiting (EXECUTOR_PREWARM_WORKERS). */
+  size: number;
+  workerData: WorkerData;
+  clock: Clock;
+  entry?: URL;
+  /** Longest a worker may take to boot before it counts as failed. */
+  bootTimeoutMs?: number;
+}
+
+export interface AcquiredWorker {
+  worker: Worker;
+  /** Time the caller waited: ~0 from the pre-spawned pool, a full boot otherwise. */
+  acquireMs: number;
+  prewarmed: boolean;
+}
+
+export class WorkerPool {
+  #opts: Required<WorkerPoolOptions>;
+  #ready: Worker[] = [];
+  #booting = 0;
+  #boots = new Set<Promise<void>>();
+  #closed = false;
+  #all = new Set<Worker>();
+
+  constructor(opts: WorkerPoolOptions) {
+    this.#opts = { entry: WORKER_ENTRY_URL, bootTimeoutMs: 60_000, ...opts };
+  }
+
+  /** Workers booted and waiting. */
+  get readyCount(): number {
+    return this.#ready.length;
+  }
+
+  /** Fills the pool up to its size; resolves when every boot under way has finished (or failed). */
+  async fill(): Promise<void> {
+    const want = this.#opts.size - this.#ready.length - this.#booting;
+    for (let i = 0; i < want; i++) this.#bootIntoPool().catch(() => {});
+    await Promise.allSettled([...this.#boots]);
+  }
+
+  /** A booted worker that holds no model. Takes a pre-spawned one when there is one, else boots one now. */
+  async acquire(): Promise<AcquiredWorker> {
+    if (this.#closed) throw hearthError('INTERNAL', 'the executor is shutting down');
+    const started = this.#opts.clock.now();
+    const w = this.#ready.shift();
+    // Spawning costs the main thread a few ms: do it after this cold start has its worker.
+    setImmediate(() => this.#refill());
+    if (w) return { worker: w, acquireMs: this.#opts.clock.now() - started, prewarmed: true };
+    const worker = await this.#boot();
+    return { worker, acquireMs: this.#opts.clock.now() - started, prewarmed: false };
+  }
+
+  /** Ends a worker that was handed out; the pool forgets it. */
+  async terminate(worker: Worker): Promise<void> {
+    this.#all.delete(worker);
+    await worker.terminate().catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const all = [...this.#all];
+    this.#ready = [];
+    this.#all.clear();
+    await Promise.all(all.map((w) => w.terminate().catch(() => {})));
+  }
+
+  #refill(): void {
+    if (this.#closed || this.#ready.length + this.#booting >= this.#opts.size) return;
+    // Background: a failed boot is retried on the next acquire.
+    this.#bootIntoPool().catch(() => {});
+  }
+
+  #bootIntoPool(): Promise<void> {
+    const p = this.#bootOne().finally(() => this.#boots.delete(p));
+    this.#boots.add(p);
+    return p;
+  }
+
+  async #bootOne(): Promise<void> {
+    this.#booting++;
+    try {
+      const w = await this.#boot();
+      if (this.#closed) {
+        await w.terminate();
+        return;
+      }
+      this.#ready.push(w);
+      // A pre-spawned worker that dies while waiting simply leaves the pool.
+      w.once('exit', () => {
+        const i = this.#ready.indexOf(w);
+        if (i >= 0) this.#ready.splice(i, 1);
+        this.#all.delete(w);
+      });
+    } finally {
+      this.#booting--;
+    }
+  }
+
+  #boot(): Promise<Worker> {
+    const worker = new Worker(this.#opts.entry, { workerData: this.#opts.workerData });
+    this.#all.add(worker);
+    return new Promise<Worker>((resolve, reject) => {
+      const fail = (e: Error) => {
+        cleanup();
+        this.#all.delete(worker);
+        worker.terminate().catch(() => {});
+        reject(hearthError('INSTANCE_FAILED', `instance worker failed to boot: ${e.message}`, { cause: e }));
+      };
+      const onMessage = (m: WorkerToHost) => {
+        if (m.type === 'ready') {
+          cleanup();
+          resolve(worker);
+        } else if (m.type === 'error') fail(new Error(m.message));
+      };
+      const onError = (e: Error) => fail(e);
+      const onExit = (code: number) => fail(new Error(`exited with code ${code}`));
+      const timer = this.#opts.clock.setTimeout(() => fail(new Error(`no ready message within ${this.#opts.bootTimeoutMs} ms`)), this.#opts.bootTimeoutMs);
+      const cleanup = () => {
+        this.#opts.clock.clearTimeout(timer);
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+        worker.off('exit', onExit);
+      };
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+      worker.on('exit', onExit);
+    });
+  }
+}
