@@ -183,6 +183,25 @@ abstract class TfSession implements Session {
   abstract dispose(): Promise<void>;
 }
 
+const TF_DTYPES: Record<string, string> = { DT_FLOAT: 'float32', DT_INT32: 'int32', DT_BOOL: 'bool', DT_STRING: 'string' };
+
+/** Node name -> dtype and shape, from a graph model's signature (inputs and outputs, names like "y:0"). */
+function signatureShapes(signature: unknown): Map<string, { dtype?: string; shape?: number[] }> {
+  const out = new Map<string, { dtype?: string; shape?: number[] }>();
+  type Entry = { name?: string; dtype?: string; tensorShape?: { dim?: { size?: string | number }[]; unknownRank?: boolean } };
+  const sig = signature as { inputs?: Record<string, Entry>; outputs?: Record<string, Entry> } | undefined;
+  for (const group of [sig?.inputs, sig?.outputs]) {
+    for (const e of Object.values(group ?? {})) {
+      if (!e || typeof e.name !== 'string') continue;
+      const node = e.name.replace(/:\d+$/, '');
+      const ts = e.tensorShape;
+      const shape = !ts || ts.unknownRank ? undefined : (ts.dim ?? []).map((d) => Number(d.size ?? -1));
+      out.set(node, { dtype: e.dtype ? TF_DTYPES[e.dtype] : undefined, shape });
+    }
+  }
+  return out;
+}
+
 function tfDtypeOf(s: TensorSpec): TfDtype {
   switch (s.datatype) {
     case 'INT32': return 'int32';
@@ -223,11 +242,17 @@ class GraphSession extends TfSession {
   readonly outputs: TensorSpec[];
   #model: TfModule.GraphModel;
 
-  constructor(tf: Tf, model: TfModule.GraphModel) {
+  constructor(tf: Tf, model: TfModule.GraphModel, signature: unknown) {
     super(tf);
     this.#model = model;
-    this.inputs = model.inputs.map((t) => specOf('input', t.name, t.dtype, t.shape));
-    this.outputs = model.outputs.map((t) => specOf('output', t.name, t.dtype, t.shape));
+    // TF.js knows placeholder shapes but not output shapes; the converter's signature has both.
+    const fromSignature = signatureShapes(signature);
+    const spec = (kind: 'input' | 'output', t: TfModule.ModelTensorInfo): TensorSpec => {
+      const sig = fromSignature.get(t.name);
+      return specOf(kind, t.name, t.dtype ?? sig?.dtype, t.shape ?? sig?.shape);
+    };
+    this.inputs = model.inputs.map((t) => spec('input', t));
+    this.outputs = model.outputs.map((t) => spec('output', t));
   }
 
   protected async execute(inputs: TfModule.Tensor[], fetches: string[]): Promise<TfModule.Tensor[]> {
@@ -269,7 +294,7 @@ export class TfjsRuntime implements Runtime {
     const { tf } = await this.#tf!;
     try {
       if (opts.format === 'tfjs-layers') return new LayersSession(tf, await tf.loadLayersModel(tf.io.fromMemory(artifacts)));
-      return new GraphSession(tf, await tf.loadGraphModel(tf.io.fromMemory(artifacts)));
+      return new GraphSession(tf, await tf.loadGraphModel(tf.io.fromMemory(artifacts)), artifacts.signature);
     } catch (e) {
       if (isHearthError(e)) throw e;
       throw hearthError('MODEL_INVALID', `model.json could not be loaded as a TF.js ${opts.format === 'tfjs-layers' ? 'layers' : 'graph'} model: ${(e as Error).message}`, { cause: e });
