@@ -310,8 +310,8 @@ export class Autoscaler {
     const ready = live.filter((i) => i.state === 'idle' || i.state === 'busy').length;
     if (panicDesired > current && panicDesired >= o.panicThreshold * Math.max(1, ready)) s.panicUntil = now + o.stableWindowMs;
     const panicking = now < s.panicUntil;
-    // While panicking nothing scales down (KPA).
-    let rateDesired = panicking ? Math.max(panicDesired, stableDesired, s.desired) : stableDesired;
+    // Scale up at once when the short window demands more than the pool has; while panicking nothing scales down (KPA).
+    let rateDesired = Math.max(stableDesired, panicDesired > current ? panicDesired : 0, panicking ? Math.max(panicDesired, s.desired) : 0);
     s.history.push({ at: now, desired: rateDesired });
     while (s.history.length && s.history[0]!.at < now - o.scaleDownDelayMs) s.history.shift();
     for (const h of s.history) rateDesired = Math.max(rateDesired, h.desired);

@@ -53,23 +53,37 @@ export class RateWindow {
     this.#serviceMs = this.#serviceMs === undefined ? ms : this.#serviceMs + this.#alpha * (ms - this.#serviceMs);
   }
 
-  /** Arrivals in the `windowMs` ending at `now` (whole buckets, the current partial one included). */
+  /** Arrivals in the whole buckets that make up the `windowMs` ending at `now` (the current, partial one included). */
   countIn(now: number, windowMs: number): number {
     const last = Math.floor(now / this.bucketMs);
-    const first = last - Math.max(1, Math.round(windowMs / this.bucketMs)) + 1;
+    const first = last - this.#bucketsIn(windowMs) + 1;
     let n = 0;
     for (const [b, c] of this.#buckets) if (b >= first && b <= last) n += c;
     return n;
   }
 
+  /**
+   * Requests per second over the window ending at `now`. The count covers whole buckets up to the current,
+   * partial one, so it is divided by the time those buckets actually span: a bucket boundary does not dent the rate.
+   */
+  rateIn(now: number, windowMs: number): number {
+    const n = this.#bucketsIn(windowMs);
+    const spanMs = (n - 1) * this.bucketMs + (now - Math.floor(now / this.bucketMs) * this.bucketMs);
+    return this.countIn(now, windowMs) / (Math.max(spanMs, this.bucketMs) / 1000);
+  }
+
   /** Requests per second averaged over the stable window. */
   stableRate(now: number): number {
-    return this.countIn(now, this.stableWindowMs) / (this.stableWindowMs / 1000);
+    return this.rateIn(now, this.stableWindowMs);
   }
 
   /** Requests per second averaged over the panic window. */
   panicRate(now: number): number {
-    return this.countIn(now, this.panicWindowMs) / (this.panicWindowMs / 1000);
+    return this.rateIn(now, this.panicWindowMs);
+  }
+
+  #bucketsIn(windowMs: number): number {
+    return Math.max(1, Math.round(windowMs / this.bucketMs));
   }
 
   /** Moving average of per-request service time, undefined before the first sample. */

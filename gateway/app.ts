@@ -7,6 +7,7 @@ import type { ModelRegistry, ModelUploader, ObjectStore } from '../model-store/i
 import { configRoutes } from './config-routes.ts';
 import { healthRoutes } from './health-routes.ts';
 import { modelsRoutes } from './models-routes.ts';
+import { v2Routes } from './v2-routes.ts';
 
 /** Everything the routes need, built by main.ts (or by a test) and passed in. */
 export interface AppDeps {
@@ -42,6 +43,7 @@ export async function buildApp(deps: AppDeps, opts: { logger?: boolean } = {}): 
   if (deps.registry && deps.uploader) {
     await app.register(modelsRoutes, { registry: deps.registry, uploader: deps.uploader, maxModelBytes: deps.config.maxModelBytes, executor: deps.executor });
     await app.register(configRoutes, { registry: deps.registry, executor: deps.executor });
+    await app.register(v2Routes, { registry: deps.registry, executor: deps.executor, clock: deps.clock });
   }
 
   return app;
