@@ -8,6 +8,9 @@ import { configRoutes } from './config-routes.ts';
 import { healthRoutes } from './health-routes.ts';
 import { modelsRoutes } from './models-routes.ts';
 import { v2Routes } from './v2-routes.ts';
+import { jobsRoutes } from './jobs-routes.ts';
+import { datasetsRoutes } from './datasets-routes.ts';
+import type { Jobs } from '../jobs/index.ts';
 
 /** Everything the routes need, built by main.ts (or by a test) and passed in. */
 export interface AppDeps {
@@ -44,6 +47,10 @@ export async function buildApp(deps: AppDeps, opts: { logger?: boolean } = {}): 
     await app.register(modelsRoutes, { registry: deps.registry, uploader: deps.uploader, maxModelBytes: deps.config.maxModelBytes, executor: deps.executor });
     await app.register(configRoutes, { registry: deps.registry, executor: deps.executor });
     await app.register(v2Routes, { registry: deps.registry, executor: deps.executor, clock: deps.clock });
+  }
+  if (deps.jobs) {
+    await app.register(jobsRoutes, { jobs: deps.jobs as Jobs });
+    await app.register(datasetsRoutes, { datasets: (deps.jobs as Jobs).datasets });
   }
 
   return app;

@@ -7,6 +7,8 @@ import { systemClock, type Clock, type Config } from '../core/index.ts';
 import { inspectModel } from '../functions/index.ts';
 import { createObjectStore, ModelRegistry, ModelUploader, type ModelInspector, type ObjectStore } from '../model-store/index.ts';
 import { buildApp, type AppDeps } from './app.ts';
+import type { Executor } from '../executor/types.ts';
+import { createJobs, type WorkerTuning } from '../jobs/index.ts';
 
 export interface HearthOverrides {
   clock?: Clock;
@@ -16,6 +18,8 @@ export interface HearthOverrides {
   inspector?: ModelInspector;
   /** fastify's logger; off unless asked for. */
   logger?: boolean;
+  /** Batch jobs: Redis URL, key prefix and worker tuning (tests use short locks and back-offs). */
+  jobs?: { redisUrl?: string; prefix?: string; workerOptions?: Partial<WorkerTuning> };
 }
 
 export interface Hearth {
@@ -47,6 +51,17 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
     });
     const deps: AppDeps = { config, clock, store, registry, uploader };
     // Components added by later issues are built here, each pushing its close() onto `closers`.
+    // Batch jobs: never waits for Redis; the executor is read from deps at call time, so it may be added above or below.
+    const jobs = createJobs({
+      config,
+      store,
+      registry,
+      executor: { infer: (req) => (deps.executor as Executor | undefined)?.infer(req) ?? Promise.reject(new Error('no executor on this node')) },
+      ...overrides.jobs,
+    });
+    jobs.start();
+    closers.push(() => jobs.close());
+    deps.jobs = jobs;
 
     const app = await buildApp(deps, { logger: overrides.logger ?? false });
     closers.push(() => app.close());

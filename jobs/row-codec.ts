@@ -2,6 +2,7 @@
 // outputs become the text of a result line. Decoding works on the raw text so INT64 values stay exact.
 import type { Manifest, Tensor } from '../core/index.ts';
 import { decodeInferRequest, jsonDataText } from '../executor/v2-codec.ts';
+import { validateInputs } from '../executor/validate.ts';
 
 export interface DecodedRow {
   /** The request's "id", echoed in its result line. */
@@ -19,16 +20,17 @@ export interface RowCodec {
 }
 
 /** Checks decoded inputs against a model's declared inputs (the executor's validateInputs). */
-export type InputValidator = (manifest: Manifest, inputs: Tensor[]) => Tensor[] | void;
+export type InputValidator = (manifest: Manifest, inputs: readonly Tensor[], requestedOutputs?: readonly string[]) => void;
 
-export function v2RowCodec(validate?: InputValidator): RowCodec {
+/** The online path's decoder and checks, so a row fails exactly when the same online request would. */
+export function v2RowCodec(validate: InputValidator = validateInputs): RowCodec {
   return {
     decode(text, manifest) {
       const req = decodeInferRequest(text);
-      const checked = validate?.(manifest, req.inputs);
-      const row: DecodedRow = { inputs: Array.isArray(checked) ? checked : req.inputs };
+      const row: DecodedRow = { inputs: req.inputs };
       if (req.id !== undefined) row.id = req.id;
       if (req.outputs) row.outputs = req.outputs.map((o) => o.name);
+      validate(manifest, req.inputs, row.outputs);
       return row;
     },
     encodeOutput: encodeOutputText,
