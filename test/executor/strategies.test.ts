@@ -5,6 +5,7 @@ import { ManualClock } from '../../core/index.ts';
 import type { InstanceView, PoolView, QueuedRequest, Scheduler } from '../../executor/scheduler.ts';
 import { EventScheduler } from '../../executor/strategies/event.ts';
 import { StatefulScheduler } from '../../executor/strategies/stateful.ts';
+import { StatelessScheduler } from '../../executor/strategies/stateless.ts';
 import { effectivePriority, urgencyRank } from '../../executor/strategies/urgency.ts';
 
 let nextId = 1;
@@ -195,7 +196,7 @@ describe('queue order and batching', () => {
 describe('event priority', () => {
   it('fixes a priority inversion: an online request queued behind batch work runs first', () => {
     const clock = new ManualClock(1_000);
-    const fifo = new StatefulScheduler();
+    const fifo = new StatelessScheduler();
     const event = new EventScheduler({ agingMs: 1_000 });
     const batchJobs = Array.from({ length: 20 }, (_, i) => req(clock.now() + i, { priority: 0, batchKey: 'jobs' }));
     clock.advance(50);
@@ -204,7 +205,7 @@ describe('event priority', () => {
       for (const r of batchJobs) s.enqueue(r);
       s.enqueue(online);
     }
-    // FIFO serves the batch jobs first: the online request waits behind all 20.
+    // stateless (FIFO) serves the batch jobs first: the online request waits behind all 20.
     expect(fifo.peek(clock.now())).toBe(batchJobs[0]);
     const fifoOrder: number[] = [];
     while (fifo.size) fifoOrder.push(...fifo.take(clock.now(), 1).map((r) => r.id));
