@@ -1,0 +1,306 @@
+// The Open Inference Protocol surface (KServe V2 / Triton REST) beyond health: server and model metadata,
+// model readiness, inference (JSON and the binary tensor extension), the model repository extension and the
+// statistics extension.
+//
+// Readiness: Hearth loads models on demand, and a version's manifest exists only after the upload loaded it once
+// in a throwaway instance. So an existing version is "ready" (it can serve: the first call waits for its cold
+// start instead of failing), unless its last load on this node failed; `hearth-warm` tells whether an instance
+// is up right now. The repository index uses the same rule: READY, or UNAVAILABLE with the load error as reason.
+import fs from 'node:fs';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { hearthError, isHearthError, platformOf, type Clock, type Manifest } from '../core/index.ts';
+import type { Executor, InferResult, ModelStats } from '../executor/types.ts';
+import { binaryOutputSelector, decodeInferRequest, encodeInferResponse } from '../executor/v2-codec.ts';
+import { validateInputs } from '../executor/validate.ts';
+import { parseVersion, type ModelRegistry } from '../model-store/index.ts';
+
+export interface V2RoutesOptions {
+  registry: Pick<ModelRegistry, 'getManifest' | 'getModel' | 'listModels'>;
+  executor?: Executor;
+  clock: Clock;
+  /**
+   * How long a resolved manifest (and which version is latest) is reused on the infer path, which otherwise
+   * reads the store on every request. Versions are immutable; this bounds how long a new upload or a delete
+   * takes to show. Default 1000 ms; 0 turns the cache off.
+   */
+  manifestTtlMs?: number;
+}
+
+export const V2_EXTENSIONS = ['binary_tensor_data', 'model_repository', 'statistics'] as const;
+
+const SERVER_VERSION = (JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+interface ModelParams {
+  name: string;
+  version?: string;
+}
+
+function fmtMs(ms: number): string {
+  return String(Math.round(ms * 1000) / 1000);
+}
+
+/** `acquire=1.2;fetch=3.4;source=cache;load=20.1;first-run=0.9` */
+export function breakdownHeader(b: NonNullable<InferResult['breakdown']>): string {
+  return `acquire=${fmtMs(b.acquireMs)};fetch=${fmtMs(b.fetchMs)};source=${b.fetchSource};load=${fmtMs(b.loadMs)};first-run=${fmtMs(b.firstRunMs)}`;
+}
+
+function parsePriority(v: unknown, where: string): number {
+  const n = typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 9) {
+    throw hearthError('INVALID_REQUEST', `${where}: expected an integer from 0 to 9, got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+function parseHeaderLength(raw: string | string[] | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const s = Array.isArray(raw) ? raw[0] : raw;
+  if (!/^\s*\d+\s*$/.test(s)) throw hearthError('INVALID_REQUEST', `Inference-Header-Content-Length: expected a byte count, got "${s}"`);
+  return Number(s);
+}
+
+function bodyBytes(req: FastifyRequest): Buffer {
+  const b = req.body;
+  if (b === undefined || b === null) return Buffer.alloc(0);
+  if (Buffer.isBuffer(b)) return b;
+  throw hearthError('INVALID_REQUEST', 'unexpected body type');
+}
+
+/** Small JSON bodies of the repository endpoints: empty means {}. */
+function smallJson(req: FastifyRequest): Record<string, unknown> {
+  const b = bodyBytes(req);
+  if (b.length === 0 || b.toString('utf8').trim() === '') return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(b.toString('utf8'));
+  } catch (e) {
+    throw hearthError('INVALID_REQUEST', `body is not valid JSON: ${(e as Error).message}`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw hearthError('INVALID_REQUEST', 'body must be a JSON object');
+  return v as Record<string, unknown>;
+}
+
+function zeroStats(name: string, version: number): ModelStats {
+  const z = () => ({ count: 0, ns: 0 });
+  return { name, version, lastInference: 0, inferenceCount: 0, executionCount: 0, success: z(), fail: z(), queue: z(), computeInfer: z(), coldStarts: 0, coldStartNs: 0 };
+}
+
+/** Triton's $model_stat, plus Hearth's cold starts as an extra member. */
+function tritonStat(s: ModelStats) {
+  const zero = { count: 0, ns: 0 };
+  return {
+    name: s.name,
+    version: String(s.version),
+    last_inference: Math.round(s.lastInference),
+    inference_count: s.inferenceCount,
+    execution_count: s.executionCount,
+    inference_stats: {
+      success: s.success,
+      fail: s.fail,
+      queue: s.queue,
+      // Inputs are converted on the gateway and outputs on the way back; only the run itself is timed apart.
+      compute_input: zero,
+      compute_infer: s.computeInfer,
+      compute_output: zero,
+      cache_hit: zero,
+    },
+    batch_stats: [],
+    cold_start: { count: s.coldStarts, ns: s.coldStartNs },
+  };
+}
+
+export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Promise<void> {
+  const { registry, executor, clock } = opts;
+  const ttl = opts.manifestTtlMs ?? 1000;
+  const manifests = new Map<string, { at: number; manifest: Promise<Manifest> }>();
+  /** Last load failure per `${name}@${version}` on this node; cleared by a successful load or run. */
+  const loadFailures = new Map<string, string>();
+
+  // Every body in this plugin is read whole: infer bodies are JSON or JSON + binary tensors, which the codec
+  // scans as bytes (no JSON.parse of big data arrays, no string copy); the repository bodies are tiny.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  const needExecutor = (): Executor => {
+    if (!executor) throw hearthError('INTERNAL', 'this node runs no executor');
+    return executor;
+  };
+
+  const versionOf = (p: ModelParams): number | undefined => (p.version === undefined ? undefined : parseVersion(p.version));
+
+  /** The manifest for a request, through the short-lived cache. Failed lookups are never cached. */
+  const resolve = (name: string, version: number | undefined): Promise<Manifest> => {
+    const key = `${name}@${version ?? 'latest'}`;
+    const now = clock.now();
+    const hit = ttl > 0 ? manifests.get(key) : undefined;
+    if (hit && now - hit.at < ttl) return hit.manifest;
+    const manifest = registry.getManifest(name, version);
+    if (ttl > 0) {
+      if (manifests.size > 10_000) manifests.clear();
+      manifests.set(key, { at: now, manifest });
+      manifest.catch(() => manifests.delete(key));
+    }
+    return manifest;
+  };
+
+  const metadata = async (p: ModelParams) => {
+    const manifest = await registry.getManifest(p.name, versionOf(p));
+    const { versions } = await registry.getModel(p.name);
+    return {
+      name: manifest.name,
+      versions: versions.map(String),
+      platform: platformOf(manifest.format),
+      inputs: manifest.inputs.map(({ name, datatype, shape }) => ({ name, datatype, shape })),
+      outputs: manifest.outputs.map(({ name, datatype, shape }) => ({ name, datatype, shape })),
+    };
+  };
+
+  const ready = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
+    const manifest = await registry.getManifest(req.params.name, versionOf(req.params));
+    const failure = loadFailures.get(`${manifest.name}@${manifest.version}`);
+    reply.header('hearth-warm', String(executor?.isLoaded(manifest.name, manifest.version) ?? false));
+    if (!executor || failure) {
+      // The protocol says "not ready" with a 4xx and an empty body; the reason goes in a header.
+      reply.header('hearth-not-ready', (failure ?? 'this node runs no executor').replace(/[\r\n]+/g, ' ').slice(0, 200));
+      return reply.code(400).send();
+    }
+    return reply.code(200).send();
+  };
+
+  const infer = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
+    const version = versionOf(req.params);
+    const decoded = decodeInferRequest(bodyBytes(req), { headerLength: parseHeaderLength(req.headers['inference-header-content-length']) });
+    const manifest = await resolve(req.params.name, version);
+    const outputNames = decoded.outputs?.map((o) => o.name);
+    validateInputs(manifest, decoded.inputs, outputNames);
+    const exec = needExecutor();
+
+    let priority: number | undefined;
+    if (decoded.parameters?.priority !== undefined) priority = parsePriority(decoded.parameters.priority, 'parameter "priority"');
+    else if (req.headers['hearth-priority'] !== undefined) priority = parsePriority(req.headers['hearth-priority'], 'header hearth-priority');
+
+    // A client that goes away takes its request out of the queue.
+    const abort = new AbortController();
+    const onClose = () => {
+      if (!reply.raw.writableFinished) abort.abort(hearthError('INVALID_REQUEST', 'the client closed the connection'));
+    };
+    reply.raw.once('close', onClose);
+    let result: InferResult;
+    try {
+      result = await exec.infer({
+        manifest,
+        inputs: decoded.inputs,
+        ...(outputNames ? { outputs: outputNames } : {}),
+        ...(priority !== undefined ? { priority } : {}),
+        signal: abort.signal,
+        source: 'online',
+      });
+      loadFailures.delete(`${manifest.name}@${manifest.version}`);
+    } catch (e) {
+      reply.raw.off('close', onClose);
+      if (isHearthError(e) && e.code === 'MODEL_INVALID') loadFailures.set(`${manifest.name}@${manifest.version}`, e.message);
+      throw e;
+    }
+    reply.raw.off('close', onClose);
+
+    // Outputs come back in the order the client asked for them, else in the model's order.
+    const order = outputNames ?? manifest.outputs.map((o) => o.name);
+    const byName = new Map(result.outputs.map((t) => [t.name, t]));
+    const outputs = order.map((n) => byName.get(n)).filter((t) => t !== undefined);
+    for (const t of result.outputs) if (!order.includes(t.name)) outputs.push(t);
+
+    const encoded = encodeInferResponse(
+      { modelName: manifest.name, modelVersion: manifest.version, ...(decoded.id !== undefined ? { id: decoded.id } : {}), outputs },
+      binaryOutputSelector(decoded),
+    );
+    reply.header('hearth-cold-start', String(result.coldStart));
+    reply.header('hearth-queue-ms', fmtMs(result.queueMs));
+    reply.header('hearth-compute-ms', fmtMs(result.computeMs));
+    reply.header('hearth-batch-size', String(result.batchSize));
+    if (result.coldStart) {
+      if (result.coldStartMs !== undefined) reply.header('hearth-cold-start-ms', fmtMs(result.coldStartMs));
+      if (result.breakdown) reply.header('hearth-cold-start-breakdown', breakdownHeader(result.breakdown));
+    }
+    if (encoded.headerLength !== undefined) reply.header('inference-header-content-length', String(encoded.headerLength));
+    return reply.code(200).type(encoded.contentType).send(encoded.body);
+  };
+
+  const stats = async (req: FastifyRequest<{ Params: Partial<ModelParams> }>) => {
+    const exec = needExecutor();
+    const { name } = req.params;
+    const version = req.params.version === undefined ? undefined : parseVersion(req.params.version);
+    // Triton lists every known model version, with zeros for those never called.
+    const known: { name: string; version: number }[] = [];
+    if (name === undefined) {
+      for (const m of await registry.listModels()) for (const v of m.versions) known.push({ name: m.name, version: v });
+    } else if (version === undefined) {
+      for (const v of (await registry.getModel(name)).versions) known.push({ name, version: v });
+    } else {
+      await registry.getManifest(name, version); // 404s
+      known.push({ name, version });
+    }
+    const live = new Map(exec.stats(name === undefined ? {} : { name, ...(version !== undefined ? { version } : {}) }).map((s) => [`${s.name}@${s.version}`, s]));
+    return { model_stats: known.map((k) => tritonStat(live.get(`${k.name}@${k.version}`) ?? zeroStats(k.name, k.version))) };
+  };
+
+  app.get('/v2', async () => ({ name: 'hearth', version: SERVER_VERSION, extensions: [...V2_EXTENSIONS] }));
+
+  app.get<{ Params: ModelParams }>('/v2/models/:name', async (req) => metadata(req.params));
+  app.get<{ Params: ModelParams }>('/v2/models/:name/versions/:version', async (req) => metadata(req.params));
+  app.get<{ Params: ModelParams }>('/v2/models/:name/ready', ready);
+  app.get<{ Params: ModelParams }>('/v2/models/:name/versions/:version/ready', ready);
+  app.post<{ Params: ModelParams }>('/v2/models/:name/infer', infer);
+  app.post<{ Params: ModelParams }>('/v2/models/:name/versions/:version/infer', infer);
+
+  app.get('/v2/models/stats', stats);
+  app.get<{ Params: Partial<ModelParams> }>('/v2/models/:name/stats', stats);
+  app.get<{ Params: Partial<ModelParams> }>('/v2/models/:name/versions/:version/stats', stats);
+
+  app.post('/v2/repository/index', async (req) => {
+    const body = smallJson(req);
+    if (body.ready !== undefined && typeof body.ready !== 'boolean') throw hearthError('INVALID_REQUEST', '"ready" must be a boolean');
+    const out: { name: string; version: string; state: 'READY' | 'UNAVAILABLE'; reason: string }[] = [];
+    for (const m of await registry.listModels()) {
+      for (const v of m.versions) {
+        const failure = loadFailures.get(`${m.name}@${v}`) ?? (executor ? undefined : 'this node runs no executor');
+        if (failure) {
+          if (!body.ready) out.push({ name: m.name, version: String(v), state: 'UNAVAILABLE', reason: failure });
+          continue;
+        }
+        const warm = executor!.isLoaded(m.name, v);
+        out.push({ name: m.name, version: String(v), state: 'READY', reason: warm ? 'warm: an instance is up' : 'cold: loads on the first request' });
+      }
+    }
+    return out;
+  });
+
+  app.post<{ Params: { name: string } }>('/v2/repository/models/:name/load', async (req, reply) => {
+    const exec = needExecutor();
+    const body = smallJson(req);
+    if (body.parameters !== undefined && (body.parameters === null || typeof body.parameters !== 'object' || Array.isArray(body.parameters))) {
+      throw hearthError('INVALID_REQUEST', '"parameters" must be an object');
+    }
+    // Triton's "config" parameter replaces the model config; Hearth's serving config lives at PUT /v1/models/{name}/config.
+    if ((body.parameters as Record<string, unknown> | undefined)?.config !== undefined) {
+      throw hearthError('INVALID_REQUEST', 'parameter "config" is not supported; set serving options with PUT /v1/models/{name}/config');
+    }
+    const manifest = await registry.getManifest(req.params.name);
+    const key = `${manifest.name}@${manifest.version}`;
+    try {
+      await exec.load(manifest);
+      loadFailures.delete(key);
+    } catch (e) {
+      if (isHearthError(e) && (e.code === 'MODEL_INVALID' || e.code === 'INSTANCE_FAILED' || e.code === 'TIMEOUT')) loadFailures.set(key, e.message);
+      throw e;
+    }
+    return reply.code(200).send();
+  });
+
+  app.post<{ Params: { name: string } }>('/v2/repository/models/:name/unload', async (req, reply) => {
+    const exec = needExecutor();
+    smallJson(req);
+    await registry.getModel(req.params.name); // 404s
+    await exec.unload(req.params.name);
+    return reply.code(200).send();
+  });
+}
