@@ -254,7 +254,7 @@ export class CostLedger {
     const t = mergeTotals(mergeTotals(persisted, this.#retry?.delta ?? new Map()), this.#pending);
     const now = this.#clock.now();
     const to = q.to ?? now;
-    const { models, total } = this.#lines(t, { from: q.from, to, model: q.model }, now);
+    const { models, total } = this.#lines(t, { from: q.from, to: q.to ?? Infinity, model: q.model }, now);
     return {
       currency: 'USD',
       prices: { ...this.#prices },
