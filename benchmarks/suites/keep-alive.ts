@@ -1,0 +1,450 @@
+// keep-alive suite: replays a generated Azure-shaped trace in simulated time against each keep-alive policy.
+// Time is a ManualClock. The default driver is the executor's real Autoscaler (which applies the keep-alive
+// policy to each pool's last instance and pre-warms) over SimulatedPools, the executor's own model of pools
+// with a cold-start time and a service time per request; those times come from the cold-warm suite when it
+// ran in the same invocation, else from defaults. A second driver, 'tracker', replays the trace with only the
+// executor's KeepAliveTracker deciding (no Little's-law sizing, no tick granularity), as a cross-check.
+import { ManualClock, DEFAULT_HISTOGRAM, DEFAULT_PRICES, defaultModelConfig, type KeepAlivePolicy, type Prices } from '../../core/index.ts';
+import { Autoscaler } from '../../executor/autoscaler.ts';
+import { KeepAliveTracker } from '../../executor/keep-alive.ts';
+import { SimulatedPools, fanOutObserver } from '../../executor/simulated-pools.ts';
+import type { ExecutorObserver } from '../../executor/types.ts';
+import { describeTrace, generateTrace, type Trace } from '../azure-trace.ts';
+import { percentile, round3 } from '../percentiles.ts';
+
+/** What one invocation costs on the executor, per model. */
+export interface ExecutorCostModel {
+  model: string;
+  /** First start of a function: the artifact comes from the store. */
+  coldFromStoreMs: number;
+  /** Later starts: the artifact is in the node cache. */
+  coldFromCacheMs: number;
+  /** Warm run time of one request. */
+  serviceMs: number;
+}
+
+/**
+ * Used when the cold-warm suite did not run in the same invocation. Measured on the reference machine
+ * (2-core AMD EPYC, Node 20, onnxruntime-node 1.30) with the same suite; see benchmarks/results/README.md.
+ */
+export const DEFAULT_COST_MODELS: readonly ExecutorCostModel[] = Object.freeze([
+  { model: 'silero-vad', coldFromStoreMs: 40, coldFromCacheMs: 30, serviceMs: 0.6 },
+  { model: 'upscaler-tfjs', coldFromStoreMs: 400, coldFromCacheMs: 350, serviceMs: 60 },
+  { model: 'large-onnx', coldFromStoreMs: 300, coldFromCacheMs: 200, serviceMs: 10 },
+]);
+
+export interface KeepAliveRow {
+  policy: string;
+  /** Share of all invocations that found no warm instance. */
+  coldStartRate: number;
+  /** GB-seconds of instances loaded but not running (idle warm time and pre-warm loads). */
+  idleGbSeconds: number;
+  /** compute + requests + idle, at the configured prices (USD). */
+  totalCost: number;
+  invocations: number;
+  coldStarts: number;
+  computeGbSeconds: number;
+  computeCost: number;
+  requestCost: number;
+  idleCost: number;
+  /** Mean and 75th percentile over functions of each function's own cold-start share (the paper's per-app view). */
+  meanFunctionColdStartRate: number;
+  p75FunctionColdStartRate: number;
+  /** Pre-warm loads started, and (tracker driver) how many of them served a call before being retired. */
+  prewarms: number;
+  usefulPrewarms?: number;
+  /** Share of keep-alive decisions taken by the learned histogram (vs. its fixed fallback). */
+  histogramDecisionShare?: number;
+  /** Wall time of the simulation itself. */
+  simulationMs: number;
+}
+
+export interface KeepAliveSuiteResult {
+  rows: KeepAliveRow[];
+  trace: ReturnType<typeof describeTrace> & { seed: number; durationHours: number };
+  costModels: ExecutorCostModel[];
+  costModelSource: 'cold-warm suite' | 'defaults';
+  driver: string;
+  /** Histogram against fixed-10m, reported (never asserted). */
+  histogramVsFixed10m?: { fewerColdStarts: boolean; lessIdle: boolean; coldStartRatio: number; idleRatio: number };
+}
+
+export const KEEP_ALIVE_POLICIES: ReadonlyArray<{ name: string; policy: KeepAlivePolicy }> = Object.freeze([
+  { name: 'fixed-1m', policy: { kind: 'fixed', idleMs: 60_000 } },
+  { name: 'fixed-10m', policy: { kind: 'fixed', idleMs: 600_000 } },
+  { name: 'fixed-20m', policy: { kind: 'fixed', idleMs: 1_200_000 } },
+  { name: 'histogram', policy: { ...DEFAULT_HISTOGRAM } },
+]);
+
+interface SimInstance {
+  id: number;
+  state: 'starting' | 'idle' | 'busy';
+  /** Clock ms at which it entered its current state. */
+  since: number;
+  /** The clock timer that retires it while idle. */
+  retireTimer?: unknown;
+  /** Started by a pre-warm, not yet used. */
+  prewarmed: boolean;
+  /** A request waits for this starting instance. */
+  claimed: boolean;
+  /** While busy: when the work queued on it ends. */
+  freeAt: number;
+  doneTimer?: unknown;
+}
+
+interface SimFunction {
+  memoryGb: number;
+  cost: ExecutorCostModel;
+  tracker: KeepAliveTracker;
+  instances: SimInstance[];
+  busy: number;
+  /** End of the most recent request, for the idle-time samples. */
+  lastEndAt: number | undefined;
+  everStarted: boolean;
+  prewarmTimer?: unknown;
+  invocations: number;
+  coldStarts: number;
+}
+
+/** Replays `trace` under one policy with only the KeepAliveTracker deciding (the 'tracker' driver). */
+export function simulateWithTracker(
+  trace: Trace,
+  name: string,
+  policy: KeepAlivePolicy,
+  costModels: readonly ExecutorCostModel[],
+  prices: Prices = DEFAULT_PRICES,
+): KeepAliveRow {
+  const wallStart = performance.now();
+  const clock = new ManualClock(0);
+  let nextInstanceId = 1;
+  let idleGbMs = 0;
+  let computeGbMs = 0;
+  let prewarms = 0;
+  let usefulPrewarms = 0;
+  let histogramDecisions = 0;
+  let decisions = 0;
+
+  const fns: SimFunction[] = trace.functions.map((f) => ({
+    memoryGb: f.memoryMb / 1024,
+    cost: costModels[f.modelIndex % costModels.length],
+    tracker: new KeepAliveTracker(policy),
+    instances: [],
+    busy: 0,
+    lastEndAt: undefined,
+    everStarted: false,
+    invocations: 0,
+    coldStarts: 0,
+  }));
+
+  const retire = (f: SimFunction, inst: SimInstance) => {
+    const now = clock.now();
+    if (inst.state === 'idle' || inst.state === 'starting') idleGbMs += (now - inst.since) * f.memoryGb;
+    if (inst.retireTimer !== undefined) clock.clearTimeout(inst.retireTimer);
+    f.instances.splice(f.instances.indexOf(inst), 1);
+  };
+
+  const startMs = (f: SimFunction) => {
+    const ms = f.everStarted ? f.cost.coldFromCacheMs : f.cost.coldFromStoreMs;
+    f.everStarted = true;
+    return ms;
+  };
+
+  // Called when an instance finishes a request: the tracker decides how long the now-idle pool stays warm.
+  const onIdle = (f: SimFunction, inst: SimInstance) => {
+    const now = clock.now();
+    inst.state = 'idle';
+    inst.since = now;
+    f.lastEndAt = now;
+    if (f.busy > 0) {
+      // Others still run: this one idles under the plain keep-alive window.
+      const d = f.tracker.decide();
+      inst.retireTimer = clock.setTimeout(() => retire(f, inst), d.prewarmMs + d.keepAliveMs);
+      return;
+    }
+    const d = f.tracker.decide();
+    decisions++;
+    if (d.policy === 'histogram') histogramDecisions++;
+    if (d.prewarmMs > 0) {
+      // Paper: unload now, load again just before the predicted next arrival, keep for the keep-alive window.
+      for (const other of [...f.instances]) if (other.state === 'idle') retire(f, other);
+      f.prewarmTimer = clock.setTimeout(() => {
+        f.prewarmTimer = undefined;
+        if (f.instances.length > 0) return;
+        prewarms++;
+        const pre: SimInstance = { id: nextInstanceId++, state: 'starting', since: clock.now(), prewarmed: true, claimed: false, freeAt: 0 };
+        f.instances.push(pre);
+        clock.setTimeout(() => {
+          if (!f.instances.includes(pre) || pre.claimed) return;
+          idleGbMs += (clock.now() - pre.since) * f.memoryGb;
+          pre.state = 'idle';
+          pre.since = clock.now();
+          pre.retireTimer = clock.setTimeout(() => retire(f, pre), Math.max(0, d.keepAliveMs - startMs(f)));
+        }, startMs(f));
+      }, d.prewarmMs);
+    } else {
+      for (const other of f.instances) {
+        if (other.state !== 'idle') continue;
+        if (other.retireTimer !== undefined) clock.clearTimeout(other.retireTimer);
+        const o = other;
+        o.retireTimer = clock.setTimeout(() => retire(f, o), d.keepAliveMs - (now - o.since));
+      }
+    }
+  };
+
+  // Runs one request on `inst`, after whatever is already queued on it (the executor queues on a busy
+  // instance rather than start cold when the wait is shorter than a cold start).
+  const run = (f: SimFunction, inst: SimInstance) => {
+    const now = clock.now();
+    if (inst.state !== 'busy') {
+      inst.state = 'busy';
+      inst.since = now;
+      inst.freeAt = now;
+      f.busy++;
+    }
+    const service = f.cost.serviceMs;
+    computeGbMs += Math.ceil(service) * f.memoryGb;
+    inst.freeAt = Math.max(inst.freeAt, now) + service;
+    if (inst.doneTimer !== undefined) clock.clearTimeout(inst.doneTimer);
+    inst.doneTimer = clock.setTimeout(() => {
+      inst.doneTimer = undefined;
+      f.busy--;
+      onIdle(f, inst);
+    }, inst.freeAt - now);
+  };
+
+  const arrive = (f: SimFunction) => {
+    const now = clock.now();
+    f.invocations++;
+    if (f.busy === 0 && f.lastEndAt !== undefined) f.tracker.recordIdle(now - f.lastEndAt);
+    if (f.prewarmTimer !== undefined) {
+      clock.clearTimeout(f.prewarmTimer);
+      f.prewarmTimer = undefined;
+    }
+    const idle = f.instances.find((i) => i.state === 'idle');
+    if (idle) {
+      if (idle.retireTimer !== undefined) clock.clearTimeout(idle.retireTimer);
+      idle.retireTimer = undefined;
+      idleGbMs += (now - idle.since) * f.memoryGb;
+      if (idle.prewarmed) {
+        usefulPrewarms++;
+        idle.prewarmed = false;
+      }
+      run(f, idle);
+      return;
+    }
+    // All busy: queue behind the one that frees first when that is quicker than a cold start.
+    let soonest: SimInstance | undefined;
+    for (const i of f.instances) if (i.state === 'busy' && (!soonest || i.freeAt < soonest.freeAt)) soonest = i;
+    if (soonest && soonest.freeAt - now < f.cost.coldFromCacheMs) {
+      run(f, soonest);
+      return;
+    }
+    // No warm instance: this call starts cold (waiting for a pre-warm still loading counts as cold too).
+    f.coldStarts++;
+    const loading = f.instances.find((i) => i.state === 'starting' && !i.claimed);
+    if (loading) {
+      loading.claimed = true;
+      usefulPrewarms++;
+      idleGbMs += (now - loading.since) * f.memoryGb;
+      const remaining = Math.max(0, loading.since + f.cost.coldFromCacheMs - now);
+      clock.setTimeout(() => run(f, loading), remaining);
+      return;
+    }
+    const inst: SimInstance = { id: nextInstanceId++, state: 'starting', since: now, prewarmed: false, claimed: true, freeAt: 0 };
+    f.instances.push(inst);
+    clock.setTimeout(() => run(f, inst), startMs(f));
+  };
+
+  for (let i = 0; i < trace.at.length; i++) {
+    const t = trace.at[i];
+    if (t > clock.now()) clock.advance(t - clock.now());
+    arrive(fns[trace.fn[i]]);
+  }
+  // Let the last requests finish, then charge the idle time still open at the end of the trace.
+  clock.advance(Math.max(0, trace.durationMs - clock.now()) + 60_000);
+  for (const f of fns) for (const inst of [...f.instances]) if (inst.state !== 'busy') retire(f, inst);
+
+  const invocations = fns.reduce((s, f) => s + f.invocations, 0);
+  const coldStarts = fns.reduce((s, f) => s + f.coldStarts, 0);
+  const perFn = fns.filter((f) => f.invocations > 0).map((f) => f.coldStarts / f.invocations);
+  const idleGbSeconds = idleGbMs / 1000;
+  const computeGbSeconds = computeGbMs / 1000;
+  const computeCost = computeGbSeconds * prices.computePerGbSecond;
+  const requestCost = invocations * prices.perRequest;
+  const idleCost = idleGbSeconds * prices.idlePerGbSecond;
+  return {
+    policy: name,
+    coldStartRate: invocations ? coldStarts / invocations : 0,
+    idleGbSeconds: round3(idleGbSeconds),
+    totalCost: computeCost + requestCost + idleCost,
+    invocations,
+    coldStarts,
+    computeGbSeconds: round3(computeGbSeconds),
+    computeCost,
+    requestCost,
+    idleCost,
+    meanFunctionColdStartRate: perFn.length ? perFn.reduce((a, b) => a + b, 0) / perFn.length : 0,
+    p75FunctionColdStartRate: perFn.length ? percentile(perFn, 75) : 0,
+    prewarms,
+    usefulPrewarms,
+    ...(policy.kind === 'histogram' ? { histogramDecisionShare: decisions ? histogramDecisions / decisions : 0 } : {}),
+    simulationMs: Math.round(performance.now() - wallStart),
+  };
+}
+
+/**
+ * Replays `trace` under one policy through the executor's Autoscaler and SimulatedPools (the 'autoscaler' driver).
+ * One instance per function (maxInstances 1), as in the paper's simulation, so that the policies differ only in
+ * keep-alive and pre-warm, not in scale-out; requests that overlap queue on the instance.
+ */
+export function simulateWithAutoscaler(
+  trace: Trace,
+  name: string,
+  policy: KeepAlivePolicy,
+  costModels: readonly ExecutorCostModel[],
+  prices: Prices = DEFAULT_PRICES,
+  opts: { tickMs?: number; maxInstances?: number } = {},
+): KeepAliveRow {
+  const wallStart = performance.now();
+  const clock = new ManualClock(0);
+  const pools = new SimulatedPools({ clock });
+  const autoscaler = new Autoscaler({ clock, control: pools, tickMs: opts.tickMs ?? 1000 });
+  // Idle GB-s as the cost ledger defines it: instances warm and not running, memory x time.
+  let idleMbMs = 0;
+  let billedMbMs = 0;
+  let coldStarts = 0;
+  let invocations = 0;
+  let starts = 0;
+  const state = new Map<string, { to: string; at: number }>();
+  const perFn = new Map<string, { n: number; cold: number }>();
+  const accounting: ExecutorObserver = {
+    onInstanceState: (e) => {
+      const prev = state.get(e.instanceId);
+      if (prev && prev.to === 'idle') idleMbMs += (e.at - prev.at) * e.memoryMb;
+      if (e.from === 'none') starts++;
+      if (e.to === 'gone') state.delete(e.instanceId);
+      else state.set(e.instanceId, { to: e.to, at: e.at });
+    },
+    onRequestDone: (e) => {
+      invocations++;
+      billedMbMs += e.billedMs * e.memoryMb;
+      const f = perFn.get(e.name) ?? { n: 0, cold: 0 };
+      f.n++;
+      if (e.coldStart) {
+        coldStarts++;
+        f.cold++;
+      }
+      perFn.set(e.name, f);
+    },
+  };
+  pools.setObserver(fanOutObserver(autoscaler.observer, accounting));
+  for (const f of trace.functions) {
+    const cost = costModels[f.modelIndex % costModels.length];
+    pools.addModel({
+      name: f.name,
+      version: 1,
+      config: { ...defaultModelConfig(), maxInstances: opts.maxInstances ?? 1, keepAlive: policy },
+      memoryMb: f.memoryMb,
+      coldStartMs: cost.coldFromCacheMs,
+      serviceMs: cost.serviceMs,
+    });
+  }
+  autoscaler.start();
+  for (let i = 0; i < trace.at.length; i++) {
+    const t = trace.at[i];
+    if (t > clock.now()) clock.advance(t - clock.now());
+    pools.invoke(trace.functions[trace.fn[i]].name, 1);
+  }
+  clock.advance(Math.max(0, trace.durationMs - clock.now()) + 1_000);
+  autoscaler.stop();
+  // Charge the idle time still open at the end of the trace.
+  const end = clock.now();
+  for (const p of pools.pools()) {
+    for (const inst of p.instances) {
+      const st = state.get(inst.id);
+      if (st && st.to === 'idle') idleMbMs += (end - st.at) * p.memoryMb;
+    }
+  }
+  // Starts that no request waited for are pre-warms (and provisioned instances, none here).
+  // With one instance per function, every start that no request waited for is a pre-warm.
+  const prewarms = Math.max(0, starts - coldStarts);
+  const rates = [...perFn.values()].map((f) => f.cold / f.n);
+  const idleGbSeconds = idleMbMs / 1024 / 1000;
+  const computeGbSeconds = billedMbMs / 1024 / 1000;
+  const computeCost = computeGbSeconds * prices.computePerGbSecond;
+  const requestCost = invocations * prices.perRequest;
+  const idleCost = idleGbSeconds * prices.idlePerGbSecond;
+  return {
+    policy: name,
+    coldStartRate: invocations ? coldStarts / invocations : 0,
+    idleGbSeconds: round3(idleGbSeconds),
+    totalCost: computeCost + requestCost + idleCost,
+    invocations,
+    coldStarts,
+    computeGbSeconds: round3(computeGbSeconds),
+    computeCost,
+    requestCost,
+    idleCost,
+    meanFunctionColdStartRate: rates.length ? rates.reduce((a, b) => a + b, 0) / rates.length : 0,
+    p75FunctionColdStartRate: rates.length ? percentile(rates, 75) : 0,
+    prewarms,
+    simulationMs: Math.round(performance.now() - wallStart),
+  };
+}
+
+export type KeepAliveDriver = 'autoscaler' | 'tracker';
+
+export interface KeepAliveSuiteOptions {
+  driver?: KeepAliveDriver;
+  /** Autoscaler tick in simulated time (the node default, AUTOSCALER_TICK_MS, is 1000). */
+  tickMs?: number;
+  seed?: number;
+  functions?: number;
+  durationMs?: number;
+  maxDailyRate?: number;
+  costModels?: ExecutorCostModel[];
+  prices?: Prices;
+  onStep?: (label: string) => void;
+}
+
+export function runKeepAliveSuite(opts: KeepAliveSuiteOptions = {}): KeepAliveSuiteResult {
+  const costModels = opts.costModels && opts.costModels.length ? opts.costModels : [...DEFAULT_COST_MODELS];
+  const trace = generateTrace({
+    seed: opts.seed ?? 2019,
+    functions: opts.functions ?? 200,
+    durationMs: opts.durationMs ?? 86_400_000,
+    maxDailyRate: opts.maxDailyRate,
+    models: costModels.length,
+  });
+  const driver = opts.driver ?? 'autoscaler';
+  const rows: KeepAliveRow[] = [];
+  for (const { name, policy } of KEEP_ALIVE_POLICIES) {
+    opts.onStep?.(`policy ${name} over ${trace.at.length} invocations`);
+    rows.push(
+      driver === 'autoscaler'
+        ? simulateWithAutoscaler(trace, name, policy, costModels, opts.prices, { tickMs: opts.tickMs })
+        : simulateWithTracker(trace, name, policy, costModels, opts.prices),
+    );
+  }
+  const h = rows.find((r) => r.policy === 'histogram');
+  const f10 = rows.find((r) => r.policy === 'fixed-10m');
+  return {
+    rows,
+    trace: { ...describeTrace(trace), seed: trace.seed, durationHours: trace.durationMs / 3_600_000 },
+    costModels,
+    costModelSource: opts.costModels && opts.costModels.length ? 'cold-warm suite' : 'defaults',
+    driver:
+      driver === 'autoscaler'
+        ? 'executor Autoscaler (tick ' + (opts.tickMs ?? 1000) + ' ms) over executor SimulatedPools, one instance per function, on core ManualClock'
+        : 'executor KeepAliveTracker (recordIdle/decide) on core ManualClock, instances modelled in the suite',
+    histogramVsFixed10m:
+      h && f10
+        ? {
+            fewerColdStarts: h.coldStarts < f10.coldStarts,
+            lessIdle: h.idleGbSeconds < f10.idleGbSeconds,
+            coldStartRatio: f10.coldStarts ? h.coldStarts / f10.coldStarts : NaN,
+            idleRatio: f10.idleGbSeconds ? h.idleGbSeconds / f10.idleGbSeconds : NaN,
+          }
+        : undefined,
+  };
+}
