@@ -501,6 +501,8 @@ export class JobsService {
       }
     } catch (e) {
       progress.failed++;
+      // The decoder may have stopped before the id: read it from the row if the row is JSON at all.
+      if (rowId === undefined) rowId = idOf(text);
       const msg = isHearthError(e) ? `${e.code}: ${e.message}` : (e as Error).message;
       return `${head()},"error":${JSON.stringify(msg)}}\n`;
     }
@@ -630,6 +632,15 @@ function checkJobId(id: string): string {
 function isConnectionError(e: unknown): boolean {
   const m = (e as Error)?.message ?? '';
   return /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|enableOfflineQueue|MaxRetriesPerRequest|Reached the max retries/i.test(m);
+}
+
+function idOf(text: string): string | undefined {
+  try {
+    const v = JSON.parse(text) as { id?: unknown };
+    return v && typeof v.id === 'string' ? v.id : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function sleep(ms: number): Promise<void> {
