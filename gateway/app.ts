@@ -11,6 +11,10 @@ import { v2Routes } from './v2-routes.ts';
 import { jobsRoutes } from './jobs-routes.ts';
 import { datasetsRoutes } from './datasets-routes.ts';
 import type { Jobs } from '../jobs/index.ts';
+import type { Autoscaler, PoolControl } from '../executor/autoscaler.ts';
+import type { CostLedger } from '../executor/cost-ledger.ts';
+import type { HearthMetrics } from './ops-metrics.ts';
+import { opsRoutes } from './ops-routes.ts';
 
 /** Everything the routes need, built by main.ts (or by a test) and passed in. */
 export interface AppDeps {
@@ -47,6 +51,14 @@ export async function buildApp(deps: AppDeps, opts: { logger?: boolean } = {}): 
     await app.register(modelsRoutes, { registry: deps.registry, uploader: deps.uploader, maxModelBytes: deps.config.maxModelBytes, executor: deps.executor });
     await app.register(configRoutes, { registry: deps.registry, executor: deps.executor });
     await app.register(v2Routes, { registry: deps.registry, executor: deps.executor, clock: deps.clock });
+  }
+  if (deps.autoscaler || deps.ledger || deps.metrics) {
+    await app.register(opsRoutes, {
+      autoscaler: deps.autoscaler as Autoscaler | undefined,
+      ledger: deps.ledger as CostLedger | undefined,
+      metrics: deps.metrics as HearthMetrics | undefined,
+      node: deps.poolControl ? () => (deps.poolControl as PoolControl).node() : undefined,
+    });
   }
   if (deps.jobs) {
     await app.register(jobsRoutes, { jobs: deps.jobs as Jobs });
