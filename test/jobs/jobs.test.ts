@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
+import type { InjectOptions } from 'fastify';
 import type { Manifest } from '../../core/index.ts';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.ts';
 import { makeJobsRig, sileroRow, sileroTensors, waitFor, type JobsRig } from './rig.ts';
@@ -26,7 +27,7 @@ afterAll(async () => {
   await redis?.close();
 });
 
-const inject = (o: Parameters<JobsRig['hearth']['app']['inject']>[0]) => rig.hearth.app.inject(o);
+const inject = (o: InjectOptions) => rig.hearth.app.inject(o);
 
 async function finished(id: string): Promise<any> {
   return waitFor(async () => {
