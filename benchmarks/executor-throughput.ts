@@ -1,7 +1,7 @@
 // The executor alone, without HTTP or JSON: silero VAD through createExecutor() at concurrency 16, closed
 // loop, batching on and off and each strategy, against session.run on the calling thread. Separates the
 // engine's cost (queue, thread hop, merge/split) from the gateway's (HTTP, JSON codec).
-//   tsx benchmarks/executor-throughput.ts [--duration 3000] [--concurrency 16] [--rounds 1]
+//   tsx benchmarks/executor-throughput.ts [--duration 3000] [--concurrency 16] [--rounds 1] [--variants batch-on,batch-off,stateful,event] [--no-direct]
 import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -49,12 +49,14 @@ async function closedLoop(call: (i: number) => Promise<unknown>): Promise<{ perS
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-exec-bench-'));
 await fs.copyFile(modelPath, path.join(dir, 'model.onnx'));
 const config = loadConfig({ DATA_DIR: dir, REDIS_URL: 'redis://127.0.0.1:1' });
-const variants: { name: string; strategy: SchedulingStrategy; maxBatchSize: number }[] = [
+const allVariants: { name: string; strategy: SchedulingStrategy; maxBatchSize: number }[] = [
   { name: 'batch-on', strategy: 'stateless', maxBatchSize: 16 },
   { name: 'batch-off', strategy: 'stateless', maxBatchSize: 1 },
   { name: 'stateful', strategy: 'stateful', maxBatchSize: 16 },
   { name: 'event', strategy: 'event', maxBatchSize: 16 },
 ];
+const wanted = arg('variants', allVariants.map((v) => v.name).join(',')).split(',');
+const variants = allVariants.filter((v) => wanted.includes(v.name));
 const configs = new Map<string, ModelConfig>(
   variants.map((v) => {
     const c = defaultModelConfig();
