@@ -242,6 +242,8 @@ export class CostLedger {
    * With Redis this re-reads every node's persisted totals.
    */
   async report(q: { from?: number; to?: number; model?: string } = {}): Promise<CostReport> {
+    // Uploads and deletes since the last refresh show up in storageBytes at once.
+    await this.refreshStorage().catch(this.#onError);
     this.accrue();
     let persisted: LedgerTotals;
     try {
