@@ -52,7 +52,7 @@ afterAll(async () => {
 
 it('2,000 silero rows across two nodes, one killed at ~20%: exactly 2,000 correct lines in order', async () => {
   const [a, b] = nodes;
-  const up = await fetch(`${a.base}/v1/models/vad`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: sileroBytes() });
+  const up = await fetch(`${a.base}/v1/models/vad`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(sileroBytes()) });
   expect(up.status).toBe(201);
   const text = Array.from({ length: N }, (_, i) => JSON.stringify(sileroRow(i))).join('\n') + '\n';
   const put = await fetch(`${a.base}/v1/datasets/vad-2000`, { method: 'PUT', headers: { 'content-type': 'application/x-ndjson' }, body: text });
