@@ -1,0 +1,117 @@
+// ModelRegistry and ModelUploader logic on the fs store with a stub inspector (model loading is covered by the
+// upload API tests): version allocation under concurrency, visibility by manifest, sweeping crash leftovers.
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock, hearthError, type ModelFormat } from '../../core/index.ts';
+import { FsObjectStore, ModelRegistry, ModelUploader } from '../../model-store/index.ts';
+
+describe('ModelRegistry and ModelUploader', () => {
+  let root: string;
+  let store: FsObjectStore;
+  let registry: ModelRegistry;
+  let uploader: ModelUploader;
+  const clock = new ManualClock(Date.now());
+  const inspected: { dir: string; format: ModelFormat; files: string[] }[] = [];
+
+  beforeAll(async () => {
+    root = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-registry-'));
+    store = new FsObjectStore({ root: path.join(root, 'store') });
+    await store.init();
+    registry = new ModelRegistry(store, { clock });
+    uploader = new ModelUploader({
+      registry,
+      stagingDir: path.join(root, 'staging'),
+      maxModelBytes: 1024 * 1024,
+      clock,
+      inspector: async (dir, format) => {
+        inspected.push({ dir, format, files: (await fs.readdir(dir)).sort() });
+        const first = await fs.readFile(path.join(dir, 'model.onnx')).catch(() => Buffer.alloc(0));
+        if (first.toString().startsWith('bad')) throw hearthError('MODEL_INVALID', 'stub says bad');
+        // Lets a test hold an upload open between staging and manifest.
+        if (first.toString().startsWith('slow')) await new Promise((r) => setTimeout(r, 200));
+        return { inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [-1] }] };
+      },
+    });
+  });
+  afterAll(async () => {
+    await fs.rm(root, { recursive: true, force: true });
+  });
+
+  const onnx = (text: string) => ({ kind: 'onnx' as const, stream: Readable.from([Buffer.from(text)]) });
+
+  it('gives concurrent uploads of one model distinct, consecutive versions', async () => {
+    const manifests = await Promise.all([1, 2, 3, 4].map((i) => uploader.upload('par', undefined, onnx(`slow model ${i}`))));
+    expect(manifests.map((m) => m.version).sort()).toEqual([1, 2, 3, 4]);
+    expect(await registry.getModel('par')).toEqual({ name: 'par', versions: [1, 2, 3, 4], latest: 4 });
+    // Staging held the file under model.onnx while it was inspected, and is empty now.
+    expect(inspected.at(-1)).toMatchObject({ format: 'onnx', files: ['model.onnx'] });
+    expect(await fs.readdir(path.join(root, 'staging'))).toEqual([]);
+  });
+
+  it('refuses an explicit version that is being uploaded right now', async () => {
+    const slow = uploader.upload('race', 5, onnx('slow one'));
+    await new Promise((r) => setTimeout(r, 50));
+    await expect(uploader.upload('race', 5, onnx('second'))).rejects.toMatchObject({ code: 'VERSION_EXISTS' });
+    expect((await slow).version).toBe(5);
+    // The next automatic version follows the explicit one.
+    expect((await uploader.upload('race', undefined, onnx('next'))).version).toBe(6);
+  });
+
+  it('keeps a version invisible until its manifest exists, and resolves "latest" from visible versions only', async () => {
+    await store.put('models/vis/3/model.onnx', Buffer.from('half-written'));
+    await expect(registry.getModel('vis')).rejects.toMatchObject({ code: 'MODEL_NOT_FOUND' });
+    await uploader.upload('vis', 1, onnx('ok'));
+    expect(await registry.getModel('vis')).toEqual({ name: 'vis', versions: [1], latest: 1 });
+    expect((await registry.getManifest('vis')).version).toBe(1);
+    await expect(registry.getManifest('vis', 3)).rejects.toMatchObject({ code: 'VERSION_NOT_FOUND' });
+    // A fresh upload skips past the unfinished folder rather than writing into it.
+    expect((await uploader.upload('vis', undefined, onnx('ok'))).version).toBe(4);
+  });
+
+  it('sweeps manifest-less version folders once they are older than an hour, and nothing else', async () => {
+    await store.put('models/crash/1/model.onnx', Buffer.from('left by a crash'));
+    await uploader.upload('crash', 2, onnx('fine'));
+    expect(await registry.sweepIncomplete()).toEqual([]); // too recent
+    clock.advance(2 * 3_600_000);
+    const swept = await registry.sweepIncomplete();
+    expect(swept).toContain('models/crash/1/');
+    expect(swept).toContain('models/vis/3/');
+    expect((await store.list('models/crash/')).map((o) => o.key)).toEqual(['models/crash/2/manifest.json', 'models/crash/2/model.onnx']);
+    // An explicit upload onto a stale leftover folder clears it and succeeds.
+    await store.put('models/crash/9/model.onnx', Buffer.from('old leftover'));
+    clock.advance(2 * 3_600_000);
+    expect((await uploader.upload('crash', 9, onnx('fresh'))).files[0].sizeBytes).toBe(5);
+  });
+
+  it('an inspector refusal removes every object and the staging folder', async () => {
+    const before = (await store.list('')).map((o) => o.key);
+    await expect(uploader.upload('par', undefined, onnx('bad bytes'))).rejects.toMatchObject({ code: 'MODEL_INVALID' });
+    expect((await store.list('')).map((o) => o.key)).toEqual(before);
+    expect(await fs.readdir(path.join(root, 'staging'))).toEqual([]);
+    expect((await registry.getModel('par')).latest).toBe(4);
+  });
+
+  it('refuses bad names and versions with INVALID_NAME', async () => {
+    await expect(registry.getModel('Upper')).rejects.toMatchObject({ code: 'INVALID_NAME' });
+    await expect(uploader.upload('../x', undefined, onnx('x'))).rejects.toMatchObject({ code: 'INVALID_NAME' });
+    await expect(registry.getModel('a'.repeat(64))).rejects.toMatchObject({ code: 'INVALID_NAME' });
+  });
+
+  it('computes the multi-file sha256 from sorted "path sha256" lines', async () => {
+    const { createHash } = await import('node:crypto');
+    const json = JSON.stringify({ format: 'graph-model', modelTopology: { node: [] }, weightsManifest: [{ paths: ['w.bin'], weights: [] }] });
+    const files = (async function* () {
+      yield { filename: 'w.bin', stream: Readable.from([Buffer.from('weights')]) };
+      yield { filename: 'model.json', stream: Readable.from([Buffer.from(json)]) };
+    })();
+    const m = await uploader.upload('graph', undefined, { kind: 'files', files });
+    expect(m.format).toBe('tfjs-graph');
+    const sha = (b: string) => createHash('sha256').update(b).digest('hex');
+    const expected = createHash('sha256').update(`model.json ${sha(json)}\nw.bin ${sha('weights')}\n`).digest('hex');
+    expect(m.sha256).toBe(expected);
+    expect(m.sizeBytes).toBe(json.length + 7);
+  });
+});
