@@ -7,7 +7,9 @@ import { systemClock, type Clock, type Config } from '../core/index.ts';
 import { inspectModel } from '../functions/index.ts';
 import { createObjectStore, ModelRegistry, ModelUploader, type ModelInspector, type ObjectStore } from '../model-store/index.ts';
 import { buildApp, type AppDeps } from './app.ts';
-import type { Executor } from '../executor/types.ts';
+import type { Executor, ExecutorObserver } from '../executor/types.ts';
+import type { PoolControl } from '../executor/autoscaler.ts';
+import { startOps } from './ops-wiring.ts';
 import { createJobs, type WorkerTuning } from '../jobs/index.ts';
 
 export interface HearthOverrides {
@@ -62,6 +64,16 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
     jobs.start();
     closers.push(() => jobs.close());
     deps.jobs = jobs;
+
+    // Operations (issue 5): cost ledger (Redis if it answers, else a store snapshot), autoscaler and metrics,
+    // fed by the executor's observer hooks. The executor should be built with keepAlive: 'external' so the
+    // autoscaler's keep-alive policy (fixed or histogram) decides when idle instances go.
+    const executorWithControl = deps.executor as (Executor & { control?: PoolControl; setObserver?(o: ExecutorObserver): void }) | undefined;
+    if (executorWithControl?.control && executorWithControl.setObserver) {
+      const ops = await startOps({ config, clock, executor: executorWithControl as Parameters<typeof startOps>[0]['executor'], store });
+      closers.push(() => ops.close());
+      Object.assign(deps, { autoscaler: ops.autoscaler, ledger: ops.ledger, metrics: ops.metrics, poolControl: executorWithControl.control });
+    }
 
     const app = await buildApp(deps, { logger: overrides.logger ?? false });
     closers.push(() => app.close());
