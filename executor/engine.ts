@@ -303,7 +303,11 @@ export class Engine {
     if (batch.length === 0) return;
     this.#node.takeSlot();
     this.#clearKeepAlive(inst);
-    const cold = inst.runs === 0;
+    // The instance's first run is its cold start's; a request counts as cold when it was already waiting
+    // before the instance became ready (one pre-warmed by load() or the autoscaler serves warm).
+    const firstRun = inst.runs === 0;
+    const coldOf = (w: Waiting) => firstRun && w.q.arrivedAt < inst.readyAt;
+    const cold = batch.some(coldOf);
     let inputs: Tensor[];
     let offsets: number[] | undefined;
     let outputNames: string[] | undefined;
@@ -322,7 +326,7 @@ export class Engine {
       }
     } catch (e) {
       this.#node.releaseSlot();
-      for (const w of batch) this.#failRun(pool, w, e, now, 0, 1, inst, false);
+      for (const w of batch) this.#failRun(pool, w, e, now, 0, 1, inst, coldOf(w));
       return;
     }
     const startedAt = now;
@@ -338,7 +342,7 @@ export class Engine {
         try {
           perRequest = offsets ? splitOutputs(r.outputs, offsets, pool.layout) : [r.outputs];
         } catch (e) {
-          for (const w of batch) this.#failRun(pool, w, e, startedAt, computeMs, batch.length, inst, cold);
+          for (const w of batch) this.#failRun(pool, w, e, startedAt, computeMs, batch.length, inst, coldOf(w));
           return;
         }
         let coldStartMs: number | undefined;
@@ -349,10 +353,11 @@ export class Engine {
         }
         for (let i = 0; i < batch.length; i++) {
           const w = batch[i];
+          const wCold = coldOf(w);
           const queueMs = startedAt - w.q.arrivedAt;
           const outputs = selectOutputs(perRequest[i], w.req.outputs);
-          const result: InferResult = { outputs, coldStart: cold, queueMs, computeMs, batchSize: batch.length };
-          if (cold && inst.timings) {
+          const result: InferResult = { outputs, coldStart: wCold, queueMs, computeMs, batchSize: batch.length };
+          if (wCold && inst.timings) {
             result.coldStartMs = coldStartMs;
             result.breakdown = { ...inst.timings, firstRunMs: computeMs };
           }
@@ -374,8 +379,8 @@ export class Engine {
             billedMs: Math.max(1, Math.ceil(computeMs / batch.length)),
             memoryMb: inst.memoryMb,
             batchSize: batch.length,
-            coldStart: cold,
-            ...(coldStartMs !== undefined ? { coldStartMs } : {}),
+            coldStart: wCold,
+            ...(wCold && coldStartMs !== undefined ? { coldStartMs } : {}),
             at: end,
           });
           w.resolve(result);
@@ -385,7 +390,7 @@ export class Engine {
       (e) => {
         this.#node.releaseSlot();
         const ranMs = this.#clock.now() - startedAt;
-        for (const w of batch) this.#failRun(pool, w, e, startedAt, ranMs, batch.length, inst, cold);
+        for (const w of batch) this.#failRun(pool, w, e, startedAt, ranMs, batch.length, inst, coldOf(w));
         this.#pump();
       },
     );
@@ -495,18 +500,18 @@ export class Engine {
       inst.ready(loaded);
       for (const r of pool.readyWaiters.splice(0)) r.resolve();
     } catch (e) {
-      if (!inst.gone) await inst.retire();
       const err = isHearthError(e) ? e : hearthError('INSTANCE_FAILED', `starting ${pool.key}: ${(e as Error)?.message ?? e}`, { cause: e });
-      // With nothing else alive or starting, the waiting requests would only start the same failing
-      // load again: they get its error instead.
-      if (pool.liveInstances().length === 0) {
-        for (const r of pool.readyWaiters.splice(0)) r.reject(err);
+      // The requests that were already waiting when this start began would only start the same failing load
+      // again: they get its error instead. Later arrivals wait for (or trigger) the next attempt.
+      {
+        if (pool.liveInstances().every((i) => i === inst)) for (const r of pool.readyWaiters.splice(0)) r.reject(err);
         for (const w of [...pool.waiting.values()]) {
-          if (!this.#unqueue(pool, w)) continue;
+          if (w.q.arrivedAt > inst.createdAt || !this.#unqueue(pool, w)) continue;
           this.#finishFailed(pool, w.q.arrivedAt, 'OTHER', err);
           w.reject(err);
         }
       }
+      if (!inst.gone) await inst.retire();
     }
     this.#pump();
   }

@@ -50,6 +50,8 @@ export class Instance implements InstanceView {
   timings?: StartTimings;
   inputs: TensorSpec[] = [];
   outputs: TensorSpec[] = [];
+  /** When it finished loading; Infinity while starting. */
+  readyAt = Infinity;
   /** When the instance last became idle (keep-alive counts from here). */
   idleSince = 0;
   #state: InstanceState | 'gone' = 'starting';
@@ -116,7 +118,7 @@ export class Instance implements InstanceView {
   ready(loaded: LoadedMessage): void {
     this.inputs = loaded.inputs;
     this.outputs = loaded.outputs;
-    this.idleSince = this.#clock.now();
+    this.idleSince = this.readyAt = this.#clock.now();
     this.#setState('idle');
   }
 

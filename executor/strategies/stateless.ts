@@ -28,7 +28,7 @@ export class StatelessScheduler implements Scheduler {
     return true;
   }
 
-  peek(): QueuedRequest | undefined {
+  peek(_now?: number): QueuedRequest | undefined {
     this.#compact();
     return this.#queue[this.#head];
   }

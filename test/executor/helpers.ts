@@ -1,5 +1,6 @@
 // Shared setup for executor tests: manifests built from local model folders, a counting fake store behind a
 // real ArtifactCache, and an executor with its own config, clock and temp dirs.
+import type { Tensor } from '../../core/index.ts';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -119,3 +120,24 @@ export async function makeRig(
 export function modelConfig(patch: unknown = {}): ModelConfig {
   return mergeModelConfig(defaultModelConfig(), patch);
 }
+
+/** Inputs and outputs of the test-only fault runtime (functions/protocol.ts). */
+export const FAULT_SPECS = {
+  inputs: [
+    { name: 'mode', datatype: 'INT32' as const, shape: [-1] },
+    { name: 'payload', datatype: 'FP32' as const, shape: [-1] },
+  ],
+  outputs: [
+    { name: 'mode', datatype: 'INT32' as const, shape: [-1] },
+    { name: 'payload', datatype: 'FP32' as const, shape: [-1] },
+  ],
+};
+
+/** A request for the fault runtime: mode 0 echo, 1 hang, 3 throw, 4 exit, >= 1000 sleep (mode-1000) ms. */
+export function faultInputs(mode: number, payload = 1): Tensor[] {
+  return [
+    { name: 'mode', datatype: 'INT32', shape: [1], data: Int32Array.of(mode) },
+    { name: 'payload', datatype: 'FP32', shape: [1], data: Float32Array.of(payload) },
+  ];
+}
+
