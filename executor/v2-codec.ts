@@ -937,10 +937,11 @@ export function jsonDataText(t: Tensor): string {
 }
 
 function floatArrayText(f: Float32Array | Float64Array): string {
+  // NaN and ±Infinity have no JSON number, and JSON.stringify writes -0 as 0: those take the slow path.
   let finite = true;
   for (let i = 0; i < f.length; i++) {
     const v = f[i];
-    if (v - v !== 0) {
+    if (v - v !== 0 || (v === 0 && 1 / v < 0)) {
       finite = false;
       break;
     }
@@ -950,7 +951,7 @@ function floatArrayText(f: Float32Array | Float64Array): string {
   const parts = new Array<string>(f.length);
   for (let i = 0; i < f.length; i++) {
     const v = f[i];
-    parts[i] = Number.isFinite(v) ? String(v) : `"${v}"`;
+    parts[i] = Number.isFinite(v) ? (v === 0 && 1 / v < 0 ? '-0' : String(v)) : `"${v}"`;
   }
   return `[${parts.join(',')}]`;
 }

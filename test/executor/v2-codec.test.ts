@@ -227,6 +227,13 @@ describe('binary tensor extension', () => {
     const json = JSON.parse(encodeInferResponse({ modelName: 'm', modelVersion: 1, outputs: [t] }).body.toString());
     expect(json.outputs[0].data).toEqual(['NaN', 'Infinity', 1]);
   });
+
+  it('keeps the sign of zero in JSON', () => {
+    const t: Tensor = { name: 'y', datatype: 'FP64', shape: [2], data: new Float64Array([-0, 0]) };
+    const enc = encodeInferResponse({ modelName: 'm', modelVersion: 1, outputs: [t] });
+    expect(enc.body.toString()).toContain('"data":[-0,0]');
+    expect(Object.is((decodeInferResponse(enc.body).outputs[0].data as Float64Array)[0], -0)).toBe(true);
+  });
 });
 
 describe('bad bodies', () => {
