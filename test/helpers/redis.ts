@@ -72,7 +72,11 @@ export async function startTestRedis(opts: { persistent?: boolean; useEnv?: bool
     if (proc) return;
     const p = spawn('redis-server', args, { stdio: 'ignore' });
     proc = p;
+    // A test process that dies without its afterAll must not leave the server behind.
+    const reap = () => p.kill('SIGKILL');
+    process.once('exit', reap);
     p.once('exit', () => {
+      process.removeListener('exit', reap);
       if (proc === p) proc = undefined;
     });
     await waitForPort(port, 10_000);
