@@ -67,16 +67,17 @@ async function walkTopLevel(fh: fs.FileHandle, size: number): Promise<string | u
     if (field === 0 || wire === 3 || wire === 4 || wire > 5) {
       return `it is not an ONNX protobuf: bad field tag 0x${tag.value.toString(16)} at byte ${at}`;
     }
+    // Every ModelProto field is a varint (ir_version, model_version) or length-delimited (the rest).
+    const expectWire = field === 1 || field === 5 ? 0 : 2;
+    if (!(field in MODEL_FIELDS) || wire !== expectWire) {
+      return `it is not an ONNX model: ${field in MODEL_FIELDS ? `${name} has the wrong wire type` : `unexpected top-level field ${field}`} at byte ${at}`;
+    }
     if (field === 7) sawGraph = true;
     if (field === 1) sawIrVersion = true;
     if (wire === 0) {
       const v = await readVarint(tag.next);
       if (!v) return `the file is truncated inside ${name} at byte ${tag.next} of ${size}`;
       at = v.next;
-    } else if (wire === 1 || wire === 5) {
-      const len = wire === 1 ? 8 : 4;
-      if (tag.next + len > size) return `the file is truncated inside ${name} at byte ${tag.next} of ${size}`;
-      at = tag.next + len;
     } else {
       const len = await readVarint(tag.next);
       if (!len) return `the file is truncated inside the length of ${name} at byte ${tag.next} of ${size}`;
