@@ -43,6 +43,8 @@ export interface PoolView {
   readonly ratePerSec: number;
   /** Whether the node can give this pool one more instance now (memory budget). */
   readonly canGrow: boolean;
+  /** Most request items merged into one run (batching.maxBatchSize when the model batches, else 1); absent = 1. */
+  readonly maxBatchItems?: number;
 }
 
 export type Placement =

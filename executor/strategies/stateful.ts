@@ -17,6 +17,8 @@ export class StatefulScheduler implements Scheduler {
   readonly strategy = 'stateful' as const;
   // Insertion-ordered, O(1) removal for deadlines and disconnects.
   #queue = new Map<number, QueuedRequest>();
+  #soloRequests = 0;
+  #batchableItems = 0;
   #warmWindowMs: number;
   #agingMs: number;
 
@@ -30,11 +32,23 @@ export class StatefulScheduler implements Scheduler {
   }
 
   enqueue(req: QueuedRequest): void {
+    if (this.#queue.has(req.id)) return;
     this.#queue.set(req.id, req);
+    this.#count(req, 1);
   }
 
   remove(req: QueuedRequest): boolean {
-    return this.#queue.delete(req.id);
+    const queued = this.#queue.get(req.id);
+    if (!queued) return false;
+    this.#queue.delete(req.id);
+    this.#count(queued, -1);
+    return true;
+  }
+
+  /** Keeps the totals expectedWaitMs needs without walking the queue. */
+  #count(req: QueuedRequest, sign: 1 | -1): void {
+    if (req.batchKey === '') this.#soloRequests += sign;
+    else this.#batchableItems += sign * req.items;
   }
 
   peek(_now: number): QueuedRequest | undefined {
@@ -45,24 +59,29 @@ export class StatefulScheduler implements Scheduler {
   take(now: number, maxItems: number): QueuedRequest[] {
     const head = this.peek(now);
     if (!head) return [];
-    this.#queue.delete(head.id);
     const batch = [head];
-    if (head.batchKey === '') return batch;
-    let items = head.items;
-    for (const req of this.#queue.values()) {
-      if (items >= maxItems) break;
-      if (req.batchKey !== head.batchKey || items + req.items > maxItems) continue;
-      batch.push(req);
-      items += req.items;
+    if (head.batchKey !== '') {
+      let items = head.items;
+      let first = true;
+      for (const req of this.#queue.values()) {
+        if (first) {
+          first = false;
+          continue;
+        }
+        if (items >= maxItems) break;
+        if (req.batchKey !== head.batchKey || items + req.items > maxItems) continue;
+        batch.push(req);
+        items += req.items;
+      }
     }
-    for (let i = 1; i < batch.length; i++) this.#queue.delete(batch[i].id);
+    for (const req of batch) this.remove(req);
     return batch;
   }
 
   /**
    * A free slot on a warm instance wins, ordered by: ran within the warm window (affinity), fewest runs in
    * flight (least outstanding work), most recently used (packing), id. With no free slot, a cold start only
-   * when queue length × serviceMs / slots (warm and starting) exceeds the pool's cold-start time.
+   * when the expected wait (expectedWaitMs) exceeds the pool's cold-start time.
    */
   place(pool: PoolView, now: number): Placement {
     const free = freeInstances(pool);
@@ -78,9 +97,10 @@ export class StatefulScheduler implements Scheduler {
   }
 
   /**
-   * Expected time until the last queued request starts on the instances the pool has or is starting.
-   * Starting instances count as slots, so repeated place() calls do not start one instance per call; when
-   * only starting instances exist, the wait includes the rest of their start.
+   * Expected time until the last queued request starts on the instances the pool has or is starting:
+   * the runs the queue needs (batchable items packed maxBatchItems to a run, the rest one run each) ×
+   * serviceMs / slots. Starting instances count as slots, so repeated place() calls do not start one
+   * instance per call; when only starting instances exist, the wait includes the rest of their start.
    */
   expectedWaitMs(pool: PoolView, now: number): number {
     let warmSlots = 0;
@@ -95,7 +115,9 @@ export class StatefulScheduler implements Scheduler {
     }
     const slots = warmSlots + startingSlots;
     if (slots === 0) return Number.POSITIVE_INFINITY;
-    const drain = (this.#queue.size * pool.serviceMs) / slots;
+    const perRun = Math.max(1, pool.maxBatchItems ?? 1);
+    const runs = this.#soloRequests + Math.ceil(this.#batchableItems / perRun);
+    const drain = (runs * pool.serviceMs) / slots;
     return warmSlots > 0 ? drain : soonestReady + drain;
   }
 

@@ -127,6 +127,17 @@ describe('stateful placement', () => {
       const p = pool([...busy, inst('s', { state: 'starting', createdAt: 0 })]);
       expect(s.place(p, 0)).toEqual({ kind: 'wait' }); // 600 / 2 = 300 ms < 500 ms
     });
+    it('counts batchable requests in runs of maxBatchItems, non-batchable ones a run each', () => {
+      const s = withQueue(60); // batch key 'k': 60 items in ceil(60 / 16) = 4 runs of 10 ms
+      expect(s.expectedWaitMs(pool(busy, { maxBatchItems: 16 }), 0)).toBe(40);
+      expect(s.place(pool(busy, { maxBatchItems: 16 }), 0)).toEqual({ kind: 'wait' });
+      for (let i = 0; i < 10; i++) s.enqueue(req(0, { batchKey: '' }));
+      expect(s.expectedWaitMs(pool(busy, { maxBatchItems: 16 }), 0)).toBe(140);
+      const taken = s.take(0, 16);
+      expect(taken).toHaveLength(16);
+      expect(s.expectedWaitMs(pool(busy, { maxBatchItems: 16 }), 0)).toBe(130); // 44 items: 3 runs + 10 solo
+      for (const r of taken) expect(s.remove(r)).toBe(false);
+    });
     it('never grows past maxInstances or the memory budget', () => {
       expect(withQueue(60).place(pool(busy, { maxInstances: 1 }), 0)).toEqual({ kind: 'wait' });
       expect(withQueue(60).place(pool(busy, { canGrow: false }), 0)).toEqual({ kind: 'wait' });
