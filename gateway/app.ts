@@ -7,7 +7,7 @@ import type { ModelRegistry, ModelUploader, ObjectStore } from '../model-store/i
 import { configRoutes } from './config-routes.ts';
 import { healthRoutes } from './health-routes.ts';
 import { modelsRoutes } from './models-routes.ts';
-import { v2Routes } from './v2-routes.ts';
+import { ManifestCache, v2Routes } from './v2-routes.ts';
 import { jobsRoutes } from './jobs-routes.ts';
 import { datasetsRoutes } from './datasets-routes.ts';
 import type { Jobs } from '../jobs/index.ts';
@@ -50,7 +50,13 @@ export async function buildApp(deps: AppDeps, opts: { logger?: boolean } = {}): 
   if (deps.registry && deps.uploader) {
     await app.register(modelsRoutes, { registry: deps.registry, uploader: deps.uploader, maxModelBytes: deps.config.maxModelBytes, executor: deps.executor });
     await app.register(configRoutes, { registry: deps.registry, executor: deps.executor });
-    await app.register(v2Routes, { registry: deps.registry, executor: deps.executor, clock: deps.clock });
+    // The V2 infer path caches manifests; any successful change under /v1/models clears that cache at once.
+    const manifests = new ManifestCache(deps.registry, deps.clock);
+    app.addHook('onSend', async (req, reply, payload) => {
+      if (req.method !== 'GET' && req.method !== 'HEAD' && req.url.startsWith('/v1/models/') && reply.statusCode < 400) manifests.clear();
+      return payload;
+    });
+    await app.register(v2Routes, { registry: deps.registry, executor: deps.executor, clock: deps.clock, manifests });
   }
   if (deps.autoscaler || deps.ledger || deps.metrics) {
     await app.register(opsRoutes, {

@@ -18,12 +18,47 @@ export interface V2RoutesOptions {
   registry: Pick<ModelRegistry, 'getManifest' | 'getModel' | 'listModels'>;
   executor?: Executor;
   clock: Clock;
-  /**
-   * How long a resolved manifest (and which version is latest) is reused on the infer path, which otherwise
-   * reads the store on every request. Versions are immutable; this bounds how long a new upload or a delete
-   * takes to show. Default 1000 ms; 0 turns the cache off.
-   */
-  manifestTtlMs?: number;
+  /** The infer path's manifest cache; buildApp shares it with a hook that clears it when /v1/models changes. */
+  manifests?: ManifestCache;
+}
+
+/**
+ * Resolved manifests (and which version is latest) for the infer path, which would otherwise read the store on
+ * every request (about 1-2 ms for "latest" on the fs store). Versions are immutable; the TTL bounds how long an
+ * upload or delete made on another node takes to show here. On this node, clear() runs after every change
+ * through /v1/models. Failed lookups are never cached.
+ */
+export class ManifestCache {
+  readonly #registry: Pick<ModelRegistry, 'getManifest'>;
+  readonly #clock: Clock;
+  readonly #ttlMs: number;
+  readonly #entries = new Map<string, { at: number; manifest: Promise<Manifest> }>();
+
+  constructor(registry: Pick<ModelRegistry, 'getManifest'>, clock: Clock, ttlMs = 1000) {
+    this.#registry = registry;
+    this.#clock = clock;
+    this.#ttlMs = ttlMs;
+  }
+
+  get(name: string, version?: number): Promise<Manifest> {
+    if (this.#ttlMs <= 0) return this.#registry.getManifest(name, version);
+    const key = `${name}@${version ?? 'latest'}`;
+    const now = this.#clock.now();
+    const hit = this.#entries.get(key);
+    if (hit && now - hit.at < this.#ttlMs) return hit.manifest;
+    const manifest = this.#registry.getManifest(name, version);
+    if (this.#entries.size >= 10_000) this.#entries.clear();
+    const entry = { at: now, manifest };
+    this.#entries.set(key, entry);
+    manifest.catch(() => {
+      if (this.#entries.get(key) === entry) this.#entries.delete(key);
+    });
+    return manifest;
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
 }
 
 export const V2_EXTENSIONS = ['binary_tensor_data', 'model_repository', 'statistics'] as const;
@@ -111,8 +146,7 @@ function tritonStat(s: ModelStats) {
 
 export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Promise<void> {
   const { registry, executor, clock } = opts;
-  const ttl = opts.manifestTtlMs ?? 1000;
-  const manifests = new Map<string, { at: number; manifest: Promise<Manifest> }>();
+  const manifests = opts.manifests ?? new ManifestCache(registry, clock);
   /** Last load failure per `${name}@${version}` on this node; cleared by a successful load or run. */
   const loadFailures = new Map<string, string>();
 
@@ -127,21 +161,6 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
   };
 
   const versionOf = (p: ModelParams): number | undefined => (p.version === undefined ? undefined : parseVersion(p.version));
-
-  /** The manifest for a request, through the short-lived cache. Failed lookups are never cached. */
-  const resolve = (name: string, version: number | undefined): Promise<Manifest> => {
-    const key = `${name}@${version ?? 'latest'}`;
-    const now = clock.now();
-    const hit = ttl > 0 ? manifests.get(key) : undefined;
-    if (hit && now - hit.at < ttl) return hit.manifest;
-    const manifest = registry.getManifest(name, version);
-    if (ttl > 0) {
-      if (manifests.size > 10_000) manifests.clear();
-      manifests.set(key, { at: now, manifest });
-      manifest.catch(() => manifests.delete(key));
-    }
-    return manifest;
-  };
 
   const metadata = async (p: ModelParams) => {
     const manifest = await registry.getManifest(p.name, versionOf(p));
@@ -170,7 +189,7 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
   const infer = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     const version = versionOf(req.params);
     const decoded = decodeInferRequest(bodyBytes(req), { headerLength: parseHeaderLength(req.headers['inference-header-content-length']) });
-    const manifest = await resolve(req.params.name, version);
+    const manifest = await manifests.get(req.params.name, version);
     const outputNames = decoded.outputs?.map((o) => o.name);
     validateInputs(manifest, decoded.inputs, outputNames);
     const exec = needExecutor();

@@ -307,3 +307,19 @@ describe('model repository and statistics', () => {
     expect(missing.json().code).toBe('VERSION_NOT_FOUND');
   });
 });
+
+describe('versions on the infer path', () => {
+  it('a new upload or a delete through /v1/models shows at once on the latest path', async () => {
+    expect((await post('/v2/models/vad/infer', jsonBody(sileroInputs(10)))).json().model_version).toBe('1');
+    const up = await rig.app.inject({ method: 'POST', url: '/v1/models/vad', headers: { 'content-type': 'application/octet-stream' }, payload: sileroBytes() });
+    expect(up.statusCode).toBe(201);
+    const v2 = await post('/v2/models/vad/infer', jsonBody(sileroInputs(10)));
+    expect(v2.json().model_version).toBe('2');
+    expect((await post('/v2/models/vad/versions/1/infer', jsonBody(sileroInputs(10)))).json().model_version).toBe('1');
+    expect((await rig.app.inject({ method: 'DELETE', url: '/v1/models/vad/versions/2' })).statusCode).toBeLessThan(300);
+    expect((await post('/v2/models/vad/infer', jsonBody(sileroInputs(10)))).json().model_version).toBe('1');
+    const gone = await post('/v2/models/vad/versions/2/infer', jsonBody(sileroInputs(10)));
+    expect(gone.statusCode).toBe(404);
+    expect(gone.json().code).toBe('VERSION_NOT_FOUND');
+  });
+});
