@@ -7,7 +7,7 @@ import { JobsService, type ManifestSource, type WorkerTuning } from './jobs-serv
 import { v2RowCodec, type InputValidator, type RowCodec } from './row-codec.ts';
 
 export { Datasets, DATASET_NAME_PATTERN, datasetKey, resolveDatasetKey, type DatasetInfo, type DatasetUpload } from './datasets.ts';
-export { JobsService, DEFAULT_TUNING, resultKey, inlineInputKey, type CreateJobBody, type JobStatus, type ManifestSource, type WorkerTuning } from './jobs-service.ts';
+export { JobsService, DEFAULT_TUNING, resultKey, inputKey, type CreateJobBody, type JobStatus, type ManifestSource, type WorkerTuning } from './jobs-service.ts';
 export { JOB_STATES, type JobState, type CallbackAttempt } from './job-records.ts';
 export { v2RowCodec, encodeOutputText, type RowCodec, type DecodedRow, type InputValidator } from './row-codec.ts';
 export { readRows, readRowRange, countRows, RowCounter } from './json-lines.ts';

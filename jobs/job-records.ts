@@ -15,7 +15,7 @@ export interface JobRecord {
   totalRows: number;
   chunkSize: number;
   chunks: number;
-  /** Store key of the input rows (a dataset, or the job's own copy of inline rows). */
+  /** The dataset key the rows came from, or 'inline'; the rows themselves are copied per chunk under jobs/{id}/input/. */
   input: string;
   priority: number;
   callbackUrl?: string;

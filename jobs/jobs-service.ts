@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import { hearthError, isHearthError, type Config, type Manifest } from '../core/index.ts';
 import type { Executor } from '../executor/types.ts';
 import type { ObjectStore } from '../model-store/index.ts';
-import { countRows, readRowRange } from './json-lines.ts';
+import { readRows } from './json-lines.ts';
 import { resolveDatasetKey } from './datasets.ts';
 import { JobRecords, TERMINAL_STATES, type CallbackAttempt, type ChunkProgress, type JobRecord, type JobState } from './job-records.ts';
 import { apiConnection, redactUrl, workerConnection } from './redis-link.ts';
@@ -122,8 +122,8 @@ const DEFAULT_MEMORY_MB = 128;
 export function resultKey(id: string, chunk: number): string {
   return `jobs/${id}/results/${String(chunk).padStart(6, '0')}.jsonl`;
 }
-export function inlineInputKey(id: string): string {
-  return `jobs/${id}/input.jsonl`;
+export function inputKey(id: string, chunk: number): string {
+  return `jobs/${id}/input/${String(chunk).padStart(6, '0')}.jsonl`;
 }
 
 /** Raised when a node shuts down mid-chunk: the chunk goes back to the queue untouched. */
@@ -229,20 +229,22 @@ export class JobsService {
     this.#need();
     const manifest = await this.#o.registry.getManifest(req.model, req.version);
     const id = newJobId();
+    const chunkSize = req.chunkSize;
     let input: string;
     let totalRows: number;
+    // The rows are cut into one store object per chunk now, in one streaming pass, so each chunk later reads
+    // only its own rows (a range read of one big object would need the store to support ranges).
     if (req.rows) {
-      input = inlineInputKey(id);
-      const text = req.rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
-      await this.#o.store.put(input, Buffer.from(text));
-      totalRows = req.rows.length;
+      input = 'inline';
+      totalRows = await this.#splitInput(id, chunkSize, (async function* () {
+        for (const r of req.rows!) yield JSON.stringify(r);
+      })());
     } else {
       input = resolveDatasetKey(req.input!);
       if (!(await this.#o.store.stat(input))) throw hearthError('DATASET_NOT_FOUND', `"input": no dataset at key ${input}`);
-      totalRows = await countRows(await this.#o.store.get(input));
+      totalRows = await this.#splitInput(id, chunkSize, readRows(await this.#o.store.get(input)));
       if (totalRows === 0) throw hearthError('INVALID_REQUEST', `"input": dataset ${input} holds no rows`);
     }
-    const chunkSize = req.chunkSize;
     const chunks = Math.ceil(totalRows / chunkSize);
     const rec: JobRecord = {
       id,
@@ -295,6 +297,23 @@ export class JobsService {
     return { id, state: 'queued' };
   }
 
+  /** Writes rows into `jobs/{id}/input/{chunk}.jsonl` objects of `chunkSize` rows; resolves with the row count. */
+  async #splitInput(id: string, chunkSize: number, rows: AsyncIterable<string>): Promise<number> {
+    let part: string[] = [];
+    let chunk = 0;
+    let total = 0;
+    for await (const row of rows) {
+      part.push(row);
+      total++;
+      if (part.length === chunkSize) {
+        await this.#o.store.put(inputKey(id, chunk++), Buffer.from(part.join('\n') + '\n'));
+        part = [];
+      }
+    }
+    if (part.length) await this.#o.store.put(inputKey(id, chunk), Buffer.from(part.join('\n') + '\n'));
+    return total;
+  }
+
   async get(id: string): Promise<JobStatus> {
     return this.#api_(async (r) => {
       const rec = await this.#records.get(r, checkJobId(id));
@@ -344,7 +363,8 @@ export class JobsService {
     await parent.removeUnprocessedChildren();
     const left = await parent.getDependenciesCount({ unprocessed: true });
     if ((left.unprocessed ?? 0) === 0 && (await parent.getState()) === 'waiting-children') {
-      await parent.remove({ removeChildren: false }).catch(() => {});
+      const removed = await parent.remove({ removeChildren: false }).then(() => true, () => false);
+      if (removed) await this.#dropInputs(id).catch(() => {});
     }
   }
 
@@ -426,8 +446,9 @@ export class JobsService {
       throw e;
     }
 
-    const rows = await readRowRange(await this.#o.store.get(rec.input), start, end);
-    if (rows.length !== end - start) throw new Error(`input ${rec.input} has ${start + rows.length} rows, chunk ${chunk} needs rows up to ${end}`);
+    const rows: string[] = [];
+    for await (const row of readRows(await this.#o.store.get(inputKey(id, chunk)))) rows.push(row);
+    if (rows.length !== end - start) throw new Error(`input of chunk ${chunk} holds ${rows.length} rows, expected ${end - start}`);
 
     const lines: string[] = new Array(rows.length);
     const progress: ChunkProgress = { done: 0, failed: 0, billedMs: 0, requests: 0 };
@@ -534,6 +555,12 @@ export class JobsService {
       await this.#records.finish(r, id, 'completed', Date.now());
     }
     await this.#enqueueCallback(rec);
+    // Every chunk has finished, so no one reads the job's copy of its input any more.
+    await this.#dropInputs(id);
+  }
+
+  async #dropInputs(id: string): Promise<void> {
+    for (const o of await this.#o.store.list(`jobs/${id}/input/`)) await this.#o.store.delete(o.key);
   }
 
   async #enqueueCallback(rec: JobRecord): Promise<void> {

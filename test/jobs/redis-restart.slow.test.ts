@@ -44,7 +44,7 @@ it('a Redis restart mid-job: 503 JOBS_UNAVAILABLE while down, then the job compl
   await new Promise((r) => setTimeout(r, 1500));
 
   await redis.start();
-  const done = await waitFor(async () => {
+  const done = await waitFor<{ progress: unknown }>(async () => {
     const res = await app.inject({ url: `/v1/jobs/${id}` });
     if (res.statusCode !== 200) return undefined;
     return res.json().state === 'completed' ? res.json() : undefined;
