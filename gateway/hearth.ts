@@ -5,7 +5,8 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock, type Config } from '../core/index.ts';
 import { inspectModel } from '../functions/index.ts';
-import { createObjectStore, ModelRegistry, ModelUploader, type ModelInspector, type ObjectStore } from '../model-store/index.ts';
+import { ArtifactCache, createObjectStore, ModelRegistry, ModelUploader, type ModelInspector, type ObjectStore } from '../model-store/index.ts';
+import { createExecutor } from '../executor/index.ts';
 import { buildApp, type AppDeps } from './app.ts';
 import type { Executor, ExecutorObserver } from '../executor/types.ts';
 import type { PoolControl } from '../executor/autoscaler.ts';
@@ -52,6 +53,12 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
       clock,
     });
     const deps: AppDeps = { config, clock, store, registry, uploader };
+    // Inference: the node-local artifact cache in front of the store, and the executor (its idle instances are
+    // retired by the autoscaler's keep-alive policy, started below with the ops side).
+    const artifacts = new ArtifactCache({ dir: config.cacheDir, maxBytes: config.cacheMaxBytes, clock, openFile: (m, p) => registry.openFile(m, p) });
+    const executor = createExecutor({ config, clock, artifacts, getConfig: (name) => registry.getServingConfig(name), keepAlive: 'external' });
+    closers.push(() => executor.close());
+    deps.executor = executor;
     // Components added by later issues are built here, each pushing its close() onto `closers`.
     // Batch jobs: never waits for Redis; the executor is read from deps at call time, so it may be added above or below.
     const jobs = createJobs({

@@ -8,6 +8,7 @@ export * from './object-store.ts';
 export { FsObjectStore } from './fs-object-store.ts';
 export { S3ObjectStore, type S3StoreOptions } from './s3-object-store.ts';
 export { ModelRegistry, checkModelName, parseVersion, type ModelSummary, type VersionReservation, type RegistryOptions } from './registry.ts';
+export { ArtifactCache, type ArtifactSource, type EnsuredArtifact, type OpenArtifactFile, type ArtifactCacheOptions } from './artifact-cache.ts';
 export { ModelUploader, type ModelInspector, type UploadBody, type UploaderOptions } from './upload.ts';
 
 /** The backend the config names; call init() on it before use. */
