@@ -3,7 +3,7 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { systemClock } from '../../core/index.ts';
-import { createExecutor, type HearthExecutor } from '../../executor/index.ts';
+import { createExecutor, type CreateExecutorOptions, type HearthExecutor } from '../../executor/index.ts';
 import { buildApp } from '../../gateway/app.ts';
 import { ArtifactCache } from '../../model-store/artifact-cache.ts';
 import type { ModelRegistry } from '../../model-store/index.ts';
@@ -16,10 +16,14 @@ export interface V2Rig {
   close(): Promise<void>;
 }
 
-export async function startV2Rig(env: Record<string, string> = {}): Promise<V2Rig> {
+/**
+ * `executorOptions` (e.g. the test-only fault runtime) always builds an executor here, beside any that
+ * createHearth made, so the options apply.
+ */
+export async function startV2Rig(env: Record<string, string> = {}, executorOptions?: Partial<CreateExecutorOptions>): Promise<V2Rig> {
   const hearth = await startTestHearth({ env: { EXECUTOR_PREWARM_WORKERS: '1', ...env } });
   const existing = hearth.deps.executor as HearthExecutor | undefined;
-  if (existing) return { app: hearth.app, hearth, executor: existing, close: () => hearth.close() };
+  if (existing && !executorOptions) return { app: hearth.app, hearth, executor: existing, close: () => hearth.close() };
 
   const registry = hearth.deps.registry as ModelRegistry;
   const executor = createExecutor({
@@ -31,6 +35,7 @@ export async function startV2Rig(env: Record<string, string> = {}): Promise<V2Ri
       openFile: (m, p) => registry.openFile(m, p),
     }),
     getConfig: (name) => registry.getServingConfig(name),
+    ...executorOptions,
   });
   const app = await buildApp({ ...hearth.deps, jobs: undefined, executor });
   return {

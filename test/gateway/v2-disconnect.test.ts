@@ -1,0 +1,50 @@
+// A client that disconnects while its V2 request waits in the queue takes the request out of the queue: the
+// route passes an AbortSignal into the executor. The model's load hangs (test-only fault runtime), so the
+// request stays queued until the socket closes; nothing here depends on timing.
+import net from 'node:net';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { sileroBytes } from '../helpers/model-bodies.ts';
+import { startV2Rig, type V2Rig } from './v2-rig.ts';
+
+let rig: V2Rig;
+let port: number;
+
+beforeAll(async () => {
+  rig = await startV2Rig({}, { allowTestRuntimes: true, loadOptions: () => ({ runtime: 'fault', fault: { load: 'hang' } }) });
+  const up = await rig.app.inject({ method: 'POST', url: '/v1/models/vad', headers: { 'content-type': 'application/octet-stream' }, payload: sileroBytes() });
+  expect(up.statusCode).toBe(201);
+  await rig.app.listen({ port: 0, host: '127.0.0.1' });
+  port = (rig.app.server.address() as net.AddressInfo).port;
+});
+
+afterAll(async () => {
+  await rig?.close();
+});
+
+async function until(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((r) => setTimeout(r, 5));
+}
+
+it('closing the socket removes the queued request and counts it as failed', async () => {
+  const body = JSON.stringify({
+    inputs: [
+      { name: 'input', datatype: 'FP32', shape: [1, 4], data: [0, 0, 0, 0] },
+      { name: 'sr', datatype: 'INT64', shape: [], data: 16000 },
+      { name: 'h', datatype: 'FP32', shape: [2, 1, 64], data: new Array(128).fill(0) },
+      { name: 'c', datatype: 'FP32', shape: [2, 1, 64], data: new Array(128).fill(0) },
+    ],
+  });
+  const socket = net.connect(port, '127.0.0.1');
+  await new Promise<void>((r) => socket.once('connect', () => r()));
+  socket.write(`POST /v2/models/vad/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+
+  const queued = () => rig.executor.control.pool('vad', 1)?.queued ?? 0;
+  await until(() => queued() === 1);
+  socket.destroy();
+  await until(() => queued() === 0);
+
+  const [s] = rig.executor.stats({ name: 'vad' });
+  expect(s.fail.count).toBe(1);
+  expect(s.success.count).toBe(0);
+  expect(s.inferenceCount).toBe(0);
+});
