@@ -215,7 +215,7 @@ class UploadRun {
     if (names.some((n) => n === 'saved_model.pb' || n.endsWith('/saved_model.pb'))) throw hearthError('MODEL_INVALID', CONVERT_HINT);
     if (!names.includes('model.json')) {
       const onnx = names.filter((n) => n.endsWith('.onnx'));
-      if (onnx.length) throw hearthError('MODEL_INVALID', `found ${onnx.join(', ')} but not at the top of the archive: put model.onnx at its root`);
+      if (onnx.length) throw hearthError('MODEL_INVALID', `found ${onnx.join(', ')}: an ONNX model in an archive must be named model.onnx, at the archive root`);
       throw hearthError('MODEL_INVALID', `no model.onnx or model.json in the upload (got: ${names.slice(0, 10).join(', ')})`);
     }
     let json: { format?: unknown; modelTopology?: Record<string, unknown>; weightsManifest?: { paths?: unknown }[] };
