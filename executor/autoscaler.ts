@@ -114,7 +114,7 @@ class PoolState {
   firstSeenAt: number;
   panicUntil = -Infinity;
   desired = 0;
-  /** Recent rate-based desired sizes, for the scale-down delay. */
+  /** Recent rate-based desired sizes, decreasing, for the scale-down delay. */
   history: Array<{ at: number; desired: number }> = [];
   requests = 0;
   failures = 0;
@@ -312,9 +312,12 @@ export class Autoscaler {
     const panicking = now < s.panicUntil;
     // Scale up at once when the short window demands more than the pool has; while panicking nothing scales down (KPA).
     let rateDesired = Math.max(stableDesired, panicDesired > current ? panicDesired : 0, panicking ? Math.max(panicDesired, s.desired) : 0);
-    s.history.push({ at: now, desired: rateDesired });
-    while (s.history.length && s.history[0]!.at < now - o.scaleDownDelayMs) s.history.shift();
-    for (const h of s.history) rateDesired = Math.max(rateDesired, h.desired);
+    // Max over the scale-down delay, kept as a monotonic deque: amortised O(1) per tick.
+    const h = s.history;
+    while (h.length && h[h.length - 1]!.desired <= rateDesired) h.pop();
+    h.push({ at: now, desired: rateDesired });
+    while (h.length && h[0]!.at < now - o.scaleDownDelayMs) h.shift();
+    if (h.length) rateDesired = Math.max(rateDesired, h[0]!.desired);
 
     // The keep-alive policy alone decides whether an idle pool keeps (or regains, when pre-warming) an instance.
     const idleFor = this.#idleFor(s, p, now);

@@ -93,6 +93,7 @@ export class IdleTimeHistogram {
 export class KeepAliveTracker {
   #policy: KeepAlivePolicy;
   #hist: IdleTimeHistogram;
+  #decision: KeepAliveDecision | undefined;
 
   constructor(policy: KeepAlivePolicy) {
     this.#policy = policy;
@@ -106,7 +107,9 @@ export class KeepAliveTracker {
 
   /** Switches policy; the learned histogram survives when its bins are unchanged. */
   setPolicy(policy: KeepAlivePolicy): void {
+    if (policy === this.#policy) return;
     this.#policy = policy;
+    this.#decision = undefined;
     if (policy.kind !== 'histogram') return;
     if (this.#hist.binMs !== policy.binMs || this.#hist.rangeMs !== policy.rangeMs) {
       this.#hist = new IdleTimeHistogram(policy.binMs, policy.rangeMs);
@@ -116,12 +119,15 @@ export class KeepAliveTracker {
   /** Learns one idle time. Kept even under `fixed`, so switching to `histogram` starts informed. */
   recordIdle(idleMs: number): void {
     this.#hist.add(idleMs);
+    this.#decision = undefined;
   }
 
+  /** The current decision; recomputed only after a new idle time or a policy change (the autoscaler asks every tick). */
   decide(): KeepAliveDecision {
+    if (this.#decision) return this.#decision;
     const p = this.#policy;
-    if (p.kind === 'fixed') return { policy: 'fixed', prewarmMs: 0, keepAliveMs: p.idleMs };
-    return decideHistogram(p, this.#hist);
+    this.#decision = p.kind === 'fixed' ? { policy: 'fixed', prewarmMs: 0, keepAliveMs: p.idleMs } : decideHistogram(p, this.#hist);
+    return this.#decision;
   }
 
   /** Whether the pool should hold a warm instance `idleForMs` after its last request ended. */

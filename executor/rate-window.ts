@@ -67,6 +67,8 @@ export class RateWindow {
    * partial one, so it is divided by the time those buckets actually span: a bucket boundary does not dent the rate.
    */
   rateIn(now: number, windowMs: number): number {
+    // Quiet pools are the common case in a large trace: answer without walking the buckets.
+    if (this.#lastArrivalAt === undefined || now - this.#lastArrivalAt >= windowMs + this.bucketMs) return 0;
     const n = this.#bucketsIn(windowMs);
     const spanMs = (n - 1) * this.bucketMs + (now - Math.floor(now / this.bucketMs) * this.bucketMs);
     return this.countIn(now, windowMs) / (Math.max(spanMs, this.bucketMs) / 1000);
