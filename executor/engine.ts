@@ -17,7 +17,7 @@ import { batchSignature, mergeRequests, splitOutputs } from './batcher.ts';
 import { Instance } from './instance.ts';
 import { ModelPool, type Waiting } from './model-pool.ts';
 import { NodeResources } from './node-resources.ts';
-import type { QueuedRequest } from './scheduler.ts';
+import type { PoolView, QueuedRequest } from './scheduler.ts';
 import type { ExecutorObserver, InferRequest, InferResult, InstanceState, ModelStats } from './types.ts';
 import { WorkerPool } from './worker-pool.ts';
 
@@ -247,16 +247,17 @@ export class Engine {
     for (let guard = 0; guard < 100_000; guard++) {
       const now = this.#clock.now();
       const ranked: { pool: ModelPool; rank: number }[] = [];
-      for (const pool of this.#pools.values()) {
-        if (pool.scheduler.size === 0) continue;
-        ranked.push({ pool, rank: pool.scheduler.rank(pool.view(this.#canGrow(pool), now), now) });
-      }
+      for (const pool of this.#pools.values()) if (pool.scheduler.size > 0) ranked.push({ pool, rank: 0 });
       if (ranked.length === 0) return;
-      ranked.sort((a, b) => b.rank - a.rank);
+      // Ranking only matters when pools compete for the node.
+      if (ranked.length > 1) {
+        for (const r of ranked) r.rank = r.pool.scheduler.rank(this.#view(r.pool, now), now);
+        ranked.sort((a, b) => b.rank - a.rank);
+      }
       let progressed = false;
       for (const { pool } of ranked) {
         if (this.#holdForBatch(pool, now)) continue;
-        const placement = pool.scheduler.place(pool.view(this.#canGrow(pool), now), now);
+        const placement = pool.scheduler.place(this.#view(pool, now), now);
         if (placement.kind === 'run') {
           // No free slot: this pool waits, but others may still need a cold start (that takes no slot).
           if (this.#node.freeSlots === 0) continue;
@@ -273,6 +274,23 @@ export class Engine {
       }
       if (!progressed) return;
     }
+  }
+
+  /** The scheduler's view of a pool; canGrow is computed only if the strategy asks (it scans every pool). */
+  #view(pool: ModelPool, now: number): PoolView {
+    const engine = this;
+    let canGrow: boolean | undefined;
+    return {
+      key: pool.key,
+      instances: [...pool.instances.values()],
+      maxInstances: pool.config.maxInstances,
+      coldStartMs: pool.coldStartMs,
+      serviceMs: pool.serviceMs,
+      ratePerSec: pool.rate.panicRate(now),
+      get canGrow() {
+        return (canGrow ??= engine.#canGrow(pool));
+      },
+    };
   }
 
   /** maxQueueDelayMs: a batchable pool may hold its head briefly for more requests to join it. */

@@ -5,7 +5,7 @@ import type { Clock, Manifest, ModelConfig } from '../core/index.ts';
 import { batchLayoutOf, type BatchLayout } from './batcher.ts';
 import type { Instance } from './instance.ts';
 import { defaultMemoryMb } from './node-resources.ts';
-import type { PoolView, QueuedRequest, Scheduler } from './scheduler.ts';
+import type { QueuedRequest, Scheduler } from './scheduler.ts';
 import { createScheduler } from './strategies/index.ts';
 import type { InferRequest, InferResult, InstanceState, ModelStats } from './types.ts';
 
@@ -99,18 +99,6 @@ export class ModelPool {
     const c = { starting: 0, idle: 0, busy: 0, retiring: 0 };
     for (const i of this.instances.values()) c[i.state]++;
     return c;
-  }
-
-  view(canGrow: boolean, now: number): PoolView {
-    return {
-      key: this.key,
-      instances: [...this.instances.values()],
-      maxInstances: this.config.maxInstances,
-      coldStartMs: this.coldStartMs,
-      serviceMs: this.serviceMs,
-      ratePerSec: this.rate.panicRate(now),
-      canGrow,
-    };
   }
 
   /** Applies a new serving config; a new strategy takes over the queued requests in their order. */

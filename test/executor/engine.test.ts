@@ -1,0 +1,112 @@
+// Engine behaviour through the facade with the fault runtime: batching delay, priorities under `event`,
+// a strategy switch with requests queued, exact observer figures, and the autoscaler's control surface.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Manifest } from '../../core/index.ts';
+import type { ExecutorObserver } from '../../executor/index.ts';
+import { onnxFixtureDir } from '../fixtures/golden.ts';
+import { FAULT_SPECS, faultInputs, makeRig, manifestOf, modelConfig, type TestRig } from './helpers.ts';
+
+let rig: TestRig | undefined;
+afterEach(async () => {
+  await rig?.close();
+  rig = undefined;
+});
+
+async function setup(configs: Record<string, unknown>, observer?: ExecutorObserver, env: Record<string, string> = {}): Promise<Record<string, Manifest>> {
+  rig = await makeRig({ allowTestRuntimes: true, loadOptions: () => ({ runtime: 'fault' }), configs, observer, env });
+  const out: Record<string, Manifest> = {};
+  for (const name of Object.keys(configs)) {
+    const f = await manifestOf(name, onnxFixtureDir('mlp-dynamic'), FAULT_SPECS);
+    rig.sources.set(`${name}@1`, f.dir);
+    out[name] = f.manifest;
+  }
+  return out;
+}
+
+const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('engine', () => {
+  it('maxQueueDelayMs holds an idle instance briefly so later requests join the batch', async () => {
+    const { b } = await setup({ b: { maxInstances: 1, batching: { maxBatchSize: 8, maxQueueDelayMs: 150 } } });
+    await rig!.executor.load(b);
+    const first = rig!.executor.infer({ manifest: b, inputs: faultInputs(0, 1) });
+    await tick(20);
+    const rest = [2, 3, 4].map((p) => rig!.executor.infer({ manifest: b, inputs: faultInputs(0, p) }));
+    const all = await Promise.all([first, ...rest]);
+    expect(all.map((r) => r.batchSize)).toEqual([4, 4, 4, 4]);
+    expect(all.map((r) => (r.outputs[1].data as Float32Array)[0])).toEqual([1, 2, 3, 4]);
+  });
+
+  it('observer figures are exact: one onRun per run, billedMs = ceil(runMs / batchSize) per request', async () => {
+    const runs: { batchSize: number; computeMs: number }[] = [];
+    const done: { billedMs: number; computeMs: number; batchSize: number; memoryMb: number; ok: boolean; queued: boolean }[] = [];
+    let queued = 0;
+    const { o } = await setup(
+      { o: { maxInstances: 1, memoryMb: 300, batching: { maxBatchSize: 8 } } },
+      {
+        onRequestQueued: () => queued++,
+        onRun: (e) => runs.push(e),
+        onRequestDone: (e) => done.push({ ...e, queued: true }),
+      },
+      { EXECUTOR_SLOTS: '1' },
+    );
+    await rig!.executor.load(o);
+    const blocker = rig!.executor.infer({ manifest: o, inputs: faultInputs(1050) });
+    await tick(10);
+    await Promise.all([blocker, ...Array.from({ length: 5 }, (_, i) => rig!.executor.infer({ manifest: o, inputs: faultInputs(1020, i) }))]);
+    expect(queued).toBe(6);
+    expect(runs.map((r) => r.batchSize)).toEqual([1, 5]);
+    expect(done).toHaveLength(6);
+    for (const d of done) {
+      expect(d.ok).toBe(true);
+      expect(d.memoryMb).toBe(300);
+      expect(d.billedMs).toBe(Math.max(1, Math.ceil(d.computeMs / d.batchSize)));
+    }
+    const [s] = rig!.executor.stats({ name: 'o' });
+    expect(s.inferenceCount).toBe(6);
+    expect(s.executionCount).toBe(2);
+  });
+
+  it('under `event`, a high-priority request overtakes queued low-priority ones', async () => {
+    const { e } = await setup({ e: { maxInstances: 1, batching: { maxBatchSize: 1 }, scheduling: { strategy: 'event' } } }, undefined, { EXECUTOR_SLOTS: '1' });
+    await rig!.executor.load(e);
+    const order: string[] = [];
+    const blocker = rig!.executor.infer({ manifest: e, inputs: faultInputs(1100) });
+    await tick(20);
+    const calls = [
+      ...[1, 2, 3].map((i) => rig!.executor.infer({ manifest: e, inputs: faultInputs(0), priority: 0 }).then(() => order.push(`low${i}`))),
+      rig!.executor.infer({ manifest: e, inputs: faultInputs(0), priority: 9 }).then(() => order.push('high')),
+    ];
+    await Promise.all([blocker, ...calls]);
+    expect(order[0]).toBe('high');
+  });
+
+  it('switching strategy with requests queued keeps every request', async () => {
+    const { s } = await setup({ s: { maxInstances: 1, batching: { maxBatchSize: 1 } } }, undefined, { EXECUTOR_SLOTS: '1' });
+    await rig!.executor.load(s);
+    const blocker = rig!.executor.infer({ manifest: s, inputs: faultInputs(1100) });
+    await tick(20);
+    const queued = [1, 2, 3, 4].map((p) => rig!.executor.infer({ manifest: s, inputs: faultInputs(0, p) }));
+    await tick(5);
+    rig!.executor.setConfig('s', modelConfig({ maxInstances: 1, batching: { maxBatchSize: 1 }, scheduling: { strategy: 'stateful' } }));
+    const results = await Promise.all([blocker, ...queued]);
+    expect(results.slice(1).map((r) => (r.outputs[1].data as Float32Array)[0])).toEqual([1, 2, 3, 4]);
+  });
+
+  it('control: snapshots, startInstance, scaleTo and retireInstance', async () => {
+    const { c } = await setup({ c: { maxInstances: 3, memoryMb: 100 } });
+    await rig!.executor.load(c);
+    const control = rig!.executor.control;
+    expect(control.pool('c', 1)!.counts.idle).toBe(1);
+    expect(control.scaleTo('c', 1, 5)).toEqual({ started: 2, retired: 0 }); // clamped to maxInstances 3
+    for (let i = 0; i < 200 && control.pool('c', 1)!.counts.idle < 3; i++) await tick(20);
+    expect(control.pool('c', 1)!.counts.idle).toBe(3);
+    expect(control.node().memoryUsedMb).toBe(300);
+    const [victim] = control.pool('c', 1)!.instances;
+    control.retireInstance('c', 1, victim.id);
+    expect(control.pool('c', 1)!.instances.map((i) => i.id)).not.toContain(victim.id);
+    expect(control.scaleTo('c', 1, 0)).toEqual({ started: 0, retired: 2 });
+    expect(rig!.executor.isLoaded('c', 1)).toBe(false);
+    expect(control.node().memoryUsedMb).toBe(0);
+  });
+});
