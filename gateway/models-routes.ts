@@ -1,7 +1,7 @@
 // /v1/models: upload (POST next version, PUT explicit version), list, get, delete.
 // Upload bodies are never buffered: the content-type parsers below hand fastify's raw request stream to the uploader.
 import multipart from '@fastify/multipart';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hearthError } from '../core/index.ts';
 import type { Executor } from '../executor/types.ts';
 import { checkModelName, parseVersion, type ModelRegistry, type ModelUploader, type UploadBody } from '../model-store/index.ts';
@@ -31,8 +31,14 @@ export async function modelsRoutes(app: FastifyInstance, opts: ModelsRoutesOptio
     limits: { fileSize: maxModelBytes + 1, files: 10_000, fields: 100, parts: 10_100, fieldSize: 1024 * 1024 },
   });
 
-  const upload = async (req: FastifyRequest, name: string, version: number | undefined) => {
+  const upload = async (req: FastifyRequest, reply: FastifyReply, name: string, version: number | undefined) => {
     checkModelName(name);
+    // A connection that closes before the answer is written means the client is gone: do not publish the version.
+    const gone = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableEnded) gone.abort(new Error('connection closed'));
+    });
+    const signal = gone.signal;
     const declared = Number(req.headers['content-length'] ?? NaN);
     const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
     if (declared === 0 || (req.body === undefined && !req.isMultipart())) throw hearthError('EMPTY_BODY', 'the upload holds no bytes');
@@ -50,16 +56,16 @@ export async function modelsRoutes(app: FastifyInstance, opts: ModelsRoutesOptio
     } else {
       throw hearthError('UNSUPPORTED_MEDIA_TYPE', `Content-Type "${type}": expected application/octet-stream (.onnx), application/gzip (.tar.gz) or multipart/form-data`);
     }
-    return uploader.upload(name, version, body, declaredBytes);
+    return uploader.upload(name, version, body, declaredBytes, signal);
   };
 
   app.post<{ Params: { name: string } }>('/v1/models/:name', async (req, reply) => {
-    reply.code(201).send(await upload(req, req.params.name, undefined));
+    reply.code(201).send(await upload(req, reply, req.params.name, undefined));
   });
 
   app.put<{ Params: { name: string; version: string } }>('/v1/models/:name/versions/:version', async (req, reply) => {
     checkModelName(req.params.name);
-    reply.code(201).send(await upload(req, req.params.name, parseVersion(req.params.version)));
+    reply.code(201).send(await upload(req, reply, req.params.name, parseVersion(req.params.version)));
   });
 
   app.get('/v1/models', async () => ({ models: await registry.listModels() }));

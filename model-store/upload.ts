@@ -66,9 +66,10 @@ export class ModelUploader {
 
   /**
    * Uploads a model as `version`, or as the next version when omitted. Resolves with the written manifest.
-   * `declaredBytes` (Content-Length) lets an oversized body be refused before any byte is read.
+   * `declaredBytes` (Content-Length) lets an oversized body be refused before any byte is read. `signal` aborts
+   * the upload when the client goes away after its body arrived (during inspection): no manifest is written then.
    */
-  async upload(name: string, version: number | undefined, body: UploadBody, declaredBytes?: number): Promise<Manifest> {
+  async upload(name: string, version: number | undefined, body: UploadBody, declaredBytes?: number, signal?: AbortSignal): Promise<Manifest> {
     if (declaredBytes !== undefined && declaredBytes > this.#maxBytes) throw tooLarge(this.#maxBytes);
     const reservation = await this.#registry.reserveVersion(name, version);
     const run = new UploadRun(this.#registry, name, reservation.version, path.join(this.#stagingDir, randomUUID()), this.#maxBytes);
@@ -89,6 +90,7 @@ export class ModelUploader {
         if (isHearthError(e)) throw e;
         throw hearthError('MODEL_INVALID', `the ${format} model could not be loaded: ${(e as Error)?.message ?? e}`, { cause: e });
       }
+      if (signal?.aborted) throw clientGone(signal.reason);
       const manifest = run.manifest(format, signature, new Date(this.#clock.now()).toISOString());
       await this.#registry.writeManifest(manifest);
       return manifest;

@@ -69,6 +69,20 @@ describe.each<StoreBackend>(['fs', 's3'])('uploads over a real socket on the %s 
     expect((await fs.readdir(h.stagingDir))).toEqual([]);
   });
 
+  it('a client that hangs up after sending the whole body (during inspection) leaves no version behind', async () => {
+    const before = await leftovers();
+    const silero = sileroBytes();
+    const { req, response } = open('/v1/models/late-hangup', 'application/octet-stream', { 'content-length': String(silero.length) });
+    response.catch(() => {});
+    req.end(silero);
+    // The body is complete once the store holds the model file; the manifest comes only after inspection.
+    await until(async () => (await h.deps.store!.stat('models/late-hangup/1/model.onnx')) !== undefined, 'the body to be stored');
+    req.destroy();
+    await until(async () => JSON.stringify(await leftovers()) === JSON.stringify(before), 'the cleanup');
+    expect(await leftovers()).toEqual(before);
+    expect((await fetch(new URL('/v1/models/late-hangup', base))).status).toBe(404);
+  });
+
   for (const kind of ['raw ONNX', 'multipart'] as const) {
     it(`a client that disconnects mid-upload (${kind}) leaves nothing behind, and the version number is not used up`, async () => {
       const before = await leftovers();
