@@ -63,24 +63,28 @@ export function isPng(buf: Buffer): boolean {
 // One spec builder per suite. Each takes the report rows and returns a vega-lite spec.
 
 export function coldWarmChart(rows: ColdWarmRow[]): TopLevelSpec {
-  const values = rows.flatMap((r) => [
-    { model: r.model, kind: '1 cold from store', ms: r.coldFromStoreMs },
-    { model: r.model, kind: '2 cold from cache', ms: r.coldFromCacheMs },
-    { model: r.model, kind: '3 warm p50', ms: r.warmP50Ms },
-    { model: r.model, kind: '4 warm p99', ms: r.warmP99Ms },
-  ]).filter((v) => Number.isFinite(v.ms) && v.ms > 0);
+  const values = rows
+    .flatMap((r) => [
+      { model: r.model, kind: '1 cold from store', ms: r.coldFromStoreMs },
+      { model: r.model, kind: '2 cold from cache', ms: r.coldFromCacheMs },
+      { model: r.model, kind: '3 warm p50', ms: r.warmP50Ms },
+      { model: r.model, kind: '4 warm p99', ms: r.warmP99Ms },
+    ])
+    .filter((v) => Number.isFinite(v.ms) && v.ms > 0);
+  // Bars on a log scale need a floor other than 0; a tenth of the smallest value keeps every bar visible.
+  const floor = Math.max(0.01, Math.min(...values.map((v) => v.ms), 1) / 10);
   return {
     title: 'Cold against warm latency over HTTP (log scale)',
-    data: { values },
-    width: 160,
-    height: 260,
+    data: { values: values.map((v) => ({ ...v, floor })) },
+    width: { step: 36 },
+    height: 300,
     mark: 'bar',
     encoding: {
-      column: { field: 'model', type: 'nominal', title: null },
-      x: { field: 'kind', type: 'nominal', axis: { labels: false, ticks: false }, title: null },
-      y: { field: 'ms', type: 'quantitative', scale: { type: 'log' }, title: 'latency (ms)' },
+      x: { field: 'model', type: 'nominal', title: null, axis: { labelAngle: 0 } },
+      xOffset: { field: 'kind', type: 'nominal' },
+      y: { field: 'ms', type: 'quantitative', scale: { type: 'log', domainMin: floor }, title: 'latency (ms)' },
+      y2: { field: 'floor' },
       color: { field: 'kind', type: 'nominal', title: 'call' },
-      tooltip: [{ field: 'ms', type: 'quantitative' }],
     },
   } as TopLevelSpec;
 }
@@ -89,7 +93,7 @@ export function coldBreakdownChart(rows: ColdWarmRow[]): TopLevelSpec {
   const parts = ['queueMs', 'acquireMs', 'fetchMs', 'loadMs', 'firstRunMs', 'otherMs'] as const;
   const values = rows.flatMap((r) =>
     (['store', 'cache'] as const).flatMap((kind) =>
-      parts.map((p, i) => ({ call: `${r.model} (${kind})`, part: `${i + 1} ${p.replace('Ms', '')}`, ms: Math.max(0, r.breakdown[kind][p] || 0) })),
+      parts.map((p, i) => ({ call: `${r.model} (${kind})`, part: `${i + 1} ${p.replace('Ms', '')}`, index: i, ms: Math.max(0, r.breakdown[kind][p] || 0) })),
     ),
   );
   return {
@@ -102,7 +106,7 @@ export function coldBreakdownChart(rows: ColdWarmRow[]): TopLevelSpec {
       y: { field: 'call', type: 'nominal', title: null, sort: null },
       x: { field: 'ms', type: 'quantitative', stack: 'zero', title: 'ms' },
       color: { field: 'part', type: 'nominal', title: 'part' },
-      order: { field: 'part', type: 'nominal' },
+      order: { field: 'index', type: 'quantitative' },
     },
   } as TopLevelSpec;
 }

@@ -32,6 +32,8 @@ const SIZES: Record<BenchMode, { reps: number; warmCalls: number; models: Array<
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Pause between unloading a model and its next cold call: the node refills its pre-spawned workers meanwhile. */
+const PAUSE_MS = 1_000;
 
 interface ColdSample {
   clientMs: number;
@@ -48,6 +50,23 @@ export function parseBreakdown(header: string | null): Record<string, string> {
     if (i > 0) out[kv.slice(0, i).trim()] = kv.slice(i + 1).trim();
   }
   return out;
+}
+
+/** Deletes the node cache's folder for an artifact (named by its sha256, at most two levels under cacheDir). */
+export async function removeCacheEntry(cacheDir: string, sha256: string, depth = 2): Promise<number> {
+  let removed = 0;
+  const entries = await fs.readdir(cacheDir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) {
+    if (!e.isDirectory()) continue;
+    const full = path.join(cacheDir, e.name);
+    if (e.name === sha256) {
+      await fs.rm(full, { recursive: true, force: true });
+      removed++;
+    } else if (depth > 0 && e.name !== 'staging') {
+      removed += await removeCacheEntry(full, sha256, depth - 1);
+    }
+  }
+  return removed;
 }
 
 async function coldCall(base: string, model: string, body: Buffer): Promise<ColdSample> {
@@ -145,26 +164,28 @@ export async function runColdWarmSuite(opts: ColdWarmOptions): Promise<{ rows: C
         const inputs = model.inputs(manifest.inputs);
         const body = encodeInferRequest({ inputs }).body;
 
+        // A rep counts only when the server says it was the wanted kind of cold start (hearth-cold-start and the
+        // breakdown's source); others are retried, up to as many extra attempts as reps, and reported.
+        const coldReps = async (want: 'store' | 'cache'): Promise<ColdSample[]> => {
+          const samples: ColdSample[] = [];
+          let attempts = 0;
+          while (samples.length < size.reps && attempts < size.reps * 2) {
+            attempts++;
+            await httpCall(`${base}/v2/repository/models/${model.name}/unload`, 'POST');
+            if (want === 'store') await removeCacheEntry(cacheDir, manifest.sha256);
+            // Let the node refill its pre-spawned workers, as it would between real cold starts.
+            await sleep(PAUSE_MS);
+            const s = await coldCall(base, model.name, body);
+            if (s.coldStart && s.source === want) samples.push(s);
+            else notes.push(`cold-warm ${model.label}: a "cold from ${want}" attempt came back as ${s.coldStart ? `cold from ${s.source}` : 'warm'} and was repeated`);
+          }
+          if (samples.length < size.reps) throw new Error(`only ${samples.length} of ${size.reps} cold starts from the ${want} in ${attempts} attempts`);
+          return samples;
+        };
         progress.step(`${model.label}: ${size.reps} cold starts from the store`);
-        const fromStore: ColdSample[] = [];
-        for (let i = 0; i < size.reps; i++) {
-          await httpCall(`${base}/v2/repository/models/${model.name}/unload`, 'POST');
-          await fs.rm(path.join(cacheDir, manifest.sha256), { recursive: true, force: true });
-          // Let the node refill its pre-spawned workers, as it would between real cold starts.
-          await sleep(250);
-          fromStore.push(await coldCall(base, model.name, body));
-        }
+        const fromStore = await coldReps('store');
         progress.step(`${model.label}: ${size.reps} cold starts from the cache`);
-        const fromCache: ColdSample[] = [];
-        for (let i = 0; i < size.reps; i++) {
-          await httpCall(`${base}/v2/repository/models/${model.name}/unload`, 'POST');
-          await sleep(250);
-          fromCache.push(await coldCall(base, model.name, body));
-        }
-        for (const [kind, samples, want] of [['store', fromStore, 'store'], ['cache', fromCache, 'cache']] as const) {
-          const wrong = samples.filter((s) => !s.coldStart || s.source !== want).length;
-          if (wrong) notes.push(`cold-warm ${model.label}: ${wrong} of ${samples.length} "cold from ${kind}" calls were not reported as cold from ${want} by the server (headers)`);
-        }
+        const fromCache = await coldReps('cache');
 
         progress.step(`${model.label}: ≥${size.warmCalls} warm calls`);
         // Estimate one call, then run long enough for the wanted count (closed loop, one client).
