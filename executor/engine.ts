@@ -104,7 +104,7 @@ export class Engine {
   constructor(o: EngineOptions) {
     this.#o = o;
     this.#clock = o.clock;
-    this.#observer = o.observer ?? {};
+    this.#observer = guarded(o.observer ?? {});
     this.#node = new NodeResources({ slots: o.config.executor.slots, memoryMb: o.config.executor.memoryMb });
     this.#workers = new WorkerPool({
       size: o.config.executor.prewarmWorkers,
@@ -122,7 +122,7 @@ export class Engine {
   }
 
   setObserver(observer: ExecutorObserver): void {
-    this.#observer = observer;
+    this.#observer = guarded(observer);
   }
 
   // ---- requests -------------------------------------------------------------------------------------------
@@ -783,4 +783,23 @@ function selectOutputs(all: Tensor[], wanted: string[] | undefined): Tensor[] {
     if (t) out.push(t);
   }
   return out;
+}
+
+/** An observer whose hooks cannot throw into the engine: a failing subscriber must not strand requests. */
+function guarded(o: ExecutorObserver): ExecutorObserver {
+  const wrap = <E>(fn: ((e: E) => void) | undefined) =>
+    fn &&
+    ((e: E) => {
+      try {
+        fn.call(o, e);
+      } catch {
+        // Observers (ledger, metrics, autoscaler) are best-effort from the request path's point of view.
+      }
+    });
+  return {
+    onRequestQueued: wrap(o.onRequestQueued),
+    onRequestDone: wrap(o.onRequestDone),
+    onRun: wrap(o.onRun),
+    onInstanceState: wrap(o.onInstanceState),
+  };
 }

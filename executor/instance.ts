@@ -144,7 +144,13 @@ export class Instance implements InstanceView {
         this.#die(hearthError('INSTANCE_FAILED', `instance ${this.id} was terminated after another request on it timed out`));
       }, timeoutMs);
       this.#runs.set(id, { resolve, reject, timer, startedAt });
-      this.#worker!.postMessage({ type: 'run', id, inputs: tensors, outputs }, transfer);
+      try {
+        this.#worker!.postMessage({ type: 'run', id, inputs: tensors, outputs }, transfer);
+      } catch (e) {
+        // Nothing reached the worker (e.g. data that cannot be cloned): only this request fails.
+        this.#takeRun(id);
+        reject(hearthError('INVALID_TENSOR', `inputs could not be sent to the instance: ${(e as Error).message}`, { cause: e }));
+      }
     });
   }
 

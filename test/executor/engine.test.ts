@@ -109,4 +109,13 @@ describe('engine', () => {
     expect(rig!.executor.isLoaded('c', 1)).toBe(false);
     expect(control.node().memoryUsedMb).toBe(0);
   });
+
+  it('an observer that throws does not strand requests', async () => {
+    const boom = () => {
+      throw new Error('subscriber bug');
+    };
+    const { t } = await setup({ t: {} }, { onRequestQueued: boom, onRequestDone: boom, onRun: boom, onInstanceState: boom });
+    const r = await rig!.executor.infer({ manifest: t, inputs: faultInputs(0, 3) });
+    expect((r.outputs[1].data as Float32Array)[0]).toBe(3);
+  });
 });
