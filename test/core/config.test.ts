@@ -1,5 +1,6 @@
 // core/config: defaults, the fs/s3 switch, and invalid values that name their variable.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../core/index.ts';
@@ -58,5 +59,19 @@ describe("README's configuration table", () => {
     const documented = new Set([...section.matchAll(/^\|\s*`([A-Z][A-Z0-9_]+)`/gm)].map((m) => m[1]));
     expect(read.size).toBeGreaterThan(10);
     expect([...read].filter((v) => !documented.has(v))).toEqual([]);
+  });
+});
+
+describe('main.ts with an invalid environment', () => {
+  it('exits 1 with a message naming the variable, before starting anything', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'main.ts'], {
+      env: { ...process.env, MAX_MODEL_BYTES: 'two gigs', DATA_DIR: path.join(os.tmpdir(), 'hearth-never-created') },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('MAX_MODEL_BYTES');
+    expect(fs.existsSync(path.join(os.tmpdir(), 'hearth-never-created'))).toBe(false);
   });
 });
