@@ -1,6 +1,9 @@
 // Batch jobs end to end against real Redis, the fs store and real silero VAD: results are complete, ordered and
 // equal to online inference; bad rows, cancellation, callbacks, a deleted model and a missing Redis behave.
+import fs from 'node:fs/promises';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
@@ -224,6 +227,73 @@ describe('a job that cannot run', () => {
         await back.close();
       }
     } finally {
+      await front.close();
+    }
+  });
+});
+
+describe('restarts and chunks that fail for good', () => {
+  it('a Hearth that shuts down mid-job hands its chunk back; the node started after it completes the job', async () => {
+    const rprefix = uniquePrefix('restart-node');
+    // The store outlives both nodes.
+    const shared = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-restart-'));
+    const first = await makeJobsRig({ redisUrl: redis.url, prefix: rprefix, dataDir: shared, workerOptions: { rowConcurrency: 2 } });
+    let second: JobsRig | undefined;
+    try {
+      await first.uploadSilero('vad');
+      await waitFor(async () => ((await first.hearth.app.inject({ url: '/v1/jobs' })).statusCode === 200 ? true : undefined), 'Redis');
+      const rows = Array.from({ length: 600 }, (_, i) => sileroRow(i));
+      const id = (await first.hearth.app.inject({ method: 'POST', url: '/v1/jobs', payload: { model: 'vad', rows, chunkSize: 100 } })).json().id;
+      await waitFor(async () => ((await first.hearth.app.inject({ url: `/v1/jobs/${id}` })).json().progress.doneRows >= 50 ? true : undefined), 'progress', 45_000, 10);
+      await first.close();
+      // Handed back at once, not left for the stalled check: nothing is active, the rest waits.
+      const chunks = new Queue('chunks', { connection: { url: redis.url } as never, prefix: rprefix });
+      const counts = await chunks.getJobCounts('active', 'prioritized', 'wait');
+      await chunks.close();
+      expect(counts.active).toBe(0);
+      expect(counts.prioritized + counts.wait).toBeGreaterThan(0);
+      second = await makeJobsRig({ redisUrl: redis.url, prefix: rprefix, dataDir: shared });
+      const app = second.hearth.app;
+      const s = await waitFor(async () => {
+        const j = (await app.inject({ url: `/v1/jobs/${id}` })).json();
+        return j.state === 'completed' ? j : undefined;
+      }, 'the job to complete on the new node');
+      expect(s.progress).toEqual({ totalRows: 600, doneRows: 600, failedRows: 0 });
+      const lines = (await app.inject({ url: `/v1/jobs/${id}/results` })).body.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      expect(lines.map((l) => l.index)).toEqual(rows.map((_, i) => i));
+      expect(lines.every((l) => Array.isArray(l.outputs))).toBe(true);
+    } finally {
+      await second?.close();
+      await first.close().catch(() => {});
+      await fs.rm(shared, { recursive: true, force: true });
+    }
+  });
+
+  it('a chunk that fails every attempt marks its rows failed with the reason; the job still completes', async () => {
+    const fprefix = uniquePrefix('chunk-fail');
+    const front = await makeJobsRig({ redisUrl: redis.url, prefix: fprefix, workerOptions: { enabled: false } });
+    let back: JobsRig | undefined;
+    try {
+      await front.uploadSilero('vad');
+      await waitFor(async () => ((await front.hearth.app.inject({ url: '/v1/jobs' })).statusCode === 200 ? true : undefined), 'Redis');
+      const rows = Array.from({ length: 9 }, (_, i) => sileroRow(i));
+      const id = (await front.hearth.app.inject({ method: 'POST', url: '/v1/jobs', payload: { model: 'vad', rows, chunkSize: 3 } })).json().id;
+      // Chunk 1's rows vanish from the store: every attempt at it fails.
+      const store = front.hearth.deps.store as import('../../model-store/index.ts').ObjectStore;
+      await store.delete(`jobs/${id}/input/000001.jsonl`);
+      back = await makeJobsRig({ redisUrl: redis.url, prefix: fprefix, dataDir: front.dir, workerOptions: { attempts: 2 } });
+      const app = back.hearth.app;
+      const s = await waitFor(async () => {
+        const j = (await app.inject({ url: `/v1/jobs/${id}` })).json();
+        return j.state === 'completed' ? j : undefined;
+      }, 'the job to complete');
+      expect(s.progress).toEqual({ totalRows: 9, doneRows: 9, failedRows: 3 });
+      const lines = (await app.inject({ url: `/v1/jobs/${id}/results` })).body.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      expect(lines.map((l) => l.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+      expect(lines.map((l) => ('error' in l ? 'error' : 'ok'))).toEqual(['ok', 'ok', 'ok', 'error', 'error', 'error', 'ok', 'ok', 'ok']);
+      expect(lines[3].error).toMatch(/chunk 1 failed after 2 attempts: .*000001\.jsonl/);
+    } finally {
+      await back?.close();
       await front.close();
     }
   });

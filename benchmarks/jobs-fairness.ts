@@ -1,0 +1,152 @@
+// Batch jobs against online traffic on one node: online p50/p99 over HTTP (V2 infer, silero VAD) without and with a
+// large job running, online throughput unloaded, and the job's rows/s alone and under online load, all in one run.
+// Starts its own redis-server on a free port and a Hearth on a temp dir.
+//   tsx benchmarks/jobs-fairness.ts [--rows 12000] [--seconds 8] [--online 2] [--capacity-clients 8]
+//                                   [--row-concurrency 8] [--chunk 256]
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { defaultModelConfig, loadConfig } from '../core/index.ts';
+import { createExecutor, type HearthExecutor } from '../executor/index.ts';
+import { encodeInferRequest } from '../executor/v2-codec.ts';
+import { buildApp } from '../gateway/app.ts';
+import { createHearth } from '../gateway/hearth.ts';
+import { ArtifactCache } from '../model-store/artifact-cache.ts';
+import type { ModelRegistry } from '../model-store/index.ts';
+import { SILERO_FILE, sileroInputs } from './bench-models.ts';
+import { formatLoad, runLoad, type LoadResult } from './load-generator.ts';
+import { describeMachine } from './machine.ts';
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : def;
+}
+const ROWS = Number(arg('rows', '12000'));
+const SECONDS = Number(arg('seconds', '8'));
+const ONLINE = Number(arg('online', '2'));
+const CAPACITY_CLIENTS = Number(arg('capacity-clients', '8'));
+const ROW_CONCURRENCY = Number(arg('row-concurrency', '8'));
+const CHUNK = Number(arg('chunk', '256'));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRedis(): Promise<{ url: string; stop(): void }> {
+  const port = await freePort();
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const c = net.connect(port, '127.0.0.1', () => (c.destroy(), r(true)));
+      c.on('error', () => r(false));
+    });
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { url: `redis://127.0.0.1:${port}`, stop: () => proc.kill('SIGTERM') };
+}
+
+/** A VAD frame as a V2 JSON request body, distinct per seed. */
+function rowText(seed: number): string {
+  return encodeInferRequest({ id: `r${seed}`, inputs: sileroInputs(seed % 97) }).body.toString('utf8');
+}
+
+const redis = await startRedis();
+const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-fairness-'));
+const config = loadConfig({ DATA_DIR: dir, REDIS_URL: redis.url, JOBS_PREFIX: 'fairness', LOG_LEVEL: 'silent' });
+const hearth = await createHearth(config, { jobs: { workerOptions: { rowConcurrency: ROW_CONCURRENCY } } });
+const registry = hearth.deps.registry as ModelRegistry;
+let executor = hearth.deps.executor as HearthExecutor | undefined;
+let ownExecutor: HearthExecutor | undefined;
+if (!executor) {
+  // createHearth does not build the executor yet on this tree: build it the way main.ts will.
+  const cache = new ArtifactCache({ dir: config.cacheDir, maxBytes: config.cacheMaxBytes, openFile: (m, p) => registry.openFile(m, p) });
+  ownExecutor = createExecutor({
+    config,
+    clock: hearth.deps.clock,
+    artifacts: cache,
+    getConfig: async (name) => registry.getServingConfig(name).catch(() => defaultModelConfig(config.executor.keepAliveMs)),
+  });
+  executor = ownExecutor;
+  hearth.deps.executor = executor;
+}
+// The app with the executor in place (v2 routes read it when they are registered).
+const app = ownExecutor ? await buildApp({ ...hearth.deps, executor }) : hearth.app;
+const base = await app.listen({ port: 0, host: '127.0.0.1' });
+const cleanup = async () => {
+  if (ownExecutor) await app.close();
+  await hearth.close();
+  await ownExecutor?.close();
+  redis.stop();
+  await fs.rm(dir, { recursive: true, force: true });
+};
+
+try {
+  const up = await fetch(`${base}/v1/models/vad`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(await fs.readFile(SILERO_FILE)) });
+  if (up.status !== 201) throw new Error(`upload: ${up.status} ${await up.text()}`);
+  const bodies = Array.from({ length: 64 }, (_, i) => Buffer.from(rowText(1000 + i)));
+  const infer = `${base}/v2/models/vad/infer`;
+  const load = (concurrency: number, seconds: number) => runLoad({ url: infer, bodies, concurrency, durationMs: seconds * 1000, warmupMs: 500 });
+
+  await load(ONLINE, 2); // cold start, JIT
+  const capacity = await load(CAPACITY_CLIENTS, SECONDS);
+  const unloaded = await load(ONLINE, SECONDS);
+
+  // The large job: a dataset of ROWS frames.
+  const text = Array.from({ length: ROWS }, (_, i) => rowText(i)).join('\n') + '\n';
+  const put = await fetch(`${base}/v1/datasets/frames`, { method: 'PUT', headers: { 'content-type': 'application/x-ndjson' }, body: text });
+  if (put.status !== 201) throw new Error(`dataset: ${put.status} ${await put.text()}`);
+  for (let i = 0; i < 100 && (await fetch(`${base}/v1/jobs`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+  const post = await fetch(`${base}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'vad', input: 'datasets/frames.jsonl', chunkSize: CHUNK }) });
+  if (post.status !== 202) throw new Error(`job: ${post.status} ${await post.text()}`);
+  const { id } = (await post.json()) as { id: string };
+  const progress = async () => ((await (await fetch(`${base}/v1/jobs/${id}`)).json()) as { state: string; progress: { doneRows: number } });
+  while ((await progress()).progress.doneRows < CHUNK) await new Promise((r) => setTimeout(r, 50));
+
+  const rowsAt = async () => ({ t: performance.now(), done: (await progress()).progress.doneRows });
+  const a0 = await rowsAt();
+  const withJob = await load(ONLINE, SECONDS);
+  const a1 = await rowsAt();
+  const jobUnderLoad = ((a1.done - a0.done) / (a1.t - a0.t)) * 1000;
+
+  const b0 = await rowsAt();
+  await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  const b1 = await rowsAt();
+  const jobAlone = ((b1.done - b0.done) / (b1.t - b0.t)) * 1000;
+  const stillRunning = (await progress()).state === 'running';
+  await fetch(`${base}/v1/jobs/${id}`, { method: 'DELETE' });
+
+  const report = {
+    machine: describeMachine(),
+    settings: { rows: ROWS, seconds: SECONDS, onlineClients: ONLINE, capacityClients: CAPACITY_CLIENTS, rowConcurrency: ROW_CONCURRENCY, chunkSize: CHUNK, slots: config.executor.slots },
+    onlineCapacityPerSec: capacity.requestsPerSec,
+    onlineUnloaded: summary(unloaded),
+    onlineWithJob: summary(withJob),
+    p50Ratio: withJob.p50Ms / unloaded.p50Ms,
+    p99Ratio: withJob.p99Ms / unloaded.p99Ms,
+    jobRowsPerSecAlone: jobAlone,
+    jobRowsPerSecUnderOnlineLoad: jobUnderLoad,
+    jobAloneVsOnlineCapacity: jobAlone / capacity.requestsPerSec,
+    jobStillRunningAtEnd: stillRunning,
+  };
+  console.log(formatLoad(`online capacity (${CAPACITY_CLIENTS} clients)`, capacity));
+  console.log(formatLoad(`online, no job (${ONLINE} clients)`, unloaded));
+  console.log(formatLoad(`online, job running (${ONLINE} clients)`, withJob));
+  console.log(`job rows/s alone ${jobAlone.toFixed(0)}, under online load ${jobUnderLoad.toFixed(0)}; online capacity ${capacity.requestsPerSec.toFixed(0)} req/s`);
+  console.log(`online p50 x${report.p50Ratio.toFixed(2)}, p99 x${report.p99Ratio.toFixed(2)} with the job running`);
+  if (!stillRunning) console.log('note: the job finished before the last window ended; raise --rows for a steadier rows/s');
+  console.log(JSON.stringify(report, null, 2));
+} finally {
+  await cleanup();
+}
+
+function summary(r: LoadResult) {
+  return { requests: r.requests, errors: r.errors, perSec: r.requestsPerSec, p50Ms: r.p50Ms, p90Ms: r.p90Ms, p99Ms: r.p99Ms, maxMs: r.maxMs };
+}
