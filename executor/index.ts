@@ -7,6 +7,12 @@
 // whose head ranks highest runs next; its strategy places the head on an instance, asks for a cold start, or waits.
 // Batchable models (see executor/batcher.ts) merge up to batching.maxBatchSize items with equal batch keys.
 //
+// Cold start: InferResult.coldStart is true for a request that was already waiting when the instance serving it
+// became ready, and that instance's first run served it (an instance pre-warmed by load(), minInstances or the
+// autoscaler serves its first request warm). breakdown: acquireMs (pre-spawned worker, or a boot) and fetchMs
+// (artifact cache or store) run concurrently; then loadMs (session creation in the worker); firstRunMs is that
+// first run; coldStartMs spans from the instance's creation to the end of its first run.
+//
 // Deadline: a request that sets none may wait in the queue (for a slot, memory or a starting instance) for
 // `queueBudgetMs` (default 30 s) after its arrival; then it answers 503 OVERLOADED. A cold start never fails the
 // first request for being "not ready": the request simply waits for the instance within that budget.

@@ -118,4 +118,19 @@ describe('engine', () => {
     const r = await rig!.executor.infer({ manifest: t, inputs: faultInputs(0, 3) });
     expect((r.outputs[1].data as Float32Array)[0]).toBe(3);
   });
+
+  it('when a CPU slot frees, the pool whose head ranks highest (oldest, for stateless) runs next', async () => {
+    const { a, b } = await setup({ a: { batching: { maxBatchSize: 1 } }, b: { batching: { maxBatchSize: 1 } } }, undefined, { EXECUTOR_SLOTS: '1' });
+    await rig!.executor.load(a);
+    await rig!.executor.load(b);
+    const order: string[] = [];
+    const blocker = rig!.executor.infer({ manifest: a, inputs: faultInputs(1150) });
+    await tick(20);
+    const fromB = rig!.executor.infer({ manifest: b, inputs: faultInputs(0) }).then(() => order.push('b'));
+    await tick(10);
+    const fromA = rig!.executor.infer({ manifest: a, inputs: faultInputs(0) }).then(() => order.push('a'));
+    await Promise.all([blocker, fromA, fromB]);
+    expect(order).toEqual(['b', 'a']);
+    expect(rig!.executor.control.node().peakSlots).toBe(1);
+  });
 });
