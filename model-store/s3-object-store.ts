@@ -77,14 +77,22 @@ export class S3ObjectStore implements ObjectStore {
     let sizeBytes = 0;
     let uploadId: string | undefined;
     const etags: { part: number; etag: string }[] = [];
+    // Parts are assembled in one buffer reused for every part (minio is done with it once uploadPart resolves),
+    // so a long upload holds one part, not a trail of garbage parts waiting for the collector.
+    let partBuf: Buffer | undefined;
     const take = (n: number): Buffer => {
-      const all = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
-      pending.length = 0;
-      const part = all.subarray(0, n);
-      const rest = all.subarray(n);
-      pendingBytes = rest.length;
-      if (rest.length) pending.push(rest);
-      return part;
+      const out = n === this.#partSize ? (partBuf ??= Buffer.allocUnsafe(this.#partSize)) : Buffer.allocUnsafe(n);
+      let off = 0;
+      while (off < n) {
+        const head = pending[0];
+        const k = Math.min(head.length, n - off);
+        head.copy(out, off, 0, k);
+        off += k;
+        if (k === head.length) pending.shift();
+        else pending[0] = head.subarray(k);
+      }
+      pendingBytes -= n;
+      return out.subarray(0, n);
     };
     const sendPart = async (part: Buffer): Promise<void> => {
       uploadId ??= await this.#call('put', key, () => this.#client.initiateNewMultipartUpload(this.#bucket, key, {}));
