@@ -75,3 +75,51 @@ const binReq = Buffer.concat([Buffer.from(`{"inputs":[{"name":"x","datatype":"FP
 const hl = binReq.length - n * 4;
 const tdb = time(() => decodeInferRequest(binReq, { headerLength: hl }));
 console.log(`decode binary request: ${tdb.toFixed(2)} ms`);
+
+// A silero VAD request as a client sends it (JSON, float32 printed as doubles) and its response: the per-request
+// cost on the gateway's event loop, against JSON.parse + Float32Array/BigInt64Array building + JSON.stringify.
+{
+  const audio = Array.from({ length: 512 }, (_, i) => Math.fround(Math.sin(i / 7) * 0.5));
+  const state = Array.from({ length: 128 }, (_, i) => Math.fround(Math.cos(i) * 0.1));
+  const sileroBody = Buffer.from(
+    JSON.stringify({
+      inputs: [
+        { name: 'input', datatype: 'FP32', shape: [1, 512], data: audio },
+        { name: 'sr', datatype: 'INT64', shape: [], data: 16000 },
+        { name: 'h', datatype: 'FP32', shape: [2, 1, 64], data: state },
+        { name: 'c', datatype: 'FP32', shape: [2, 1, 64], data: state },
+      ],
+    }),
+  );
+  const outs: Tensor[] = [
+    { name: 'output', datatype: 'FP32', shape: [1, 1], data: Float32Array.of(0.25) },
+    { name: 'hn', datatype: 'FP32', shape: [2, 1, 64], data: Float32Array.from(state) },
+    { name: 'cn', datatype: 'FP32', shape: [2, 1, 64], data: Float32Array.from(state) },
+  ];
+  const iterations = 20_000;
+  const perRequestUs = (fn: () => void) => {
+    for (let i = 0; i < 2000; i++) fn();
+    const runs: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      const t0 = performance.now();
+      for (let i = 0; i < iterations; i++) fn();
+      runs.push(((performance.now() - t0) * 1000) / iterations);
+    }
+    return median(runs);
+  };
+  const base = perRequestUs(() => {
+    const req = JSON.parse(sileroBody.toString('utf8')) as { inputs: { datatype: string; data: unknown }[] };
+    for (const t of req.inputs) {
+      const flat: number[] = [];
+      flatten(t.data, flat);
+      if (t.datatype === 'INT64') BigInt64Array.from(flat, (v) => BigInt(v));
+      else new Float32Array(flat);
+    }
+    Buffer.from(JSON.stringify({ model_name: 'vad', model_version: '1', outputs: outs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, data: Array.from(t.data as Float32Array) })) }));
+  });
+  const codec = perRequestUs(() => {
+    decodeInferRequest(sileroBody);
+    encodeInferResponse({ modelName: 'vad', modelVersion: 1, outputs: outs });
+  });
+  console.log(`silero request (${sileroBody.length} B) decode + response encode: baseline ${base.toFixed(1)} µs, codec ${codec.toFixed(1)} µs, ratio ${(base / codec).toFixed(2)}x`);
+}

@@ -304,9 +304,10 @@ function readNumber(s: Scanner, out: NumberInfo, approxOk = false): number {
     s.pos = start;
     s.fail(`expected a number, found ${describeByte(b[start])}`);
   }
+  // `digits` counts significant digits only: leading zeros (as in 0.000123) cost no precision.
   while (p < end && (c = b[p]) >= 0x30 && c <= 0x39) {
     mant = mant * 10 + (c - 0x30);
-    digits++;
+    if (mant !== 0) digits++;
     p++;
   }
   let integral = true;
@@ -317,10 +318,10 @@ function readNumber(s: Scanner, out: NumberInfo, approxOk = false): number {
     const f0 = p;
     while (p < end && (c = b[p]) >= 0x30 && c <= 0x39) {
       mant = mant * 10 + (c - 0x30);
+      if (mant !== 0) digits++;
       p++;
     }
     fracDigits = p - f0;
-    digits += fracDigits;
     if (fracDigits === 0) {
       s.pos = p;
       s.fail('expected digits after the decimal point');

@@ -94,6 +94,31 @@ describe('JSON requests', () => {
     expect(Array.from(req.inputs[0].data as Float32Array)).toEqual(values.map((v) => Math.fround(v)));
   });
 
+  it('agrees with JSON.parse (+ Math.fround for FP32) on many random decimals of every length', () => {
+    // A seeded generator: digits 1..22, leading zeros, exponents, signs; the float32 fast path must never differ.
+    let seed = 12345;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const texts: string[] = [];
+    for (let i = 0; i < 20000; i++) {
+      const digits = 1 + Math.floor(rnd() * 22);
+      let m = '';
+      for (let k = 0; k < digits; k++) m += Math.floor(rnd() * 10);
+      const point = Math.floor(rnd() * (digits + 1));
+      let t = point === 0 ? `0.${'0'.repeat(Math.floor(rnd() * 5))}${m}` : `${m.slice(0, point).replace(/^0+(?=\d)/, '')}${point < digits ? '.' + m.slice(point) : ''}`;
+      if (rnd() < 0.2) t += `e${Math.floor(rnd() * 40) - 20}`;
+      if (rnd() < 0.5) t = `-${t}`;
+      texts.push(t);
+    }
+    const data = `[${texts.join(',')}]`;
+    const expected = JSON.parse(data) as number[];
+    const f32 = decodeInferRequest(`{"inputs":[{"name":"x","datatype":"FP32","shape":[${texts.length}],"data":${data}}]}`).inputs[0].data as Float32Array;
+    const f64 = decodeInferRequest(`{"inputs":[{"name":"x","datatype":"FP64","shape":[${texts.length}],"data":${data}}]}`).inputs[0].data as Float64Array;
+    const wrong32 = texts.filter((t, i) => !Object.is(f32[i], Math.fround(expected[i])));
+    const wrong64 = texts.filter((t, i) => !Object.is(f64[i], expected[i]));
+    expect(wrong32).toEqual([]);
+    expect(wrong64).toEqual([]);
+  });
+
   it('reads FP64 with full precision and non-finite values from strings', () => {
     const values = [0.1, 1 / 3, 5e-324, 1.7976931348623157e308, 123456789.12345679];
     const req = decodeInferRequest(`{"inputs":[{"name":"x","datatype":"FP64","shape":[8],"data":[${values.join(',')},"NaN","Infinity","-Infinity"]}]}`);
