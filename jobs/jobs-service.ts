@@ -259,6 +259,7 @@ export class JobsService {
       createdAt: Date.now(),
       ...(req.callbackUrl ? { callbackUrl: req.callbackUrl } : {}),
     };
+    const cleanupInputs = (e: unknown) => this.#dropInputs(id).catch(() => {}).then(() => Promise.reject(e));
     await this.#api_(async (r) => {
       await this.#records.create(r, rec);
       // BullMQ: lower numbers go first; Hearth: 9 is the most urgent.
@@ -293,7 +294,7 @@ export class JobsService {
         await this.#records.finish(r, id, 'failed', Date.now(), `could not enqueue: ${(e as Error).message}`).catch(() => {});
         throw e;
       }
-    });
+    }).catch(cleanupInputs);
     return { id, state: 'queued' };
   }
 
@@ -600,9 +601,12 @@ export class JobsService {
   async close(): Promise<void> {
     this.#closing = true;
     // Running chunks stop at their next row and go back to the queue; wait for that, then close the workers.
-    await Promise.allSettled([...this.#running]);
-    await Promise.allSettled(this.#workers.map((w) => w.close()));
-    await Promise.allSettled([this.#flow?.close(), this.#parents?.close(), this.#callbacks?.close()]);
+    // With Redis away the hand-back cannot happen: give up after a while and leave those chunks to the
+    // stalled check of the nodes that remain.
+    await settleWithin([...this.#running], 10_000);
+    const graceful = await settleWithin(this.#workers.map((w) => w.close()), 5_000);
+    if (!graceful) await settleWithin(this.#workers.map((w) => w.close(true)), 2_000);
+    await settleWithin([this.#flow?.close(), this.#parents?.close(), this.#callbacks?.close()], 2_000);
     this.#wredis?.disconnect();
     this.#api?.disconnect();
   }
@@ -667,6 +671,20 @@ function idOf(text: string): string | undefined {
     return v && typeof v.id === 'string' ? v.id : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** True when every promise settled within `ms`. */
+async function settleWithin(ps: (Promise<unknown> | undefined)[], ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((r) => {
+    timer = setTimeout(() => r(false), ms);
+  });
+  const all = Promise.allSettled(ps).then(() => true as const);
+  try {
+    return await Promise.race([all, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -53,7 +53,7 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
   }
 }
 
-export async function startTestRedis(opts: { persistent?: boolean; useEnv?: boolean } = {}): Promise<TestRedis> {
+export async function startTestRedis(opts: { persistent?: boolean; useEnv?: boolean; port?: number } = {}): Promise<TestRedis> {
   const envUrl = opts.useEnv === false ? undefined : process.env.REDIS_URL;
   if (envUrl && !opts.persistent) {
     const port = Number(new URL(envUrl).port || 6379);
@@ -62,7 +62,7 @@ export async function startTestRedis(opts: { persistent?: boolean; useEnv?: bool
     };
     return { url: envUrl, port, external: true, stop: refuse, start: refuse, close: async () => {} };
   }
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-redis-'));
   let proc: ChildProcess | undefined;
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''];

@@ -326,8 +326,23 @@ describe('without Redis', () => {
       const m = await offline.uploadSilero('vad');
       const res = await offline.executor.infer({ manifest: m, inputs: sileroTensors(0) });
       expect(res.outputs.length).toBe(3);
+
+      // Redis arrives later: the job API and the workers come up on their own.
+      const late = await startTestRedis({ useEnv: false, port: Number(new URL(url).port) });
+      try {
+        await waitFor(async () => ((await app.inject({ url: '/v1/jobs' })).statusCode === 200 ? true : undefined), 'the job API to come back');
+        const id = (await app.inject({ method: 'POST', url: '/v1/jobs', payload: { model: 'vad', rows: [sileroRow(0), sileroRow(1)] } })).json().id;
+        const s = await waitFor(async () => {
+          const j = (await app.inject({ url: `/v1/jobs/${id}` })).json();
+          return j.state === 'completed' ? j : undefined;
+        }, 'a job after Redis came');
+        expect(s.progress).toEqual({ totalRows: 2, doneRows: 2, failedRows: 0 });
+      } finally {
+        await offline.close();
+        await late.close();
+      }
     } finally {
-      await offline.close();
+      await offline.close().catch(() => {});
     }
   });
 });
