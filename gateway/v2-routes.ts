@@ -180,7 +180,7 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
     reply.header('hearth-warm', String(executor?.isLoaded(manifest.name, manifest.version) ?? false));
     if (!executor || failure) {
       // The protocol says "not ready" with a 4xx and an empty body; the reason goes in a header.
-      reply.header('hearth-not-ready', (failure ?? 'this node runs no executor').replace(/[\r\n]+/g, ' ').slice(0, 200));
+      reply.header('hearth-not-ready', (failure ?? 'this node runs no executor').replace(/[^\x20-\x7e]+/g, ' ').slice(0, 200));
       return reply.code(400).send();
     }
     return reply.code(200).send();

@@ -1,6 +1,7 @@
-// A client that disconnects while its V2 request waits in the queue takes the request out of the queue: the
-// route passes an AbortSignal into the executor. The model's load hangs (test-only fault runtime), so the
-// request stays queued until the socket closes; nothing here depends on timing.
+// V2 surface under faults, through the test-only fault runtime (nothing here depends on timing):
+// - a client that disconnects while its request waits in the queue takes it out of the queue: the route passes
+//   an AbortSignal into the executor ("vad" loads hang, so the request stays queued until the socket closes);
+// - a version whose load fails ("broken" loads throw) is not ready and shows UNAVAILABLE in the index.
 import net from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { sileroBytes } from '../helpers/model-bodies.ts';
@@ -10,9 +11,11 @@ let rig: V2Rig;
 let port: number;
 
 beforeAll(async () => {
-  rig = await startV2Rig({}, { allowTestRuntimes: true, loadOptions: () => ({ runtime: 'fault', fault: { load: 'hang' } }) });
-  const up = await rig.app.inject({ method: 'POST', url: '/v1/models/vad', headers: { 'content-type': 'application/octet-stream' }, payload: sileroBytes() });
-  expect(up.statusCode).toBe(201);
+  rig = await startV2Rig({}, { allowTestRuntimes: true, loadOptions: (m) => ({ runtime: 'fault', fault: { load: m.name === 'broken' ? 'throw' : 'hang' } }) });
+  for (const name of ['vad', 'broken']) {
+    const up = await rig.app.inject({ method: 'POST', url: `/v1/models/${name}`, headers: { 'content-type': 'application/octet-stream' }, payload: sileroBytes() });
+    expect(up.statusCode).toBe(201);
+  }
   await rig.app.listen({ port: 0, host: '127.0.0.1' });
   port = (rig.app.server.address() as net.AddressInfo).port;
 });
@@ -47,4 +50,22 @@ it('closing the socket removes the queued request and counts it as failed', asyn
   expect(s.fail.count).toBe(1);
   expect(s.success.count).toBe(0);
   expect(s.inferenceCount).toBe(0);
+});
+
+it('a failed load makes the version not ready and UNAVAILABLE in the index, with the reason', async () => {
+  expect((await rig.app.inject({ url: '/v2/models/broken/ready' })).statusCode).toBe(200);
+  const load = await rig.app.inject({ method: 'POST', url: '/v2/repository/models/broken/load' });
+  expect(load.statusCode).toBeGreaterThanOrEqual(400);
+  expect(load.json()).toEqual({ error: expect.any(String), code: expect.stringMatching(/MODEL_INVALID|INSTANCE_FAILED/) });
+
+  const ready = await rig.app.inject({ url: '/v2/models/broken/ready' });
+  expect(ready.statusCode).toBe(400);
+  expect(ready.body).toBe('');
+  expect(ready.headers['hearth-not-ready']).toMatch(/\S/);
+  const index = (await rig.app.inject({ method: 'POST', url: '/v2/repository/index' })).json() as { name: string; state: string; reason: string }[];
+  const broken = index.find((r) => r.name === 'broken')!;
+  expect(broken.state).toBe('UNAVAILABLE');
+  expect(broken.reason).toBe(load.json().error);
+  const onlyReady = (await rig.app.inject({ method: 'POST', url: '/v2/repository/index', payload: { ready: true } })).json() as { name: string }[];
+  expect(onlyReady.map((r) => r.name)).toEqual(['vad']);
 });
