@@ -1,5 +1,6 @@
 // The model registry over an ObjectStore: immutable versions under models/{name}/{version}/, each made visible
 // by writing its manifest.json last; serving configs at models/{name}/config.json.
+import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
   defaultModelConfig,
@@ -24,6 +25,8 @@ export interface ModelSummary {
 export interface VersionReservation {
   name: string;
   version: number;
+  /** The marker object that holds the number across nodes; delete it once the manifest is written. */
+  claimKey: string;
   release(): void;
 }
 
@@ -37,6 +40,8 @@ export interface RegistryOptions {
 
 const MANIFEST = 'manifest.json';
 const CONFIG = 'config.json';
+/** Marker objects of in-flight uploads inside a version folder. */
+const CLAIM_PREFIX = '.upload-';
 const MAX_VERSION = 2 ** 31 - 1;
 
 export function checkModelName(name: string): string {
@@ -144,7 +149,6 @@ export class ModelRegistry {
       let v: number;
       if (version === undefined) {
         v = Math.max(0, ...scan.folders.keys(), ...reserved) + 1;
-        if (v > MAX_VERSION) throw hearthError('INVALID_NAME', `model "${name}" has run out of version numbers`);
       } else {
         v = version;
         if (scan.visible.includes(v)) throw hearthError('VERSION_EXISTS', `model "${name}" version ${v} already exists; versions are immutable`);
@@ -157,19 +161,36 @@ export class ModelRegistry {
           await this.#deletePrefix(this.versionPrefix(name, v));
         }
       }
-      reserved.add(v);
-      this.#reserved.set(name, reserved);
-      let released = false;
-      return {
-        name,
-        version: v,
-        release: () => {
-          if (released) return;
-          released = true;
-          reserved.delete(v);
-          if (!reserved.size) this.#reserved.delete(name);
-        },
-      };
+      // Another node may pick the same number at the same moment. Each writes a claim, then lists the folder:
+      // whoever sees anything besides its own claim backs off. Both may back off, never both proceed, because
+      // each lists only after its own write. Automatic versions then try the next number.
+      for (let attempt = 0; ; attempt++) {
+        if (v > MAX_VERSION) throw hearthError('INVALID_NAME', `model "${name}" has run out of version numbers`);
+        const claimKey = `${this.versionPrefix(name, v)}${CLAIM_PREFIX}${randomUUID()}`;
+        await this.#store.put(claimKey, Buffer.alloc(0));
+        const others = (await this.#store.list(this.versionPrefix(name, v))).filter((o) => o.key !== claimKey);
+        if (!others.length) {
+          reserved.add(v);
+          this.#reserved.set(name, reserved);
+          let released = false;
+          return {
+            name,
+            version: v,
+            claimKey,
+            release: () => {
+              if (released) return;
+              released = true;
+              reserved.delete(v);
+              if (!reserved.size) this.#reserved.delete(name);
+            },
+          };
+        }
+        await this.#store.delete(claimKey);
+        if (version !== undefined) throw hearthError('VERSION_EXISTS', `model "${name}" version ${v} is being uploaded right now`);
+        if (attempt >= 20) throw hearthError('STORE_UNAVAILABLE', `model "${name}": could not claim a version number after ${attempt + 1} attempts`);
+        v++;
+        await new Promise((r) => setTimeout(r, Math.random() * 20));
+      }
     });
   }
 

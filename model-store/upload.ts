@@ -93,6 +93,7 @@ export class ModelUploader {
       if (signal?.aborted) throw clientGone(signal.reason);
       const manifest = run.manifest(format, signature, new Date(this.#clock.now()).toISOString());
       await this.#registry.writeManifest(manifest);
+      await this.#registry.store.delete(reservation.claimKey).catch(() => {});
       return manifest;
     } catch (e) {
       await this.#registry.deletePrefix(this.#registry.versionPrefix(name, reservation.version)).catch(() => {});

@@ -94,6 +94,21 @@ describe('ModelRegistry and ModelUploader', () => {
     expect((await registry.getModel('par')).latest).toBe(4);
   });
 
+  it('two nodes on one store never hand out the same version (claims in the version folder)', async () => {
+    const other = new ModelRegistry(store, { clock });
+    const held = await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2 ? registry : other).reserveVersion('shared')));
+    const versions = held.map((r) => r.version);
+    expect(new Set(versions).size).toBe(8);
+    for (const r of held) {
+      expect((await store.list(registry.versionPrefix('shared', r.version))).map((o) => o.key)).toEqual([r.claimKey]);
+      await store.delete(r.claimKey);
+      r.release();
+    }
+    const both = await Promise.allSettled([registry.reserveVersion('shared2', 3), other.reserveVersion('shared2', 3)]);
+    expect(both.filter((s) => s.status === 'fulfilled').length).toBeLessThanOrEqual(1);
+    for (const s of both) if (s.status === 'rejected') expect(s.reason).toMatchObject({ code: 'VERSION_EXISTS' });
+  });
+
   it('refuses bad names and versions with INVALID_NAME', async () => {
     await expect(registry.getModel('Upper')).rejects.toMatchObject({ code: 'INVALID_NAME' });
     await expect(uploader.upload('../x', undefined, onnx('x'))).rejects.toMatchObject({ code: 'INVALID_NAME' });
