@@ -2,9 +2,10 @@
 // onnxruntime-node server (benchmarks/minimal-server.ts) against Hearth with batching on and off and with
 // each scheduling strategy. Servers run in their own processes; the variants take turns, round after round,
 // so drifting machine load hits them alike. Prints throughput, p50/p99 and the ratio hearth/minimal.
-//   tsx benchmarks/hearth-vs-minimal.ts [--duration 5000] [--warmup 1000] [--rounds 2] [--concurrency 16]
-//     [--variants minimal,batch-on,batch-off,stateful,event] [--max-instances N] [--max-batch 16]
-//     [--prof DIR] (CPU profiles of the Hearth process and its workers) [--json FILE]
+//   tsx benchmarks/hearth-vs-minimal.ts [--duration 5000] [--warmup 1000] [--prewarm 3000] [--rounds 2] [--concurrency 16]
+//     [--variants minimal,batch-on,batch-off,batch-delay,stateful,event] [--delay 1] (batch-delay's maxQueueDelayMs) [--min-instances N] [--max-instances N] [--max-batch 16]
+//     [--prof DIR] (DIR/hearth-main-N: the Hearth main thread over each measured window; DIR/threads: whole-life
+//     profiles of every thread, workers included) [--json FILE]
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -24,6 +25,7 @@ function arg(name: string, def: string): string {
 }
 const durationMs = Number(arg('duration', '5000'));
 const warmupMs = Number(arg('warmup', '1000'));
+const prewarmMs = Number(arg('prewarm', '3000'));
 const rounds = Number(arg('rounds', '2'));
 const concurrency = Number(arg('concurrency', '16'));
 const maxBatch = Number(arg('max-batch', '16'));
@@ -39,11 +41,20 @@ interface Variant {
   config?: Record<string, unknown>;
 }
 
-const maxInstances = maxInstancesArg ? { maxInstances: Number(maxInstancesArg) } : {};
+const minInstancesArg = arg('min-instances', '');
+const maxInstances = {
+  ...(maxInstancesArg ? { maxInstances: Number(maxInstancesArg) } : {}),
+  ...(minInstancesArg ? { minInstances: Number(minInstancesArg) } : {}),
+};
 const ALL: Variant[] = [
   { name: 'minimal' },
   { name: 'batch-on', model: 'vad-batch', config: { ...maxInstances, batching: { maxBatchSize: maxBatch, maxQueueDelayMs: 0 }, scheduling: { strategy: 'stateless' } } },
   { name: 'batch-off', model: 'vad-nobatch', config: { ...maxInstances, batching: { maxBatchSize: 1, maxQueueDelayMs: 0 }, scheduling: { strategy: 'stateless' } } },
+  {
+    name: 'batch-delay',
+    model: 'vad-batch-delay',
+    config: { ...maxInstances, batching: { maxBatchSize: maxBatch, maxQueueDelayMs: Number(arg('delay', '1')) }, scheduling: { strategy: 'stateless' } },
+  },
   { name: 'stateful', model: 'vad-stateful', config: { ...maxInstances, batching: { maxBatchSize: maxBatch, maxQueueDelayMs: 0 }, scheduling: { strategy: 'stateful' } } },
   { name: 'event', model: 'vad-event', config: { ...maxInstances, batching: { maxBatchSize: maxBatch, maxQueueDelayMs: 0 }, scheduling: { strategy: 'event' } } },
 ];
@@ -124,6 +135,27 @@ async function call(url: string, method: string, body: Buffer | string, contentT
   return text ? JSON.parse(text) : undefined;
 }
 
+/** The model's instance counts from GET /v1/status, when the node reports them. */
+async function poolState(baseUrl: string, model: string): Promise<{ starting: number; idle: number; busy: number } | undefined> {
+  try {
+    const status = (await (await fetch(`${baseUrl}/v1/status`)).json()) as { models?: { name: string; instances?: { starting: number; idle: number; busy: number } }[] };
+    return status.models?.find((m) => m.name === model)?.instances;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Requests per run so far (V2 statistics: inference_count / execution_count). */
+async function meanBatch(baseUrl: string, model: string): Promise<number | undefined> {
+  try {
+    const stats = (await (await fetch(`${baseUrl}/v2/models/${model}/stats`)).json()) as { model_stats?: { inference_count: number; execution_count: number }[] };
+    const s = stats.model_stats?.[0];
+    return s && s.execution_count > 0 ? s.inference_count / s.execution_count : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -150,21 +182,34 @@ async function main(): Promise<void> {
     }
     const hearthVariants = variants.filter((v) => v.model);
     let hearthChild: ChildProcess | undefined;
+    let hearthUrl: string | undefined;
     if (hearthVariants.length > 0) {
       if (profDir) await fs.mkdir(profDir, { recursive: true });
       const hearth = await startChild(
         path.join(here, 'hearth-server.ts'),
-        [],
+        profDir ? [path.resolve(profDir)] : [],
         { DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'silent' },
-        profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+        profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profDir, 'threads')}`] : [],
       );
       hearthChild = hearth.child;
+      hearthUrl = hearth.url;
       children.push(hearth.child);
       const model = await fs.readFile(modelPath);
       for (const v of hearthVariants) {
         await call(`${hearth.url}/v1/models/${v.model}`, 'POST', model, 'application/octet-stream');
         await call(`${hearth.url}/v1/models/${v.model}/config`, 'PUT', JSON.stringify(v.config), 'application/json');
         urls.set(v.name, `${hearth.url}/v2/models/${v.model}/infer`);
+      }
+    }
+
+    // Cold starts (worker spawn, session load) take seconds on a busy 2-core box; the comparison is about warm
+    // serving, so each Hearth variant is driven until its pool stops growing before anything is measured.
+    for (const v of hearthVariants) {
+      const deadline = performance.now() + 20_000;
+      for (;;) {
+        await runLoad({ url: urls.get(v.name)!, bodies, concurrency, durationMs: prewarmMs });
+        const pool = await poolState(hearthUrl!, v.model!);
+        if (!pool || pool.starting === 0 || performance.now() > deadline) break;
       }
     }
 
@@ -175,11 +220,21 @@ async function main(): Promise<void> {
     const results = new Map<string, LoadResult[]>(variants.map((v) => [v.name, []]));
     for (let r = 0; r < rounds; r++) {
       for (const v of variants) {
+        // With --prof, the Hearth main thread is profiled over the measured window of each Hearth variant.
+        const profiling = profDir && v.model && hearthChild;
+        if (profiling) setTimeout(() => hearthChild!.kill('SIGUSR2'), warmupMs).unref();
         const res = await runLoad({ url: urls.get(v.name)!, bodies, concurrency, durationMs, warmupMs, check, checkEvery: 25 });
+        if (profiling) {
+          hearthChild!.kill('SIGUSR2');
+          await new Promise((r) => setTimeout(r, 500));
+        }
         results.get(v.name)!.push(res);
         const base = results.get('minimal')?.[r];
         const ratio = base && v.name !== 'minimal' ? `  ×${(res.inferencesPerSec / base.inferencesPerSec).toFixed(2)} of minimal` : '';
-        console.log(`round ${r + 1}  ${formatLoad(v.name, res)}${ratio}`);
+        const pool = v.model ? await poolState(hearthUrl!, v.model) : undefined;
+        const batch = v.model ? await meanBatch(hearthUrl!, v.model) : undefined;
+        const instances = pool ? `  [instances: ${pool.idle + pool.busy} warm, ${pool.starting} starting; mean batch ${batch?.toFixed(1) ?? '?'}]` : '';
+        console.log(`round ${r + 1}  ${formatLoad(v.name, res)}${ratio}${instances}`);
         for (const e of res.errorSamples) console.log(`    error: ${e}`);
       }
     }
