@@ -1,5 +1,6 @@
 // The ledger survives a restart without counting twice: against a private redis-server, and with snapshots in an fs store.
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -91,6 +92,34 @@ describe('ledger persistence in Redis', () => {
     expect(t.get('m@1')!.get(0)!.peakMemoryMb).toBe(1024); // merged by max, not summed
   });
 
+  it('a flush that fails while Redis is down is retried after it returns, and counted once', async () => {
+    const own = await startTestRedis({ persistent: true, useEnv: false });
+    try {
+      const prefix = uniquePrefix('ledger');
+      const c = new Redis(own.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+      c.on('error', () => {});
+      clients.push(c);
+      const clock = new ManualClock(0);
+      const ledger = new CostLedger({ clock, prices: DEFAULT_PRICES, persistence: new RedisLedgerPersistence(c, { prefix, ownsClient: false }) });
+      await ledger.start();
+      for (let i = 0; i < 4; i++) requestDone(ledger, 0);
+      await ledger.flush();
+      await own.stop();
+      requestDone(ledger, 0);
+      await expect(ledger.flush()).rejects.toThrow();
+      requestDone(ledger, 0);
+      await own.start();
+      await ledger.flush(); // the failed batch, under its own sequence
+      await ledger.flush(); // the event recorded after it
+      const fresh = new RedisLedgerPersistence(new Redis(own.url), { prefix });
+      const t = await fresh.load();
+      expect(t.get('m@1')!.get(0)!.invocations).toBe(6);
+      await fresh.close();
+    } finally {
+      await own.close();
+    }
+  });
+
   it('openLedgerPersistence picks Redis when it answers', async () => {
     const { persistence } = await openLedgerPersistence({ redisUrl: redis.url, prefix: uniquePrefix('ledger') });
     expect(persistence.kind).toBe('redis');
@@ -115,6 +144,19 @@ describe('ledger persistence in the object store', () => {
     expect(snap.format).toBe('hearth-ledger/1');
     expect(snap.models['m@1'][String(5 * H)].invocations).toBe(7);
     expect(snap.seq).toBeGreaterThanOrEqual(3);
+  });
+
+  it('openLedgerPersistence falls back when a server accepts the connection but never answers', async () => {
+    const silent = net.createServer(() => {});
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (silent.address() as net.AddressInfo).port;
+      const { persistence, why } = await openLedgerPersistence({ redisUrl: `redis://127.0.0.1:${port}`, store: new FsObjectStore({ root: dir }), connectTimeoutMs: 300 });
+      expect(persistence.kind).toBe('store');
+      expect(why).toMatch(/did not answer/);
+    } finally {
+      silent.close();
+    }
   });
 
   it('openLedgerPersistence falls back to the store when Redis does not answer, without hanging', async () => {
