@@ -351,8 +351,8 @@ export function renderMarkdown(r: BenchReport): string {
     }
     out.push(
       table(
-        ['policy', 'cold-start rate', 'cold starts', 'idle GB-s', 'total cost USD', 'mean per-function cold rate', 'p75 per-function', 'pre-warms'],
-        r.keepAlive.map((k) => [k.policy, pct(k.coldStartRate), k.coldStarts, fmt(k.idleGbSeconds, 0), k.totalCost.toFixed(4), pct(k.meanFunctionColdStartRate), pct(k.p75FunctionColdStartRate), k.prewarms]),
+        ['policy', 'cold-start rate', 'cold starts', 'idle GB-s', 'total cost USD', 'always-on cost USD', 'mean per-function cold rate', 'p75 per-function'],
+        r.keepAlive.map((k) => [k.policy, pct(k.coldStartRate), k.coldStarts, fmt(k.idleGbSeconds, 0), k.totalCost.toFixed(4), k.alwaysOnCost !== undefined ? k.alwaysOnCost.toFixed(4) : '–', pct(k.meanFunctionColdStartRate), pct(k.p75FunctionColdStartRate)]),
       ),
     );
     out.push('');

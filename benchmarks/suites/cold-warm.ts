@@ -179,21 +179,31 @@ export async function runColdWarmSuite(opts: ColdWarmOptions): Promise<{ rows: C
             if (s.coldStart && s.source === want) samples.push(s);
             else notes.push(`cold-warm ${model.label}: a "cold from ${want}" attempt came back as ${s.coldStart ? `cold from ${s.source}` : 'warm'} and was repeated`);
           }
-          if (samples.length < size.reps) throw new Error(`only ${samples.length} of ${size.reps} cold starts from the ${want} in ${attempts} attempts`);
+          if (samples.length < size.reps) notes.push(`cold-warm ${model.label}: only ${samples.length} of ${size.reps} cold starts from the ${want} in ${attempts} attempts`);
+          if (samples.length === 0) throw new Error(`no cold start from the ${want} in ${attempts} attempts`);
           return samples;
         };
+        // The autoscaler keeps a recently used pool warm for its keep-alive window, and would start the instance
+        // again right after the unload; a keep-alive of 0 during the cold phases lets the pool stay at zero.
+        await httpCall(`${base}/v1/models/${model.name}/config`, 'PUT', JSON.stringify({ keepAlive: { kind: 'fixed', idleMs: 0 } }));
         progress.step(`${model.label}: ${size.reps} cold starts from the store`);
         const fromStore = await coldReps('store');
         progress.step(`${model.label}: ${size.reps} cold starts from the cache`);
         const fromCache = await coldReps('cache');
 
+        await httpCall(`${base}/v1/models/${model.name}/config`, 'PUT', JSON.stringify({ keepAlive: { kind: 'fixed', idleMs: 600_000 } }));
         progress.step(`${model.label}: ≥${size.warmCalls} warm calls`);
         // Estimate one call, then run long enough for the wanted count (closed loop, one client).
         const probe: number[] = [];
         for (let i = 0; i < 5; i++) probe.push((await httpCall(`${base}/v2/models/${model.name}/infer`, 'POST', body)).ms);
         const est = Math.max(0.2, median(probe));
-        const durationMs = Math.min(120_000, Math.max(1_000, est * size.warmCalls * 1.5));
-        const warm = await runLoad({ url: `${base}/v2/models/${model.name}/infer`, bodies: [body], concurrency: 1, durationMs, warmupMs: Math.min(500, est * 20) });
+        let durationMs = Math.min(120_000, Math.max(1_000, est * size.warmCalls * 1.5));
+        let warm = await runLoad({ url: `${base}/v2/models/${model.name}/infer`, bodies: [body], concurrency: 1, durationMs, warmupMs: Math.min(500, est * 20) });
+        if (warm.requests < size.warmCalls && warm.requests > 0) {
+          // The probe underestimated a call: measure again, long enough for the count at the pace just seen.
+          durationMs = Math.min(120_000, ((durationMs / warm.requests) * size.warmCalls * 1.3));
+          warm = await runLoad({ url: `${base}/v2/models/${model.name}/infer`, bodies: [body], concurrency: 1, durationMs, warmupMs: 200 });
+        }
         if (warm.errors) notes.push(`cold-warm ${model.label}: ${warm.errors} warm calls failed: ${warm.errorSamples[0] ?? ''}`);
         if (warm.requests < size.warmCalls) notes.push(`cold-warm ${model.label}: only ${warm.requests} warm calls fit in ${Math.round(durationMs)} ms (wanted ${size.warmCalls})`);
 

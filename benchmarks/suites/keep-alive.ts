@@ -1,14 +1,12 @@
 // keep-alive suite: replays a generated Azure-shaped trace in simulated time against each keep-alive policy.
-// Time is a ManualClock. The default driver is the executor's real Autoscaler (which applies the keep-alive
-// policy to each pool's last instance and pre-warms) over SimulatedPools, the executor's own model of pools
-// with a cold-start time and a service time per request; those times come from the cold-warm suite when it
-// ran in the same invocation, else from defaults. A second driver, 'tracker', replays the trace with only the
+// Time is a ManualClock. The default driver is the executor's own simulateKeepAlive: the real Autoscaler (which
+// applies the keep-alive policy to each pool's last instance and pre-warms) and CostLedger over SimulatedPools,
+// the executor's model of pools with a cold-start time and a service time per request; those times come from the
+// cold-warm suite when it ran in the same invocation, else from defaults. A second driver, 'tracker', replays the trace with only the
 // executor's KeepAliveTracker deciding (no Little's-law sizing, no tick granularity), as a cross-check.
-import { ManualClock, DEFAULT_HISTOGRAM, DEFAULT_PRICES, defaultModelConfig, type KeepAlivePolicy, type Prices } from '../../core/index.ts';
-import { Autoscaler } from '../../executor/autoscaler.ts';
+import { ManualClock, DEFAULT_HISTOGRAM, DEFAULT_PRICES, type KeepAlivePolicy, type Prices } from '../../core/index.ts';
 import { KeepAliveTracker } from '../../executor/keep-alive.ts';
-import { SimulatedPools, fanOutObserver } from '../../executor/simulated-pools.ts';
-import type { ExecutorObserver } from '../../executor/types.ts';
+import { simulateKeepAlive, type SimulatedFunction } from '../../executor/keep-alive-simulation.ts';
 import { describeTrace, generateTrace, type Trace } from '../azure-trace.ts';
 import { percentile, round3 } from '../percentiles.ts';
 
@@ -47,11 +45,13 @@ export interface KeepAliveRow {
   computeCost: number;
   requestCost: number;
   idleCost: number;
+  /** Autoscaler driver: the same traffic priced as always-on instances (the ledger's comparison). */
+  alwaysOnCost?: number;
   /** Mean and 75th percentile over functions of each function's own cold-start share (the paper's per-app view). */
   meanFunctionColdStartRate: number;
   p75FunctionColdStartRate: number;
-  /** Pre-warm loads started, and (tracker driver) how many of them served a call before being retired. */
-  prewarms: number;
+  /** Tracker driver only: pre-warm loads started, and how many of them served a call. */
+  prewarms?: number;
   usefulPrewarms?: number;
   /** Share of keep-alive decisions taken by the learned histogram (vs. its fixed fallback). */
   histogramDecisionShare?: number;
@@ -293,9 +293,10 @@ export function simulateWithTracker(
 }
 
 /**
- * Replays `trace` under one policy through the executor's Autoscaler and SimulatedPools (the 'autoscaler' driver).
- * One instance per function (maxInstances 1), as in the paper's simulation, so that the policies differ only in
- * keep-alive and pre-warm, not in scale-out; requests that overlap queue on the instance.
+ * Replays `trace` under one policy through the executor's own simulation (executor/keep-alive-simulation.ts):
+ * the real Autoscaler, keep-alive policies and CostLedger over SimulatedPools on a ManualClock (the
+ * 'autoscaler' driver). One instance per function (maxInstances 1), as in the paper's simulation, so the
+ * policies differ only in keep-alive and pre-warm, not in scale-out; overlapping requests queue on the instance.
  */
 export function simulateWithAutoscaler(
   trace: Trace,
@@ -306,88 +307,38 @@ export function simulateWithAutoscaler(
   opts: { tickMs?: number; maxInstances?: number } = {},
 ): KeepAliveRow {
   const wallStart = performance.now();
-  const clock = new ManualClock(0);
-  const pools = new SimulatedPools({ clock });
-  const autoscaler = new Autoscaler({ clock, control: pools, tickMs: opts.tickMs ?? 1000 });
-  // Idle GB-s as the cost ledger defines it: instances warm and not running, memory x time.
-  let idleMbMs = 0;
-  let billedMbMs = 0;
-  let coldStarts = 0;
-  let invocations = 0;
-  let starts = 0;
-  const state = new Map<string, { to: string; at: number }>();
-  const perFn = new Map<string, { n: number; cold: number }>();
-  const accounting: ExecutorObserver = {
-    onInstanceState: (e) => {
-      const prev = state.get(e.instanceId);
-      if (prev && prev.to === 'idle') idleMbMs += (e.at - prev.at) * e.memoryMb;
-      if (e.from === 'none') starts++;
-      if (e.to === 'gone') state.delete(e.instanceId);
-      else state.set(e.instanceId, { to: e.to, at: e.at });
-    },
-    onRequestDone: (e) => {
-      invocations++;
-      billedMbMs += e.billedMs * e.memoryMb;
-      const f = perFn.get(e.name) ?? { n: 0, cold: 0 };
-      f.n++;
-      if (e.coldStart) {
-        coldStarts++;
-        f.cold++;
-      }
-      perFn.set(e.name, f);
-    },
-  };
-  pools.setObserver(fanOutObserver(autoscaler.observer, accounting));
-  for (const f of trace.functions) {
+  const functions: SimulatedFunction[] = trace.functions.map((f) => {
     const cost = costModels[f.modelIndex % costModels.length];
-    pools.addModel({
-      name: f.name,
-      version: 1,
-      config: { ...defaultModelConfig(), maxInstances: opts.maxInstances ?? 1, keepAlive: policy },
-      memoryMb: f.memoryMb,
-      coldStartMs: cost.coldFromCacheMs,
-      serviceMs: cost.serviceMs,
-    });
+    return { name: f.name, memoryMb: f.memoryMb, coldStartMs: cost.coldFromCacheMs, serviceMs: cost.serviceMs, config: { maxInstances: opts.maxInstances ?? 1 } };
+  });
+  const names = trace.functions.map((f) => f.name);
+  function* arrivals(): Generator<{ at: number; name: string }> {
+    for (let i = 0; i < trace.at.length; i++) yield { at: trace.at[i], name: names[trace.fn[i]] };
   }
-  autoscaler.start();
-  for (let i = 0; i < trace.at.length; i++) {
-    const t = trace.at[i];
-    if (t > clock.now()) clock.advance(t - clock.now());
-    pools.invoke(trace.functions[trace.fn[i]].name, 1);
-  }
-  clock.advance(Math.max(0, trace.durationMs - clock.now()) + 1_000);
-  autoscaler.stop();
-  // Charge the idle time still open at the end of the trace.
-  const end = clock.now();
-  for (const p of pools.pools()) {
-    for (const inst of p.instances) {
-      const st = state.get(inst.id);
-      if (st && st.to === 'idle') idleMbMs += (end - st.at) * p.memoryMb;
-    }
-  }
-  // Starts that no request waited for are pre-warms (and provisioned instances, none here).
-  // With one instance per function, every start that no request waited for is a pre-warm.
-  const prewarms = Math.max(0, starts - coldStarts);
-  const rates = [...perFn.values()].map((f) => f.cold / f.n);
-  const idleGbSeconds = idleMbMs / 1024 / 1000;
-  const computeGbSeconds = billedMbMs / 1024 / 1000;
-  const computeCost = computeGbSeconds * prices.computePerGbSecond;
-  const requestCost = invocations * prices.perRequest;
-  const idleCost = idleGbSeconds * prices.idlePerGbSecond;
+  const r = simulateKeepAlive({
+    functions,
+    arrivals: arrivals(),
+    keepAlive: policy,
+    durationMs: trace.durationMs + 1_000,
+    autoscaler: { tickMs: opts.tickMs ?? 1000 },
+    prices,
+  });
+  const rates = r.functions.filter((f) => f.requests > 0).map((f) => f.coldStartRate);
   return {
     policy: name,
-    coldStartRate: invocations ? coldStarts / invocations : 0,
-    idleGbSeconds: round3(idleGbSeconds),
-    totalCost: computeCost + requestCost + idleCost,
-    invocations,
-    coldStarts,
-    computeGbSeconds: round3(computeGbSeconds),
-    computeCost,
-    requestCost,
-    idleCost,
+    coldStartRate: r.coldStartRate,
+    idleGbSeconds: round3(r.idleGbSeconds),
+    totalCost: r.totalCost,
+    invocations: r.requests,
+    coldStarts: r.coldStarts,
+    computeGbSeconds: round3(r.computeGbSeconds),
+    computeCost: r.computeGbSeconds * prices.computePerGbSecond,
+    requestCost: r.requests * prices.perRequest,
+    idleCost: r.idleGbSeconds * prices.idlePerGbSecond,
+    alwaysOnCost: r.alwaysOnCost,
     meanFunctionColdStartRate: rates.length ? rates.reduce((a, b) => a + b, 0) / rates.length : 0,
     p75FunctionColdStartRate: rates.length ? percentile(rates, 75) : 0,
-    prewarms,
+    ...(policy.kind === 'histogram' ? { histogramDecisionShare: r.functions.filter((f) => f.policy === 'histogram').length / Math.max(1, r.functions.length) } : {}),
     simulationMs: Math.round(performance.now() - wallStart),
   };
 }
@@ -435,7 +386,7 @@ export function runKeepAliveSuite(opts: KeepAliveSuiteOptions = {}): KeepAliveSu
     costModelSource: opts.costModels && opts.costModels.length ? 'cold-warm suite' : 'defaults',
     driver:
       driver === 'autoscaler'
-        ? 'executor Autoscaler (tick ' + (opts.tickMs ?? 1000) + ' ms) over executor SimulatedPools, one instance per function, on core ManualClock'
+        ? 'executor simulateKeepAlive: the real Autoscaler (tick ' + (opts.tickMs ?? 1000) + ' ms), keep-alive policies and CostLedger over SimulatedPools on a ManualClock, one instance per function'
         : 'executor KeepAliveTracker (recordIdle/decide) on core ManualClock, instances modelled in the suite',
     histogramVsFixed10m:
       h && f10
