@@ -37,6 +37,8 @@ export interface LoadResult {
   p95Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** CPU the generator itself used over the whole run, in percent of one core (it shares the machine). */
+  clientCpuPct: number;
 }
 
 function nearestRank(sorted: Float64Array, p: number): number {
@@ -149,6 +151,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const checkEvery = opts.checkEvery ?? 50;
   const warmupMs = opts.warmupMs ?? 0;
   const start = performance.now();
+  const cpu0 = process.cpuUsage();
   const countFrom = start + warmupMs;
   const end = countFrom + opts.durationMs;
   const latencies: number[] = [];
@@ -189,6 +192,8 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
 
   await Promise.all(Array.from({ length: opts.concurrency }, () => client()));
   const seconds = (Math.max(performance.now(), end) - countFrom) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const clientCpuPct = ((cpu.user + cpu.system) / 1000 / (performance.now() - start)) * 100;
   for (const c of connections) c.close();
   const sorted = Float64Array.from(latencies).sort();
   const ok = sorted.length;
@@ -205,10 +210,11 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     p95Ms: nearestRank(sorted, 95),
     p99Ms: nearestRank(sorted, 99),
     maxMs: ok ? sorted[ok - 1] : NaN,
+    clientCpuPct,
   };
 }
 
 export function formatLoad(label: string, r: LoadResult): string {
   const f = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '-');
-  return `${label.padEnd(30)} ${r.inferencesPerSec.toFixed(0).padStart(7)} inf/s  p50 ${f(r.p50Ms)}  p90 ${f(r.p90Ms)}  p95 ${f(r.p95Ms)}  p99 ${f(r.p99Ms)} ms  (${r.requests} ok, ${r.errors} errors)`;
+  return `${label.padEnd(30)} ${r.inferencesPerSec.toFixed(0).padStart(7)} inf/s  p50 ${f(r.p50Ms)}  p90 ${f(r.p90Ms)}  p95 ${f(r.p95Ms)}  p99 ${f(r.p99Ms)} ms  (${r.requests} ok, ${r.errors} errors, client CPU ${r.clientCpuPct.toFixed(0)}%)`;
 }
