@@ -7,6 +7,7 @@
 // start instead of failing), unless its last load on this node failed; `hearth-warm` tells whether an instance
 // is up right now. The repository index uses the same rule: READY, or UNAVAILABLE with the load error as reason.
 import fs from 'node:fs';
+import zlib from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hearthError, isHearthError, platformOf, type Clock, type Manifest } from '../core/index.ts';
 import type { Executor, InferResult, ModelStats } from '../executor/types.ts';
@@ -94,11 +95,24 @@ function parseHeaderLength(raw: string | string[] | undefined): number | undefin
   return Number(s);
 }
 
+/** Largest body after decompression, the same as fastify's bodyLimit for plain bodies. */
+const MAX_INFLATED_BYTES = 64 * 1024 * 1024;
+
 function bodyBytes(req: FastifyRequest): Buffer {
   const b = req.body;
   if (b === undefined || b === null) return Buffer.alloc(0);
-  if (Buffer.isBuffer(b)) return b;
-  throw hearthError('INVALID_REQUEST', 'unexpected body type');
+  if (!Buffer.isBuffer(b)) throw hearthError('INVALID_REQUEST', 'unexpected body type');
+  // Triton's clients may compress request bodies (Content-Encoding gzip or deflate); the
+  // Inference-Header-Content-Length then counts bytes of the decompressed body.
+  const encoding = String(req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  if (encoding === 'identity' || b.length === 0) return b;
+  try {
+    if (encoding === 'gzip' || encoding === 'x-gzip') return zlib.gunzipSync(b, { maxOutputLength: MAX_INFLATED_BYTES });
+    if (encoding === 'deflate') return zlib.inflateSync(b, { maxOutputLength: MAX_INFLATED_BYTES });
+  } catch (e) {
+    throw hearthError('INVALID_REQUEST', `the ${encoding} body could not be decompressed: ${(e as Error).message}`);
+  }
+  throw hearthError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${encoding}" is not supported; use gzip, deflate or none`);
 }
 
 /** Small JSON bodies of the repository endpoints: empty means {}. */

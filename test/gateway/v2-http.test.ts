@@ -1,6 +1,7 @@
 // The Open Inference Protocol over HTTP with real models: silero VAD (ONNX) against a direct onnxruntime
 // session.run, the upscaler (TF.js layers) against a direct runtime run, cold then warm in the headers,
 // the binary extension both ways, metadata, readiness, the repository extension, statistics, and every bad call.
+import { deflateSync, gzipSync } from 'node:zlib';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Tensor } from '../../core/index.ts';
@@ -213,6 +214,28 @@ describe('bad calls', () => {
     const ok = await post('/v2/models/vad/infer', jsonBody(sileroInputs(7)), { 'content-type': 'text/plain' });
     expect(ok.statusCode).toBe(200);
     const bad = await post('/v2/models/vad/infer', 'a,b,c', { 'content-type': 'text/csv' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().code).toBe('INVALID_REQUEST');
+  });
+
+  it('reads gzip and deflate request bodies (binary too); refuses other encodings and corrupt ones', async () => {
+    const inputs = sileroInputs(11);
+    const plain = (await post('/v2/models/vad/infer', jsonBody(inputs))).json();
+    const gz = await post('/v2/models/vad/infer', gzipSync(jsonBody(inputs)), { 'content-encoding': 'gzip' });
+    expect(gz.statusCode).toBe(200);
+    expect(gz.json().outputs).toEqual(plain.outputs);
+    const enc = encodeInferRequest({ inputs }, { binaryInputs: true });
+    const df = await post('/v2/models/vad/infer', deflateSync(enc.body), {
+      'content-type': 'application/octet-stream',
+      'content-encoding': 'deflate',
+      'inference-header-content-length': String(enc.headerLength),
+    });
+    expect(df.statusCode).toBe(200);
+    expect(df.json().outputs).toEqual(plain.outputs);
+    const br = await post('/v2/models/vad/infer', jsonBody(inputs), { 'content-encoding': 'br' });
+    expect(br.statusCode).toBe(415);
+    expect(br.json().code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    const bad = await post('/v2/models/vad/infer', 'not gzip at all', { 'content-encoding': 'gzip' });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().code).toBe('INVALID_REQUEST');
   });
