@@ -1,7 +1,9 @@
 // Batch jobs against online traffic on one node: online p50/p99 over HTTP (V2 infer, silero VAD) without and with a
 // large job running, online throughput unloaded, and the job's rows/s alone and under online load, all in one run.
 // Starts its own redis-server on a free port and a Hearth on a temp dir.
-//   tsx benchmarks/jobs-fairness.ts [--rows 12000] [--seconds 8] [--online 2] [--capacity-clients 8]
+// Rounds alternate the conditions (capacity, online alone, online with a fresh job, job alone) and the summary
+// gives medians of the per-round figures, so drifting machine load does not favour one condition.
+//   tsx benchmarks/jobs-fairness.ts [--rows 12000] [--seconds 6] [--rounds 3] [--online 2] [--capacity-clients 8]
 //                                   [--row-concurrency 8] [--chunk 256]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -16,7 +18,8 @@ import { createHearth } from '../gateway/hearth.ts';
 import { ArtifactCache } from '../model-store/artifact-cache.ts';
 import type { ModelRegistry } from '../model-store/index.ts';
 import { SILERO_FILE, sileroInputs } from './bench-models.ts';
-import { formatLoad, runLoad, type LoadResult } from './load-generator.ts';
+import { runLoad, type LoadResult } from './load-generator.ts';
+import { median } from './percentiles.ts';
 import { describeMachine } from './machine.ts';
 
 function arg(name: string, def: string): string {
@@ -24,11 +27,12 @@ function arg(name: string, def: string): string {
   return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : def;
 }
 const ROWS = Number(arg('rows', '12000'));
-const SECONDS = Number(arg('seconds', '8'));
+const SECONDS = Number(arg('seconds', '6'));
 const ONLINE = Number(arg('online', '2'));
 const CAPACITY_CLIENTS = Number(arg('capacity-clients', '8'));
 const ROW_CONCURRENCY = Number(arg('row-concurrency', '8'));
 const CHUNK = Number(arg('chunk', '256'));
+const ROUNDS = Number(arg('rounds', '3'));
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -96,55 +100,80 @@ try {
   const load = (concurrency: number, seconds: number) => runLoad({ url: infer, bodies, concurrency, durationMs: seconds * 1000, warmupMs: 500 });
 
   await load(ONLINE, 2); // cold start, JIT
-  const capacity = await load(CAPACITY_CLIENTS, SECONDS);
-  const unloaded = await load(ONLINE, SECONDS);
 
-  // The large job: a dataset of ROWS frames.
+  // The large job reads a dataset of ROWS frames.
   const text = Array.from({ length: ROWS }, (_, i) => rowText(i)).join('\n') + '\n';
   const put = await fetch(`${base}/v1/datasets/frames`, { method: 'PUT', headers: { 'content-type': 'application/x-ndjson' }, body: text });
   if (put.status !== 201) throw new Error(`dataset: ${put.status} ${await put.text()}`);
   for (let i = 0; i < 100 && (await fetch(`${base}/v1/jobs`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
-  const post = await fetch(`${base}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'vad', input: 'datasets/frames.jsonl', chunkSize: CHUNK }) });
-  if (post.status !== 202) throw new Error(`job: ${post.status} ${await post.text()}`);
-  const { id } = (await post.json()) as { id: string };
-  const progress = async () => ((await (await fetch(`${base}/v1/jobs/${id}`)).json()) as { state: string; progress: { doneRows: number } });
-  while ((await progress()).progress.doneRows < CHUNK) await new Promise((r) => setTimeout(r, 50));
 
-  const rowsAt = async () => ({ t: performance.now(), done: (await progress()).progress.doneRows });
-  const a0 = await rowsAt();
-  const withJob = await load(ONLINE, SECONDS);
-  const a1 = await rowsAt();
-  const jobUnderLoad = ((a1.done - a0.done) / (a1.t - a0.t)) * 1000;
+  // Rounds alternate the conditions, so a machine whose load drifts during the run biases no condition.
+  const rounds: Round[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const capacity = await load(CAPACITY_CLIENTS, SECONDS / 2);
+    const unloaded = await load(ONLINE, SECONDS);
+    const post = await fetch(`${base}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'vad', input: 'datasets/frames.jsonl', chunkSize: CHUNK }) });
+    if (post.status !== 202) throw new Error(`job: ${post.status} ${await post.text()}`);
+    const { id } = (await post.json()) as { id: string };
+    const status = async () => (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as { state: string; progress: { doneRows: number } };
+    while ((await status()).progress.doneRows < 1) await new Promise((r) => setTimeout(r, 20));
+    const rowsAt = async () => ({ t: performance.now(), done: (await status()).progress.doneRows });
+    const a0 = await rowsAt();
+    const withJob = await load(ONLINE, SECONDS);
+    const a1 = await rowsAt();
+    await new Promise((r) => setTimeout(r, (SECONDS / 2) * 1000));
+    const a2 = await rowsAt();
+    const stillRunning = (await status()).state === 'running';
+    await fetch(`${base}/v1/jobs/${id}`, { method: 'DELETE' });
+    // Let the running chunk stop before the next unloaded window.
+    await new Promise((r) => setTimeout(r, 1000));
+    rounds.push({
+      capacityPerSec: capacity.requestsPerSec,
+      unloaded,
+      withJob,
+      jobRowsPerSecUnderLoad: ((a1.done - a0.done) / (a1.t - a0.t)) * 1000,
+      jobRowsPerSecAlone: ((a2.done - a1.done) / (a2.t - a1.t)) * 1000,
+      jobOutlastedWindows: stillRunning,
+    });
+    const r = rounds[rounds.length - 1];
+    console.log(`round ${round + 1}: capacity ${r.capacityPerSec.toFixed(0)} req/s | online p50/p99 ${unloaded.p50Ms.toFixed(2)}/${unloaded.p99Ms.toFixed(2)} ms -> ${withJob.p50Ms.toFixed(2)}/${withJob.p99Ms.toFixed(2)} ms with the job | job ${r.jobRowsPerSecAlone.toFixed(0)} rows/s alone, ${r.jobRowsPerSecUnderLoad.toFixed(0)} under online load${stillRunning ? '' : ' (job ended early: raise --rows)'}`);
+  }
 
-  const b0 = await rowsAt();
-  await new Promise((r) => setTimeout(r, SECONDS * 1000));
-  const b1 = await rowsAt();
-  const jobAlone = ((b1.done - b0.done) / (b1.t - b0.t)) * 1000;
-  const stillRunning = (await progress()).state === 'running';
-  await fetch(`${base}/v1/jobs/${id}`, { method: 'DELETE' });
-
+  const med = (f: (r: Round) => number) => median(rounds.map(f));
   const report = {
     machine: describeMachine(),
-    settings: { rows: ROWS, seconds: SECONDS, onlineClients: ONLINE, capacityClients: CAPACITY_CLIENTS, rowConcurrency: ROW_CONCURRENCY, chunkSize: CHUNK, slots: config.executor.slots },
-    onlineCapacityPerSec: capacity.requestsPerSec,
-    onlineUnloaded: summary(unloaded),
-    onlineWithJob: summary(withJob),
-    p50Ratio: withJob.p50Ms / unloaded.p50Ms,
-    p99Ratio: withJob.p99Ms / unloaded.p99Ms,
-    jobRowsPerSecAlone: jobAlone,
-    jobRowsPerSecUnderOnlineLoad: jobUnderLoad,
-    jobAloneVsOnlineCapacity: jobAlone / capacity.requestsPerSec,
-    jobStillRunningAtEnd: stillRunning,
+    settings: { rows: ROWS, seconds: SECONDS, rounds: ROUNDS, onlineClients: ONLINE, capacityClients: CAPACITY_CLIENTS, rowConcurrency: ROW_CONCURRENCY, chunkSize: CHUNK, slots: config.executor.slots },
+    medians: {
+      onlineCapacityPerSec: med((r) => r.capacityPerSec),
+      onlineUnloaded: { p50Ms: med((r) => r.unloaded.p50Ms), p99Ms: med((r) => r.unloaded.p99Ms), perSec: med((r) => r.unloaded.requestsPerSec) },
+      onlineWithJob: { p50Ms: med((r) => r.withJob.p50Ms), p99Ms: med((r) => r.withJob.p99Ms), perSec: med((r) => r.withJob.requestsPerSec) },
+      p50Ratio: med((r) => r.withJob.p50Ms / r.unloaded.p50Ms),
+      p99Ratio: med((r) => r.withJob.p99Ms / r.unloaded.p99Ms),
+      jobRowsPerSecAlone: med((r) => r.jobRowsPerSecAlone),
+      jobRowsPerSecUnderOnlineLoad: med((r) => r.jobRowsPerSecUnderLoad),
+      jobAloneVsOnlineCapacity: med((r) => r.jobRowsPerSecAlone / r.capacityPerSec),
+    },
+    rounds: rounds.map((r) => ({ ...r, unloaded: summary(r.unloaded), withJob: summary(r.withJob) })),
   };
-  console.log(formatLoad(`online capacity (${CAPACITY_CLIENTS} clients)`, capacity));
-  console.log(formatLoad(`online, no job (${ONLINE} clients)`, unloaded));
-  console.log(formatLoad(`online, job running (${ONLINE} clients)`, withJob));
-  console.log(`job rows/s alone ${jobAlone.toFixed(0)}, under online load ${jobUnderLoad.toFixed(0)}; online capacity ${capacity.requestsPerSec.toFixed(0)} req/s`);
-  console.log(`online p50 x${report.p50Ratio.toFixed(2)}, p99 x${report.p99Ratio.toFixed(2)} with the job running`);
-  if (!stillRunning) console.log('note: the job finished before the last window ended; raise --rows for a steadier rows/s');
+  const m = report.medians;
+  console.log(`\nmedians over ${ROUNDS} rounds (${os.availableParallelism()} cores, ${config.executor.slots} slots, rowConcurrency ${ROW_CONCURRENCY}):`);
+  console.log(`  online capacity            ${m.onlineCapacityPerSec.toFixed(0)} req/s (${CAPACITY_CLIENTS} closed-loop clients)`);
+  console.log(`  online p50 / p99, no job   ${m.onlineUnloaded.p50Ms.toFixed(2)} / ${m.onlineUnloaded.p99Ms.toFixed(2)} ms (${ONLINE} clients)`);
+  console.log(`  online p50 / p99, job      ${m.onlineWithJob.p50Ms.toFixed(2)} / ${m.onlineWithJob.p99Ms.toFixed(2)} ms  (x${m.p50Ratio.toFixed(2)} / x${m.p99Ratio.toFixed(2)})`);
+  console.log(`  job rows/s alone           ${m.jobRowsPerSecAlone.toFixed(0)} (${(m.jobAloneVsOnlineCapacity * 100).toFixed(0)}% of online capacity)`);
+  console.log(`  job rows/s under online    ${m.jobRowsPerSecUnderOnlineLoad.toFixed(0)}`);
   console.log(JSON.stringify(report, null, 2));
 } finally {
   await cleanup();
+}
+
+interface Round {
+  capacityPerSec: number;
+  unloaded: LoadResult;
+  withJob: LoadResult;
+  jobRowsPerSecUnderLoad: number;
+  jobRowsPerSecAlone: number;
+  jobOutlastedWindows: boolean;
 }
 
 function summary(r: LoadResult) {
