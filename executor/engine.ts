@@ -388,6 +388,7 @@ export class Engine {
           s.queue.ns += Math.round(queueMs * 1e6);
           s.computeInfer.count++;
           s.computeInfer.ns += Math.round(computeMs * 1e6);
+          s.bySource![w.req.source === 'batch' ? 'batch' : 'online']++;
           this.#observer.onRequestDone?.({
             name: pool.manifest.name,
             version: pool.manifest.version,

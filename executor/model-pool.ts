@@ -59,6 +59,7 @@ export class ModelPool {
       computeInfer: { count: 0, ns: 0 },
       coldStarts: 0,
       coldStartNs: 0,
+      bySource: { online: 0, batch: 0 },
     };
   }
 

@@ -59,6 +59,8 @@ export interface ModelStats {
   computeInfer: { count: number; ns: number };
   coldStarts: number;
   coldStartNs: number;
+  /** Successful requests by InferRequest.source (job workers send 'batch'). */
+  bySource?: { online: number; batch: number };
 }
 
 /** Hooks the executor calls as things happen; the cost ledger, metrics and autoscaler subscribe. */

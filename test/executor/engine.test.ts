@@ -65,6 +65,7 @@ describe('engine', () => {
     const [s] = rig!.executor.stats({ name: 'o' });
     expect(s.inferenceCount).toBe(6);
     expect(s.executionCount).toBe(2);
+    expect(s.bySource).toEqual({ online: 6, batch: 0 });
   });
 
   it('under `event`, a high-priority request overtakes queued low-priority ones', async () => {
