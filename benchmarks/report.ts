@@ -71,11 +71,13 @@ export interface StrategyRow {
   throughput: number;
   requests: number;
   errors: number;
-  coldStarts: number;
   high: StrategyClassRow;
   low: StrategyClassRow;
-  /** Per model group: the hot model, the lukewarm ones, the cold arrivals. */
-  groups: Record<string, StrategyClassRow & { coldStarts: number }>;
+  /** Instances started cold on the node during the run (its statistics). */
+  coldStarts: number;
+  /** Per model group: the hot model, the lukewarm ones, the cold arrivals; coldStartRequests counts the answers that
+   *  said hearth-cold-start: true (several requests can wait for one new instance). */
+  groups: Record<string, StrategyClassRow & { coldStartRequests?: number }>;
   durationMs: number;
 }
 
@@ -329,8 +331,8 @@ export function renderMarkdown(r: BenchReport): string {
     );
     out.push('');
     const gRows: Array<Array<string | number>> = [];
-    for (const s of r.strategies) for (const [g, v] of Object.entries(s.groups)) gRows.push([s.strategy, g, v.requests, v.errors, v.coldStarts, fmt(v.p50Ms), fmt(v.p99Ms)]);
-    out.push(table(['strategy', 'group', 'requests', 'errors', 'cold starts', 'p50', 'p99'], gRows));
+    for (const s of r.strategies) for (const [g, v] of Object.entries(s.groups)) gRows.push([s.strategy, g, v.requests, v.errors, v.coldStartRequests ?? '–', fmt(v.p50Ms), fmt(v.p99Ms)]);
+    out.push(table(['strategy', 'group', 'requests', 'errors', 'requests that waited for a cold start', 'p50', 'p99'], gRows));
     out.push('');
   }
 

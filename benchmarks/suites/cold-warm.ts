@@ -33,7 +33,7 @@ const SIZES: Record<BenchMode, { reps: number; warmCalls: number; models: Array<
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Pause between unloading a model and its next cold call: the node refills its pre-spawned workers meanwhile. */
-const PAUSE_MS = 1_000;
+const PAUSE_MS = 600;
 
 interface ColdSample {
   clientMs: number;
