@@ -29,7 +29,7 @@ export const STRATEGIES = ['stateless', 'stateful', 'event'] as const;
 
 const SIZES: Record<BenchMode, { durationMs: number; bulkConcurrency: number; hotRate: number; lukewarm: number; lukewarmRate: number; cold: number }> = {
   full: { durationMs: 20_000, bulkConcurrency: 8, hotRate: 40, lukewarm: 3, lukewarmRate: 1, cold: 4 },
-  quick: { durationMs: 6_000, bulkConcurrency: 8, hotRate: 40, lukewarm: 2, lukewarmRate: 1, cold: 2 },
+  quick: { durationMs: 5_000, bulkConcurrency: 8, hotRate: 40, lukewarm: 2, lukewarmRate: 1, cold: 2 },
   smoke: { durationMs: 3_000, bulkConcurrency: 4, hotRate: 20, lukewarm: 1, lukewarmRate: 2, cold: 1 },
 };
 

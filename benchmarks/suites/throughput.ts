@@ -27,7 +27,7 @@ export interface ThroughputOptions {
 
 const SIZES: Record<BenchMode, { levels: number[]; durationMs: number; warmupMs: number }> = {
   full: { levels: [1, 2, 4, 8, 16, 32, 64], durationMs: 3_000, warmupMs: 500 },
-  quick: { levels: [1, 4, 16], durationMs: 1_500, warmupMs: 300 },
+  quick: { levels: [1, 4, 16], durationMs: 1_200, warmupMs: 250 },
   smoke: { levels: [1, 16], durationMs: 600, warmupMs: 200 },
 };
 
