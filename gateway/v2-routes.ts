@@ -201,9 +201,9 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
   };
 
   const infer = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
-    const version = versionOf(req.params);
+    // The model first (404 before 400, as Triton answers), then the body, then the body against the model.
+    const manifest = await manifests.get(req.params.name, versionOf(req.params));
     const decoded = decodeInferRequest(bodyBytes(req), { headerLength: parseHeaderLength(req.headers['inference-header-content-length']) });
-    const manifest = await manifests.get(req.params.name, version);
     const outputNames = decoded.outputs?.map((o) => o.name);
     validateInputs(manifest, decoded.inputs, outputNames);
     const exec = needExecutor();

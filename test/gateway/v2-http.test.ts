@@ -102,6 +102,9 @@ describe('server and model metadata', () => {
       ['POST', '/v2/repository/models/nope/unload', 'MODEL_NOT_FOUND', 404],
       ['GET', '/v2/models/vad/versions/x1', 'INVALID_NAME', 400],
     ];
+    const junk = await post('/v2/models/nope/infer', 'not json');
+    expect(junk.statusCode).toBe(404);
+    expect(junk.json().code).toBe('MODEL_NOT_FOUND');
     for (const [method, url, code, status] of cases) {
       const res = await rig.app.inject({ method: method as 'GET' | 'POST', url, payload: method === 'POST' ? jsonBody(sileroInputs(1)) : undefined, headers: method === 'POST' ? { 'content-type': 'application/json' } : {} });
       expect(res.statusCode, url).toBe(status);
