@@ -365,6 +365,13 @@ export function renderMarkdown(r: BenchReport): string {
       );
       out.push('');
     }
+    const h = r.keepAlive.find((k) => k.policy === 'histogram');
+    if (h) {
+      // Dominance: no worse on both axes and better on one. Tells whether the learned policy sits below the fixed curve.
+      const dominated = r.keepAlive.filter((k) => k.policy.startsWith('fixed') && h.coldStarts <= k.coldStarts && h.idleGbSeconds <= k.idleGbSeconds && (h.coldStarts < k.coldStarts || h.idleGbSeconds < k.idleGbSeconds));
+      out.push(dominated.length ? `histogram dominates ${dominated.map((k) => k.policy).join(', ')} (fewer or equal cold starts and idle GB-s).` : 'histogram dominates none of the fixed policies: it trades one axis for the other.');
+      out.push('');
+    }
   }
 
   if (r.charts.length) {
