@@ -504,6 +504,7 @@ export class Engine {
       });
       if (inst.state !== 'starting') {
         await this.#workers.terminate(acq.worker);
+        this.#startAbandoned(pool);
         return;
       }
       inst.attach(acq.worker, (w) => this.#workers.terminate(w));
@@ -513,12 +514,19 @@ export class Engine {
         ...this.#o.loadOptions?.(pool.manifest),
       };
       const loaded = await inst.load(art.dir, options, this.#o.loadTimeoutMs ?? 120_000);
-      if (inst.state !== 'starting') return;
+      if (inst.state !== 'starting') {
+        this.#startAbandoned(pool);
+        return;
+      }
       inst.timings = { acquireMs: acq.acquireMs, fetchMs: art.fetchMs, fetchSource: art.source, loadMs: loaded.loadMs };
       pool.recordColdStart(this.#clock.now() - t0);
       inst.ready(loaded);
       for (const r of pool.readyWaiters.splice(0)) r.resolve();
     } catch (e) {
+      if (inst.abandoned || (inst.gone && inst.timings === undefined && this.#closed)) {
+        this.#startAbandoned(pool);
+        return;
+      }
       const err = isHearthError(e) ? e : hearthError('INSTANCE_FAILED', `starting ${pool.key}: ${(e as Error)?.message ?? e}`, { cause: e });
       // The requests that were already waiting when this start began would only start the same failing load
       // again: they get its error instead. Later arrivals wait for (or trigger) the next attempt.
@@ -531,6 +539,17 @@ export class Engine {
         }
       }
       if (!inst.gone) await inst.retire();
+    }
+    this.#pump();
+  }
+
+  /**
+   * An instance was retired on purpose while starting (unload, shutdown): waiting requests get a fresh instance
+   * from the pump; load() callers are told, unless another instance is on its way.
+   */
+  #startAbandoned(pool: ModelPool): void {
+    if (pool.liveInstances().length === 0) {
+      for (const r of pool.readyWaiters.splice(0)) r.reject(hearthError('INSTANCE_FAILED', `model ${pool.key}: the instance was retired (unload) before it was ready`));
     }
     this.#pump();
   }

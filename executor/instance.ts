@@ -50,6 +50,8 @@ export class Instance implements InstanceView {
   timings?: StartTimings;
   inputs: TensorSpec[] = [];
   outputs: TensorSpec[] = [];
+  /** True when it was retired on purpose while still loading (not a failure of the model). */
+  abandoned = false;
   /** When it finished loading; Infinity while starting. */
   readyAt = Infinity;
   /** When the instance last became idle (keep-alive counts from here). */
@@ -220,6 +222,13 @@ export class Instance implements InstanceView {
 
   async #end(): Promise<void> {
     if (this.#state === 'gone') return;
+    // Retired while still loading (unload, shutdown): the load will never answer now.
+    const l = this.#loading;
+    this.#loading = undefined;
+    if (l) {
+      this.abandoned = true;
+      l.reject(hearthError('INSTANCE_FAILED', `instance ${this.id} was retired before it finished loading`));
+    }
     this.#setState('gone');
     const w = this.#worker;
     this.#worker = undefined;

@@ -134,4 +134,21 @@ describe('engine', () => {
     expect(order).toEqual(['b', 'a']);
     expect(rig!.executor.control.node().peakSlots).toBe(1);
   });
+
+  it('unload while an instance is still loading: load() is told, queued requests get a fresh instance', async () => {
+    rig = await makeRig({ allowTestRuntimes: true, loadOptions: () => ({ runtime: 'fault', fault: { loadDelayMs: 300 } }) });
+    const f = await manifestOf('slow', onnxFixtureDir('mlp-dynamic'), FAULT_SPECS);
+    rig.sources.set('slow@1', f.dir);
+    await rig.executor.prewarmed(); // so that 100 ms in, the instance is inside its 300 ms load
+    const loading = rig.executor.load(f.manifest).then(
+      () => 'loaded',
+      (e) => e.code,
+    );
+    await tick(100);
+    await rig.executor.unload('slow');
+    expect(await loading).toBe('INSTANCE_FAILED');
+    const r = await rig.executor.infer({ manifest: f.manifest, inputs: faultInputs(0, 4) });
+    expect(r.coldStart).toBe(true);
+    expect((r.outputs[1].data as Float32Array)[0]).toBe(4);
+  });
 });
