@@ -4,7 +4,7 @@
 // Rounds alternate the conditions (capacity, online alone, online with a fresh job, job alone) and the summary
 // gives medians of the per-round figures, so drifting machine load does not favour one condition.
 //   tsx benchmarks/jobs-fairness.ts [--rows 12000] [--seconds 6] [--rounds 3] [--online 2] [--capacity-clients 8]
-//                                   [--row-concurrency 8] [--chunk 256]
+//                                   [--row-concurrency 8] [--chunk 256] [--strategy stateless|stateful|event]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import net from 'node:net';
@@ -33,6 +33,8 @@ const CAPACITY_CLIENTS = Number(arg('capacity-clients', '8'));
 const ROW_CONCURRENCY = Number(arg('row-concurrency', '8'));
 const CHUNK = Number(arg('chunk', '256'));
 const ROUNDS = Number(arg('rounds', '3'));
+/** The model's scheduling strategy; `event` orders by priority (batch rows are 0), the others are FIFO. */
+const STRATEGY = arg('strategy', '');
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -95,6 +97,10 @@ const cleanup = async () => {
 try {
   const up = await fetch(`${base}/v1/models/vad`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(await fs.readFile(SILERO_FILE)) });
   if (up.status !== 201) throw new Error(`upload: ${up.status} ${await up.text()}`);
+  if (STRATEGY) {
+    const cfg = await fetch(`${base}/v1/models/vad/config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ scheduling: { strategy: STRATEGY } }) });
+    if (cfg.status !== 200) throw new Error(`config: ${cfg.status} ${await cfg.text()}`);
+  }
   const bodies = Array.from({ length: 64 }, (_, i) => Buffer.from(rowText(1000 + i)));
   const infer = `${base}/v2/models/vad/infer`;
   const load = (concurrency: number, seconds: number) => runLoad({ url: infer, bodies, concurrency, durationMs: seconds * 1000, warmupMs: 500 });
@@ -142,7 +148,7 @@ try {
   const med = (f: (r: Round) => number) => median(rounds.map(f));
   const report = {
     machine: describeMachine(),
-    settings: { rows: ROWS, seconds: SECONDS, rounds: ROUNDS, onlineClients: ONLINE, capacityClients: CAPACITY_CLIENTS, rowConcurrency: ROW_CONCURRENCY, chunkSize: CHUNK, slots: config.executor.slots },
+    settings: { strategy: STRATEGY || 'default', rows: ROWS, seconds: SECONDS, rounds: ROUNDS, onlineClients: ONLINE, capacityClients: CAPACITY_CLIENTS, rowConcurrency: ROW_CONCURRENCY, chunkSize: CHUNK, slots: config.executor.slots },
     medians: {
       onlineCapacityPerSec: med((r) => r.capacityPerSec),
       onlineUnloaded: { p50Ms: med((r) => r.unloaded.p50Ms), p99Ms: med((r) => r.unloaded.p99Ms), perSec: med((r) => r.unloaded.requestsPerSec) },
@@ -156,7 +162,7 @@ try {
     rounds: rounds.map((r) => ({ ...r, unloaded: summary(r.unloaded), withJob: summary(r.withJob) })),
   };
   const m = report.medians;
-  console.log(`\nmedians over ${ROUNDS} rounds (${os.availableParallelism()} cores, ${config.executor.slots} slots, rowConcurrency ${ROW_CONCURRENCY}):`);
+  console.log(`\nmedians over ${ROUNDS} rounds (${os.availableParallelism()} cores, ${config.executor.slots} slots, rowConcurrency ${ROW_CONCURRENCY}, strategy ${STRATEGY || 'default'}):`);
   console.log(`  online capacity            ${m.onlineCapacityPerSec.toFixed(0)} req/s (${CAPACITY_CLIENTS} closed-loop clients)`);
   console.log(`  online p50 / p99, no job   ${m.onlineUnloaded.p50Ms.toFixed(2)} / ${m.onlineUnloaded.p99Ms.toFixed(2)} ms (${ONLINE} clients)`);
   console.log(`  online p50 / p99, job      ${m.onlineWithJob.p50Ms.toFixed(2)} / ${m.onlineWithJob.p99Ms.toFixed(2)} ms  (x${m.p50Ratio.toFixed(2)} / x${m.p99Ratio.toFixed(2)})`);

@@ -278,7 +278,9 @@ export class JobsService {
             backoff: { type: 'exponential', delay: this.#t.backoffMs },
             // A chunk that fails for good must not block the job: the parent marks its rows failed.
             ignoreDependencyOnFailure: true,
+            // The parent keeps each failure's reason (getIgnoredChildrenFailures); the failed set keeps recent ones.
             removeOnComplete: true,
+            removeOnFail: { count: 1000 },
           },
         });
       }

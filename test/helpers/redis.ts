@@ -10,6 +10,7 @@ import path from 'node:path';
 export interface TestRedis {
   /** redis://127.0.0.1:<port> */
   readonly url: string;
+  readonly host: string;
   readonly port: number;
   /** True when the server came from REDIS_URL: stop/start are then unavailable. */
   readonly external: boolean;
@@ -60,7 +61,7 @@ export async function startTestRedis(opts: { persistent?: boolean; useEnv?: bool
     const refuse = async () => {
       throw new Error('stop/start need a private redis-server; unset REDIS_URL');
     };
-    return { url: envUrl, port, external: true, stop: refuse, start: refuse, close: async () => {} };
+    return { url: envUrl, host: new URL(envUrl).hostname, port, external: true, stop: refuse, start: refuse, close: async () => {} };
   }
   const port = opts.port ?? (await freePort());
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-redis-'));
@@ -92,6 +93,7 @@ export async function startTestRedis(opts: { persistent?: boolean; useEnv?: bool
   await start();
   return {
     url: `redis://127.0.0.1:${port}`,
+    host: '127.0.0.1',
     port,
     external: false,
     stop,

@@ -112,7 +112,7 @@ describe('batch jobs', () => {
     const del = await inject({ method: 'DELETE', url: `/v1/jobs/${id}` });
     expect(del.statusCode).toBe(200);
     expect(del.json().state).toBe('cancelled');
-    const chunks = new Queue('chunks', { connection: { url: redis.url } as never, prefix });
+    const chunks = new Queue('chunks', { connection: { host: redis.host, port: redis.port }, prefix });
     try {
       // Nothing of this job is left waiting, and what was running winds down.
       await waitFor(async () => ((await chunks.getJobCounts('active', 'wait', 'prioritized')).active === 0 ? true : undefined), 'running chunks to stop');
@@ -247,7 +247,7 @@ describe('restarts and chunks that fail for good', () => {
       await waitFor(async () => ((await first.hearth.app.inject({ url: `/v1/jobs/${id}` })).json().progress.doneRows >= 50 ? true : undefined), 'progress', 45_000, 10);
       await first.close();
       // Handed back at once, not left for the stalled check: nothing is active, the rest waits.
-      const chunks = new Queue('chunks', { connection: { url: redis.url } as never, prefix: rprefix });
+      const chunks = new Queue('chunks', { connection: { host: redis.host, port: redis.port }, prefix: rprefix });
       const counts = await chunks.getJobCounts('active', 'prioritized', 'wait');
       await chunks.close();
       expect(counts.active).toBe(0);

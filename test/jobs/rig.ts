@@ -67,6 +67,7 @@ export async function makeJobsRig(opts: {
     ownExecutor = true;
   }
   const exec = executor;
+  let closing: Promise<void> | undefined;
   return {
     hearth,
     config,
@@ -78,10 +79,14 @@ export async function makeJobsRig(opts: {
       if (res.statusCode !== 201) throw new Error(`upload ${name}: ${res.statusCode} ${res.body}`);
       return registry.getManifest(name);
     },
-    async close() {
-      await hearth.close();
-      if (ownExecutor) await exec.close();
-      if (ownDir) await fs.rm(dir, { recursive: true, force: true });
+    close() {
+      // Idempotent: tests close a node mid-test and again in `finally`.
+      closing ??= (async () => {
+        await hearth.close();
+        if (ownExecutor) await exec.close();
+        if (ownDir) await fs.rm(dir, { recursive: true, force: true });
+      })();
+      return closing;
     },
   };
 }

@@ -64,7 +64,7 @@ it('2,000 silero rows across two nodes, one killed at ~20%: exactly 2,000 correc
   expect(post.status).toBe(202);
   const { id } = (await post.json()) as { id: string };
   // The killed node's chunk must come back through BullMQ's stalled check, not vanish.
-  const events = new QueueEvents('chunks', { connection: { url: redis.url } as never, prefix });
+  const events = new QueueEvents('chunks', { connection: { host: redis.host, port: redis.port }, prefix });
   const stalled: string[] = [];
   events.on('stalled', ({ jobId }) => stalled.push(jobId));
   await events.waitUntilReady();
