@@ -11,8 +11,16 @@ import type { ExecutorObserver, InstanceState } from './types.ts';
 export interface PoolInstanceView {
   readonly id: string;
   readonly state: InstanceState;
-  /** Clock ms of its last run's end (or creation); used to retire the longest-idle first. */
+  /** Clock ms of its last run's end (or creation). */
   readonly lastUsedAt?: number;
+  /** Clock ms since which it has been idle, when known. */
+  readonly idleSince?: number;
+  readonly createdAt?: number;
+}
+
+/** Since when an instance has been idle, from whatever its view offers. */
+function idleFrom(i: PoolInstanceView): number {
+  return Math.max(i.idleSince ?? 0, i.lastUsedAt ?? 0, i.createdAt ?? 0);
 }
 
 /** One pool (model version) as the autoscaler sees it. */
@@ -205,8 +213,12 @@ export class Autoscaler {
           freeMb -= p.memoryMb;
           this.#control.startInstance(p.name, p.version);
         }
-      } else if (plan.target < plan.current) {
-        const idle = p.instances.filter((x) => x.state === 'idle').sort((a, b) => (a.lastUsedAt ?? 0) - (b.lastUsedAt ?? 0));
+      } else if (plan.target < plan.current && !plan.panicking) {
+        // Capacity beyond the target goes once it has sat idle for the scale-down delay, so instances the executor
+        // started on demand under load are not torn down between bursts. A pool whose keep-alive has run out goes at once.
+        const idle = p.instances
+          .filter((x) => x.state === 'idle' && (plan.coldNow || now - idleFrom(x) >= this.#o.scaleDownDelayMs))
+          .sort((a, b) => idleFrom(a) - idleFrom(b));
         for (const inst of idle.slice(0, plan.current - plan.target)) this.#control.retireInstance(p.name, p.version, inst.id);
       }
     }
@@ -296,7 +308,7 @@ export class Autoscaler {
     return busy ? 0 : Math.max(0, now - (s.lastDoneAt ?? s.firstSeenAt));
   }
 
-  #plan(p: PoolStatus, now: number, node: NodeBudget): { target: number; current: number; belowMin: boolean } {
+  #plan(p: PoolStatus, now: number, node: NodeBudget): { target: number; current: number; belowMin: boolean; panicking: boolean; coldNow: boolean } {
     const s = this.#state(p.name, p.version, p.config, now);
     s.keepAlive.setPolicy(p.config.keepAlive);
     const o = this.#o;
@@ -323,8 +335,9 @@ export class Autoscaler {
     const idleFor = this.#idleFor(s, p, now);
     let target: number;
     const idle = s.pending === 0 && p.queued === 0 && !live.some((i) => i.state === 'busy');
+    const coldNow = idle && !s.keepAlive.shouldBeWarm(idleFor);
     if (idle) {
-      target = s.keepAlive.shouldBeWarm(idleFor) ? Math.max(1, rateDesired) : 0;
+      target = coldNow ? 0 : Math.max(1, rateDesired);
     } else {
       target = Math.max(1, rateDesired);
     }
@@ -333,7 +346,7 @@ export class Autoscaler {
     target = Math.min(target, p.config.maxInstances, cpuCap);
     target = Math.max(target, p.config.minInstances);
     s.desired = target;
-    return { target, current, belowMin: current < p.config.minInstances };
+    return { target, current, belowMin: current < p.config.minInstances, panicking, coldNow };
   }
 }
 

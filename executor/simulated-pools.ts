@@ -126,7 +126,7 @@ export class SimulatedPools implements PoolControl {
       version: p.model.version,
       config: p.model.config,
       memoryMb: p.model.memoryMb,
-      instances: [...p.instances.values()].map((i): PoolInstanceView => ({ id: i.id, state: i.state, lastUsedAt: i.lastUsedAt })),
+      instances: [...p.instances.values()].map((i): PoolInstanceView => ({ id: i.id, state: i.state, lastUsedAt: i.lastUsedAt, createdAt: i.startedAt })),
       queued: p.queue.length,
     }));
   }
