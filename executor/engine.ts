@@ -561,7 +561,9 @@ export class Engine {
       this.#clearKeepAlive(inst);
       pool.instances.delete(inst.id);
       this.#node.release(inst.memoryMb);
-      // A replacement (or another model's cold start) may now fit; queued work asks for it in the pump.
+      // A serving instance that failed is replaced at once (without evicting anyone); otherwise queued work
+      // asks for a new instance in the pump.
+      if (inst.failed && inst.readyAt !== Infinity && !this.#closed) queueMicrotask(() => this.#startInstance(pool, { evict: false }));
       queueMicrotask(() => this.#pump());
     } else if (to === 'idle') {
       this.#armKeepAlive(pool, inst);

@@ -50,6 +50,8 @@ export class Instance implements InstanceView {
   timings?: StartTimings;
   inputs: TensorSpec[] = [];
   outputs: TensorSpec[] = [];
+  /** True when it crashed, hung past a timeout or its runtime threw: it ends as a failure, not a retirement. */
+  failed = false;
   /** True when it was retired on purpose while still loading (not a failure of the model). */
   abandoned = false;
   /** When it finished loading; Infinity while starting. */
@@ -183,7 +185,10 @@ export class Instance implements InstanceView {
       const code = knownCode(m.code, 'INSTANCE_FAILED');
       r?.reject(hearthError(code, code === 'INSTANCE_FAILED' ? `instance ${this.id} failed: ${m.message}` : m.message));
       // The runtime itself threw: the session may be broken, so the instance is replaced.
-      if (code === 'INSTANCE_FAILED') void this.retire();
+      if (code === 'INSTANCE_FAILED') {
+        this.failed = true;
+        void this.retire();
+      }
     }
   }
 
@@ -208,6 +213,7 @@ export class Instance implements InstanceView {
   /** The worker died or must be killed: fail what it held, end it. */
   #die(err: HearthError): void {
     if (this.#state === 'gone') return;
+    this.failed = true;
     const l = this.#loading;
     this.#loading = undefined;
     l?.reject(err);
