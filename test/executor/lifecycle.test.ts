@@ -6,7 +6,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest, Tensor } from '../../core/index.ts';
 import { isHearthError } from '../../core/index.ts';
-import { onnxFixtureDir, SILERO_VAD_FILE } from '../fixtures/golden.ts';
+import { loadGolden, onnxFixtureDir, SILERO_VAD_FILE } from '../fixtures/golden.ts';
 import { FAULT_SPECS, faultInputs, makeRig, manifestOf, type TestRig } from './helpers.ts';
 
 function sileroInputs(seed: number): Tensor[] {
@@ -177,4 +177,35 @@ describe('faults fail only their own requests', () => {
       await r2.close();
     }
   });
+});
+
+describe('golden models through the executor (ONNX and TF.js, several files per artifact)', () => {
+  let rig: TestRig;
+  beforeAll(async () => {
+    rig = await makeRig();
+  });
+  afterAll(() => rig.close());
+
+  for (const name of ['tfjs-graph', 'cnn-dynamic', 'identity-int64', 'identity-fp16']) {
+    it(`${name}: every golden case matches within its tolerance`, async () => {
+      const g = loadGolden(name);
+      const { manifest, dir } = await manifestOf(name, g.dir, { format: g.format, inputs: g.inputs, outputs: g.outputs });
+      rig.sources.set(`${name}@1`, dir);
+      for (const c of g.cases) {
+        const r = await rig.executor.infer({ manifest, inputs: c.inputs });
+        for (const want of c.outputs) {
+          const got = r.outputs.find((t) => t.name === want.name)!;
+          expect(got.shape).toEqual(want.shape);
+          expect(got.datatype).toBe(want.datatype);
+          const a = Array.from(got.data as ArrayLike<number | bigint>);
+          const b = Array.from(want.data as ArrayLike<number | bigint>);
+          expect(a.length).toBe(b.length);
+          for (let i = 0; i < a.length; i++) {
+            if (typeof a[i] === 'bigint') expect(a[i]).toBe(b[i]);
+            else expect(Math.abs((a[i] as number) - (b[i] as number))).toBeLessThanOrEqual(g.tolerance);
+          }
+        }
+      }
+    });
+  }
 });
