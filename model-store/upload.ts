@@ -96,7 +96,8 @@ export class ModelUploader {
       await this.#registry.store.delete(reservation.claimKey).catch(() => {});
       return manifest;
     } catch (e) {
-      await this.#registry.deletePrefix(this.#registry.versionPrefix(name, reservation.version)).catch(() => {});
+      // Only what this upload wrote: never the prefix, which another writer's files could share after a lost race.
+      for (const key of [...run.keys, reservation.claimKey]) await this.#registry.store.delete(key).catch(() => {});
       throw e;
     } finally {
       reservation.release();
@@ -114,6 +115,8 @@ class UploadRun {
   readonly #maxBytes: number;
   readonly #files = new Map<string, ManifestFile>();
   readonly #pending: Promise<unknown>[] = [];
+  /** Every store key this upload has started writing, for cleanup. */
+  readonly keys: string[] = [];
   #totalBytes = 0;
 
   constructor(registry: ModelRegistry, name: string, version: number, stagingDir: string, maxBytes: number) {
@@ -157,7 +160,9 @@ class UploadRun {
     });
     source.on('aborted', () => tee.destroy(clientGone()));
     source.pipe(tee);
-    const put = this.#registry.store.put(this.#registry.fileKey({ name: this.#name, version: this.#version }, rel), tee);
+    const key = this.#registry.fileKey({ name: this.#name, version: this.#version }, rel);
+    this.keys.push(key);
+    const put = this.#registry.store.put(key, tee);
     this.#pending.push(put);
     await put;
     await tee.staged;

@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestHearth, type StoreBackend, type TestHearth } from '../helpers/app.ts';
+import { restingLeftovers, settledLeftovers, startTestHearth, uploadLeftovers, type StoreBackend, type TestHearth } from '../helpers/app.ts';
 import { multipartBody, sileroBytes, upscalerFiles } from '../helpers/model-bodies.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -31,12 +31,7 @@ describe.each<StoreBackend>(['fs', 's3'])('uploads over a real socket on the %s 
     await h?.close();
   });
 
-  async function leftovers() {
-    const keys = (await h.deps.store!.list('')).map((o) => o.key);
-    const temp = backend === 'fs' ? await fs.readdir(path.join(h.config.dataDir, 'store', '.hearth-tmp')).catch(() => []) : [];
-    const staging = await fs.readdir(h.stagingDir).catch(() => []);
-    return { keys, temp, staging };
-  }
+  const leftovers = () => uploadLeftovers(h);
 
   /** Opens a chunked POST; the caller writes the body and ends or destroys it. */
   function open(pathname: string, contentType: string, headers: Record<string, string> = {}) {
@@ -70,7 +65,7 @@ describe.each<StoreBackend>(['fs', 's3'])('uploads over a real socket on the %s 
   });
 
   it('a client that hangs up after sending the whole body (during inspection) leaves no version behind', async () => {
-    const before = await leftovers();
+    const before = await restingLeftovers(h);
     const silero = sileroBytes();
     const { req, response } = open('/v1/models/late-hangup', 'application/octet-stream', { 'content-length': String(silero.length) });
     response.catch(() => {});
@@ -78,14 +73,13 @@ describe.each<StoreBackend>(['fs', 's3'])('uploads over a real socket on the %s 
     // The body is complete once the store holds the model file; the manifest comes only after inspection.
     await until(async () => (await h.deps.store!.stat('models/late-hangup/1/model.onnx')) !== undefined, 'the body to be stored');
     req.destroy();
-    await until(async () => JSON.stringify(await leftovers()) === JSON.stringify(before), 'the cleanup');
-    expect(await leftovers()).toEqual(before);
+    expect(await settledLeftovers(h, before, 15_000)).toEqual(before);
     expect((await fetch(new URL('/v1/models/late-hangup', base))).status).toBe(404);
   });
 
   for (const kind of ['raw ONNX', 'multipart'] as const) {
     it(`a client that disconnects mid-upload (${kind}) leaves nothing behind, and the version number is not used up`, async () => {
-      const before = await leftovers();
+      const before = await restingLeftovers(h);
       const silero = sileroBytes();
       const body =
         kind === 'raw ONNX'
@@ -100,8 +94,7 @@ describe.each<StoreBackend>(['fs', 's3'])('uploads over a real socket on the %s 
       // Wait until the server has started staging this upload, then hang up.
       await until(async () => (await fs.readdir(h.stagingDir).catch(() => [])).length > 0, 'the upload to start');
       req.destroy();
-      await until(async () => JSON.stringify(await leftovers()) === JSON.stringify(before), 'the cleanup');
-      expect(await leftovers()).toEqual(before);
+      expect(await settledLeftovers(h, before, 15_000)).toEqual(before);
       expect((await fetch(new URL('/v1/models/hangup', base))).status).toBe(404);
       const ok = await fetch(new URL('/v1/models/hangup', base), { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(silero) });
       expect(ok.status).toBe(201);

@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestHearth, type StoreBackend, type TestHearth } from '../helpers/app.ts';
+import { restingLeftovers, settledLeftovers, startTestHearth, uploadLeftovers, type StoreBackend, type TestHearth } from '../helpers/app.ts';
 import { multipartBody, pngBytes, sileroBytes, tarGz, upscalerFiles } from '../helpers/model-bodies.ts';
 
 const SILERO_INPUTS = [
@@ -28,13 +28,7 @@ export function modelUploadSuite(backend: StoreBackend): void {
       await h?.close();
     });
 
-    /** Everything an upload could leave behind: store keys, fs temp files, staging folders. */
-    async function leftovers(): Promise<{ keys: string[]; temp: string[]; staging: string[] }> {
-      const keys = (await h.deps.store!.list('')).map((o) => o.key);
-      const temp = backend === 'fs' ? await fs.readdir(path.join(h.config.dataDir, 'store', '.hearth-tmp')).catch(() => []) : [];
-      const staging = await fs.readdir(h.stagingDir).catch(() => []);
-      return { keys, temp, staging };
-    }
+    const leftovers = () => uploadLeftovers(h);
 
     const postOnnx = (name: string, payload: Buffer | Readable) =>
       h.app.inject({ method: 'POST', url: `/v1/models/${name}`, headers: { 'content-type': 'application/octet-stream' }, payload });
@@ -62,11 +56,11 @@ export function modelUploadSuite(backend: StoreBackend): void {
       const put = await h.app.inject({ method: 'PUT', url: '/v1/models/vad/versions/7', headers: { 'content-type': 'application/octet-stream' }, payload: silero });
       expect(put.statusCode).toBe(201);
       expect(put.json().version).toBe(7);
-      const before = await leftovers();
+      const before = await restingLeftovers(h);
       const again = await h.app.inject({ method: 'PUT', url: '/v1/models/vad/versions/7', headers: { 'content-type': 'application/octet-stream' }, payload: silero });
       expect(again.statusCode).toBe(409);
       expect(again.json()).toMatchObject({ code: 'VERSION_EXISTS' });
-      expect(await leftovers()).toEqual(before);
+      expect(await settledLeftovers(h, before)).toEqual(before);
       expect((await postOnnx('vad', silero)).json().version).toBe(8);
       const model = await h.app.inject({ url: '/v1/models/vad' });
       expect(model.json()).toEqual({ name: 'vad', versions: [1, 2, 7, 8], latest: 8 });
@@ -252,14 +246,14 @@ export function modelUploadSuite(backend: StoreBackend): void {
 
       for (const c of cases) {
         it(`${c.title} -> ${c.status} ${c.code}`, async () => {
-          const before = await leftovers();
+          const before = await restingLeftovers(h);
           const res = await c.send();
           expect(res.statusCode).toBe(c.status);
           const body = res.json();
           expect(body.code).toBe(c.code);
           expect(typeof body.error).toBe('string');
           if (c.message) expect(body.error).toMatch(c.message);
-          expect(await leftovers()).toEqual(before);
+          expect(await settledLeftovers(h, before)).toEqual(before);
           expect((await h.app.inject({ url: '/v1/models/bad' })).statusCode).toBe(404);
         });
       }

@@ -63,3 +63,44 @@ export async function startTestHearth(opts: TestHearthOptions = {}): Promise<Tes
     },
   };
 }
+
+export interface UploadLeftovers {
+  /** Store keys under models/. Other components (the ledger's snapshot, jobs) write elsewhere in the store. */
+  keys: string[];
+  /** Files in the fs store's temp folder. */
+  temp: string[];
+  /** Folders in the upload staging folder. */
+  staging: string[];
+}
+
+/** Everything an upload could leave behind. */
+export async function uploadLeftovers(h: TestHearth): Promise<UploadLeftovers> {
+  const keys = (await h.deps.store!.list('models/')).map((o) => o.key);
+  const temp = h.config.store.kind === 'fs' ? await fs.readdir(path.join(h.config.store.root, '.hearth-tmp')).catch(() => []) : [];
+  const staging = await fs.readdir(h.stagingDir).catch(() => []);
+  return { keys, temp, staging };
+}
+
+/**
+ * The leftovers once they equal `expected`, or the last snapshot after `limitMs`. Other components' writes pass
+ * through the fs temp folder for a moment (a ledger snapshot), and a hang-up is cleaned up asynchronously:
+ * a real leftover stays, so the caller's equality assertion still fails on it.
+ */
+export async function settledLeftovers(h: TestHearth, expected: UploadLeftovers, limitMs = 10_000): Promise<UploadLeftovers> {
+  const end = Date.now() + limitMs;
+  for (;;) {
+    const now = await uploadLeftovers(h);
+    if (JSON.stringify(now) === JSON.stringify(expected) || Date.now() > end) return now;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** The leftovers at a moment when no write is passing through the fs temp folder (the state to compare against). */
+export async function restingLeftovers(h: TestHearth, limitMs = 10_000): Promise<UploadLeftovers> {
+  const end = Date.now() + limitMs;
+  for (;;) {
+    const now = await uploadLeftovers(h);
+    if (now.temp.length === 0 || Date.now() > end) return now;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
