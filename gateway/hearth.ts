@@ -60,14 +60,8 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
     closers.push(() => executor.close());
     deps.executor = executor;
     // Components added by later issues are built here, each pushing its close() onto `closers`.
-    // Batch jobs: never waits for Redis; the executor is read from deps at call time, so it may be added above or below.
-    const jobs = createJobs({
-      config,
-      store,
-      registry,
-      executor: { infer: (req) => (deps.executor as Executor | undefined)?.infer(req) ?? Promise.reject(new Error('no executor on this node')) },
-      ...overrides.jobs,
-    });
+    // Batch jobs: start() never waits for Redis; closed before the executor, so running chunks can hand back.
+    const jobs = createJobs({ config, store, registry, executor, ...overrides.jobs });
     jobs.start();
     closers.push(() => jobs.close());
     deps.jobs = jobs;
