@@ -656,18 +656,50 @@ function checkDatatype(v: unknown, name: string): Datatype {
   return v;
 }
 
+function readStringOrAny(s: Scanner): unknown {
+  s.ws();
+  return s.b[s.pos] === 0x22 ? s.readString() : s.readAny();
+}
+
+/** A flat array of plain integers (a shape), else whatever JSON value is there (checked by the caller). */
+function readIntArrayOrAny(s: Scanner): unknown {
+  s.ws();
+  const start = s.pos;
+  if (s.b[start] !== 0x5b) return s.readAny();
+  const out: number[] = [];
+  const num: NumberInfo = { bigText: null, integral: true, approx: false, start: 0 };
+  let plain = true;
+  s.readArray(() => {
+    s.ws();
+    const c = s.b[s.pos];
+    if (plain && ((c >= 0x30 && c <= 0x39) || c === 0x2d)) {
+      const v = readNumber(s, num);
+      if (num.integral && num.bigText === null) {
+        out.push(v);
+        return;
+      }
+    }
+    plain = false;
+    s.skipValue();
+  });
+  if (plain) return out;
+  s.pos = start;
+  return s.readAny();
+}
+
 function readInput(s: Scanner, index: number): RawInput {
   const raw: RawInput = { hasData: false };
   s.readObject((key) => {
     switch (key) {
+      // name, datatype and shape are read without JSON.parse: a small request has a dozen of them.
       case 'name':
-        raw.name = s.readAny();
+        raw.name = readStringOrAny(s);
         break;
       case 'shape':
-        raw.shape = s.readAny();
+        raw.shape = readIntArrayOrAny(s);
         break;
       case 'datatype':
-        raw.datatype = s.readAny();
+        raw.datatype = readStringOrAny(s);
         break;
       case 'parameters':
         raw.parameters = s.readAny();
