@@ -11,6 +11,8 @@ export interface JobRecord {
   id: string;
   model: string;
   version: number;
+  /** The model version's size, for pricing its memory like the executor does. */
+  sizeBytes?: number;
   state: JobState;
   totalRows: number;
   chunkSize: number;
@@ -93,6 +95,7 @@ export class JobRecords {
       createdAt: String(rec.createdAt),
     };
     if (rec.callbackUrl) fields.callbackUrl = rec.callbackUrl;
+    if (rec.sizeBytes !== undefined) fields.sizeBytes = String(rec.sizeBytes);
     await redis.multi().hset(this.key(rec.id), fields).zadd(this.#indexKey(), rec.createdAt, rec.id).exec().then(checkMulti);
   }
 
@@ -184,6 +187,7 @@ function parseRecord(h: Record<string, string>): JobRecord {
     createdAt: Number(h.createdAt),
   };
   if (h.callbackUrl) rec.callbackUrl = h.callbackUrl;
+  if (h.sizeBytes) rec.sizeBytes = Number(h.sizeBytes);
   if (h.startedAt) rec.startedAt = Number(h.startedAt);
   if (h.finishedAt) rec.finishedAt = Number(h.finishedAt);
   if (h.error) rec.error = h.error;

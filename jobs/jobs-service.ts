@@ -8,6 +8,7 @@ import { FlowProducer, Job, Queue, UnrecoverableError, WaitingError, Worker } fr
 import type { Redis } from 'ioredis';
 import { hearthError, isHearthError, type Config, type Manifest } from '../core/index.ts';
 import type { Executor } from '../executor/types.ts';
+import { defaultMemoryMb } from '../executor/index.ts';
 import type { ObjectStore } from '../model-store/index.ts';
 import { readRows } from './json-lines.ts';
 import { resolveDatasetKey } from './datasets.ts';
@@ -250,6 +251,7 @@ export class JobsService {
       id,
       model: manifest.name,
       version: manifest.version,
+      sizeBytes: manifest.sizeBytes,
       state: 'queued',
       totalRows,
       chunkSize,
@@ -400,7 +402,9 @@ export class JobsService {
       requests += p.requests;
       if (p.final) doneChunks++;
     }
-    const memoryMb = (await this.#o.registry.getServingConfig?.(rec.model).catch(() => undefined))?.memoryMb ?? DEFAULT_MEMORY_MB;
+    // Priced like the online requests: the model's configured memory, else what the executor reserves for it.
+    const configured = (await this.#o.registry.getServingConfig?.(rec.model).catch(() => undefined))?.memoryMb;
+    const memoryMb = configured ?? (rec.sizeBytes !== undefined ? defaultMemoryMb(rec.sizeBytes) : DEFAULT_MEMORY_MB);
     const prices = this.#o.config.prices;
     const usd = (billedMs / 1000) * (memoryMb / 1024) * prices.computePerGbSecond + requests * prices.perRequest;
     const status: JobStatus = {
