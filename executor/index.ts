@@ -13,6 +13,9 @@
 // (artifact cache or store) run concurrently; then loadMs (session creation in the worker); firstRunMs is that
 // first run; coldStartMs spans from the instance's creation to the end of its first run.
 //
+// Input buffers: infer() transfers each input typed array that spans its whole ArrayBuffer to the worker (it is
+// detached on the caller's side afterwards); views into larger buffers (Node Buffer slabs) are copied first.
+//
 // Deadline: a request that sets none may wait in the queue (for a slot, memory or a starting instance) for
 // `queueBudgetMs` (default 30 s) after its arrival; then it answers 503 OVERLOADED. A cold start never fails the
 // first request for being "not ready": the request simply waits for the instance within that budget.
