@@ -67,10 +67,12 @@ export interface AutoscalerOptions {
   defaultServiceMs?: number;
   /** Latency samples kept per pool for the percentiles. */
   latencySamples?: number;
+  /** Called when a tick throws; the next tick runs anyway. */
+  onError?: (err: unknown) => void;
 }
 
 /** Builds the autoscaler's options from the node config. */
-export function autoscalerOptions(config: Readonly<Config>): Omit<AutoscalerOptions, 'clock' | 'control'> {
+export function autoscalerOptions(config: Readonly<Config>): Omit<AutoscalerOptions, 'clock' | 'control' | 'onError'> {
   const a = config.autoscaler;
   return {
     tickMs: a.tickMs,
@@ -129,7 +131,7 @@ class PoolState {
   coldStarts = 0;
   latencies: number[] = [];
   latencyNext = 0;
-  constructor(now: number, config: Readonly<ModelConfig> | undefined, o: Required<Omit<AutoscalerOptions, 'clock' | 'control'>>) {
+  constructor(now: number, config: Readonly<ModelConfig> | undefined, o: Required<Omit<AutoscalerOptions, 'clock' | 'control' | 'onError'>>) {
     this.rate = new RateWindow({ stableWindowMs: o.stableWindowMs, panicWindowMs: o.panicWindowMs, bucketMs: Math.min(1000, o.panicWindowMs / 2) });
     this.keepAlive = new KeepAliveTracker(config?.keepAlive ?? { kind: 'fixed', idleMs: 600_000 });
     this.firstSeenAt = now;
@@ -141,7 +143,8 @@ const key = (name: string, version: number) => `${name}@${version}`;
 export class Autoscaler {
   #clock: Clock;
   #control: PoolControl;
-  #o: Required<Omit<AutoscalerOptions, 'clock' | 'control'>>;
+  #o: Required<Omit<AutoscalerOptions, 'clock' | 'control' | 'onError'>>;
+  #onError: (err: unknown) => void;
   #pools = new Map<string, PoolState>();
   #timer: unknown;
   #running = false;
@@ -150,6 +153,7 @@ export class Autoscaler {
   constructor(opts: AutoscalerOptions) {
     this.#clock = opts.clock;
     this.#control = opts.control;
+    this.#onError = opts.onError ?? (() => {});
     this.#o = {
       tickMs: opts.tickMs ?? 1000,
       stableWindowMs: opts.stableWindowMs ?? 60_000,
@@ -170,7 +174,7 @@ export class Autoscaler {
     };
   }
 
-  get options(): Readonly<Required<Omit<AutoscalerOptions, 'clock' | 'control'>>> {
+  get options(): Readonly<Required<Omit<AutoscalerOptions, 'clock' | 'control' | 'onError'>>> {
     return this.#o;
   }
 
@@ -182,9 +186,11 @@ export class Autoscaler {
       if (!this.#running) return;
       try {
         this.tick();
-      } finally {
-        if (this.#running) this.#timer = this.#clock.setTimeout(loop, this.#o.tickMs);
+      } catch (err) {
+        // A failing pass (e.g. a pool snapshot that throws) must neither stop the loop nor escape a timer callback.
+        this.#onError(err);
       }
+      if (this.#running) this.#timer = this.#clock.setTimeout(loop, this.#o.tickMs);
     };
     this.#timer = this.#clock.setTimeout(loop, this.#o.tickMs);
   }

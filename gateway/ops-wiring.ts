@@ -47,7 +47,7 @@ export async function startOps(o: StartOpsOptions): Promise<Ops> {
     storage: o.store ? () => storedModels(o.store!) : undefined,
     onError: o.onError,
   });
-  const autoscaler = new Autoscaler({ clock: o.clock, control: o.executor.control, ...autoscalerOptions(o.config) });
+  const autoscaler = new Autoscaler({ clock: o.clock, control: o.executor.control, ...autoscalerOptions(o.config), onError: o.onError });
   const metrics = new HearthMetrics({ control: o.executor.control, ledger });
   o.executor.setObserver(fanOutObserver(autoscaler.observer, ledger.observer, metrics.observer, ...(o.observers ?? [])));
   try {

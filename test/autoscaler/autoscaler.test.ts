@@ -120,6 +120,30 @@ describe('Autoscaler on the simulated executor', () => {
     expect(t.live()).toBeLessThanOrEqual(3);
   });
 
+  it('a tick that throws is reported and the next tick still runs', () => {
+    const clock = new ManualClock(0);
+    let calls = 0;
+    const errors: unknown[] = [];
+    const control = {
+      pools: () => {
+        calls++;
+        if (calls === 1) throw new Error('snapshot failed');
+        return [];
+      },
+      node: () => ({ slots: 1, memoryMb: 1024, memoryUsedMb: 0 }),
+      startInstance: () => {},
+      retireInstance: () => {},
+    };
+    const a = new Autoscaler({ clock, control, tickMs: 1000, onError: (e) => errors.push(e) });
+    a.start();
+    expect(() => clock.advance(3000)).not.toThrow();
+    expect(errors).toHaveLength(1);
+    expect(calls).toBe(3);
+    a.stop();
+    clock.advance(5000);
+    expect(calls).toBe(3);
+  });
+
   it('histogram policy: after learning a 5-minute rhythm the pool is warmed just before each call', () => {
     const s = setup({ config: { keepAlive: { ...DEFAULT_HISTOGRAM } } });
     const arrivals = Array.from({ length: 24 }, (_, i) => ({ at: i * 5 * MIN, name: 'm', version: 1 }));
