@@ -238,7 +238,7 @@ export class CostLedger {
   }
 
   /**
-   * The bill for [from, to) (clock ms; hour buckets that start inside the range), optionally for one model name.
+   * The bill for [from, to) (clock ms; whole hour buckets that overlap the range), optionally for one model name.
    * With Redis this re-reads every node's persisted totals.
    */
   async report(q: { from?: number; to?: number; model?: string } = {}): Promise<CostReport> {
