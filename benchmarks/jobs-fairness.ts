@@ -3,7 +3,7 @@
 // Starts its own redis-server on a free port and a Hearth on a temp dir.
 // Rounds alternate the conditions (capacity, online alone, online with a fresh job, job alone) and the summary
 // gives medians of the per-round figures, so drifting machine load does not favour one condition.
-//   tsx benchmarks/jobs-fairness.ts [--rows 12000] [--seconds 6] [--rounds 3] [--online 2] [--capacity-clients 8]
+//   tsx benchmarks/jobs-fairness.ts [--rows 20000] [--seconds 6] [--rounds 3] [--online 2] [--capacity-clients 8]
 //                                   [--row-concurrency 8] [--chunk 256] [--strategy stateless|stateful|event]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -26,7 +26,7 @@ function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : def;
 }
-const ROWS = Number(arg('rows', '12000'));
+const ROWS = Number(arg('rows', '20000'));
 const SECONDS = Number(arg('seconds', '6'));
 const ONLINE = Number(arg('online', '2'));
 const CAPACITY_CLIENTS = Number(arg('capacity-clients', '8'));
@@ -124,10 +124,11 @@ try {
     const status = async () => (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as { state: string; progress: { doneRows: number } };
     while ((await status()).progress.doneRows < 1) await new Promise((r) => setTimeout(r, 20));
     const rowsAt = async () => ({ t: performance.now(), done: (await status()).progress.doneRows });
+    // The job alone first, then with online traffic, while the job is still far from its end.
     const a0 = await rowsAt();
-    const withJob = await load(ONLINE, SECONDS);
-    const a1 = await rowsAt();
     await new Promise((r) => setTimeout(r, (SECONDS / 2) * 1000));
+    const a1 = await rowsAt();
+    const withJob = await load(ONLINE, SECONDS);
     const a2 = await rowsAt();
     const stillRunning = (await status()).state === 'running';
     await fetch(`${base}/v1/jobs/${id}`, { method: 'DELETE' });
@@ -137,12 +138,12 @@ try {
       capacityPerSec: capacity.requestsPerSec,
       unloaded,
       withJob,
-      jobRowsPerSecUnderLoad: ((a1.done - a0.done) / (a1.t - a0.t)) * 1000,
-      jobRowsPerSecAlone: ((a2.done - a1.done) / (a2.t - a1.t)) * 1000,
+      jobRowsPerSecAlone: ((a1.done - a0.done) / (a1.t - a0.t)) * 1000,
+      jobRowsPerSecUnderLoad: ((a2.done - a1.done) / (a2.t - a1.t)) * 1000,
       jobOutlastedWindows: stillRunning,
     });
     const r = rounds[rounds.length - 1];
-    console.log(`round ${round + 1}: capacity ${r.capacityPerSec.toFixed(0)} req/s | online p50/p99 ${unloaded.p50Ms.toFixed(2)}/${unloaded.p99Ms.toFixed(2)} ms -> ${withJob.p50Ms.toFixed(2)}/${withJob.p99Ms.toFixed(2)} ms with the job | job ${r.jobRowsPerSecAlone.toFixed(0)} rows/s alone, ${r.jobRowsPerSecUnderLoad.toFixed(0)} under online load${stillRunning ? '' : ' (job ended early: raise --rows)'}`);
+    console.log(`round ${round + 1}: capacity ${r.capacityPerSec.toFixed(0)} req/s | online p50/p99 ${unloaded.p50Ms.toFixed(2)}/${unloaded.p99Ms.toFixed(2)} ms (${unloaded.requestsPerSec.toFixed(0)} req/s) -> ${withJob.p50Ms.toFixed(2)}/${withJob.p99Ms.toFixed(2)} ms (${withJob.requestsPerSec.toFixed(0)} req/s) with the job | job ${r.jobRowsPerSecAlone.toFixed(0)} rows/s alone, ${r.jobRowsPerSecUnderLoad.toFixed(0)} under online load${stillRunning ? '' : ' (job ended early: raise --rows)'}`);
   }
 
   const med = (f: (r: Round) => number) => median(rounds.map(f));
@@ -164,8 +165,8 @@ try {
   const m = report.medians;
   console.log(`\nmedians over ${ROUNDS} rounds (${os.availableParallelism()} cores, ${config.executor.slots} slots, rowConcurrency ${ROW_CONCURRENCY}, strategy ${STRATEGY || 'default'}):`);
   console.log(`  online capacity            ${m.onlineCapacityPerSec.toFixed(0)} req/s (${CAPACITY_CLIENTS} closed-loop clients)`);
-  console.log(`  online p50 / p99, no job   ${m.onlineUnloaded.p50Ms.toFixed(2)} / ${m.onlineUnloaded.p99Ms.toFixed(2)} ms (${ONLINE} clients)`);
-  console.log(`  online p50 / p99, job      ${m.onlineWithJob.p50Ms.toFixed(2)} / ${m.onlineWithJob.p99Ms.toFixed(2)} ms  (x${m.p50Ratio.toFixed(2)} / x${m.p99Ratio.toFixed(2)})`);
+  console.log(`  online p50 / p99, no job   ${m.onlineUnloaded.p50Ms.toFixed(2)} / ${m.onlineUnloaded.p99Ms.toFixed(2)} ms, ${m.onlineUnloaded.perSec.toFixed(0)} req/s (${ONLINE} closed-loop clients)`);
+  console.log(`  online p50 / p99, job      ${m.onlineWithJob.p50Ms.toFixed(2)} / ${m.onlineWithJob.p99Ms.toFixed(2)} ms, ${m.onlineWithJob.perSec.toFixed(0)} req/s  (x${m.p50Ratio.toFixed(2)} / x${m.p99Ratio.toFixed(2)})`);
   console.log(`  job rows/s alone           ${m.jobRowsPerSecAlone.toFixed(0)} (${(m.jobAloneVsOnlineCapacity * 100).toFixed(0)}% of online capacity)`);
   console.log(`  job rows/s under online    ${m.jobRowsPerSecUnderOnlineLoad.toFixed(0)}`);
   console.log(JSON.stringify(report, null, 2));
