@@ -52,6 +52,10 @@ export class FsObjectStore implements ObjectStore {
       }
       await fs.mkdir(path.dirname(file), { recursive: true });
       await fs.rename(tmp, file);
+      // And the rename itself must survive a crash: sync the folder entry (best effort; not every fs allows it).
+      const dir = await fs.open(path.dirname(file), 'r').catch(() => undefined);
+      await dir?.sync().catch(() => {});
+      await dir?.close();
     } catch (e) {
       await fs.rm(tmp, { force: true }).catch(() => {});
       if (bodyError !== undefined) throw bodyError;
