@@ -3,6 +3,7 @@
 // node's CPU and memory budget. It drives pools only through the small PoolControl seam, so the same code runs
 // the real executor and the trace simulation (executor/simulated-pools.ts).
 import type { Clock, Config, ModelConfig, SchedulingStrategy } from '../core/index.ts';
+import { ColdStartCounter } from './cold-start-count.ts';
 import { KeepAliveTracker, type KeepAliveDecision } from './keep-alive.ts';
 import { RateWindow } from './rate-window.ts';
 import type { ExecutorObserver, InstanceState } from './types.ts';
@@ -91,8 +92,10 @@ export interface PoolScalingStatus {
   /** Requests completed successfully. */
   requests: number;
   failures: number;
-  /** Requests that waited for a cold start. */
+  /** Instance cold starts that requests waited for (a batch served by one counts once). */
   coldStarts: number;
+  /** Requests that waited for a cold start. */
+  coldRequests: number;
   /** Arrival rate over the stable window. */
   ratePerSec: number;
   panicRatePerSec: number;
@@ -129,6 +132,7 @@ class PoolState {
   requests = 0;
   failures = 0;
   coldStarts = 0;
+  coldRequests = 0;
   latencies: number[] = [];
   latencyNext = 0;
   constructor(now: number, config: Readonly<ModelConfig> | undefined, o: Required<Omit<AutoscalerOptions, 'clock' | 'control' | 'onError'>>) {
@@ -146,6 +150,7 @@ export class Autoscaler {
   #o: Required<Omit<AutoscalerOptions, 'clock' | 'control' | 'onError'>>;
   #onError: (err: unknown) => void;
   #pools = new Map<string, PoolState>();
+  #coldStartCounter = new ColdStartCounter();
   #timer: unknown;
   #running = false;
   readonly observer: ExecutorObserver;
@@ -248,6 +253,7 @@ export class Autoscaler {
         requests: s.requests,
         failures: s.failures,
         coldStarts: s.coldStarts,
+        coldRequests: s.coldRequests,
         ratePerSec: round3(s.rate.stableRate(now)),
         panicRatePerSec: round3(s.rate.panicRate(now)),
         panicking: now < s.panicUntil,
@@ -302,7 +308,8 @@ export class Autoscaler {
     } else {
       s.failures++;
     }
-    if (e.coldStart) s.coldStarts++;
+    if (e.coldStart) s.coldRequests++;
+    if (this.#coldStartCounter.newColdStart(e) !== undefined) s.coldStarts++;
     const total = e.queueMs + e.computeMs;
     if (s.latencies.length < this.#o.latencySamples) s.latencies.push(total);
     else s.latencies[s.latencyNext] = total;

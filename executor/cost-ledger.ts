@@ -13,6 +13,7 @@ import {
   type LedgerQuantities,
   type LedgerTotals,
 } from './ledger-quantities.ts';
+import { ColdStartCounter } from './cold-start-count.ts';
 import type { ExecutorObserver, InstanceState } from './types.ts';
 
 export * from './ledger-quantities.ts';
@@ -104,6 +105,7 @@ export class CostLedger {
   #timer: unknown;
   #running = false;
   #flushing: Promise<void> | undefined;
+  #coldStarts = new ColdStartCounter();
   readonly observer: ExecutorObserver;
 
   constructor(opts: CostLedgerOptions) {
@@ -118,13 +120,14 @@ export class CostLedger {
     this.observer = {
       onRequestDone: (e) => {
         const billed = e.ok || e.billedMs > 0;
+        const coldMs = this.#coldStarts.newColdStart(e);
         this.#add(`${e.name}@${e.version}`, e.at, {
           invocations: billed ? 1 : 0,
           failures: e.ok ? 0 : 1,
           billedMs: billed ? Math.ceil(e.billedMs) : 0,
           billedMbMs: billed ? Math.ceil(e.billedMs) * e.memoryMb : 0,
-          coldStarts: e.coldStart ? 1 : 0,
-          coldStartMs: e.coldStart ? (e.coldStartMs ?? 0) : 0,
+          coldStarts: coldMs !== undefined ? 1 : 0,
+          coldStartMs: coldMs ?? 0,
         });
       },
       onInstanceState: (e) => this.#instanceState(e),

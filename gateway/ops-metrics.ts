@@ -3,6 +3,7 @@
 // costs are read at scrape time from the pools and the cost ledger, so they agree with /v1/status and /v1/costs.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { PoolControl } from '../executor/autoscaler.ts';
+import { ColdStartCounter } from '../executor/cold-start-count.ts';
 import type { CostLedger } from '../executor/cost-ledger.ts';
 import type { ExecutorObserver, InstanceState } from '../executor/types.ts';
 
@@ -46,7 +47,7 @@ export class HearthMetrics {
         for (const p of pendingMap.values()) this.set(p.labels, p.n);
       },
     });
-    const coldStarts = new Counter({ name: 'hearth_cold_starts_total', help: 'Requests that waited for a cold start.', labelNames: ['model', 'version'], registers });
+    const coldStarts = new Counter({ name: 'hearth_cold_starts_total', help: 'Cold starts (instance starts) that requests waited for; a batch counts once.', labelNames: ['model', 'version'], registers });
     const coldStartDuration = new Histogram({ name: 'hearth_cold_start_duration_seconds', help: 'From instance start to the end of its first run.', labelNames: ['model', 'version'], buckets: COLD_START_BUCKETS, registers });
     const control = opts.control;
     new Gauge({
@@ -82,6 +83,7 @@ export class HearthMetrics {
     });
 
     const labels = (name: string, version: number) => ({ model: name, version: String(version) });
+    const coldStartCounter = new ColdStartCounter();
     this.observer = {
       onRequestQueued: (e) => {
         const k = `${e.name}@${e.version}`;
@@ -101,9 +103,10 @@ export class HearthMetrics {
         } else {
           failure.inc({ ...l, reason: e.reason ?? 'OTHER' });
         }
-        if (e.coldStart) {
+        const coldMs = coldStartCounter.newColdStart(e);
+        if (coldMs !== undefined) {
           coldStarts.inc(l);
-          if (e.coldStartMs !== undefined) coldStartDuration.observe(l, e.coldStartMs / 1000);
+          coldStartDuration.observe(l, coldMs / 1000);
         }
       },
       onRun: (e) => exec.inc(labels(e.name, e.version)),

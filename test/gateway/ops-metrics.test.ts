@@ -15,12 +15,15 @@ describe('HearthMetrics', () => {
   it('counts successes, failures by reason, runs, pending requests and cold starts', async () => {
     const m = new HearthMetrics();
     const o = m.observer;
-    for (let i = 0; i < 4; i++) o.onRequestQueued!({ name: 'm', version: 3, at: 0 });
+    for (let i = 0; i < 5; i++) o.onRequestQueued!({ name: 'm', version: 3, at: 0 });
     let text = (await m.scrape()).body;
-    expect(value(text, 'hearth_inference_pending_requests', 'model="m",version="3"')).toBe(4);
+    expect(value(text, 'hearth_inference_pending_requests', 'model="m",version="3"')).toBe(5);
     o.onRun!({ name: 'm', version: 3, batchSize: 2, computeMs: 30, at: 0 });
+    // One cold start whose first batch run served two requests: both flagged, counted once.
     o.onRequestDone!(done({ coldStart: true, coldStartMs: 1500 }));
-    o.onRequestDone!(done({ coldStart: true }));
+    o.onRequestDone!(done({ coldStart: true, coldStartMs: 1500 }));
+    // A second cold start (another instance) ending at the same moment but with another duration.
+    o.onRequestDone!(done({ coldStart: true, coldStartMs: 900, ok: false, reason: 'BACKEND' }));
     o.onRequestDone!(done({ ok: false, reason: 'REJECTED', billedMs: 0, computeMs: 0 }));
     o.onRequestDone!(done({ ok: false, reason: 'BACKEND' }));
     text = (await m.scrape()).body;
@@ -29,11 +32,11 @@ describe('HearthMetrics', () => {
     expect(value(text, 'hearth_inference_count_total', l)).toBe(2);
     expect(value(text, 'hearth_inference_exec_count_total', l)).toBe(1); // count / exec = mean batch size 2
     expect(value(text, 'hearth_inference_request_failure_total', `${l},reason="REJECTED"`)).toBe(1);
-    expect(value(text, 'hearth_inference_request_failure_total', `${l},reason="BACKEND"`)).toBe(1);
+    expect(value(text, 'hearth_inference_request_failure_total', `${l},reason="BACKEND"`)).toBe(2);
     expect(value(text, 'hearth_inference_pending_requests', l)).toBe(0);
     expect(value(text, 'hearth_cold_starts_total', l)).toBe(2);
-    expect(value(text, 'hearth_cold_start_duration_seconds_count', l)).toBe(1);
-    expect(value(text, 'hearth_cold_start_duration_seconds_sum', l)).toBe(1.5);
+    expect(value(text, 'hearth_cold_start_duration_seconds_count', l)).toBe(2);
+    expect(value(text, 'hearth_cold_start_duration_seconds_sum', l)).toBeCloseTo(2.4, 12);
     expect(value(text, 'hearth_inference_queue_duration_seconds_count', l)).toBe(2);
     expect(value(text, 'hearth_inference_compute_duration_seconds_sum', l)).toBeCloseTo(0.06, 12);
   });

@@ -64,6 +64,18 @@ describe('CostLedger', () => {
     expect(MONTH_MS).toBe(730 * H);
   });
 
+  it('counts a cold start once when its first batch run served several waiting requests', async () => {
+    const clock = new ManualClock(0);
+    const ledger = new CostLedger({ clock, prices: DEFAULT_PRICES });
+    // Two requests waited for one instance and ran in its first batch: same end, same cold-start duration.
+    ledger.observer.onRequestDone!(done(900, 20, { coldStart: true, coldStartMs: 850 }));
+    ledger.observer.onRequestDone!(done(900, 20, { coldStart: true, coldStartMs: 850 }));
+    // Another instance's cold start.
+    ledger.observer.onRequestDone!(done(1200, 20, { coldStart: true, coldStartMs: 700 }));
+    const m = (await ledger.report()).models[0]!;
+    expect(m).toMatchObject({ invocations: 3, coldStarts: 2, coldStartMs: 1550 });
+  });
+
   it('filters by hour buckets (from/to) and by model name', async () => {
     const clock = new ManualClock(0);
     const ledger = new CostLedger({ clock, prices: DEFAULT_PRICES });
