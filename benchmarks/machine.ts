@@ -13,6 +13,8 @@ export interface MachineInfo {
   onnxruntime: string;
   tfjs: string;
   date: string;
+  /** 1/5/15-minute load averages when the run started: other work on the box skews every figure. */
+  loadAverage: number[];
 }
 
 function packageVersion(name: string): string {
@@ -37,5 +39,6 @@ export function describeMachine(now = new Date()): MachineInfo {
     onnxruntime: packageVersion('onnxruntime-node'),
     tfjs: packageVersion('@tensorflow/tfjs'),
     date: now.toISOString(),
+    loadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }

@@ -257,7 +257,10 @@ export function renderMarkdown(r: BenchReport): string {
   out.push('');
   out.push('## Machine');
   out.push('');
-  out.push(table(['CPU', 'cores', 'memory', 'Node', 'onnxruntime-node', 'tfjs', 'OS', 'date'], [[m.cpuModel, m.cores, `${m.memoryGiB} GiB`, m.node, m.onnxruntime, m.tfjs, `${m.platform} ${m.osRelease}`, m.date]]));
+  out.push(table(['CPU', 'cores', 'memory', 'Node', 'onnxruntime-node', 'tfjs', 'OS', 'date', 'load average at start'], [[m.cpuModel, m.cores, `${m.memoryGiB} GiB`, m.node, m.onnxruntime, m.tfjs, `${m.platform} ${m.osRelease}`, m.date, (m.loadAverage ?? []).join(' / ')]]));
+  if ((m.loadAverage?.[0] ?? 0) > m.cores) {
+    out.push('', `Note: the load average (${m.loadAverage[0]}) exceeded the core count when the run started; other work on this machine slows every figure, Hearth's multi-process paths most.`);
+  }
   out.push('');
 
   out.push('## Goals (reported, not asserted)');

@@ -27,10 +27,12 @@ export interface StrategiesOptions {
 
 export const STRATEGIES = ['stateless', 'stateful', 'event'] as const;
 
-const SIZES: Record<BenchMode, { durationMs: number; bulkConcurrency: number; hotRate: number; lukewarm: number; lukewarmRate: number; cold: number }> = {
-  full: { durationMs: 20_000, bulkConcurrency: 8, hotRate: 40, lukewarm: 3, lukewarmRate: 1, cold: 4 },
-  quick: { durationMs: 5_000, bulkConcurrency: 8, hotRate: 40, lukewarm: 2, lukewarmRate: 1, cold: 2 },
-  smoke: { durationMs: 3_000, bulkConcurrency: 4, hotRate: 20, lukewarm: 1, lukewarmRate: 2, cold: 1 },
+// warmupMs: the bulk callers run alone first, uncounted, so the hot pool has grown to its size before the
+// measured window (a fresh node otherwise spends its first seconds starting instances).
+const SIZES: Record<BenchMode, { durationMs: number; warmupMs: number; bulkConcurrency: number; hotRate: number; lukewarm: number; lukewarmRate: number; cold: number }> = {
+  full: { durationMs: 20_000, warmupMs: 4_000, bulkConcurrency: 8, hotRate: 40, lukewarm: 3, lukewarmRate: 1, cold: 4 },
+  quick: { durationMs: 5_000, warmupMs: 2_500, bulkConcurrency: 8, hotRate: 40, lukewarm: 2, lukewarmRate: 1, cold: 2 },
+  smoke: { durationMs: 3_000, warmupMs: 1_500, bulkConcurrency: 4, hotRate: 20, lukewarm: 1, lukewarmRate: 2, cold: 1 },
 };
 
 const HIGH = 8;
@@ -91,7 +93,6 @@ async function runOne(strategy: string, silero: BenchModel, cnn: BenchModel, siz
     // Warm the hot model and the lukewarm ones once, so the run starts from a steady state.
     await httpCall(`${base}/v2/models/hot/infer`, 'POST', hotBodies[0]);
     for (let i = 1; i <= size.lukewarm; i++) await httpCall(`${base}/v2/models/lukewarm-${i}/infer`, 'POST', cnnBody);
-    const coldBefore = await coldStartTotal(base);
 
     const call = (group: Sample['group'], model: string, body: Buffer, priority: number) => async (): Promise<Sample> => {
       const t0 = performance.now();
@@ -116,10 +117,16 @@ async function runOne(strategy: string, silero: BenchModel, cnn: BenchModel, siz
     schedule.sort((a, b) => a.at - b.at);
 
     const samples: Sample[] = [];
-    const t0 = performance.now();
+    let coldBefore = 0;
+    let t0 = 0;
     const [bulk] = await Promise.all([
-      runLoad({ url: `${base}/v2/models/hot/infer`, bodies: hotBodies, concurrency: size.bulkConcurrency, durationMs: size.durationMs, headers: { 'content-type': 'application/json', 'hearth-priority': String(LOW) } }),
-      openLoop(schedule, t0, samples),
+      runLoad({ url: `${base}/v2/models/hot/infer`, bodies: hotBodies, concurrency: size.bulkConcurrency, durationMs: size.durationMs, warmupMs: size.warmupMs, headers: { 'content-type': 'application/json', 'hearth-priority': String(LOW) } }),
+      (async () => {
+        await sleep(size.warmupMs);
+        coldBefore = await coldStartTotal(base);
+        t0 = performance.now();
+        await openLoop(schedule, t0, samples);
+      })(),
     ]);
     const elapsedMs = performance.now() - t0;
     const coldStarts = (await coldStartTotal(base)) - coldBefore;
@@ -181,7 +188,7 @@ export async function runStrategiesSuite(opts: StrategiesOptions): Promise<{ row
       lowPriority: LOW,
       lukewarmKeepAliveMs: LUKEWARM_KEEP_ALIVE_MS,
       workload:
-        `Each strategy on a fresh node for ${size.durationMs / 1000} s: silero "hot" under ${size.bulkConcurrency} closed-loop low-priority (${LOW}) callers ` +
+        `Each strategy on a fresh node for ${size.durationMs / 1000} s after a ${size.warmupMs / 1000} s uncounted warm-up of the bulk callers: silero "hot" under ${size.bulkConcurrency} closed-loop low-priority (${LOW}) callers ` +
         `plus Poisson high-priority (${HIGH}) calls at ${size.hotRate}/s; ${size.lukewarm} CNN "lukewarm" models at ${size.lukewarmRate}/s each with a ${LUKEWARM_KEEP_ALIVE_MS} ms keep-alive; ` +
         `${size.cold} never-called silero copies each called once ("cold"). The same seeded arrival schedule for every strategy. Latency is client-observed over HTTP JSON.`,
     },
