@@ -111,66 +111,58 @@ export function coldBreakdownChart(rows: ColdWarmRow[]): TopLevelSpec {
   } as TopLevelSpec;
 }
 
-export function throughputChart(rows: ThroughputRow[]): TopLevelSpec {
-  const values = rows.map((r) => ({ ...r, series: `${r.model} / ${r.protocol}` }));
+/** One panel per model; one line per server and protocol, raw (no HTTP) drawn in each as the ceiling. */
+function throughputSpec(rows: ThroughputRow[], title: string, y: Record<string, unknown>): TopLevelSpec {
+  const values = rows.map((r) => ({ ...r, series: r.server === 'raw' ? 'raw (session.run)' : `${r.server} ${r.protocol}` }));
   return {
-    title: 'Throughput against concurrency (servers taking turns)',
+    title,
     data: { values },
-    facet: { field: 'series', type: 'nominal', title: null },
+    facet: { field: 'model', type: 'nominal', title: null },
     columns: 2,
     spec: {
-      width: 260,
-      height: 180,
+      width: 300,
+      height: 220,
       mark: { type: 'line', point: true },
       encoding: {
         x: { field: 'concurrency', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'concurrency' },
-        y: { field: 'inferPerSec', type: 'quantitative', title: 'inferences / s' },
-        color: { field: 'server', type: 'nominal' },
+        y,
+        color: { field: 'series', type: 'nominal', title: 'server' },
       },
     },
     resolve: { scale: { y: 'independent' } },
   } as TopLevelSpec;
+}
+
+export function throughputChart(rows: ThroughputRow[]): TopLevelSpec {
+  return throughputSpec(rows, 'Throughput against concurrency (servers taking turns)', { field: 'inferPerSec', type: 'quantitative', title: 'inferences / s' });
 }
 
 export function throughputLatencyChart(rows: ThroughputRow[]): TopLevelSpec {
-  const values = rows.map((r) => ({ ...r, series: `${r.model} / ${r.protocol}` }));
-  return {
-    title: 'p99 latency against concurrency',
-    data: { values },
-    facet: { field: 'series', type: 'nominal', title: null },
-    columns: 2,
-    spec: {
-      width: 260,
-      height: 180,
-      mark: { type: 'line', point: true },
-      encoding: {
-        x: { field: 'concurrency', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'concurrency' },
-        y: { field: 'p99Ms', type: 'quantitative', scale: { type: 'log' }, title: 'p99 ms' },
-        color: { field: 'server', type: 'nominal' },
-      },
-    },
-    resolve: { scale: { y: 'independent' } },
-  } as TopLevelSpec;
+  return throughputSpec(rows, 'p99 latency against concurrency', { field: 'p99Ms', type: 'quantitative', scale: { type: 'log' }, title: 'p99 ms' });
 }
 
 export function strategiesChart(rows: StrategyRow[]): TopLevelSpec {
-  const values = rows.flatMap((r) => [
-    { strategy: r.strategy, metric: 'high p50', ms: r.high.p50Ms },
-    { strategy: r.strategy, metric: 'high p99', ms: r.high.p99Ms },
-    { strategy: r.strategy, metric: 'low p50', ms: r.low.p50Ms },
-    { strategy: r.strategy, metric: 'low p99', ms: r.low.p99Ms },
-  ]).filter((v) => Number.isFinite(v.ms) && v.ms > 0);
+  const values = rows
+    .flatMap((r) => [
+      { strategy: r.strategy, metric: 'high p50', ms: r.high.p50Ms },
+      { strategy: r.strategy, metric: 'high p99', ms: r.high.p99Ms },
+      { strategy: r.strategy, metric: 'low p50', ms: r.low.p50Ms },
+      { strategy: r.strategy, metric: 'low p99', ms: r.low.p99Ms },
+    ])
+    .filter((v) => Number.isFinite(v.ms) && v.ms > 0);
+  const floor = Math.max(0.01, Math.min(...values.map((v) => v.ms), 1) / 10);
   return {
-    title: 'Scheduling strategies on a mixed workload: latency per priority class',
-    data: { values },
-    width: 120,
-    height: 240,
+    title: 'Scheduling strategies on a mixed workload: latency per priority class (log scale)',
+    data: { values: values.map((v) => ({ ...v, floor })) },
+    width: { step: 36 },
+    height: 300,
     mark: 'bar',
     encoding: {
-      column: { field: 'strategy', type: 'nominal', title: null },
-      x: { field: 'metric', type: 'nominal', title: null },
-      y: { field: 'ms', type: 'quantitative', scale: { type: 'log' }, title: 'latency (ms)' },
-      color: { field: 'metric', type: 'nominal' },
+      x: { field: 'strategy', type: 'nominal', title: null, axis: { labelAngle: 0 } },
+      xOffset: { field: 'metric', type: 'nominal' },
+      y: { field: 'ms', type: 'quantitative', scale: { type: 'log', domainMin: floor }, title: 'latency (ms)' },
+      y2: { field: 'floor' },
+      color: { field: 'metric', type: 'nominal', title: 'class' },
     },
   } as TopLevelSpec;
 }
