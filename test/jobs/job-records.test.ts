@@ -1,0 +1,56 @@
+// Job records in Redis: pages newest first with ties broken by id, and a state that only moves forward.
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JobRecords, type JobRecord } from '../../jobs/job-records.ts';
+import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.ts';
+
+let redis: TestRedis;
+let client: Redis;
+
+beforeAll(async () => {
+  redis = await startTestRedis();
+  client = new Redis(redis.url);
+});
+afterAll(async () => {
+  client?.disconnect();
+  await redis?.close();
+});
+
+function record(id: string, createdAt: number): JobRecord {
+  return { id, model: 'm', version: 1, state: 'queued', totalRows: 1, chunkSize: 1, chunks: 1, input: 'inline', priority: 0, createdAt };
+}
+
+describe('job records', () => {
+  it('pages newest first; equal creation times never repeat or drop a job across pages', async () => {
+    const records = new JobRecords(uniquePrefix('records'));
+    const times = [1000, 2000, 2000, 2000, 2000, 3000, 1000];
+    const ids = times.map((_, i) => `j${String.fromCharCode(97 + i)}`);
+    for (const [i, t] of times.entries()) await records.create(client, record(ids[i], t));
+    const seen: string[] = [];
+    let cursor: { createdAt: number; id: string } | undefined;
+    for (let pages = 0; pages < 10; pages++) {
+      const page = await records.page(client, 2, cursor);
+      seen.push(...page.ids);
+      if (!page.next) break;
+      const [t, id] = page.next.split(':');
+      cursor = { createdAt: Number(t), id };
+    }
+    // Newest first; within one time, Redis's reverse order (larger id first).
+    expect(seen).toEqual(['jf', 'je', 'jd', 'jc', 'jb', 'jg', 'ja']);
+  });
+
+  it('moves state forward only: running from queued, one terminal state that sticks', async () => {
+    const records = new JobRecords(uniquePrefix('states'));
+    await records.create(client, record('jx', 1));
+    await records.markRunning(client, 'jx', 5);
+    expect(await records.get(client, 'jx')).toMatchObject({ state: 'running', startedAt: 5 });
+    expect(await records.finish(client, 'jx', 'cancelled', 9)).toBe(true);
+    expect(await records.finish(client, 'jx', 'completed', 10)).toBe(false);
+    await records.markRunning(client, 'jx', 11);
+    expect(await records.get(client, 'jx')).toMatchObject({ state: 'cancelled', startedAt: 5, finishedAt: 9 });
+    // A job that fails before it ever ran still gets a start time, so durations are never negative.
+    await records.create(client, record('jy', 1));
+    expect(await records.finish(client, 'jy', 'failed', 7, 'model gone')).toBe(true);
+    expect(await records.get(client, 'jy')).toMatchObject({ state: 'failed', startedAt: 7, finishedAt: 7, error: 'model gone' });
+  });
+});
