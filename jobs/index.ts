@@ -10,7 +10,7 @@ export { Datasets, DATASET_NAME_PATTERN, datasetKey, resolveDatasetKey, type Dat
 export { JobsService, DEFAULT_TUNING, resultKey, inputKey, type CreateJobBody, type JobStatus, type ManifestSource, type WorkerTuning } from './jobs-service.ts';
 export { JOB_STATES, type JobState, type CallbackAttempt } from './job-records.ts';
 export { v2RowCodec, encodeOutputText, type RowCodec, type DecodedRow, type InputValidator } from './row-codec.ts';
-export { readRows, readRowRange, countRows, RowCounter } from './json-lines.ts';
+export { readRows, RowCounter } from './json-lines.ts';
 
 export interface CreateJobsOptions {
   config: Readonly<Config>;

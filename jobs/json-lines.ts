@@ -28,29 +28,6 @@ export async function* readRows(stream: Readable): AsyncGenerator<string> {
   }
 }
 
-/** Rows [start, end) of a stream; stops reading once `end` is reached. */
-export async function readRowRange(stream: Readable, start: number, end: number): Promise<string[]> {
-  const rows: string[] = [];
-  let i = 0;
-  try {
-    for await (const row of readRows(stream)) {
-      if (i >= start) rows.push(row);
-      i++;
-      if (i >= end) break;
-    }
-  } finally {
-    stream.destroy();
-  }
-  return rows;
-}
-
-/** Counts the rows of a stream, without keeping them. */
-export async function countRows(stream: Readable): Promise<number> {
-  let n = 0;
-  for await (const _ of readRows(stream)) n++;
-  return n;
-}
-
 function stripCr(s: string): string {
   return s.endsWith('\r') ? s.slice(0, -1) : s;
 }
