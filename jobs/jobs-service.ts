@@ -549,8 +549,21 @@ export class JobsService {
         const m = /\.(\d+)$/.exec(k);
         if (m) reasons.set(Number(m[1]), v);
       }
+      const progress = await this.#records.chunks(r, id);
       for (let n = 0; n < rec.chunks; n++) {
-        if (await this.#o.store.stat(resultKey(id, n))) continue;
+        if (await this.#o.store.stat(resultKey(id, n))) {
+          // The object is the truth: if the attempt that wrote it could not record its counts, count them here.
+          if (!progress.get(n)?.final) {
+            let done = 0;
+            let failed = 0;
+            for await (const line of readRows(await this.#o.store.get(resultKey(id, n)))) {
+              done++;
+              if (line.includes('"error":') && !line.includes('"outputs":')) failed++;
+            }
+            await this.#records.setChunk(r, id, n, { done, failed, billedMs: progress.get(n)?.billedMs ?? 0, requests: progress.get(n)?.requests ?? 0, final: true });
+          }
+          continue;
+        }
         const start = n * rec.chunkSize;
         const end = Math.min(rec.totalRows, start + rec.chunkSize);
         const reason = `chunk ${n} failed after ${this.#t.attempts} attempts: ${reasons.get(n) ?? 'no result was written'}`;
