@@ -2,6 +2,7 @@
 // ranks highest, memory to cold starts with LRU eviction of other models' idle instances), instance start-up
 // and retirement, keep-alive, counters and observer hooks. executor/index.ts is its public facade.
 import {
+  elementCount,
   hearthError,
   isHearthError,
   type Clock,
@@ -99,6 +100,7 @@ export class Engine {
   #seq = 0;
   #pumping = false;
   #pumpAgain = false;
+  #pumpScheduled = false;
   #closed = false;
 
   constructor(o: EngineOptions) {
@@ -151,6 +153,12 @@ export class Engine {
       this.#finishFailed(pool, arrivedAt, 'REJECTED', err);
       throw err;
     }
+    try {
+      checkTensorData(req.inputs);
+    } catch (e) {
+      this.#finishFailed(pool, arrivedAt, 'REJECTED', e as HearthError);
+      throw e;
+    }
     const deadline = req.deadline ?? arrivedAt + (this.#o.queueBudgetMs ?? 30_000);
     if (deadline <= arrivedAt) {
       const err = hearthError('OVERLOADED', `model ${pool.key}: the request's deadline had passed when it arrived`);
@@ -174,7 +182,7 @@ export class Engine {
       }
       pool.waiting.set(q.id, w);
       pool.scheduler.enqueue(q);
-      this.#pump();
+      this.#schedulePump();
     });
   }
 
@@ -222,6 +230,20 @@ export class Engine {
   }
 
   // ---- dispatch -------------------------------------------------------------------------------------------
+
+  /**
+   * Dispatch for new arrivals runs once per event-loop turn (setImmediate), not inside infer(): every request
+   * decoded in the same I/O turn is queued first, so they can join one batch instead of the first one running
+   * alone. Completions and timers still pump at once (they free capacity that queued work is waiting for).
+   */
+  #schedulePump(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    setImmediate(() => {
+      this.#pumpScheduled = false;
+      this.#pump();
+    });
+  }
 
   /** Runs the dispatch loop; re-entrant calls (from callbacks inside it) make it loop once more. */
   #pump(): void {
@@ -287,6 +309,7 @@ export class Engine {
       coldStartMs: pool.coldStartMs,
       serviceMs: pool.serviceMs,
       ratePerSec: pool.rate.panicRate(now),
+      maxBatchItems: pool.maxBatchItems,
       get canGrow() {
         return (canGrow ??= engine.#canGrow(pool));
       },
@@ -785,6 +808,26 @@ export class Engine {
       coldStartMs: p.coldStartMs,
       serviceMs: p.serviceMs,
     };
+  }
+}
+
+/**
+ * Every numeric input's data must hold exactly its shape's elements. This is what catches a tensor whose
+ * buffer was already transferred by an earlier infer() (a detached buffer reads as length 0): it answers
+ * INVALID_TENSOR here instead of reaching a worker, where a short buffer would hang the run or abort the
+ * process inside the runtime.
+ */
+function checkTensorData(inputs: readonly Tensor[]): void {
+  for (const t of inputs) {
+    const want = elementCount(t.shape);
+    if (t.data.length === want) continue;
+    const detached = !Array.isArray(t.data) && t.data.buffer.byteLength === 0 && want > 0;
+    throw hearthError(
+      'INVALID_TENSOR',
+      detached
+        ? `input "${t.name}": its data buffer is detached (already sent to an earlier infer(), which takes ownership of input buffers); pass a copy`
+        : `input "${t.name}": shape [${t.shape.join(',')}] needs ${want} elements, got ${t.data.length}`,
+    );
   }
 }
 

@@ -2,7 +2,7 @@
 // dispose messages (functions/protocol.ts). Loaded by worker-entry.mjs; never imported by the host.
 import { parentPort, workerData as rawWorkerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { hearthError, isHearthError, type ErrorCode, type ModelFormat } from '../core/index.ts';
+import { elementCount, hearthError, isHearthError, type ErrorCode, type ModelFormat } from '../core/index.ts';
 import type { HostToWorker, LoadMessage, RunMessage, WorkerData, WorkerToHost } from './protocol.ts';
 import type { Runtime, Session } from './runtime.ts';
 import { transferTensors } from './tensor-transfer.ts';
@@ -86,6 +86,12 @@ async function run(msg: RunMessage): Promise<void> {
   try {
     const s = session ?? (loading ? await loading.catch(() => undefined) : undefined);
     if (!s) throw hearthError('INSTANCE_FAILED', 'run before a model was loaded in this worker');
+    // A short buffer (e.g. one the host had already transferred away) must fail only this run: inside the
+    // runtime it can hang the run or abort the whole process.
+    for (const t of msg.inputs) {
+      const want = elementCount(t.shape);
+      if (t.data.length !== want) throw hearthError('INVALID_TENSOR', `input "${t.name}": shape [${t.shape.join(',')}] needs ${want} elements, got ${t.data.length}`);
+    }
     const start = performance.now();
     const outputs = await s.run(msg.inputs, msg.outputs);
     const computeMs = performance.now() - start;

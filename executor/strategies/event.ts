@@ -2,7 +2,7 @@
 // highest effective priority, where waiting raises it one level per agingMs so low priority cannot starve.
 // Across pools, rank() orders by that level, then the pool's request rate, then age.
 import type { InstanceView, Placement, PoolView, QueuedRequest, Scheduler } from '../scheduler.ts';
-import { activeInstances, byId, canStartAnother, DEFAULT_AGING_MS, effectivePriority, freeInstances, priorityLevel, urgencyRank } from './urgency.ts';
+import { activeInstances, batchAbsorbs, byId, canStartAnother, DEFAULT_AGING_MS, effectivePriority, freeInstances, priorityLevel, urgencyRank } from './urgency.ts';
 
 export interface EventSchedulerOptions {
   /** Waiting this long raises a request's effective priority by one level. */
@@ -15,6 +15,8 @@ export class EventScheduler implements Scheduler {
   // effective priority and peek() only compares ten heads.
   #levels: Map<number, QueuedRequest>[] = Array.from({ length: 10 }, () => new Map());
   #size = 0;
+  /** Sum of the queued requests' items (their batch sizes). */
+  #items = 0;
   #agingMs: number;
 
   constructor(opts: EventSchedulerOptions = {}) {
@@ -27,13 +29,19 @@ export class EventScheduler implements Scheduler {
 
   enqueue(req: QueuedRequest): void {
     const level = this.#levels[priorityLevel(req.priority)];
-    if (!level.has(req.id)) this.#size++;
+    if (!level.has(req.id)) {
+      this.#size++;
+      this.#items += req.items;
+    }
     level.set(req.id, req);
   }
 
   remove(req: QueuedRequest): boolean {
     const removed = this.#levels[priorityLevel(req.priority)].delete(req.id);
-    if (removed) this.#size--;
+    if (removed) {
+      this.#size--;
+      this.#items -= req.items;
+    }
     return removed;
   }
 
@@ -76,15 +84,16 @@ export class EventScheduler implements Scheduler {
   /**
    * Within the pool, placement is request-driven like `stateless`: any free slot takes the head (fewest runs
    * in flight, then most recently used, then id); otherwise a cold start while fewer slots are starting than
-   * requests are waiting, else wait.
+   * requests are waiting (for a batchable model: unless batchAbsorbs says the queue fits the runs the pool's
+   * instances will make anyway), else wait.
    */
-  place(pool: PoolView, _now: number): Placement {
+  place(pool: PoolView, now: number): Placement {
     const free = freeInstances(pool);
     if (free.length > 0) {
       free.sort((a, b) => a.inflight - b.inflight || b.lastUsedAt - a.lastUsedAt || byId(a, b));
       return { kind: 'run', instanceId: free[0].id };
     }
-    if (!canStartAnother(pool)) return { kind: 'wait' };
+    if (!canStartAnother(pool) || batchAbsorbs(pool, this.#items, now)) return { kind: 'wait' };
     const startingSlots = activeInstances(pool)
       .filter((i: InstanceView) => i.state === 'starting')
       .reduce((n, i) => n + Math.max(1, i.concurrency), 0);

@@ -1,7 +1,11 @@
 // The `stateless` strategy (request-driven): one FIFO per model; any instance with room takes the head;
 // a cold start begins when none has room, the pool is below maxInstances and the queue outgrows the
-// instances already starting. The node ranks pools by the age of their head (oldest first).
+// instances already starting. For a batchable model "outgrows" counts in batches (batchAbsorbs): the queue
+// must overflow one run per slot of the instances it has, so the pool does not split its batches over more
+// instances than the CPU needs. Across pools it ranks on the shared urgency scale (urgencyRank), where its
+// requests keep their priority and age like everyone else's.
 import type { InstanceView, Placement, PoolView, QueuedRequest, Scheduler } from '../scheduler.ts';
+import { batchAbsorbs, DEFAULT_AGING_MS, urgencyRank } from './urgency.ts';
 
 export class StatelessScheduler implements Scheduler {
   readonly strategy = 'stateless' as const;
@@ -9,6 +13,8 @@ export class StatelessScheduler implements Scheduler {
   #queue: (QueuedRequest | undefined)[] = [];
   #head = 0;
   #size = 0;
+  /** Sum of the queued requests' items (their batch sizes). */
+  #items = 0;
 
   get size(): number {
     return this.#size;
@@ -17,6 +23,7 @@ export class StatelessScheduler implements Scheduler {
   enqueue(req: QueuedRequest): void {
     this.#queue.push(req);
     this.#size++;
+    this.#items += req.items;
   }
 
   remove(req: QueuedRequest): boolean {
@@ -24,6 +31,7 @@ export class StatelessScheduler implements Scheduler {
     if (i < 0) return false;
     this.#queue[i] = undefined;
     this.#size--;
+    this.#items -= req.items;
     this.#compact();
     return true;
   }
@@ -39,6 +47,7 @@ export class StatelessScheduler implements Scheduler {
     const out = [head];
     this.#queue[this.#head] = undefined;
     this.#size--;
+    this.#items -= head.items;
     let items = head.items;
     if (head.batchKey !== '') {
       // Later requests with the same key join the head, in arrival order, up to maxItems.
@@ -49,13 +58,14 @@ export class StatelessScheduler implements Scheduler {
         items += r.items;
         this.#queue[i] = undefined;
         this.#size--;
+        this.#items -= r.items;
       }
     }
     this.#compact();
     return out;
   }
 
-  place(pool: PoolView): Placement {
+  place(pool: PoolView, now = 0): Placement {
     const free = pickFree(pool.instances);
     if (free) return { kind: 'run', instanceId: free.id };
     let live = 0;
@@ -70,13 +80,12 @@ export class StatelessScheduler implements Scheduler {
       }
     }
     // Instances already starting will absorb that many queued requests; start another only for the rest.
-    if (live < pool.maxInstances && pool.canGrow && startingRoom < this.#size) return { kind: 'cold-start' };
+    if (live < pool.maxInstances && pool.canGrow && startingRoom < this.#size && !batchAbsorbs(pool, this.#items, now)) return { kind: 'cold-start' };
     return { kind: 'wait' };
   }
 
-  rank(_pool: PoolView, now: number): number {
-    const head = this.peek();
-    return head ? now - head.arrivedAt : -Infinity;
+  rank(pool: PoolView, now: number): number {
+    return urgencyRank(this.peek(), pool, now, DEFAULT_AGING_MS);
   }
 
   #compact(): void {
@@ -88,6 +97,7 @@ export class StatelessScheduler implements Scheduler {
     if (this.#size === 0) {
       this.#queue = [];
       this.#head = 0;
+      this.#items = 0;
     }
   }
 }

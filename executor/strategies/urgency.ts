@@ -55,3 +55,28 @@ export function canStartAnother(pool: PoolView): boolean {
 export function byId(a: InstanceView, b: InstanceView): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
+
+/**
+ * The growth rule for batchable pools (`stateless` and `event`; `stateful` gets the same effect from
+ * expectedWaitMs). When the model batches, each slot of the instances the pool already has (warm or starting)
+ * takes up to maxBatchItems queued items in its next run. So no other instance is cold-started while the
+ * queued items fit in one run per slot and the wait for that run (one serviceMs behind a busy instance, the
+ * rest of its start for a starting one) is shorter than a cold start: a new instance would only split the
+ * batches and add a thread competing for the same CPU slots. Past that, the strategy's own rule applies.
+ */
+export function batchAbsorbs(pool: PoolView, queuedItems: number, now: number): boolean {
+  const perRun = pool.maxBatchItems ?? 1;
+  if (perRun <= 1) return false;
+  let slots = 0;
+  let wait = Number.POSITIVE_INFINITY;
+  for (const i of pool.instances) {
+    if (i.state === 'idle' || i.state === 'busy') {
+      slots += Math.max(1, i.concurrency);
+      wait = Math.min(wait, i.inflight < i.concurrency ? 0 : pool.serviceMs);
+    } else if (i.state === 'starting') {
+      slots += Math.max(1, i.concurrency);
+      wait = Math.min(wait, Math.max(0, i.createdAt + pool.coldStartMs - now));
+    }
+  }
+  return slots > 0 && queuedItems <= slots * perRun && wait < pool.coldStartMs;
+}

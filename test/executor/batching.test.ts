@@ -139,4 +139,38 @@ describe('dynamic batching', () => {
     expect(settled[7].status).toBe('rejected');
     expect(settled.filter((s) => s.status === 'fulfilled')).toHaveLength(15);
   });
+  it('sending the same tensors twice answers INVALID_TENSOR for the second call (its buffers were transferred), batched or alone', async () => {
+    await rig.executor.load(mlp);
+    // Batched: eight requests in flight together, then the same tensor objects again.
+    const inputs = Array.from({ length: 8 }, (_, i): Tensor[] => [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: rand(700 + i, 4) }]);
+    const first = await Promise.all(inputs.map((t) => rig.executor.infer({ manifest: mlp, inputs: t })));
+    expect(first).toHaveLength(8);
+    // A request that ran alone had its buffer transferred (now detached): INVALID_TENSOR. One merged into a
+    // batch was copied, so it still holds its data and must give the same answer as the first time.
+    const again = await Promise.allSettled(inputs.map((t) => rig.executor.infer({ manifest: mlp, inputs: t })));
+    let detached = 0;
+    again.forEach((r, i) => {
+      if (r.status === 'fulfilled') {
+        expect(Array.from(r.value.outputs[0].data as Float32Array)).toEqual(Array.from(first[i].outputs[0].data as Float32Array));
+        return;
+      }
+      detached++;
+      expect(isHearthError(r.reason) && r.reason.code).toBe('INVALID_TENSOR');
+      expect(String(r.reason.message)).toMatch(/detached/);
+    });
+    expect(detached).toBe(first.filter((r) => r.batchSize === 1).length);
+    // Alone: one request (a run of its own), then the same tensors again.
+    const one: Tensor[] = [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: rand(800, 4) }];
+    await rig.executor.infer({ manifest: mlp, inputs: one });
+    await expect(rig.executor.infer({ manifest: mlp, inputs: one })).rejects.toMatchObject({ code: 'INVALID_TENSOR' });
+    // The executor still serves fresh requests afterwards.
+    const fresh = await rig.executor.infer({ manifest: mlp, inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 4], data: rand(900, 8) }] });
+    expect(fresh.outputs[0].shape).toEqual([2, 3]);
+  });
+
+  it('a tensor whose data does not fit its shape is refused before it is queued', async () => {
+    await expect(
+      rig.executor.infer({ manifest: mlp, inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 4], data: rand(1, 5) }] }),
+    ).rejects.toMatchObject({ code: 'INVALID_TENSOR' });
+  });
 });

@@ -120,10 +120,13 @@ describe('engine', () => {
     expect((r.outputs[1].data as Float32Array)[0]).toBe(3);
   });
 
-  it('when a CPU slot frees, the pool whose head ranks highest (oldest, for stateless) runs next', async () => {
+  it('when a CPU slot frees, the pool whose head ranks highest (equal priority and rate: the oldest) runs next', async () => {
     const { a, b } = await setup({ a: { batching: { maxBatchSize: 1 } }, b: { batching: { maxBatchSize: 1 } } }, undefined, { EXECUTOR_SLOTS: '1' });
     await rig!.executor.load(a);
     await rig!.executor.load(b);
+    // Stateless ranks on the shared urgency scale (priority, then recent request rate, then age): one earlier
+    // call to b gives both pools the same rate, so age decides.
+    await rig!.executor.infer({ manifest: b, inputs: faultInputs(0) });
     const order: string[] = [];
     const blocker = rig!.executor.infer({ manifest: a, inputs: faultInputs(1150) });
     await tick(20);

@@ -1,8 +1,10 @@
 // The stateless strategy with fake instances: FIFO order, any free instance takes the head, cold starts only for
-// demand the starting instances will not absorb, batch takes by key, removal, and age ranking.
+// demand the starting instances will not absorb (for batchable models: counted in batches), batch takes by key,
+// removal, and ranking on the shared urgency scale.
 import { describe, expect, it } from 'vitest';
 import type { InstanceView, PoolView, QueuedRequest } from '../../executor/scheduler.ts';
 import { createScheduler, StatelessScheduler } from '../../executor/strategies/index.ts';
+import { DEFAULT_AGING_MS, urgencyRank } from '../../executor/strategies/urgency.ts';
 import { ManualClock } from '../../core/index.ts';
 import { modelConfig } from './helpers.ts';
 
@@ -64,11 +66,39 @@ describe('stateless strategy', () => {
     expect(s.size).toBe(0);
   });
 
-  it('ranks by the age of its head', () => {
+  it('ranks on the shared urgency scale (priority with aging, rate, age), like event and stateful', () => {
     const s = new StatelessScheduler();
     expect(s.rank(pool([]), 100)).toBe(-Infinity);
-    s.enqueue(req(40));
-    expect(s.rank(pool([]), 100)).toBe(60);
+    const head = req(40);
+    s.enqueue(head);
+    expect(s.rank(pool([]), 100)).toBe(urgencyRank(head, pool([]), 100, DEFAULT_AGING_MS));
+    const older = new StatelessScheduler();
+    older.enqueue(req(10));
+    expect(older.rank(pool([]), 100)).toBeGreaterThan(s.rank(pool([]), 100));
+    // A priority-9 head in an event pool outranks a fresh default-priority stateless head: one scale.
+    const ev = createScheduler('event', { poolKey: 'e@1', config: modelConfig(), clock: new ManualClock() });
+    ev.enqueue(req(100, { priority: 9 }));
+    expect(ev.rank(pool([]), 100)).toBeGreaterThan(s.rank(pool([]), 100));
+  });
+
+  it('a batchable pool does not cold-start while its queue fits one run per slot of the instances it has', () => {
+    const s = new StatelessScheduler();
+    for (let i = 0; i < 15; i++) s.enqueue(req(i, { batchKey: 'A' }));
+    const busy = [inst('a', 'busy')];
+    expect(s.place(pool(busy, { maxBatchItems: 16 }), 20)).toEqual({ kind: 'wait' });
+    // Without batching, the same queue starts another instance (the stateless rule).
+    expect(s.place(pool(busy, { maxBatchItems: 1 }), 20)).toEqual({ kind: 'cold-start' });
+    // More than one run's worth queued: grow.
+    s.enqueue(req(16, { batchKey: 'A' }));
+    s.enqueue(req(17, { batchKey: 'A' }));
+    expect(s.place(pool(busy, { maxBatchItems: 16 }), 20)).toEqual({ kind: 'cold-start' });
+    // A run that takes longer than a cold start is not worth waiting for.
+    const small = new StatelessScheduler();
+    small.enqueue(req(0, { batchKey: 'A' }));
+    small.enqueue(req(0, { batchKey: 'A' }));
+    expect(small.place(pool(busy, { maxBatchItems: 16, serviceMs: 500, coldStartMs: 100 }), 0)).toEqual({ kind: 'cold-start' });
+    // A starting instance absorbs the queue while the rest of its start is shorter than a new cold start.
+    expect(small.place(pool([inst('s', 'starting')], { maxBatchItems: 16 }), 50)).toEqual({ kind: 'wait' });
   });
 
   it('the registry builds each strategy a model names', () => {
