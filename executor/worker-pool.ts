@@ -2,9 +2,9 @@
 // artifact fetch and the session load, not the thread spawn and the runtime import. Refilled in the background.
 import { Worker } from 'node:worker_threads';
 import { hearthError, type Clock } from '../core/index.ts';
-import type { WorkerData, WorkerToHost } from '../functions/protocol.ts';
+import { resolveWorkerEntry, workerExecArgv, type WorkerData, type WorkerToHost } from '../functions/index.ts';
 
-/** The instance worker entry (functions/), loaded by path. */
+/** The instance worker's tsx bootstrap (functions/), loaded by path. Pools start from the bundle when there is one. */
 export const WORKER_ENTRY_URL = new URL('../functions/worker-entry.mjs', import.meta.url);
 
 export interface WorkerPoolOptions {
@@ -12,6 +12,7 @@ export interface WorkerPoolOptions {
   size: number;
   workerData: WorkerData;
   clock: Clock;
+  /** Entry file override (tests). Default: the bundled worker, else the tsx bootstrap (functions/worker-bundle.ts). */
   entry?: URL;
   /** Longest a worker may take to boot before it counts as failed. */
   bootTimeoutMs?: number;
@@ -25,7 +26,7 @@ export interface AcquiredWorker {
 }
 
 export class WorkerPool {
-  #opts: Required<WorkerPoolOptions>;
+  #opts: WorkerPoolOptions & { bootTimeoutMs: number };
   #ready: Worker[] = [];
   #booting = 0;
   #boots = new Set<Promise<void>>();
@@ -33,7 +34,7 @@ export class WorkerPool {
   #all = new Set<Worker>();
 
   constructor(opts: WorkerPoolOptions) {
-    this.#opts = { entry: WORKER_ENTRY_URL, bootTimeoutMs: 60_000, ...opts };
+    this.#opts = { bootTimeoutMs: 60_000, ...opts };
   }
 
   /** Workers booted and waiting. */
@@ -106,8 +107,11 @@ export class WorkerPool {
     }
   }
 
-  #boot(): Promise<Worker> {
-    const worker = new Worker(this.#opts.entry, { workerData: this.#opts.workerData });
+  async #boot(): Promise<Worker> {
+    // The first call in a process builds (or finds) the bundle; later ones get the same URL at once.
+    const entry = this.#opts.entry ?? (await resolveWorkerEntry());
+    if (this.#closed) throw hearthError('INTERNAL', 'the executor is shutting down');
+    const worker = new Worker(entry, { workerData: this.#opts.workerData, execArgv: workerExecArgv(entry) });
     this.#all.add(worker);
     return new Promise<Worker>((resolve, reject) => {
       const fail = (e: Error) => {

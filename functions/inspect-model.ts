@@ -3,6 +3,7 @@
 import { Worker } from 'node:worker_threads';
 import { hearthError, type HearthError, type ModelFormat, type TensorSpec } from '../core/index.ts';
 import type { LoadMessageOptions, WorkerData, WorkerToHost } from './protocol.ts';
+import { resolveWorkerEntry, workerExecArgv } from './worker-bundle.ts';
 
 /** Path of the instance worker's entry file, for `new Worker(WORKER_ENTRY_URL, { workerData })`. */
 export const WORKER_ENTRY_URL = new URL('./worker-entry.mjs', import.meta.url);
@@ -32,12 +33,14 @@ export interface ModelSignature {
  * (-1 for every dynamic or symbolic dimension; a scalar is []). Throws MODEL_INVALID with the reason
  * when the files are not a loadable model of `format`, or when loading crashes or times out.
  */
-export function inspectModel(dir: string, format: ModelFormat, opts: InspectOptions = {}): Promise<ModelSignature> {
+export async function inspectModel(dir: string, format: ModelFormat, opts: InspectOptions = {}): Promise<ModelSignature> {
   const timeoutMs = opts.timeoutMs ?? 120_000;
   const workerData: WorkerData = { allowTestRuntimes: opts.allowTestRuntimes === true };
+  const entry = await resolveWorkerEntry(); // the bundled worker, else the tsx bootstrap
   return new Promise<ModelSignature>((resolve, reject) => {
-    const worker = new Worker(WORKER_ENTRY_URL, {
+    const worker = new Worker(entry, {
       workerData,
+      execArgv: workerExecArgv(entry),
       ...(opts.maxHeapMb ? { resourceLimits: { maxOldGenerationSizeMb: opts.maxHeapMb } } : {}),
     });
     let ready = false;
