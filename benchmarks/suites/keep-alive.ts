@@ -22,13 +22,13 @@ export interface ExecutorCostModel {
 }
 
 /**
- * Used when the cold-warm suite did not run in the same invocation. Measured on the reference machine
- * (2-core AMD EPYC, Node 20, onnxruntime-node 1.30) with the same suite; see benchmarks/results/README.md.
+ * Used when the cold-warm suite did not run in the same invocation: its medians (cold from the store and from
+ * the cache, warm p50 over HTTP) from a full run on a 2-core AMD EPYC, Node 20.20, onnxruntime-node 1.30.
  */
 export const DEFAULT_COST_MODELS: readonly ExecutorCostModel[] = Object.freeze([
-  { model: 'silero-vad', coldFromStoreMs: 40, coldFromCacheMs: 30, serviceMs: 0.6 },
-  { model: 'upscaler-tfjs', coldFromStoreMs: 400, coldFromCacheMs: 350, serviceMs: 60 },
-  { model: 'large-onnx', coldFromStoreMs: 300, coldFromCacheMs: 200, serviceMs: 10 },
+  { model: 'silero-vad', coldFromStoreMs: 39, coldFromCacheMs: 33, serviceMs: 0.6 },
+  { model: 'upscaler-tfjs', coldFromStoreMs: 407, coldFromCacheMs: 561, serviceMs: 3.8 },
+  { model: 'large-onnx-50mb', coldFromStoreMs: 383, coldFromCacheMs: 301, serviceMs: 4.1 },
 ]);
 
 export interface KeepAliveRow {
