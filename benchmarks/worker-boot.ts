@@ -1,7 +1,8 @@
 // Instance worker start-up: the esbuild bundle (functions/worker-bundle.ts) against the tsx bootstrap
 // (functions/worker-entry.mjs), taking turns in the same run. Spawn-to-ready wall time and the process CPU
-// each boot costs (boots run one at a time, so the process CPU delta is that boot's), then a silero cold start
-// through the executor with no pre-spawned worker, so every cold start pays a boot in its acquire step.
+// each boot costs (boots run one at a time, so the process CPU delta is that boot's), then silero cold starts
+// through the executor: with no pre-spawned worker (every cold start pays a boot in its acquire step), and with
+// one (the refill boot that follows each acquire competes with the session load).
 //   tsx benchmarks/worker-boot.ts [--boots 12] [--cold 5]
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -12,6 +13,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { defaultModelConfig, loadConfig, systemClock, type Manifest, type Tensor } from '../core/index.ts';
 import { createExecutor } from '../executor/index.ts';
+import { WorkerPool } from '../executor/worker-pool.ts';
 import { buildWorkerBundle, TSX_WORKER_ENTRY_URL, workerExecArgv } from '../functions/worker-bundle.ts';
 import type { WorkerData } from '../functions/protocol.ts';
 import { ArtifactCache } from '../model-store/index.ts';
@@ -90,7 +92,8 @@ const inputs = (): Tensor[] => [
   { name: 'c', datatype: 'FP32', shape: [2, 1, 64], data: new Float32Array(128) },
 ];
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-worker-boot-'));
-const config = loadConfig({ DATA_DIR: tmp, EXECUTOR_PREWARM_WORKERS: '0' });
+for (const prewarm of ['0', '1']) {
+const config = loadConfig({ DATA_DIR: tmp, EXECUTOR_PREWARM_WORKERS: prewarm });
 const cache = new ArtifactCache({ dir: config.cacheDir, maxBytes: config.cacheMaxBytes, openFile: async () => createReadStream(modelPath) });
 const executors = Object.fromEntries(Object.entries(entries).map(([k, url]) => {
   // workerEntry is the engine's test override of the pool's entry (not part of CreateExecutorOptions).
@@ -100,8 +103,10 @@ const executors = Object.fromEntries(Object.entries(entries).map(([k, url]) => {
 const cold: Record<string, { total: number[]; acquire: number[]; fetch: number[]; load: number[]; firstRun: number[] }> = {};
 for (let i = 0; i <= colds; i++) {
   for (const k of i % 2 ? ['bundle', 'tsx'] : ['tsx', 'bundle']) {
+    await executors[k]!.prewarmed();
     const r = await executors[k]!.infer({ manifest, inputs: inputs() });
     await executors[k]!.unload('silero');
+    await executors[k]!.prewarmed(); // the refill boot must not overlap the other variant's cold start
     if (i === 0) continue; // the first round fills the artifact cache and warms the disk
     const c = (cold[k] ??= { total: [], acquire: [], fetch: [], load: [], firstRun: [] });
     const b = (r.breakdown ?? {}) as Record<string, number>;
@@ -113,9 +118,36 @@ for (let i = 0; i <= colds; i++) {
   }
 }
 for (const [k, c] of Object.entries(cold)) {
-  console.log(`silero cold start (cache), no pre-spawned worker, ${k}, median of ${colds}: total ${median(c.total).toFixed(1)} ms = acquire ${median(c.acquire).toFixed(1)} | fetch ${median(c.fetch).toFixed(1)} | load ${median(c.load).toFixed(1)} | firstRun ${median(c.firstRun).toFixed(1)}`);
+  console.log(`silero cold start (cache), EXECUTOR_PREWARM_WORKERS=${prewarm}, ${k}, median of ${colds}: total ${median(c.total).toFixed(1)} ms = acquire ${median(c.acquire).toFixed(1)} | fetch ${median(c.fetch).toFixed(1)} | load ${median(c.load).toFixed(1)} | firstRun ${median(c.firstRun).toFixed(1)}`);
 }
 console.log(`ratio tsx/bundle cold start: ${(median(cold.tsx!.total) / median(cold.bundle!.total)).toFixed(2)}x`);
-console.log(`load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} on ${os.cpus().length} cores`);
 await Promise.all(Object.values(executors).map((e) => e.close()));
+}
+// The pool alone: a pre-spawned worker loads silero while its replacement boots at once (refillDelayMaxMs 0,
+// the old behaviour) or after its first run (the default).
+const modelDir = path.join(tmp, 'silero-dir');
+await fs.mkdir(modelDir, { recursive: true });
+await fs.copyFile(modelPath, path.join(modelDir, 'model.onnx'));
+const pools = {
+  immediate: new WorkerPool({ size: 1, workerData: { preload: ['onnx'] }, clock: systemClock, entry: bundle.url, refillDelayMaxMs: 0 }),
+  afterLoad: new WorkerPool({ size: 1, workerData: { preload: ['onnx'] }, clock: systemClock, entry: bundle.url }),
+};
+const loads: Record<string, number[]> = { immediate: [], afterLoad: [] };
+for (let i = 0; i <= colds * 2; i++) {
+  for (const k of (i % 2 ? ['afterLoad', 'immediate'] : ['immediate', 'afterLoad']) as (keyof typeof pools)[]) {
+    await pools[k].fill();
+    const { worker } = await pools[k].acquire();
+    const t = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      worker.on('message', (m: { type: string; message?: string }) => (m.type === 'loaded' ? resolve() : m.type === 'error' && reject(new Error(m.message))));
+      worker.postMessage({ type: 'load', dir: modelDir, format: 'onnx' });
+    });
+    if (i > 0) loads[k]!.push(performance.now() - t);
+    await pools[k].terminate(worker);
+    await pools[k].fill();
+  }
+}
+console.log(`silero load in a pre-spawned worker, median of ${colds * 2}: replacement booted at once ${median(loads.immediate!).toFixed(1)} ms | after the first run ${median(loads.afterLoad!).toFixed(1)} ms`);
+await Promise.all(Object.values(pools).map((p) => p.close()));
+console.log(`load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} on ${os.cpus().length} cores`);
 await fs.rm(tmp, { recursive: true, force: true });

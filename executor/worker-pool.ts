@@ -16,6 +16,12 @@ export interface WorkerPoolOptions {
   entry?: URL;
   /** Longest a worker may take to boot before it counts as failed. */
   bootTimeoutMs?: number;
+  /**
+   * When a pre-spawned worker is handed out, boot its replacement only after that worker's first run (or first
+   * error, or exit, or after this many ms). Default 2000. On a small machine a replacement booting alongside the
+   * session load and first run slows that cold start down; 0 refills at once.
+   */
+  refillDelayMaxMs?: number;
 }
 
 export interface AcquiredWorker {
@@ -26,7 +32,7 @@ export interface AcquiredWorker {
 }
 
 export class WorkerPool {
-  #opts: WorkerPoolOptions & { bootTimeoutMs: number };
+  #opts: WorkerPoolOptions & { bootTimeoutMs: number; refillDelayMaxMs: number };
   #ready: Worker[] = [];
   #booting = 0;
   #boots = new Set<Promise<void>>();
@@ -34,7 +40,7 @@ export class WorkerPool {
   #all = new Set<Worker>();
 
   constructor(opts: WorkerPoolOptions) {
-    this.#opts = { bootTimeoutMs: 60_000, ...opts };
+    this.#opts = { bootTimeoutMs: 60_000, refillDelayMaxMs: 2_000, ...opts };
   }
 
   /** Workers booted and waiting. */
@@ -54,9 +60,12 @@ export class WorkerPool {
     if (this.#closed) throw hearthError('INTERNAL', 'the executor is shutting down');
     const started = this.#opts.clock.now();
     const w = this.#ready.shift();
-    // Spawning costs the main thread a few ms: do it after this cold start has its worker.
+    if (w) {
+      this.#refillAfterFirstRun(w);
+      return { worker: w, acquireMs: this.#opts.clock.now() - started, prewarmed: true };
+    }
+    // None waiting (a burst of cold starts): refill now, after this cold start has begun its own boot.
     setImmediate(() => this.#refill());
-    if (w) return { worker: w, acquireMs: this.#opts.clock.now() - started, prewarmed: true };
     const worker = await this.#boot();
     return { worker, acquireMs: this.#opts.clock.now() - started, prewarmed: false };
   }
@@ -73,6 +82,28 @@ export class WorkerPool {
     this.#ready = [];
     this.#all.clear();
     await Promise.all(all.map((w) => w.terminate().catch(() => {})));
+  }
+
+  #refillAfterFirstRun(w: Worker): void {
+    if (this.#opts.refillDelayMaxMs <= 0) {
+      setImmediate(() => this.#refill());
+      return;
+    }
+    let done = false;
+    const go = () => {
+      if (done) return;
+      done = true;
+      this.#opts.clock.clearTimeout(timer);
+      w.off('message', onMessage);
+      w.off('exit', go);
+      this.#refill();
+    };
+    const onMessage = (m: WorkerToHost) => {
+      if (m.type === 'result' || m.type === 'error') go();
+    };
+    const timer = this.#opts.clock.setTimeout(go, this.#opts.refillDelayMaxMs);
+    w.on('message', onMessage);
+    w.once('exit', go);
   }
 
   #refill(): void {
