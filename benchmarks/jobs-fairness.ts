@@ -3,7 +3,7 @@
 // Starts its own redis-server on a free port and a Hearth on a temp dir.
 // Rounds alternate the conditions (capacity, online alone, online with a fresh job, job alone) and the summary
 // gives medians of the per-round figures, so drifting machine load does not favour one condition.
-//   tsx benchmarks/jobs-fairness.ts [--rows 20000] [--seconds 6] [--rounds 3] [--online 2] [--capacity-clients 8]
+//   tsx benchmarks/jobs-fairness.ts [--rows 30000] [--seconds 4] [--rounds 3] [--online 2] [--capacity-clients 8]
 //                                   [--row-concurrency 8] [--chunk 256] [--strategy stateless|stateful|event]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -26,8 +26,8 @@ function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : def;
 }
-const ROWS = Number(arg('rows', '20000'));
-const SECONDS = Number(arg('seconds', '6'));
+const ROWS = Number(arg('rows', '30000'));
+const SECONDS = Number(arg('seconds', '4'));
 const ONLINE = Number(arg('online', '2'));
 const CAPACITY_CLIENTS = Number(arg('capacity-clients', '8'));
 const ROW_CONCURRENCY = Number(arg('row-concurrency', '8'));
