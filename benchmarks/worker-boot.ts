@@ -34,8 +34,8 @@ const entries = { tsx: TSX_WORKER_ENTRY_URL, bundle: bundle.url } as const;
 // that re-runs tsx's preload in each thread). 'tsx': today's fallback. 'bundle': today's default.
 const variants = {
   before: { entry: TSX_WORKER_ENTRY_URL, execArgv: process.execArgv },
-  tsx: { entry: TSX_WORKER_ENTRY_URL, execArgv: workerExecArgv(TSX_WORKER_ENTRY_URL) },
-  bundle: { entry: bundle.url, execArgv: workerExecArgv(bundle.url) },
+  tsx: { entry: TSX_WORKER_ENTRY_URL, execArgv: workerExecArgv(TSX_WORKER_ENTRY_URL) ?? process.execArgv },
+  bundle: { entry: bundle.url, execArgv: workerExecArgv(bundle.url) ?? process.execArgv },
 };
 type Variant = keyof typeof variants;
 console.log(`parent execArgv ${JSON.stringify(process.execArgv)}`);

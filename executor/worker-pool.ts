@@ -1,8 +1,8 @@
 // Pre-spawned, model-less instance workers: a cold start takes a booted thread from here, so it costs the
 // artifact fetch and the session load, not the thread spawn and the runtime import. Refilled in the background.
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { hearthError, type Clock } from '../core/index.ts';
-import { resolveWorkerEntry, workerExecArgv, type WorkerData, type WorkerToHost } from '../functions/index.ts';
+import { resolveWorkerEntry, spawnInstanceWorker, type WorkerData, type WorkerToHost } from '../functions/index.ts';
 
 /** The instance worker's tsx bootstrap (functions/), loaded by path. Pools start from the bundle when there is one. */
 export const WORKER_ENTRY_URL = new URL('../functions/worker-entry.mjs', import.meta.url);
@@ -142,7 +142,7 @@ export class WorkerPool {
     // The first call in a process builds (or finds) the bundle; later ones get the same URL at once.
     const entry = this.#opts.entry ?? (await resolveWorkerEntry());
     if (this.#closed) throw hearthError('INTERNAL', 'the executor is shutting down');
-    const worker = new Worker(entry, { workerData: this.#opts.workerData, execArgv: workerExecArgv(entry) });
+    const worker = spawnInstanceWorker(entry, { workerData: this.#opts.workerData });
     this.#all.add(worker);
     return new Promise<Worker>((resolve, reject) => {
       const fail = (e: Error) => {

@@ -3,7 +3,7 @@
 export type { Runtime, Session, LoadOptions } from './runtime.ts';
 export type * from './protocol.ts';
 export { inspectModel, WORKER_ENTRY_URL, type InspectOptions, type ModelSignature } from './inspect-model.ts';
-export { resolveWorkerEntry, buildWorkerBundle, hashWorkerSources, workerExecArgv, type WorkerBundle, type WorkerBundleOptions } from './worker-bundle.ts';
+export { resolveWorkerEntry, buildWorkerBundle, hashWorkerSources, workerExecArgv, spawnInstanceWorker, type WorkerBundle, type WorkerBundleOptions } from './worker-bundle.ts';
 export { transferTensors } from './tensor-transfer.ts';
 export { checkFeeds, checkOutputNames, shapeFits } from './feed-check.ts';
 export {

@@ -1,9 +1,8 @@
 // Inspection of an uploaded model: load it once in a throwaway worker thread, so a huge, slow or
 // hostile model cannot block or crash the main thread, and read its inputs and outputs as V2 specs.
-import { Worker } from 'node:worker_threads';
 import { hearthError, type HearthError, type ModelFormat, type TensorSpec } from '../core/index.ts';
 import type { LoadMessageOptions, WorkerData, WorkerToHost } from './protocol.ts';
-import { resolveWorkerEntry, workerExecArgv } from './worker-bundle.ts';
+import { resolveWorkerEntry, spawnInstanceWorker } from './worker-bundle.ts';
 
 /** Path of the instance worker's entry file, for `new Worker(WORKER_ENTRY_URL, { workerData })`. */
 export const WORKER_ENTRY_URL = new URL('./worker-entry.mjs', import.meta.url);
@@ -38,9 +37,8 @@ export async function inspectModel(dir: string, format: ModelFormat, opts: Inspe
   const workerData: WorkerData = { allowTestRuntimes: opts.allowTestRuntimes === true };
   const entry = await resolveWorkerEntry(); // the bundled worker, else the tsx bootstrap
   return new Promise<ModelSignature>((resolve, reject) => {
-    const worker = new Worker(entry, {
+    const worker = spawnInstanceWorker(entry, {
       workerData,
-      execArgv: workerExecArgv(entry),
       ...(opts.maxHeapMb ? { resourceLimits: { maxOldGenerationSizeMb: opts.maxHeapMb } } : {}),
     });
     let ready = false;

@@ -5,6 +5,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 
 /** The tsx bootstrap: what a worker runs when there is no bundle. */
 const TSX_ENTRY_URL = new URL('./worker-entry.mjs', import.meta.url);
@@ -181,13 +182,14 @@ const LOADER_FLAGS = new Set(['--require', '-r', '--import', '--loader', '--expe
 const isTsxModule = (spec: string) => spec === 'tsx' || spec.startsWith('tsx/') || /[\\/]node_modules[\\/]tsx[\\/]/.test(spec);
 
 /**
- * execArgv for a worker started from `entry`: the parent's, minus tsx's preload and loader flags when the entry
- * is plain JS. A worker inherits the parent's execArgv, so under `tsx main.ts` every worker would otherwise
- * register tsx again (about 50 ms a thread) although neither the bundle nor the tsx bootstrap, which registers
- * its own, needs it. A TypeScript entry (tests may pass one) keeps the parent's flags.
+ * execArgv for a worker started from `entry`: the parent's minus tsx's preload and loader flags, when the entry is
+ * plain JS and the parent has such flags; otherwise undefined (inherit, Node's default). A worker inherits the
+ * parent's execArgv, so under `tsx main.ts` every worker would register tsx again (about 50 ms a thread) although
+ * neither the bundle nor the tsx bootstrap, which registers its own, needs it. A TypeScript entry (tests may pass
+ * one) keeps the parent's flags.
  */
-export function workerExecArgv(entry: URL, parentExecArgv: readonly string[] = process.execArgv): string[] {
-  if (/\.[mc]?ts$/.test(entry.pathname)) return [...parentExecArgv];
+export function workerExecArgv(entry: URL, parentExecArgv: readonly string[] = process.execArgv): string[] | undefined {
+  if (/\.[mc]?ts$/.test(entry.pathname)) return undefined;
   const out: string[] = [];
   for (let i = 0; i < parentExecArgv.length; i++) {
     const arg = parentExecArgv[i]!;
@@ -202,7 +204,23 @@ export function workerExecArgv(entry: URL, parentExecArgv: readonly string[] = p
     }
     out.push(arg);
   }
-  return out;
+  return out.length === parentExecArgv.length ? undefined : out;
+}
+
+/**
+ * `new Worker(entry, options)` with workerExecArgv(entry). Node refuses an explicit execArgv that holds V8 or
+ * process-wide flags (--max-old-space-size, --expose-gc, --title: ERR_WORKER_INVALID_EXEC_ARGV) although it lets
+ * a worker inherit them, so on that refusal the worker inherits the parent's flags as before.
+ */
+export function spawnInstanceWorker(entry: URL, options: WorkerOptions = {}, parentExecArgv: readonly string[] = process.execArgv): Worker {
+  const execArgv = workerExecArgv(entry, parentExecArgv);
+  if (!execArgv) return new Worker(entry, options);
+  try {
+    return new Worker(entry, { ...options, execArgv });
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw e;
+    return new Worker(entry, options);
+  }
 }
 
 /** The tsx bootstrap entry, which transpiles the TypeScript sources in each worker. */

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Tensor } from '../../core/index.ts';
 import type { LoadedMessage, ResultMessage, WorkerToHost } from '../../functions/protocol.ts';
 import {
-  buildWorkerBundle, hashWorkerSources, resolveWorkerEntry, TSX_WORKER_ENTRY_URL, workerExecArgv,
+  buildWorkerBundle, hashWorkerSources, resolveWorkerEntry, spawnInstanceWorker, TSX_WORKER_ENTRY_URL, workerExecArgv,
 } from '../../functions/worker-bundle.ts';
 import { loadGolden } from '../fixtures/golden.ts';
 
@@ -19,7 +19,7 @@ const golden = loadGolden('mlp-dynamic');
 
 /** Starts a worker from `entry`, loads mlp-dynamic, runs every golden case, and ends the thread. */
 async function runGolden(entry: URL): Promise<{ loaded: LoadedMessage; results: Tensor[][] }> {
-  const worker = new Worker(entry, { workerData: {}, execArgv: workerExecArgv(entry) });
+  const worker = spawnInstanceWorker(entry, { workerData: {} });
   const next = (type: string) => new Promise<WorkerToHost>((resolve, reject) => {
     const onMessage = (m: WorkerToHost) => {
       if (m.type !== type && m.type !== 'error') return;
@@ -183,7 +183,26 @@ describe('worker bundle', () => {
     const kept = ['--max-old-space-size=4096', '--require', '/p/otel.cjs', '--enable-source-maps'];
     expect(workerExecArgv(new URL('file:///p/node_modules/.cache/hearth-worker/h/worker.mjs'), parent)).toEqual(kept);
     expect(workerExecArgv(TSX_WORKER_ENTRY_URL, parent)).toEqual(kept);
-    // A TypeScript entry needs the parent's loader.
-    expect(workerExecArgv(new URL('file:///p/functions/worker.ts'), parent)).toEqual(parent);
+    // Nothing to drop, or a TypeScript entry that needs the parent's loader: inherit (undefined).
+    expect(workerExecArgv(TSX_WORKER_ENTRY_URL, ['--enable-source-maps'])).toBeUndefined();
+    expect(workerExecArgv(new URL('file:///p/functions/worker.ts'), parent)).toBeUndefined();
+  });
+
+  it('spawnInstanceWorker boots the bundle, also when the flags left after dropping tsx are refused in a worker', async () => {
+    const entry = await resolveWorkerEntry();
+    // Without tsx's flags this leaves ['--expose-gc'], which Node refuses as an explicit worker execArgv.
+    expect(() => new Worker(entry, { execArgv: ['--expose-gc'] })).toThrow(expect.objectContaining({ code: 'ERR_WORKER_INVALID_EXEC_ARGV' }));
+    for (const parent of [process.execArgv, ['--import', 'tsx', '--expose-gc']]) {
+      const w = spawnInstanceWorker(entry, { workerData: {} }, parent);
+      try {
+        const m = await new Promise<WorkerToHost>((resolve, reject) => {
+          w.once('message', resolve);
+          w.once('error', reject);
+        });
+        expect(m.type).toBe('ready');
+      } finally {
+        await w.terminate();
+      }
+    }
   });
 });
