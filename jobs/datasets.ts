@@ -2,7 +2,7 @@
 // they keep working when Redis is down.
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Transform } from 'node:stream';
 import { hearthError } from '../core/index.ts';
 import type { ObjectStore } from '../model-store/index.ts';
 import { RowCounter } from './json-lines.ts';
@@ -60,11 +60,17 @@ export class Datasets {
   async put(name: string, body: Readable): Promise<DatasetUpload> {
     const key = datasetKey(name);
     const counter = new RowCounter();
+    // A body without rows fails at its end, before the store commits the object, so a refused upload never
+    // replaces (or deletes) a dataset stored under the same name.
+    const needRows = new Transform({
+      transform: (chunk, _enc, cb) => cb(null, chunk),
+      flush: (cb) => cb(counter.rows === 0 ? hearthError('EMPTY_BODY', `dataset "${name}": the body holds no rows (one JSON object per line)`) : null),
+    });
     const out = new PassThrough();
     // The store consumes `out` while the pipeline feeds it; both must settle before the counts are final.
     const stored = this.#store.put(key, out);
     let pipeError: unknown;
-    await pipeline(body, counter, out).catch((e) => {
+    await pipeline(body, counter, needRows, out).catch((e) => {
       pipeError = e;
       out.destroy(e as Error);
     });
@@ -75,10 +81,6 @@ export class Datasets {
       throw pipeError ?? e;
     }
     if (pipeError) throw pipeError;
-    if (counter.rows === 0) {
-      await this.#store.delete(key);
-      throw hearthError('EMPTY_BODY', `dataset "${name}": the body holds no rows (one JSON object per line)`);
-    }
     return { key, rows: counter.rows, bytes: sizeBytes, invalidLines: counter.invalidLines, invalidLineNumbers: counter.invalidLineNumbers };
   }
 

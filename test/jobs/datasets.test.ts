@@ -1,0 +1,49 @@
+// Datasets over the fs store (no Redis): a refused upload leaves the store as it was.
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Datasets } from '../../jobs/index.ts';
+import { FsObjectStore } from '../../model-store/index.ts';
+
+let dir: string;
+let store: FsObjectStore;
+let datasets: Datasets;
+
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-datasets-'));
+  store = new FsObjectStore({ root: dir });
+  await store.init();
+  datasets = new Datasets(store);
+});
+
+afterAll(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+const readKey = async (key: string): Promise<string> => {
+  const chunks: Buffer[] = [];
+  for await (const c of await store.get(key)) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+};
+
+describe('datasets', () => {
+  it('counts rows and lines that are not JSON', async () => {
+    const up = await datasets.put('counts', Readable.from([Buffer.from('{"inputs":[]}\nnot json\n\n{"inputs":[]}')]));
+    expect(up).toMatchObject({ key: 'datasets/counts.jsonl', rows: 3, invalidLines: 1, invalidLineNumbers: [2] });
+  });
+
+  it('an empty body over an existing dataset is refused and keeps the dataset', async () => {
+    const body = '{"inputs":[]}\n{"inputs":[]}\n';
+    await datasets.put('keep', Readable.from([Buffer.from(body)]));
+    await expect(datasets.put('keep', Readable.from([Buffer.from('\n\n')]))).rejects.toMatchObject({ code: 'EMPTY_BODY' });
+    expect(await readKey('datasets/keep.jsonl')).toBe(body);
+    expect((await store.list('')).map((o) => o.key).filter((k) => k.startsWith('datasets/keep'))).toEqual(['datasets/keep.jsonl']);
+  });
+
+  it('an empty body under a new name stores nothing', async () => {
+    await expect(datasets.put('none', Readable.from([Buffer.from('   \n')]))).rejects.toMatchObject({ code: 'EMPTY_BODY' });
+    expect(await store.stat('datasets/none.jsonl')).toBeUndefined();
+  });
+});
