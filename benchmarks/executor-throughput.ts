@@ -9,11 +9,8 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { defaultModelConfig, loadConfig, systemClock, type Manifest, type ModelConfig, type SchedulingStrategy, type Tensor } from '../core/index.ts';
 import { createExecutor } from '../executor/index.ts';
+import { arg, flag } from './args.ts';
 
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : def;
-}
 const durationMs = Number(arg('duration', '3000'));
 const concurrency = Number(arg('concurrency', '16'));
 const rounds = Number(arg('rounds', '1'));
@@ -86,7 +83,7 @@ const manifest = (name: string): Manifest => ({
   ],
 });
 const bodies = Array.from({ length: 8 }, (_, i) => inputs(i));
-const session = process.argv.includes("--no-direct") ? undefined : await ort.InferenceSession.create(modelPath, { intraOpNumThreads: 1 });
+const session = flag('no-direct') ? undefined : await ort.InferenceSession.create(modelPath, { intraOpNumThreads: 1 });
 console.log(`silero VAD, executor only, concurrency ${concurrency}, ${durationMs} ms each; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 try {
   for (const v of variants) await executor.load(manifest(`vad-${v.name}`));

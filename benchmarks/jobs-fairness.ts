@@ -17,15 +17,12 @@ import { buildApp } from '../gateway/app.ts';
 import { createHearth } from '../gateway/hearth.ts';
 import { ArtifactCache } from '../model-store/artifact-cache.ts';
 import type { ModelRegistry } from '../model-store/index.ts';
+import { arg } from './args.ts';
 import { SILERO_FILE, sileroInputs } from './bench-models.ts';
 import { runLoad, type LoadResult } from './load-generator.ts';
 import { median } from './percentiles.ts';
 import { describeMachine } from './machine.ts';
 
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : def;
-}
 const ROWS = Number(arg('rows', '30000'));
 const SECONDS = Number(arg('seconds', '4'));
 const ONLINE = Number(arg('online', '2'));

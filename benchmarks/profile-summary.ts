@@ -3,6 +3,7 @@
 //   tsx benchmarks/profile-summary.ts <file-or-dir> [--top 25]
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { arg } from './args.ts';
 
 interface ProfileNode {
   id: number;
@@ -44,8 +45,7 @@ if (!target) {
   console.error('usage: tsx benchmarks/profile-summary.ts <file-or-dir> [--top 25]');
   process.exit(2);
 }
-const topAt = process.argv.indexOf('--top');
-const top = topAt > 0 ? Number(process.argv[topAt + 1]) : 25;
+const top = Number(arg('top', '25'));
 const st = await fs.stat(target);
 const files = st.isDirectory() ? (await fs.readdir(target)).filter((f) => f.endsWith('.cpuprofile')).sort().map((f) => path.join(target, f)) : [target];
 for (const f of files) {

@@ -8,11 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { defaultModelConfig, loadConfig, systemClock, type Manifest, type ModelConfig, type SchedulingStrategy, type Tensor } from '../core/index.ts';
 import { createExecutor } from '../executor/index.ts';
+import { arg } from './args.ts';
 
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : def;
-}
 const durationMs = Number(arg('duration', '4000'));
 const rounds = Number(arg('rounds', '2'));
 const onlineClients = Number(arg('online', '4'));

