@@ -307,15 +307,21 @@ export class JobsService {
     let part: string[] = [];
     let chunk = 0;
     let total = 0;
-    for await (const row of rows) {
-      part.push(row);
-      total++;
-      if (part.length === chunkSize) {
-        await this.#o.store.put(inputKey(id, chunk++), Buffer.from(part.join('\n') + '\n'));
-        part = [];
+    try {
+      for await (const row of rows) {
+        part.push(row);
+        total++;
+        if (part.length === chunkSize) {
+          await this.#o.store.put(inputKey(id, chunk++), Buffer.from(part.join('\n') + '\n'));
+          part = [];
+        }
       }
+      if (part.length) await this.#o.store.put(inputKey(id, chunk), Buffer.from(part.join('\n') + '\n'));
+    } catch (e) {
+      // A store or read failure part-way: the chunks written so far belong to a job that will never exist.
+      await this.#dropInputs(id).catch(() => {});
+      throw e;
     }
-    if (part.length) await this.#o.store.put(inputKey(id, chunk), Buffer.from(part.join('\n') + '\n'));
     return total;
   }
 

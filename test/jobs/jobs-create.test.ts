@@ -1,0 +1,85 @@
+// JobsService.create on a store that fails part-way: a refused job leaves none of its input chunks behind.
+// Real Redis; the executor and registry are stubs because no chunk ever runs (workers are off).
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hearthError, loadConfig, type Manifest } from '../../core/index.ts';
+import { JobsService, v2RowCodec } from '../../jobs/index.ts';
+import { FsObjectStore, type ObjectStore } from '../../model-store/index.ts';
+import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.ts';
+
+let redis: TestRedis;
+let dir: string;
+let fsStore: FsObjectStore;
+let failInputPut = false;
+let jobs: JobsService;
+
+const manifest: Manifest = {
+  name: 'm',
+  version: 1,
+  format: 'onnx',
+  files: [{ path: 'model.onnx', sizeBytes: 1, sha256: 'x' }],
+  sha256: 'x',
+  sizeBytes: 1,
+  createdAt: new Date(0).toISOString(),
+  inputs: [],
+  outputs: [],
+};
+
+beforeAll(async () => {
+  redis = await startTestRedis();
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-jobs-create-'));
+  fsStore = new FsObjectStore({ root: dir });
+  await fsStore.init();
+  // The second input chunk of a job fails to store, as a store outage part-way through would.
+  const store: ObjectStore = {
+    kind: 'fs',
+    init: () => fsStore.init(),
+    put: (key: string, body: Readable | Buffer) => {
+      if (failInputPut && /\/input\/000001\.jsonl$/.test(key)) return Promise.reject(hearthError('STORE_UNAVAILABLE', 'injected'));
+      return fsStore.put(key, body);
+    },
+    get: (key: string) => fsStore.get(key),
+    stat: (key: string) => fsStore.stat(key),
+    list: (prefix: string) => fsStore.list(prefix),
+    delete: (key: string) => fsStore.delete(key),
+    close: () => fsStore.close(),
+  };
+  jobs = new JobsService({
+    config: loadConfig({ DATA_DIR: dir, REDIS_URL: redis.url }),
+    store,
+    registry: { getManifest: async () => manifest },
+    executor: { infer: async () => Promise.reject(new Error('not used')) },
+    codec: v2RowCodec(),
+    prefix: uniquePrefix('create'),
+    worker: { enabled: false },
+  });
+  jobs.start();
+  for (let i = 0; i < 200 && !jobs.available(); i++) await new Promise((r) => setTimeout(r, 25));
+});
+
+afterAll(async () => {
+  await jobs?.close();
+  await redis?.close();
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe('creating a job', () => {
+  it('a store failure while the rows are cut into chunks leaves no input objects', async () => {
+    expect(jobs.available()).toBe(true);
+    failInputPut = true;
+    const rows = Array.from({ length: 5 }, () => ({ inputs: [] }));
+    await expect(jobs.create({ model: 'm', rows, chunkSize: 2 })).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    expect((await fsStore.list('jobs/')).map((o) => o.key)).toEqual([]);
+  });
+
+  it('without the failure the same job is queued with its inputs stored', async () => {
+    failInputPut = false;
+    const rows = Array.from({ length: 5 }, () => ({ inputs: [] }));
+    const { id } = await jobs.create({ model: 'm', rows, chunkSize: 2 });
+    expect((await fsStore.list(`jobs/${id}/input/`)).length).toBe(3);
+    await jobs.purge(id);
+  });
+});
