@@ -168,7 +168,14 @@ export class ModelRegistry {
         if (v > MAX_VERSION) throw hearthError('INVALID_NAME', `model "${name}" has run out of version numbers`);
         const claimKey = `${this.versionPrefix(name, v)}${CLAIM_PREFIX}${randomUUID()}`;
         await this.#store.put(claimKey, Buffer.alloc(0));
-        const others = (await this.#store.list(this.versionPrefix(name, v))).filter((o) => o.key !== claimKey);
+        let others;
+        try {
+          others = (await this.#store.list(this.versionPrefix(name, v))).filter((o) => o.key !== claimKey);
+        } catch (e) {
+          // A claim nobody holds would block this version number for staleUploadMs.
+          await this.#store.delete(claimKey).catch(() => {});
+          throw e;
+        }
         if (!others.length) {
           reserved.add(v);
           this.#reserved.set(name, reserved);

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock, hearthError, type ModelFormat } from '../../core/index.ts';
-import { FsObjectStore, ModelRegistry, ModelUploader } from '../../model-store/index.ts';
+import { FsObjectStore, ModelRegistry, ModelUploader, type ObjectStore } from '../../model-store/index.ts';
 
 describe('ModelRegistry and ModelUploader', () => {
   let root: string;
@@ -107,6 +107,33 @@ describe('ModelRegistry and ModelUploader', () => {
     const both = await Promise.allSettled([registry.reserveVersion('shared2', 3), other.reserveVersion('shared2', 3)]);
     expect(both.filter((s) => s.status === 'fulfilled').length).toBeLessThanOrEqual(1);
     for (const s of both) if (s.status === 'rejected') expect(s.reason).toMatchObject({ code: 'VERSION_EXISTS' });
+  });
+
+  it('a store failure right after a version claim is written removes the claim, so the version stays free', async () => {
+    let failList = true;
+    const flaky: ObjectStore = {
+      kind: 'fs',
+      init: () => store.init(),
+      put: (key, body) => store.put(key, body),
+      get: (key) => store.get(key),
+      stat: (key) => store.stat(key),
+      delete: (key) => store.delete(key),
+      close: () => store.close(),
+      list: async (prefix) => {
+        if (failList && prefix === 'models/flaky/1/') {
+          failList = false;
+          throw hearthError('STORE_UNAVAILABLE', 'injected');
+        }
+        return store.list(prefix);
+      },
+    };
+    const reg = new ModelRegistry(flaky, { clock });
+    await expect(reg.reserveVersion('flaky', 1)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    expect((await store.list('models/flaky/')).map((o) => o.key)).toEqual([]);
+    const again = await reg.reserveVersion('flaky', 1);
+    expect(again.version).toBe(1);
+    await store.delete(again.claimKey);
+    again.release();
   });
 
   it('refuses bad names and versions with INVALID_NAME', async () => {
