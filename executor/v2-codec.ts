@@ -563,6 +563,10 @@ function readDataArray(s: Scanner, dt: Datatype, expected: number, inputName: st
   s.ws();
   // Never trust a shape to size memory beyond what the body can hold: each element takes at least two bytes.
   const capacity = Math.max(0, Math.min(expected, Math.floor((s.end - s.pos) / 2) + 1));
+  if ((dt === 'FP32' || dt === 'FP64') && s.b[s.pos] === 0x5b) {
+    const fast = flatFloats(s, dt, capacity);
+    if (fast) return fast;
+  }
   const sink = sinkFor(dt, capacity);
   const b = s.b;
   const end = s.end;
@@ -610,6 +614,97 @@ function readDataArray(s: Scanner, dt: Datatype, expected: number, inputName: st
     justOpened = false;
   }
   return s.fail('unterminated data array');
+}
+
+function isWs(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+/**
+ * The common case of readDataArray in one tight loop: a flat array of plain decimal numbers into FP32/FP64,
+ * with no per-element calls. Same arithmetic as readNumber + floatSink (Clinger's fast path; for FP32 up to 19
+ * digits when the float32 rounding cannot tell). Anything else (nesting, strings, long or huge numbers, more
+ * elements than `capacity`, bad syntax) returns undefined with s.pos untouched, and the general path, which
+ * also reports errors, reads the array instead.
+ */
+function flatFloats(s: Scanner, dt: 'FP32' | 'FP64', capacity: number): Float32Array | Float64Array | undefined {
+  const b = s.b;
+  const end = s.end;
+  const out = dt === 'FP32' ? new Float32Array(capacity) : new Float64Array(capacity);
+  const maxDigits = dt === 'FP32' ? 19 : 15;
+  let p = s.pos + 1;
+  while (p < end && isWs(b[p])) p++;
+  if (p < end && b[p] === 0x5d) {
+    s.pos = p + 1;
+    return out.length === 0 ? out : out.slice(0, 0);
+  }
+  let n = 0;
+  for (;;) {
+    if (n === out.length || p >= end) return undefined;
+    let c = b[p];
+    let neg = false;
+    if (c === 0x2d) {
+      neg = true;
+      p++;
+      c = b[p];
+    }
+    if (p >= end || c < 0x30 || c > 0x39) return undefined;
+    let mant = 0;
+    let digits = 0;
+    while (p < end && (c = b[p]) >= 0x30 && c <= 0x39) {
+      mant = mant * 10 + (c - 0x30);
+      if (mant !== 0) digits++;
+      p++;
+    }
+    let frac = 0;
+    if (p < end && c === 0x2e) {
+      p++;
+      const f0 = p;
+      while (p < end && (c = b[p]) >= 0x30 && c <= 0x39) {
+        mant = mant * 10 + (c - 0x30);
+        if (mant !== 0) digits++;
+        p++;
+      }
+      frac = p - f0;
+      if (frac === 0) return undefined;
+    }
+    let exp = 0;
+    if (p < end && (c === 0x65 || c === 0x45)) {
+      p++;
+      let eneg = false;
+      if (b[p] === 0x2d) {
+        eneg = true;
+        p++;
+      } else if (b[p] === 0x2b) p++;
+      const e0 = p;
+      while (p < end && (c = b[p]) >= 0x30 && c <= 0x39) {
+        exp = exp * 10 + (c - 0x30);
+        p++;
+      }
+      if (p === e0) return undefined;
+      if (eneg) exp = -exp;
+    }
+    if (digits > maxDigits) return undefined;
+    const e10 = exp - frac;
+    let v: number;
+    if (e10 === 0) v = mant;
+    else if (e10 > 0 && e10 <= 22) v = mant * POW10[e10];
+    else if (e10 < 0 && e10 >= -22) v = mant / POW10[-e10];
+    else return undefined;
+    if (digits > 15 && Math.fround(v * (1 + APPROX_EPS)) !== Math.fround(v * (1 - APPROX_EPS))) return undefined;
+    out[n++] = neg ? -v : v;
+    while (p < end && isWs(b[p])) p++;
+    if (p >= end) return undefined;
+    c = b[p];
+    if (c === 0x2c) {
+      p++;
+      while (p < end && isWs(b[p])) p++;
+      continue;
+    }
+    if (c !== 0x5d) return undefined;
+    s.pos = p + 1;
+    return n === out.length ? out : out.slice(0, n);
+  }
 }
 
 function putLeaf(s: Scanner, sink: LeafSink, inputName: string): void {

@@ -361,3 +361,42 @@ describe('tensorFromJson (already parsed rows)', () => {
     expect(r).toEqual({ code: 'INVALID_TENSOR', message: 'input "f": shape [3] needs 3 elements, got 1' });
   });
 });
+
+describe('flat float arrays (the tight-loop path) match JSON.parse + the typed array', () => {
+  it('FP32 and FP64: random doubles, float32 values, exponents, signs, zeros and whitespace', () => {
+    let x = 12345;
+    const rnd = () => {
+      x = (x * 1103515245 + 12345) % 2147483648;
+      return x / 2147483648;
+    };
+    const values: number[] = [0, 1, -1, 0.5, 1e-7, 3.4e38, -2.5e-30, 123456789012345, 0.000123, 1e22, 1e-22];
+    for (let i = 0; i < 2000; i++) {
+      const v = (rnd() - 0.5) * 10 ** Math.floor(rnd() * 12 - 6);
+      values.push(v, Math.fround(v));
+    }
+    const texts = values.map((v) => JSON.stringify(v));
+    // Exponent forms, a plus sign in the exponent and whitespace around elements.
+    texts.push('1E3', '2.5e+2', '-7e-3', '0.1E0', '-0');
+    const dataText = `[ ${texts.join(' ,\n')} ]`;
+    const want = texts.map((t) => Number(t));
+    for (const dt of ['FP32', 'FP64'] as const) {
+      const raw = `{"inputs":[{"name":"x","datatype":"${dt}","shape":[${want.length}],"data":${dataText}}]}`;
+      const got = decodeInferRequest(Buffer.from(raw)).inputs[0].data as Float32Array | Float64Array;
+      const ref = dt === 'FP32' ? Float32Array.from(want) : Float64Array.from(want);
+      expect(got.length).toBe(ref.length);
+      for (let i = 0; i < ref.length; i++) expect(Object.is(got[i], ref[i]) || got[i] === ref[i]).toBe(true);
+      expect(Object.is(got[got.length - 1], -0)).toBe(true);
+    }
+  });
+
+  it('falls back to the general reader for what the loop does not take, with the same answers and errors', () => {
+    const one = (data: string, dt = 'FP32') => decodeInferRequest(Buffer.from(`{"inputs":[{"name":"x","datatype":"${dt}","shape":[2],"data":${data}}]}`)).inputs[0].data as Float32Array;
+    expect(Array.from(one('["NaN", -1.5]'))).toEqual([NaN, -1.5]);
+    expect(Array.from(one('[[1], [2]]'))).toEqual([1, 2]);
+    expect(Array.from(one('[1.00000000000000000000001, 2]', 'FP64'))).toEqual([1, 2]);
+    expect(codeOf(() => one('[1, 2, 3]')).code).toBe('INVALID_TENSOR');
+    expect(codeOf(() => one('[1, ]')).code).toBe('INVALID_REQUEST');
+    expect(codeOf(() => one('[1, 2')).code).toBe('INVALID_REQUEST');
+    expect(codeOf(() => one('[1., 2]')).code).toBe('INVALID_REQUEST');
+  });
+});
