@@ -192,14 +192,22 @@ export class CostLedger {
 
   /** Persists everything recorded so far; on failure the delta is kept and retried, with its sequence, first. */
   async flush(): Promise<void> {
+    await this.#exclusive(() => this.#flushOnce());
+  }
+
+  /**
+   * Runs `fn` while no flush runs. A load must not overlap a flush: it could see the flushed delta in the store
+   * while #retry still holds it (counted twice), or miss it after #retry was cleared (lost from #base).
+   */
+  async #exclusive<T>(fn: () => Promise<T>): Promise<T> {
     while (this.#flushing) await this.#flushing;
-    const run = this.#flushOnce();
+    const run = fn();
     this.#flushing = run.then(
       () => {},
       () => {},
     );
     try {
-      await run;
+      return await run;
     } finally {
       this.#flushing = undefined;
     }
@@ -250,7 +258,7 @@ export class CostLedger {
     this.accrue();
     let persisted: LedgerTotals;
     try {
-      persisted = await this.#persistence.load();
+      persisted = await this.#exclusive(() => this.#persistence.load());
       this.#base = cloneTotals(persisted);
     } catch (err) {
       this.#onError(err);

@@ -1,7 +1,7 @@
 // Cost figures against values computed by hand, on a ManualClock.
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_PRICES, ManualClock } from '../../core/index.ts';
-import { CostLedger, MONTH_MS } from '../../executor/cost-ledger.ts';
+import { CostLedger, MONTH_MS, cloneTotals, mergeTotals, type LedgerPersistence, type LedgerTotals } from '../../executor/cost-ledger.ts';
 
 const H = 3_600_000;
 const done = (at: number, billedMs: number, extra: Partial<{ coldStart: boolean; coldStartMs: number; ok: boolean; memoryMb: number; name: string }> = {}) => ({
@@ -62,6 +62,37 @@ describe('CostLedger', () => {
     expect(m.alwaysOn.cost).toBeCloseTo(alwaysOnGbs * 0.0000041667 + 0.1255 * 0.0000166667 + 3 * 0.0000002 + 0.0023, 12);
     expect(m.alwaysOn.savings).toBeCloseTo(m.alwaysOn.cost - m.totalCost, 12);
     expect(MONTH_MS).toBe(730 * H);
+  });
+
+  it('a report read while a flush is landing counts that flush exactly once, in the report and in totals()', async () => {
+    // Like Redis: load() lists the model keys first and reads their values a round trip later; apply() lands a
+    // little after it is sent. A report that starts its load while a flush is in flight must not miss or repeat it.
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const persisted: LedgerTotals = new Map();
+    let seqSeen = 0;
+    const persistence: LedgerPersistence = {
+      kind: 'redis',
+      async load() {
+        const keys = [...persisted.keys()];
+        await sleep(20);
+        return cloneTotals(new Map(keys.map((k) => [k, persisted.get(k)!])));
+      },
+      async apply(delta, seq) {
+        await sleep(10);
+        if (seq <= seqSeen) return;
+        mergeTotals(persisted, delta);
+        seqSeen = seq;
+      },
+      async close() {},
+    };
+    const clock = new ManualClock(0);
+    const ledger = new CostLedger({ clock, prices: DEFAULT_PRICES, persistence });
+    ledger.observer.onRequestDone!(done(10, 100));
+    const flushed = ledger.flush();
+    const report = await ledger.report();
+    await flushed;
+    expect(report.models.map((m) => [m.name, m.invocations])).toEqual([['m', 1]]);
+    expect(ledger.totals().map((m) => [m.name, m.invocations])).toEqual([['m', 1]]);
   });
 
   it('counts a cold start once when its first batch run served several waiting requests', async () => {
