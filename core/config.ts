@@ -132,6 +132,16 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const logLevel = (env.LOG_LEVEL || 'info') as Config['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
 
+  const targetUtilization = num(env, 'AUTOSCALER_TARGET_UTILIZATION', 0.7);
+  if (!(targetUtilization > 0 && targetUtilization <= 1)) {
+    throw new ConfigError('AUTOSCALER_TARGET_UTILIZATION', `expected a share in (0, 1], got ${targetUtilization}`);
+  }
+  const stableWindowMs = int(env, 'AUTOSCALER_STABLE_WINDOW_MS', 60_000, 1000);
+  const panicWindowMs = int(env, 'AUTOSCALER_PANIC_WINDOW_MS', 6_000, 100);
+  if (panicWindowMs > stableWindowMs) {
+    throw new ConfigError('AUTOSCALER_PANIC_WINDOW_MS', `${panicWindowMs} exceeds AUTOSCALER_STABLE_WINDOW_MS ${stableWindowMs}; the panic window is the shorter one`);
+  }
+
   const config: Config = {
     port,
     host,
@@ -150,9 +160,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     },
     autoscaler: {
       tickMs: int(env, 'AUTOSCALER_TICK_MS', 1000, 10),
-      stableWindowMs: int(env, 'AUTOSCALER_STABLE_WINDOW_MS', 60_000, 1000),
-      panicWindowMs: int(env, 'AUTOSCALER_PANIC_WINDOW_MS', 6_000, 100),
-      targetUtilization: num(env, 'AUTOSCALER_TARGET_UTILIZATION', 0.7),
+      stableWindowMs,
+      panicWindowMs,
+      targetUtilization,
       scaleDownDelayMs: int(env, 'AUTOSCALER_SCALE_DOWN_DELAY_MS', 30_000, 0),
     },
     jobs: { prefix: env.JOBS_PREFIX || 'hearth' },

@@ -34,6 +34,10 @@ describe('loadConfig', () => {
     [{ REDIS_URL: 'http://127.0.0.1' }, 'REDIS_URL'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ CACHE_MAX_BYTES: 'lots' }, 'CACHE_MAX_BYTES'],
+    // The autoscaler and its rate windows refuse these later, in a message that names no variable.
+    [{ AUTOSCALER_TARGET_UTILIZATION: '0' }, 'AUTOSCALER_TARGET_UTILIZATION'],
+    [{ AUTOSCALER_TARGET_UTILIZATION: '1.5' }, 'AUTOSCALER_TARGET_UTILIZATION'],
+    [{ AUTOSCALER_STABLE_WINDOW_MS: '5000' }, 'AUTOSCALER_PANIC_WINDOW_MS'],
   ];
   for (const [env, variable] of bad) {
     it(`refuses ${JSON.stringify(env)} naming ${variable}`, () => {
