@@ -5,9 +5,7 @@
 // gives medians of the per-round figures, so drifting machine load does not favour one condition.
 //   tsx benchmarks/jobs-fairness.ts [--rows 30000] [--seconds 4] [--rounds 3] [--online 2] [--capacity-clients 8]
 //                                   [--row-concurrency 8] [--chunk 256] [--strategy stateless|stateful|event]
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { defaultModelConfig, loadConfig } from '../core/index.ts';
@@ -17,6 +15,7 @@ import { buildApp } from '../gateway/app.ts';
 import { createHearth } from '../gateway/hearth.ts';
 import { ArtifactCache } from '../model-store/artifact-cache.ts';
 import type { ModelRegistry } from '../model-store/index.ts';
+import { startTestRedis } from '../test/helpers/redis.ts';
 import { arg } from './args.ts';
 import { SILERO_FILE, sileroInputs } from './bench-models.ts';
 import { runLoad, type LoadResult } from './load-generator.ts';
@@ -33,35 +32,13 @@ const ROUNDS = Number(arg('rounds', '3'));
 /** The model's scheduling strategy; `event` orders by priority (batch rows are 0), the others are FIFO. */
 const STRATEGY = arg('strategy', '');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRedis(): Promise<{ url: string; stop(): void }> {
-  const port = await freePort();
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const c = net.connect(port, '127.0.0.1', () => (c.destroy(), r(true)));
-      c.on('error', () => r(false));
-    });
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { url: `redis://127.0.0.1:${port}`, stop: () => proc.kill('SIGTERM') };
-}
-
 /** A VAD frame as a V2 JSON request body, distinct per seed. */
 function rowText(seed: number): string {
   return encodeInferRequest({ id: `r${seed}`, inputs: sileroInputs(seed % 97) }).body.toString('utf8');
 }
 
-const redis = await startRedis();
+// A private redis-server on a free port, never REDIS_URL: the benchmark must not share a queue.
+const redis = await startTestRedis({ useEnv: false });
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-fairness-'));
 const config = loadConfig({ DATA_DIR: dir, REDIS_URL: redis.url, JOBS_PREFIX: 'fairness', LOG_LEVEL: 'silent' });
 const hearth = await createHearth(config, { jobs: { workerOptions: { rowConcurrency: ROW_CONCURRENCY } } });
@@ -87,7 +64,7 @@ const cleanup = async () => {
   if (ownExecutor) await app.close();
   await hearth.close();
   await ownExecutor?.close();
-  redis.stop();
+  await redis.close();
   await fs.rm(dir, { recursive: true, force: true });
 };
 
