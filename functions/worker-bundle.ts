@@ -150,12 +150,19 @@ const resolved = new Map<string, Promise<URL>>();
 /**
  * The URL to start an instance worker from: the bundle for the current sources (built on first use, then reused),
  * or the tsx bootstrap when bundling is not possible, with a process warning (code HEARTH_WORKER_BUNDLE) that says
- * why. Never rejects. Pools and inspections call it before each spawn; only the first call per process does work.
+ * why. Never rejects. Pools and inspections call it before each spawn; after the first call per process it only
+ * checks that the bundle file is still there (and builds it again if someone removed the cache).
  */
-export function resolveWorkerEntry(opts: WorkerBundleOptions & { buildTimeoutMs?: number } = {}): Promise<URL> {
+export async function resolveWorkerEntry(opts: WorkerBundleOptions & { buildTimeoutMs?: number } = {}): Promise<URL> {
   const root = path.resolve(opts.root ?? defaultRoot());
   const cacheDir = path.resolve(opts.cacheDir ?? defaultCacheDir(root));
   const key = `${root}\0${cacheDir}`;
+  const known = resolved.get(key);
+  if (known) {
+    const url = await known;
+    if (url === TSX_ENTRY_URL || (await exists(fileURLToPath(url)))) return url;
+    if (resolved.get(key) === known) resolved.delete(key);
+  }
   let p = resolved.get(key);
   if (!p) {
     const timeoutMs = opts.buildTimeoutMs ?? 30_000;

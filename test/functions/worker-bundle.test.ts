@@ -167,6 +167,17 @@ describe('worker bundle', () => {
     }
   });
 
+  it('builds the bundle again when its cache folder is removed while the process runs', async () => {
+    const { root, cacheDir } = await copyProject('removed');
+    const first = await resolveWorkerEntry({ root, cacheDir });
+    expect(first.href).not.toBe(TSX_WORKER_ENTRY_URL.href);
+    expect(await resolveWorkerEntry({ root, cacheDir })).toBe(first);
+    await fs.rm(cacheDir, { recursive: true, force: true });
+    const again = await resolveWorkerEntry({ root, cacheDir });
+    expect(again.href).toBe(first.href); // same sources, same hash
+    await expect(fs.access(fileURLToPath(again))).resolves.toBeUndefined();
+  });
+
   it('refuses to bundle a worker that imports a local file outside functions/ and core/', async () => {
     const { root, cacheDir } = await copyProject('stray');
     await fs.mkdir(path.join(root, 'executor'));
