@@ -102,12 +102,16 @@ export class StatelessScheduler implements Scheduler {
   }
 }
 
-/** An instance that can take one more run now: idle first, then the busy one with the fewest runs in flight. */
+/**
+ * An instance that can take one more run now: the fewest runs in flight (idle first), then the most recently
+ * used. The tie-break packs work onto one warm thread instead of alternating between idle ones, which on a
+ * small node measured faster (its caches stay hot, fewer threads wake) and lets the others idle out.
+ */
 function pickFree(instances: readonly InstanceView[]): InstanceView | undefined {
   let best: InstanceView | undefined;
   for (const i of instances) {
     if ((i.state !== 'idle' && i.state !== 'busy') || i.inflight >= i.concurrency) continue;
-    if (!best || i.inflight < best.inflight) best = i;
+    if (!best || i.inflight < best.inflight || (i.inflight === best.inflight && i.lastUsedAt > best.lastUsedAt)) best = i;
   }
   return best;
 }

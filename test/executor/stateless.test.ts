@@ -39,6 +39,16 @@ describe('stateless strategy', () => {
     expect(s.place(pool([inst('r', 'retiring')]))).toEqual({ kind: 'cold-start' });
   });
 
+  it('among free instances with equal work, the most recently used takes the head (packing)', () => {
+    const s = new StatelessScheduler();
+    s.enqueue(req(1));
+    const idle = (id: string, lastUsedAt: number): InstanceView => ({ ...inst(id, 'idle'), lastUsedAt });
+    expect(s.place(pool([idle('a', 10), idle('b', 30), idle('c', 20)]))).toEqual({ kind: 'run', instanceId: 'b' });
+    // Fewer runs in flight still comes first.
+    const busyRecent: InstanceView = { ...inst('d', 'busy', 1, 2), lastUsedAt: 99 };
+    expect(s.place(pool([busyRecent, idle('a', 10)]))).toEqual({ kind: 'run', instanceId: 'a' });
+  });
+
   it('cold-starts only while the pool is below maxInstances, the node can grow, and demand exceeds what is starting', () => {
     const s = new StatelessScheduler();
     s.enqueue(req(1));
