@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import { hearthError, isHearthError, type Config, type Manifest } from '../core/index.ts';
 import type { Executor } from '../executor/types.ts';
 import { defaultMemoryMb } from '../executor/index.ts';
-import type { ObjectStore } from '../model-store/index.ts';
+import { isNotFound, type ObjectStore } from '../model-store/index.ts';
 import { readRows } from './json-lines.ts';
 import { resolveDatasetKey } from './datasets.ts';
 import { JobRecords, TERMINAL_STATES, type CallbackAttempt, type ChunkProgress, type JobRecord, type JobState } from './job-records.ts';
@@ -386,9 +386,14 @@ export class JobsService {
     const store = this.#o.store;
     async function* lines(): AsyncGenerator<Buffer> {
       for (let n = 0; n < rec!.chunks; n++) {
-        const key = resultKey(rec!.id, n);
-        if (!(await store.stat(key))) return;
-        for await (const b of await store.get(key)) yield b as Buffer;
+        let body: Readable;
+        try {
+          body = await store.get(resultKey(rec!.id, n));
+        } catch (e) {
+          if (isNotFound(e)) return; // the first chunk not finished yet
+          throw e;
+        }
+        for await (const b of body) yield b as Buffer;
       }
     }
     return { state: rec.state, totalRows: rec.totalRows, stream: Readable.from(lines()) };
