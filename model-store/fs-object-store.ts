@@ -73,8 +73,14 @@ export class FsObjectStore implements ObjectStore {
       if (isMissing(e)) throw new ObjectNotFoundError(key);
       throw storeError('get', key, e);
     }
-    const st = await fh.stat();
-    if (!st.isFile()) {
+    let isFile: boolean;
+    try {
+      isFile = (await fh.stat()).isFile();
+    } catch (e) {
+      await fh.close().catch(() => {});
+      throw storeError('get', key, e);
+    }
+    if (!isFile) {
       await fh.close();
       throw new ObjectNotFoundError(key);
     }
