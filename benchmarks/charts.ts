@@ -62,31 +62,49 @@ export function isPng(buf: Buffer): boolean {
 
 // One spec builder per suite. Each takes the report rows and returns a vega-lite spec.
 
-export function coldWarmChart(rows: ColdWarmRow[]): TopLevelSpec {
-  const values = rows
-    .flatMap((r) => [
-      { model: r.model, kind: '1 cold from store', ms: r.coldFromStoreMs },
-      { model: r.model, kind: '2 cold from cache', ms: r.coldFromCacheMs },
-      { model: r.model, kind: '3 warm p50', ms: r.warmP50Ms },
-      { model: r.model, kind: '4 warm p99', ms: r.warmP99Ms },
-    ])
-    .filter((v) => Number.isFinite(v.ms) && v.ms > 0);
+/**
+ * Latency bars on a log scale, grouped along x by `group` with one bar per `series` value in each group.
+ * Rows without a finite positive `ms` are left out (a log scale has no place for them).
+ */
+function groupedLogBars<G extends string, S extends string>(
+  title: string,
+  group: G,
+  series: S,
+  seriesTitle: string,
+  rows: Array<Record<G | S, string> & { ms: number }>,
+): TopLevelSpec {
+  const values = rows.filter((v) => Number.isFinite(v.ms) && v.ms > 0);
   // Bars on a log scale need a floor other than 0; a tenth of the smallest value keeps every bar visible.
   const floor = Math.max(0.01, Math.min(...values.map((v) => v.ms), 1) / 10);
   return {
-    title: 'Cold against warm latency over HTTP (log scale)',
+    title,
     data: { values: values.map((v) => ({ ...v, floor })) },
     width: { step: 36 },
     height: 300,
     mark: 'bar',
     encoding: {
-      x: { field: 'model', type: 'nominal', title: null, axis: { labelAngle: 0 } },
-      xOffset: { field: 'kind', type: 'nominal' },
+      x: { field: group, type: 'nominal', title: null, axis: { labelAngle: 0 } },
+      xOffset: { field: series, type: 'nominal' },
       y: { field: 'ms', type: 'quantitative', scale: { type: 'log', domainMin: floor }, title: 'latency (ms)' },
       y2: { field: 'floor' },
-      color: { field: 'kind', type: 'nominal', title: 'call' },
+      color: { field: series, type: 'nominal', title: seriesTitle },
     },
   } as TopLevelSpec;
+}
+
+export function coldWarmChart(rows: ColdWarmRow[]): TopLevelSpec {
+  return groupedLogBars(
+    'Cold against warm latency over HTTP (log scale)',
+    'model',
+    'kind',
+    'call',
+    rows.flatMap((r) => [
+      { model: r.model, kind: '1 cold from store', ms: r.coldFromStoreMs },
+      { model: r.model, kind: '2 cold from cache', ms: r.coldFromCacheMs },
+      { model: r.model, kind: '3 warm p50', ms: r.warmP50Ms },
+      { model: r.model, kind: '4 warm p99', ms: r.warmP99Ms },
+    ]),
+  );
 }
 
 export function coldBreakdownChart(rows: ColdWarmRow[]): TopLevelSpec {
@@ -142,29 +160,18 @@ export function throughputLatencyChart(rows: ThroughputRow[]): TopLevelSpec {
 }
 
 export function strategiesChart(rows: StrategyRow[]): TopLevelSpec {
-  const values = rows
-    .flatMap((r) => [
+  return groupedLogBars(
+    'Scheduling strategies on a mixed workload: latency per priority class (log scale)',
+    'strategy',
+    'metric',
+    'class',
+    rows.flatMap((r) => [
       { strategy: r.strategy, metric: 'high p50', ms: r.high.p50Ms },
       { strategy: r.strategy, metric: 'high p99', ms: r.high.p99Ms },
       { strategy: r.strategy, metric: 'low p50', ms: r.low.p50Ms },
       { strategy: r.strategy, metric: 'low p99', ms: r.low.p99Ms },
-    ])
-    .filter((v) => Number.isFinite(v.ms) && v.ms > 0);
-  const floor = Math.max(0.01, Math.min(...values.map((v) => v.ms), 1) / 10);
-  return {
-    title: 'Scheduling strategies on a mixed workload: latency per priority class (log scale)',
-    data: { values: values.map((v) => ({ ...v, floor })) },
-    width: { step: 36 },
-    height: 300,
-    mark: 'bar',
-    encoding: {
-      x: { field: 'strategy', type: 'nominal', title: null, axis: { labelAngle: 0 } },
-      xOffset: { field: 'metric', type: 'nominal' },
-      y: { field: 'ms', type: 'quantitative', scale: { type: 'log', domainMin: floor }, title: 'latency (ms)' },
-      y2: { field: 'floor' },
-      color: { field: 'metric', type: 'nominal', title: 'class' },
-    },
-  } as TopLevelSpec;
+    ]),
+  );
 }
 
 export function keepAliveChart(rows: KeepAliveRow[]): TopLevelSpec {

@@ -139,6 +139,35 @@ export function emptyReport(mode: BenchMode, args: string[], machine: MachineInf
 const fmt = (x: number | undefined, d = 2) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 
+/** Hearth's throughput over a baseline's, at least `min` times; `short` describes the goal when either is missing. */
+function throughputRatioGoal(id: string, description: string, short: string, min: number, hearth?: ThroughputRow, baseline?: ThroughputRow): Goal {
+  const target = `≥ ${fmt(min)}×`;
+  if (!hearth || !baseline) return { id, description: short, target, measured: 'not measured', met: null };
+  const ratio = hearth.inferPerSec / baseline.inferPerSec;
+  return {
+    id,
+    description,
+    target,
+    measured: `${fmt(hearth.inferPerSec, 0)} vs ${fmt(baseline.inferPerSec, 0)} infer/s = ${fmt(ratio)}×`,
+    met: ratio >= min,
+    gap: ratio >= min ? undefined : `${fmt(ratio, 3)}×, ${fmt((1 - ratio / min) * 100, 1)}% below target`,
+  };
+}
+
+/** Every model's cold start (`total`) within `max` times its parts (`base`); the worst model decides. */
+function coldStartGoal(id: string, description: string, max: number, rows: Array<{ model: string; total: number; base: number }>): Goal {
+  const parts = rows.map((p) => ({ ...p, ratio: p.total / p.base }));
+  const worst = parts.reduce((a, b) => (b.ratio > a.ratio ? b : a));
+  return {
+    id,
+    description,
+    target: `≤ ${fmt(max)}×`,
+    measured: parts.map((p) => `${p.model} ${fmt(p.ratio)}× (${fmt(p.total, 1)} / ${fmt(p.base, 1)} ms)`).join('; '),
+    met: worst.ratio <= max,
+    gap: worst.ratio <= max ? undefined : `worst ${worst.model}: ${fmt(worst.ratio)}×, ${fmt(worst.total - max * worst.base, 1)} ms over`,
+  };
+}
+
 /** The goals of issue #7, computed from whatever suites ran. */
 export function evaluateGoals(r: BenchReport): Goal[] {
   const goals: Goal[] = [];
@@ -161,62 +190,19 @@ export function evaluateGoals(r: BenchReport): Goal[] {
   const h16 = at16('hearth');
   const m16 = at16('minimal');
   const raw16 = r.throughput.find((t) => t.server === 'raw' && t.model === 'silero-vad' && t.concurrency === 16);
-  if (h16 && m16) {
-    const ratio = h16.inferPerSec / m16.inferPerSec;
-    goals.push({
-      id: 'throughput-vs-minimal',
-      description: 'Throughput at concurrency 16 (silero, JSON) at least 2× the hand-rolled minimal server',
-      target: '≥ 2.00×',
-      measured: `${fmt(h16.inferPerSec, 0)} vs ${fmt(m16.inferPerSec, 0)} infer/s = ${fmt(ratio)}×`,
-      met: ratio >= 2,
-      gap: ratio >= 2 ? undefined : `${fmt(ratio, 3)}×, ${fmt((1 - ratio / 2) * 100, 1)}% below target`,
-    });
-  } else {
-    goals.push({ id: 'throughput-vs-minimal', description: 'Throughput at c=16 ≥ 2× minimal', target: '≥ 2.00×', measured: 'not measured', met: null });
-  }
-  if (h16 && raw16) {
-    const ratio = h16.inferPerSec / raw16.inferPerSec;
-    goals.push({
-      id: 'throughput-vs-raw',
-      description: 'Throughput at concurrency 16 (silero, JSON) at least half of raw session.run',
-      target: '≥ 0.50×',
-      measured: `${fmt(h16.inferPerSec, 0)} vs ${fmt(raw16.inferPerSec, 0)} infer/s = ${fmt(ratio)}×`,
-      met: ratio >= 0.5,
-      gap: ratio >= 0.5 ? undefined : `${fmt(ratio, 3)}×, ${fmt((1 - ratio / 0.5) * 100, 1)}% below target`,
-    });
-  } else {
-    goals.push({ id: 'throughput-vs-raw', description: 'Throughput at c=16 ≥ 0.5× raw', target: '≥ 0.50×', measured: 'not measured', met: null });
-  }
+  goals.push(
+    throughputRatioGoal('throughput-vs-minimal', 'Throughput at concurrency 16 (silero, JSON) at least 2× the hand-rolled minimal server', 'Throughput at c=16 ≥ 2× minimal', 2, h16, m16),
+    throughputRatioGoal('throughput-vs-raw', 'Throughput at concurrency 16 (silero, JSON) at least half of raw session.run', 'Throughput at c=16 ≥ 0.5× raw', 0.5, h16, raw16),
+  );
 
   const coldRows = r.coldWarm.filter((c) => Number.isFinite(c.coldFromCacheMs) && Number.isFinite(c.breakdown.cache.loadMs));
   if (coldRows.length) {
-    const parts = coldRows.map((c) => {
-      const base = c.breakdown.cache.loadMs + c.breakdown.cache.firstRunMs;
-      return { model: c.model, ratio: c.coldFromCacheMs / base, base, total: c.coldFromCacheMs };
-    });
-    const worst = parts.reduce((a, b) => (b.ratio > a.ratio ? b : a));
-    goals.push({
-      id: 'cold-from-cache',
-      description: 'Cold start from the cache within 1.5× of (session create + first run)',
-      target: '≤ 1.50×',
-      measured: parts.map((p) => `${p.model} ${fmt(p.ratio)}× (${fmt(p.total, 1)} / ${fmt(p.base, 1)} ms)`).join('; '),
-      met: worst.ratio <= 1.5,
-      gap: worst.ratio <= 1.5 ? undefined : `worst ${worst.model}: ${fmt(worst.ratio)}×, ${fmt(worst.total - 1.5 * worst.base, 1)} ms over`,
-    });
-    const store = coldRows.map((c) => {
-      const b = c.breakdown.store;
-      const base = b.fetchMs + b.loadMs + b.firstRunMs;
-      return { model: c.model, ratio: c.coldFromStoreMs / base, base, total: c.coldFromStoreMs };
-    });
-    const worstS = store.reduce((a, b) => (b.ratio > a.ratio ? b : a));
-    goals.push({
-      id: 'cold-from-store',
-      description: 'Cold start from the store within 1.2× of (fetch + session create + first run)',
-      target: '≤ 1.20×',
-      measured: store.map((p) => `${p.model} ${fmt(p.ratio)}× (${fmt(p.total, 1)} / ${fmt(p.base, 1)} ms)`).join('; '),
-      met: worstS.ratio <= 1.2,
-      gap: worstS.ratio <= 1.2 ? undefined : `worst ${worstS.model}: ${fmt(worstS.ratio)}×, ${fmt(worstS.total - 1.2 * worstS.base, 1)} ms over`,
-    });
+    goals.push(
+      coldStartGoal('cold-from-cache', 'Cold start from the cache within 1.5× of (session create + first run)', 1.5,
+        coldRows.map((c) => ({ model: c.model, total: c.coldFromCacheMs, base: c.breakdown.cache.loadMs + c.breakdown.cache.firstRunMs }))),
+      coldStartGoal('cold-from-store', 'Cold start from the store within 1.2× of (fetch + session create + first run)', 1.2,
+        coldRows.map((c) => ({ model: c.model, total: c.coldFromStoreMs, base: c.breakdown.store.fetchMs + c.breakdown.store.loadMs + c.breakdown.store.firstRunMs }))),
+    );
   } else {
     goals.push({ id: 'cold-from-cache', description: 'Cold from cache ≤ 1.5× (load + first run)', target: '≤ 1.50×', measured: 'not measured', met: null });
     goals.push({ id: 'cold-from-store', description: 'Cold from store ≤ 1.2× (fetch + load + first run)', target: '≤ 1.20×', measured: 'not measured', met: null });
