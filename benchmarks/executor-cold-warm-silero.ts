@@ -12,6 +12,7 @@ import { createExecutor } from '../executor/index.ts';
 import { ArtifactCache } from '../model-store/index.ts';
 import { arg } from './args.ts';
 import { SILERO_FILE as modelPath, toOrtFeeds } from './bench-models.ts';
+import { sampleAt } from './percentiles.ts';
 import { sileroFeed, sileroManifest } from '../test/helpers/model-bodies.ts';
 
 const warmN = Number(arg('warm', '2000'));
@@ -34,7 +35,7 @@ for (const label of ['cold (store)', 'cold (cache)']) {
   await executor.unload('silero');
   await executor.prewarmed();
 }
-const pct = (a: number[], p: number) => a.sort((x, y) => x - y)[Math.floor(a.length * p)];
+const pct = sampleAt;
 const session = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: 1, graphOptimizationLevel: 'all' });
 const feeds = () => toOrtFeeds(inputs());
 await executor.infer({ manifest, inputs: inputs() });

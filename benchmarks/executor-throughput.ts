@@ -9,6 +9,7 @@ import ort from 'onnxruntime-node';
 import { defaultModelConfig, loadConfig, systemClock, type ModelConfig, type SchedulingStrategy, type Tensor } from '../core/index.ts';
 import { createExecutor } from '../executor/index.ts';
 import { arg, flag } from './args.ts';
+import { sampleAt } from './percentiles.ts';
 import { SILERO_FILE as modelPath, sileroFolderManifest as manifest, sileroFrame as inputs, toOrtFeeds } from './bench-models.ts';
 
 const durationMs = Number(arg('duration', '3000'));
@@ -29,8 +30,7 @@ async function closedLoop(call: (i: number) => Promise<unknown>): Promise<{ perS
       }
     }),
   );
-  lat.sort((a, b) => a - b);
-  return { perSec: lat.length / ((performance.now() - t0) / 1000), p50: lat[Math.floor(lat.length * 0.5)], p99: lat[Math.floor(lat.length * 0.99)] };
+  return { perSec: lat.length / ((performance.now() - t0) / 1000), p50: sampleAt(lat, 0.5), p99: sampleAt(lat, 0.99) };
 }
 
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-exec-bench-'));

@@ -13,6 +13,16 @@ export function percentileSorted(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
 }
 
+/**
+ * The sorted sample at index ⌊q·n⌋ (q in 0..1; at 0.5 the upper median), the quantile the stand-alone scripts
+ * print; NaN when there are none. Unlike percentile() it never interpolates or rounds the rank up.
+ */
+export function sampleAt(samples: readonly number[], q: number): number {
+  if (samples.length === 0) return NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
 export function median(samples: readonly number[]): number {
   if (samples.length === 0) return NaN;
   const s = [...samples].sort((a, b) => a - b);

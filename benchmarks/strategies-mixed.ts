@@ -8,6 +8,7 @@ import path from 'node:path';
 import { defaultModelConfig, loadConfig, systemClock, type ModelConfig, type SchedulingStrategy, type Tensor } from '../core/index.ts';
 import { createExecutor } from '../executor/index.ts';
 import { arg } from './args.ts';
+import { percentileSorted, sampleAt } from './percentiles.ts';
 import { SILERO_FILE as modelPath, sileroFolderManifest as manifest, sileroFrame as frame } from './bench-models.ts';
 
 const durationMs = Number(arg('duration', '4000'));
@@ -17,7 +18,7 @@ const batchClients = Number(arg('batch', '48'));
 const maxBatch = Number(arg('max-batch', '16'));
 const strategies: SchedulingStrategy[] = ['stateless', 'stateful', 'event'];
 
-const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] : NaN);
+const pct = percentileSorted;
 
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-mixed-'));
 await fs.copyFile(modelPath, path.join(dir, 'model.onnx'));
@@ -84,7 +85,7 @@ try {
       );
     }
   }
-  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  const med = (xs: number[]) => sampleAt(xs, 0.5);
   console.log('\nmedian over rounds');
   for (const [s, row] of summary) {
     console.log(

@@ -3,14 +3,12 @@
 // Run: npx tsx benchmarks/v2-codec.ts [elements]
 import { decodeInferRequest, encodeInferResponse } from '../executor/v2-codec.ts';
 import type { Tensor } from '../core/index.ts';
+import { sampleAt } from './percentiles.ts';
 
 const n = Number(process.argv[2] ?? 1_000_000);
 const reps = 7;
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
+const median = (xs: number[]) => sampleAt(xs, 0.5);
 
 /** CPU time of this process in ms: on a shared, loaded box wall time mostly measures the neighbours. */
 function cpuMs(): number {

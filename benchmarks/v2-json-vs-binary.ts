@@ -12,6 +12,7 @@ import { arg } from './args.ts';
 import { SILERO_FILE as modelPath } from './bench-models.ts';
 import { startHearth, type ChildServer } from './child-server.ts';
 import { formatLoad, runLoad, type LoadResult } from './load-generator.ts';
+import { sampleAt } from './percentiles.ts';
 
 const durationMs = Number(arg('duration', '3000'));
 const warmupMs = Number(arg('warmup', '500'));
@@ -22,7 +23,7 @@ function sileroInputs(seed: number): Tensor[] {
   return sileroFeed(1, (i) => Math.sin((i + seed) / 7) * 0.5, () => 0);
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (xs: number[]) => sampleAt(xs, 0.5);
 
 const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-v2bench-'));
 let server: ChildServer | undefined;
