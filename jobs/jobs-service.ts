@@ -547,8 +547,27 @@ export class JobsService {
     }
   }
 
-  /** Runs once every chunk has finished: fills in chunks that failed for good, then ends the job. */
+  /**
+   * Runs once every chunk has finished. Its last attempt, if it fails too, ends the job `failed` with the reason,
+   * so a job never stays `running` after its parent gave up.
+   */
   async #finalize(job: Job<{ id: string }>): Promise<void> {
+    try {
+      await this.#finalizeOnce(job);
+    } catch (e) {
+      if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
+        const r = this.#wredis!;
+        const msg = isHearthError(e) ? `${e.code}: ${e.message}` : (e as Error)?.message;
+        const moved = await this.#records.finish(r, job.data.id, 'failed', Date.now(), `could not finish the job after ${job.attemptsMade + 1} attempts: ${msg}`).catch(() => false);
+        const rec = moved ? await this.#records.get(r, job.data.id).catch(() => undefined) : undefined;
+        if (rec) await this.#enqueueCallback(rec).catch(() => {});
+      }
+      throw e;
+    }
+  }
+
+  /** Fills in chunks that failed for good, then ends the job. */
+  async #finalizeOnce(job: Job<{ id: string }>): Promise<void> {
     const r = this.#wredis!;
     const id = job.data.id;
     const rec = await this.#records.get(r, id);

@@ -1,0 +1,80 @@
+// A job whose finalize step fails on every attempt (the store refuses to answer) ends in a terminal state with
+// the reason, instead of staying "running" for ever. Real Redis and BullMQ; the executor and codec are stubs.
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hearthError, loadConfig, type Manifest } from '../../core/index.ts';
+import { JobsService, type JobStatus } from '../../jobs/index.ts';
+import type { InferResult } from '../../executor/types.ts';
+import { FsObjectStore, type ObjectStore } from '../../model-store/index.ts';
+import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.ts';
+
+let redis: TestRedis;
+let dir: string;
+let jobs: JobsService;
+let failResultStat = true;
+
+const manifest: Manifest = {
+  name: 'm',
+  version: 1,
+  format: 'onnx',
+  files: [{ path: 'model.onnx', sizeBytes: 1, sha256: 'x' }],
+  sha256: 'x',
+  sizeBytes: 1,
+  createdAt: new Date(0).toISOString(),
+  inputs: [],
+  outputs: [],
+};
+
+beforeAll(async () => {
+  redis = await startTestRedis();
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-jobs-finalize-'));
+  const fsStore = new FsObjectStore({ root: dir });
+  await fsStore.init();
+  // Finalize looks at every chunk's results object first; the store fails that look-up.
+  const store: ObjectStore = {
+    kind: 'fs',
+    init: () => fsStore.init(),
+    put: (key: string, body: Readable | Buffer) => fsStore.put(key, body),
+    get: (key: string) => fsStore.get(key),
+    stat: (key: string) => (failResultStat && key.includes('/results/') ? Promise.reject(hearthError('STORE_UNAVAILABLE', 'injected outage')) : fsStore.stat(key)),
+    list: (prefix: string) => fsStore.list(prefix),
+    delete: (key: string) => fsStore.delete(key),
+    close: () => fsStore.close(),
+  };
+  jobs = new JobsService({
+    config: loadConfig({ DATA_DIR: dir, REDIS_URL: redis.url }),
+    store,
+    registry: { getManifest: async () => manifest },
+    executor: { infer: async () => ({ outputs: [], computeMs: 1, batchSize: 1 }) as unknown as InferResult },
+    codec: { decode: () => ({ inputs: [] }), encodeOutput: () => '{}' },
+    prefix: uniquePrefix('finalize'),
+    worker: { attempts: 2, backoffMs: 10, lockDuration: 2000, stalledInterval: 1000, pollMs: 20 },
+  });
+  jobs.start();
+  for (let i = 0; i < 200 && !jobs.available(); i++) await new Promise((r) => setTimeout(r, 25));
+});
+
+afterAll(async () => {
+  await jobs?.close();
+  await redis?.close();
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe('finalizing a job', () => {
+  it('a finalize that fails on its last attempt ends the job "failed" with the reason', async () => {
+    expect(jobs.available()).toBe(true);
+    const { id } = await jobs.create({ model: 'm', rows: [{ inputs: [] }, { inputs: [] }], chunkSize: 1 });
+    let status: JobStatus | undefined;
+    for (let i = 0; i < 200; i++) {
+      status = await jobs.get(id);
+      if (['completed', 'failed', 'cancelled'].includes(status.state)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(status?.state).toBe('failed');
+    expect(status?.error).toContain('injected outage');
+    expect(status?.finishedAt).not.toBeNull();
+  });
+});
