@@ -345,9 +345,11 @@ export class JobsService {
     return this.#api_(async (r) => {
       const page = await this.#records.page(r, limit, cursor);
       const jobs: JobStatus[] = [];
+      // A page usually holds many jobs of few models: read each model's serving config once.
+      const configs = new Map<string, Promise<{ memoryMb?: number } | undefined>>();
       for (const jid of page.ids) {
         const rec = await this.#records.get(r, jid);
-        if (rec) jobs.push(await this.#status(r, rec));
+        if (rec) jobs.push(await this.#status(r, rec, configs));
       }
       return { jobs, nextCursor: page.next ?? null };
     });
@@ -399,7 +401,7 @@ export class JobsService {
     return { state: rec.state, totalRows: rec.totalRows, stream: Readable.from(lines()) };
   }
 
-  async #status(r: Redis, rec: JobRecord): Promise<JobStatus> {
+  async #status(r: Redis, rec: JobRecord, configs = new Map<string, Promise<{ memoryMb?: number } | undefined>>()): Promise<JobStatus> {
     const chunks = await this.#records.chunks(r, rec.id);
     let doneRows = 0;
     let failedRows = 0;
@@ -414,7 +416,9 @@ export class JobsService {
       if (p.final) doneChunks++;
     }
     // Priced like the online requests: the model's configured memory, else what the executor reserves for it.
-    const configured = (await this.#o.registry.getServingConfig?.(rec.model).catch(() => undefined))?.memoryMb;
+    let config = configs.get(rec.model);
+    if (!config) configs.set(rec.model, (config = this.#o.registry.getServingConfig?.(rec.model).catch(() => undefined) ?? Promise.resolve(undefined)));
+    const configured = (await config)?.memoryMb;
     const memoryMb = configured ?? (rec.sizeBytes !== undefined ? defaultMemoryMb(rec.sizeBytes) : DEFAULT_MEMORY_MB);
     const prices = this.#o.config.prices;
     const usd = (billedMs / 1000) * (memoryMb / 1024) * prices.computePerGbSecond + requests * prices.perRequest;

@@ -15,6 +15,7 @@ let dir: string;
 let fsStore: FsObjectStore;
 let failInputPut = false;
 let jobs: JobsService;
+let configReads = 0;
 
 const manifest: Manifest = {
   name: 'm',
@@ -50,7 +51,13 @@ beforeAll(async () => {
   jobs = new JobsService({
     config: loadConfig({ DATA_DIR: dir, REDIS_URL: redis.url }),
     store,
-    registry: { getManifest: async () => manifest },
+    registry: {
+      getManifest: async () => manifest,
+      getServingConfig: async () => {
+        configReads++;
+        return { memoryMb: 256 };
+      },
+    },
     executor: { infer: async () => Promise.reject(new Error('not used')) },
     codec: v2RowCodec(),
     prefix: uniquePrefix('create'),
@@ -81,5 +88,16 @@ describe('creating a job', () => {
     const { id } = await jobs.create({ model: 'm', rows, chunkSize: 2 });
     expect((await fsStore.list(`jobs/${id}/input/`)).length).toBe(3);
     await jobs.purge(id);
+  });
+
+  it('a page of jobs of one model reads its serving config once', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await jobs.create({ model: 'm', rows: [{ inputs: [] }] })).id);
+    configReads = 0;
+    const page = await jobs.list({ limit: 3 });
+    expect(page.jobs.map((j) => j.id).sort()).toEqual([...ids].sort());
+    expect(page.jobs.every((j) => j.cost.memoryMb === 256)).toBe(true);
+    expect(configReads).toBe(1);
+    for (const id of ids) await jobs.purge(id);
   });
 });
