@@ -88,6 +88,7 @@ function checkObject(path: string, v: unknown, keys: readonly string[]): Record<
 const TOP_KEYS = ['memoryMb', 'timeoutMs', 'minInstances', 'maxInstances', 'concurrency', 'keepAlive', 'batching', 'scheduling', 'maxQueueSize', 'runtime'] as const;
 const HIST_KEYS = ['kind', 'binMs', 'rangeMs', 'minSamples', 'prewarmPercentile', 'keepAlivePercentile', 'marginPct', 'fallbackIdleMs'] as const;
 const DAY = 86_400_000;
+export const MAX_HISTOGRAM_BINS = 100_000;
 
 /**
  * Validates a (partial) config patch strictly and merges it over `base`.
@@ -126,6 +127,10 @@ export function mergeModelConfig(base: ModelConfig, patch: unknown): ModelConfig
         throw hearthError('INVALID_CONFIG', 'keepAlive.prewarmPercentile: must not exceed keepAlive.keepAlivePercentile');
       }
       if (out.keepAlive.binMs > out.keepAlive.rangeMs) throw hearthError('INVALID_CONFIG', 'keepAlive.binMs: must not exceed keepAlive.rangeMs');
+      // The histogram holds one counter per bin for every pool (the paper uses 240).
+      if (out.keepAlive.rangeMs / out.keepAlive.binMs > MAX_HISTOGRAM_BINS) {
+        throw hearthError('INVALID_CONFIG', `keepAlive.binMs: rangeMs / binMs must be at most ${MAX_HISTOGRAM_BINS} bins, got ${Math.round(out.keepAlive.rangeMs / out.keepAlive.binMs)}`);
+      }
     } else {
       throw hearthError('INVALID_CONFIG', `keepAlive.kind: expected "fixed" or "histogram", got ${JSON.stringify(kind)}`);
     }

@@ -54,6 +54,8 @@ describe('model serving config routes', () => {
       [{ keepAlive: { kind: 'fixed', idleMs: -1 } }, 'keepAlive.idleMs'],
       [{ batching: { maxBatchSize: 0 } }, 'batching.maxBatchSize'],
       [{ scheduling: { strategy: 'random' } }, 'scheduling.strategy'],
+      // 604,800,000 one-millisecond bins would be an array the autoscaler allocates on its next tick.
+      [{ keepAlive: { kind: 'histogram', binMs: 1, rangeMs: 604_800_000 } }, 'keepAlive.binMs'],
     ] as const) {
       const res = await h.app.inject({ method: 'PUT', url: '/v1/models/vad/config', payload });
       expect(res.statusCode).toBe(400);
