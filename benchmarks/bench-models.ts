@@ -11,6 +11,7 @@ import type { Datatype, Manifest, Tensor, TensorData, TensorSpec } from '../core
 import { SILERO_VAD_FILE, UPSCALER_DIR, onnxFixtureDir } from '../test/fixtures/golden.ts';
 import { writeLargeOnnx } from '../test/fixtures/make-large-onnx.ts';
 import { sileroFeed, sileroManifest, tarGz } from '../test/helpers/model-bodies.ts';
+import { httpCall } from './child-server.ts';
 
 export const SILERO_FILE = SILERO_VAD_FILE;
 export const UPSCALER_JSON = path.join(UPSCALER_DIR, 'model.json');
@@ -167,6 +168,12 @@ export async function userModel(file: string, index: number): Promise<BenchModel
   if (base.endsWith('.onnx')) return onnxModel(`user:${path.basename(file)}`, name, file, await sizeOf(file));
   if (base.endsWith('.json')) return tfjsModel(`user:${path.basename(path.dirname(file))}/${path.basename(file)}`, name, file, await sizeOf(path.dirname(file)));
   throw new Error(`--model ${file}: expected an .onnx file or a TF.js model.json`);
+}
+
+/** Uploads `model` to the Hearth at `base` as `name` (POST /v1/models/<name>) and returns the stored manifest. */
+export async function uploadModel(base: string, model: BenchModel, name = model.name): Promise<Manifest> {
+  const up = await model.upload();
+  return JSON.parse((await httpCall(`${base}/v1/models/${name}`, 'POST', up.body, up.contentType)).text) as Manifest;
 }
 
 /** ORT feeds from Hearth tensors (the numeric datatypes the benchmark models use). */

@@ -2,13 +2,11 @@
 // loop, batching on and off and each strategy, against session.run on the calling thread. Separates the
 // engine's cost (queue, thread hop, merge/split) from the gateway's (HTTP, JSON codec).
 //   tsx benchmarks/executor-throughput.ts [--duration 3000] [--concurrency 16] [--rounds 1] [--variants batch-on,batch-off,stateful,event] [--no-direct]
-import fs from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
 import ort from 'onnxruntime-node';
-import { defaultModelConfig, loadConfig, systemClock, type ModelConfig, type SchedulingStrategy, type Tensor } from '../core/index.ts';
-import { createExecutor } from '../executor/index.ts';
+import { defaultModelConfig, type ModelConfig, type SchedulingStrategy, type Tensor } from '../core/index.ts';
 import { arg, flag } from './args.ts';
+import { sileroFolderExecutor } from './folder-executor.ts';
 import { sampleAt } from './percentiles.ts';
 import { SILERO_FILE as modelPath, sileroFolderManifest as manifest, sileroFrame as inputs, toOrtFeeds } from './bench-models.ts';
 
@@ -33,9 +31,6 @@ async function closedLoop(call: (i: number) => Promise<unknown>): Promise<{ perS
   return { perSec: lat.length / ((performance.now() - t0) / 1000), p50: sampleAt(lat, 0.5), p99: sampleAt(lat, 0.99) };
 }
 
-const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-exec-bench-'));
-await fs.copyFile(modelPath, path.join(dir, 'model.onnx'));
-const config = loadConfig({ DATA_DIR: dir, REDIS_URL: 'redis://127.0.0.1:1' });
 const allVariants: { name: string; strategy: SchedulingStrategy; maxBatchSize: number }[] = [
   { name: 'batch-on', strategy: 'stateless', maxBatchSize: 16 },
   { name: 'batch-off', strategy: 'stateless', maxBatchSize: 1 },
@@ -52,12 +47,8 @@ const configs = new Map<string, ModelConfig>(
     return [`vad-${v.name}`, c];
   }),
 );
-const executor = createExecutor({
-  config,
-  clock: systemClock,
-  artifacts: { ensure: async () => ({ dir, source: 'cache', fetchMs: 0 }) },
-  getConfig: async (name) => configs.get(name)!,
-});
+const bench = await sileroFolderExecutor('hearth-exec-bench-', configs);
+const { executor } = bench;
 const bodies = Array.from({ length: 8 }, (_, i) => inputs(i));
 const session = flag('no-direct') ? undefined : await ort.InferenceSession.create(modelPath, { intraOpNumThreads: 1 });
 console.log(`silero VAD, executor only, concurrency ${concurrency}, ${durationMs} ms each; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
@@ -78,7 +69,6 @@ try {
     }
   }
 } finally {
-  await executor.close();
+  await bench.close();
   await session?.release();
-  await fs.rm(dir, { recursive: true, force: true });
 }

@@ -2,14 +2,12 @@
 // VAD with many batch-job clients (priority 0, source 'batch'), closed loop. Reports online latency and both
 // throughputs per strategy, so the default strategy can be chosen by measurement. Strategies take turns.
 //   tsx benchmarks/strategies-mixed.ts [--duration 4000] [--rounds 2] [--online 4] [--batch 48] [--max-batch 16]
-import fs from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
-import { defaultModelConfig, loadConfig, systemClock, type ModelConfig, type SchedulingStrategy, type Tensor } from '../core/index.ts';
-import { createExecutor } from '../executor/index.ts';
+import { defaultModelConfig, type ModelConfig, type SchedulingStrategy, type Tensor } from '../core/index.ts';
 import { arg } from './args.ts';
+import { sileroFolderExecutor } from './folder-executor.ts';
 import { percentileSorted, sampleAt } from './percentiles.ts';
-import { SILERO_FILE as modelPath, sileroFolderManifest as manifest, sileroFrame as frame } from './bench-models.ts';
+import { sileroFolderManifest as manifest, sileroFrame as frame } from './bench-models.ts';
 
 const durationMs = Number(arg('duration', '4000'));
 const rounds = Number(arg('rounds', '2'));
@@ -20,8 +18,6 @@ const strategies: SchedulingStrategy[] = ['stateless', 'stateful', 'event'];
 
 const pct = percentileSorted;
 
-const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-mixed-'));
-await fs.copyFile(modelPath, path.join(dir, 'model.onnx'));
 const configs = new Map<string, ModelConfig>(
   strategies.map((s) => {
     const c = defaultModelConfig();
@@ -31,12 +27,8 @@ const configs = new Map<string, ModelConfig>(
     return [`vad-${s}`, c];
   }),
 );
-const executor = createExecutor({
-  config: loadConfig({ DATA_DIR: dir, REDIS_URL: 'redis://127.0.0.1:1' }),
-  clock: systemClock,
-  artifacts: { ensure: async () => ({ dir, source: 'cache', fetchMs: 0 }) },
-  getConfig: async (name) => configs.get(name)!,
-});
+const bench = await sileroFolderExecutor('hearth-mixed-', configs);
+const { executor } = bench;
 const frames = Array.from({ length: 8 }, (_, i) => frame(i));
 // The executor transfers input buffers to its worker threads, so every call gets fresh copies.
 const fresh = (i: number) => frames[i % 8].map((t) => ({ ...t, data: t.data.slice() as Tensor['data'] }));
@@ -93,6 +85,5 @@ try {
     );
   }
 } finally {
-  await executor.close();
-  await fs.rm(dir, { recursive: true, force: true });
+  await bench.close();
 }

@@ -7,9 +7,9 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
-import type { Manifest, Tensor } from '../../core/index.ts';
+import type { Tensor } from '../../core/index.ts';
 import { encodeInferRequest } from '../../executor/v2-codec.ts';
-import { largeOnnxModel, sileroModel, toOrtFeeds, upscalerModel, userModel, type BenchModel } from '../bench-models.ts';
+import { largeOnnxModel, sileroModel, toOrtFeeds, uploadModel, upscalerModel, userModel, type BenchModel } from '../bench-models.ts';
 import { httpCall, startHearth, type ChildServer } from '../child-server.ts';
 import { runLoad } from '../load-generator.ts';
 import { median, summarize } from '../percentiles.ts';
@@ -159,8 +159,7 @@ export async function runColdWarmSuite(opts: ColdWarmOptions): Promise<{ rows: C
     for (const model of models) {
       try {
         progress.step(`${model.label}: upload (${(model.sizeBytes / 1024 / 1024).toFixed(1)} MB)`);
-        const up = await model.upload();
-        const manifest = JSON.parse((await httpCall(`${base}/v1/models/${model.name}`, 'POST', up.body, up.contentType)).text) as Manifest;
+        const manifest = await uploadModel(base, model);
         const inputs = model.inputs(manifest.inputs);
         const body = encodeInferRequest({ inputs }).body;
 

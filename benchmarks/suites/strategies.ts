@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { Manifest } from '../../core/index.ts';
 import { encodeInferRequest } from '../../executor/v2-codec.ts';
 import { seededRandom } from '../azure-trace.ts';
-import { cnnModel, sileroInputs, sileroModel, type BenchModel } from '../bench-models.ts';
+import { cnnModel, sileroInputs, sileroModel, uploadModel, type BenchModel } from '../bench-models.ts';
 import { httpCall, startHearth, type ChildServer } from '../child-server.ts';
 import { runLoad } from '../load-generator.ts';
 import { summarize } from '../percentiles.ts';
@@ -78,8 +78,7 @@ async function runOne(strategy: string, silero: BenchModel, cnn: BenchModel, siz
     hearth = await startHearth(dataDir);
     const base = hearth.url;
     const upload = async (m: BenchModel, name: string, config: Record<string, unknown>): Promise<Manifest> => {
-      const up = await m.upload();
-      const manifest = JSON.parse((await httpCall(`${base}/v1/models/${name}`, 'POST', up.body, up.contentType)).text) as Manifest;
+      const manifest = await uploadModel(base, m, name);
       await httpCall(`${base}/v1/models/${name}/config`, 'PUT', JSON.stringify({ scheduling: { strategy }, ...config }));
       return manifest;
     };

@@ -12,7 +12,7 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import type { Manifest, Tensor } from '../../core/index.ts';
 import { encodeInferRequest } from '../../executor/v2-codec.ts';
-import { cnnModel, sileroInputs, sileroModel, toOrtFeeds, type BenchModel } from '../bench-models.ts';
+import { cnnModel, sileroInputs, sileroModel, toOrtFeeds, uploadModel, type BenchModel } from '../bench-models.ts';
 import { httpCall, startHearth, startMinimal, type ChildServer } from '../child-server.ts';
 import { runLoad, type LoadResult } from '../load-generator.ts';
 import { summarize } from '../percentiles.ts';
@@ -103,8 +103,7 @@ export async function runThroughputSuite(opts: ThroughputOptions): Promise<{ row
     progress.step('starting servers and uploading models');
     hearth = await startHearth(dataDir);
     for (const model of models) {
-      const up = await model.upload();
-      const manifest = JSON.parse((await httpCall(`${hearth.url}/v1/models/${model.name}`, 'POST', up.body, up.contentType)).text) as Manifest;
+      const manifest = await uploadModel(hearth.url, model);
       const inputs = model.label === 'silero-vad' ? Array.from({ length: 8 }, (_, i) => sileroInputs(i + 1)) : [model.inputs(manifest.inputs)];
       const encodedBin = inputs.map((i) => encodeInferRequest({ inputs: i, parameters: { binary_data_output: true } }, { binaryInputs: true }));
       const session = await ort.InferenceSession.create(model.onnxFile!, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
