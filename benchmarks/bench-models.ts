@@ -3,6 +3,7 @@
 // one request's inputs, and (ONNX) the file for a direct onnxruntime session.
 // Fixture paths come from test/fixtures/golden.ts and silero's tensors from test/helpers/model-bodies.ts, so the
 // tests and the benchmarks name the same files and build silero requests one way.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -97,6 +98,20 @@ export function sileroFrame(seed: number): Tensor[] {
 /** Silero for an executor fed from a folder (artifacts.ensure): one model.onnx entry, a hash unique to the name. */
 export function sileroFolderManifest(name: string): Manifest {
   return sileroManifest({ name, files: [{ path: 'model.onnx', sizeBytes: 0, sha256: 'x' }], sha256: `sha-${name}` });
+}
+
+/** Silero as the store would describe it: one model.onnx with the real file's size and sha256. */
+export async function sileroFileManifest(name = 'silero'): Promise<Manifest> {
+  const bytes = await fs.readFile(SILERO_FILE);
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  return sileroManifest({
+    name, files: [{ path: 'model.onnx', sizeBytes: bytes.length, sha256: sha }], sha256: sha, sizeBytes: bytes.length, createdAt: new Date().toISOString(),
+  });
+}
+
+/** The executor benchmarks' quiet frame: a slow sine, both states zero. */
+export function sileroQuietFrame(): Tensor[] {
+  return sileroFeed(1, (i) => Math.sin(i / 9) * 0.3, () => 0);
 }
 
 /** The files of `dir` (not its subfolders), sorted by name, as a .tar.gz. */

@@ -1,27 +1,21 @@
 // Silero VAD through createExecutor(): the cold-start breakdown (store fetch, then cache), and the warm
 // sequential latency beside session.run on the calling thread, measured in the same run.
 //   tsx benchmarks/executor-cold-warm-silero.ts [--warm 2000]
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
-import { defaultModelConfig, loadConfig, systemClock, type Tensor } from '../core/index.ts';
+import { defaultModelConfig, loadConfig, systemClock } from '../core/index.ts';
 import { createExecutor } from '../executor/index.ts';
 import { ArtifactCache } from '../model-store/index.ts';
 import { arg } from './args.ts';
-import { SILERO_FILE as modelPath, toOrtFeeds } from './bench-models.ts';
+import { SILERO_FILE as modelPath, sileroFileManifest, sileroQuietFrame, toOrtFeeds } from './bench-models.ts';
 import { sampleAt } from './percentiles.ts';
-import { sileroFeed, sileroManifest } from '../test/helpers/model-bodies.ts';
 
 const warmN = Number(arg('warm', '2000'));
-const bytes = await fs.readFile(modelPath);
-const sha = createHash('sha256').update(bytes).digest('hex');
-const manifest = sileroManifest({
-  name: 'silero', files: [{ path: 'model.onnx', sizeBytes: bytes.length, sha256: sha }], sha256: sha, sizeBytes: bytes.length, createdAt: new Date().toISOString(),
-});
-const inputs = (): Tensor[] => sileroFeed(1, (i) => Math.sin(i / 9) * 0.3, () => 0);
+const manifest = await sileroFileManifest();
+const inputs = sileroQuietFrame;
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-coldwarm-'));
 const config = loadConfig({ DATA_DIR: tmp, EXECUTOR_PREWARM_WORKERS: '1' });
 const cache = new ArtifactCache({ dir: config.cacheDir, maxBytes: config.cacheMaxBytes, openFile: async () => createReadStream(modelPath) });

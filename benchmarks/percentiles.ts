@@ -7,7 +7,8 @@ export function percentile(samples: readonly number[], p: number): number {
   return percentileSorted(sorted, p);
 }
 
-export function percentileSorted(sorted: readonly number[], p: number): number {
+/** Nearest-rank percentile of samples already sorted ascending (an array or a Float64Array). */
+export function percentileSorted(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return NaN;
   const rank = Math.ceil((p / 100) * sorted.length);
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
