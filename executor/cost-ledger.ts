@@ -106,6 +106,8 @@ export class CostLedger {
   #running = false;
   #flushing: Promise<void> | undefined;
   #coldStarts = new ColdStartCounter();
+  /** Whether this node integrates storage: always, unless the persistence is shared and another node holds its lease. */
+  #ownsStorage = true;
   readonly observer: ExecutorObserver;
 
   constructor(opts: CostLedgerOptions) {
@@ -145,6 +147,7 @@ export class CostLedger {
   /** Loads persisted totals and the stored sizes, then integrates and flushes every flushMs. */
   async start(): Promise<void> {
     this.#base = await this.#persistence.load();
+    await this.#renewStorageLease();
     await this.refreshStorage();
     this.#running = true;
     const loop = () => {
@@ -182,7 +185,9 @@ export class CostLedger {
       t.since = Math.max(t.since, now);
     }
     if (now > this.#storageAt) {
-      for (const [model, bytes] of this.#storage) this.#spread(model, this.#storageAt, now, (ms) => ({ storageGbMonths: ((bytes / GIB) * ms) / MONTH_MS }));
+      if (this.#ownsStorage) {
+        for (const [model, bytes] of this.#storage) this.#spread(model, this.#storageAt, now, (ms) => ({ storageGbMonths: ((bytes / GIB) * ms) / MONTH_MS }));
+      }
       this.#storageAt = now;
     }
     const live = new Map<string, number>();
@@ -215,6 +220,7 @@ export class CostLedger {
 
   async #flushOnce(): Promise<void> {
     this.accrue();
+    await this.#renewStorageLease();
     if (!this.#retry) {
       if (this.#pending.size === 0) return;
       this.#retry = { delta: this.#pending, seq: ++this.#seq };
@@ -225,6 +231,12 @@ export class CostLedger {
     await this.#persistence.apply(r.delta, r.seq);
     mergeTotals(this.#base, r.delta);
     this.#retry = undefined;
+  }
+
+  /** Decides whether storage from now until the next flush is this node's to count; unchanged when the lease cannot be read. */
+  async #renewStorageLease(): Promise<void> {
+    if (!this.#persistence.storageLease) return;
+    this.#ownsStorage = await this.#persistence.storageLease(3 * this.#flushMs).catch(() => this.#ownsStorage);
   }
 
   /** Flushes what it can and stops the timer. */

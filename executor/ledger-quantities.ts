@@ -64,6 +64,12 @@ export interface LedgerPersistence {
    * Adds `delta` once. `seq` increases with every call of one ledger; a retry of the same seq must not add twice.
    */
   apply(delta: LedgerTotals, seq: number): Promise<void>;
+  /**
+   * For a ledger shared by several nodes: whether this writer holds the lease to integrate storage (every node
+   * sees the same stored bytes, so only one may count them). Renewed on each call; lapses after `ttlMs`.
+   * Absent means this writer always counts storage.
+   */
+  storageLease?(ttlMs: number): Promise<boolean>;
   close(): Promise<void>;
 }
 

@@ -21,6 +21,22 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', 2592000)
 return 1
 `;
 
+// Takes or renews the storage lease (KEYS[1]) for writer ARGV[1] for ARGV[2] ms; 1 when this writer holds it.
+const LEASE = `
+local cur = redis.call('GET', KEYS[1])
+if cur == false or cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+`;
+
+// Gives the lease up (KEYS[1]) if writer ARGV[1] holds it, so another node takes over at its next flush.
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
 export class RedisLedgerPersistence implements LedgerPersistence {
   readonly kind = 'redis' as const;
   #redis: Redis;
@@ -72,7 +88,12 @@ export class RedisLedgerPersistence implements LedgerPersistence {
     await this.#redis.eval(APPLY, 2, `${this.#prefix}:seq:${this.#writer}`, `${this.#prefix}:models`, ...args);
   }
 
+  async storageLease(ttlMs: number): Promise<boolean> {
+    return (await this.#redis.eval(LEASE, 1, `${this.#prefix}:storage-lease`, this.#writer, String(Math.max(1, Math.ceil(ttlMs))))) === 1;
+  }
+
   async close(): Promise<void> {
+    await this.#redis.eval(RELEASE, 1, `${this.#prefix}:storage-lease`, this.#writer).catch(() => {});
     if (this.#ownsClient) this.#redis.disconnect();
   }
 }

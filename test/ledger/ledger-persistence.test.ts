@@ -80,6 +80,25 @@ describe('ledger persistence in Redis', () => {
     expect(Number(h[`${6 * H}:invocations`])).toBe(3);
   });
 
+  it('two nodes on one Redis count the stored bytes once', async () => {
+    // Both nodes list the same store; storage is integrated by whichever holds the lease, not by each.
+    const prefix = uniquePrefix('ledger');
+    const clock = new ManualClock(0);
+    const storage = () => [{ name: 'm', version: 1, sizeBytes: 1024 ** 3 }];
+    const node = () => new CostLedger({ clock, prices: DEFAULT_PRICES, persistence: new RedisLedgerPersistence(client(), { prefix, ownsClient: false }), storage });
+    const a = node();
+    const b = node();
+    await a.start();
+    await b.start();
+    clock.advance(73 * H); // 1 GiB for a tenth of a month
+    await a.flush();
+    await b.flush();
+    expect((await a.report()).total.storageGbMonths).toBeCloseTo(0.1, 9);
+    expect((await b.report()).total.storageGbMonths).toBeCloseTo(0.1, 9);
+    await a.close();
+    await b.close();
+  });
+
   it('applies a retried flush (same sequence) once', async () => {
     const prefix = uniquePrefix('ledger');
     const p = new RedisLedgerPersistence(client(), { prefix, writer: 'w1', ownsClient: false });
