@@ -50,8 +50,17 @@ export class FsObjectStore implements ObjectStore {
       } finally {
         await fh.close();
       }
-      await fs.mkdir(path.dirname(file), { recursive: true });
-      await fs.rename(tmp, file);
+      // A delete elsewhere in the folder prunes it once it looks empty, which it does until this rename lands:
+      // make it again and retry rather than fail the put.
+      for (let attempt = 0; ; attempt++) {
+        await fs.mkdir(path.dirname(file), { recursive: true });
+        try {
+          await fs.rename(tmp, file);
+          break;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw e;
+        }
+      }
       // And the rename itself must survive a crash: sync the folder entry (best effort; not every fs allows it).
       const dir = await fs.open(path.dirname(file), 'r').catch(() => undefined);
       await dir?.sync().catch(() => {});

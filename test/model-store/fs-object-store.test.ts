@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { FsObjectStore } from '../../model-store/index.ts';
 import { objectStoreConformance } from './object-store-conformance.ts';
 
@@ -32,6 +32,28 @@ describe('FsObjectStore specifics', () => {
       await store.delete('k/v');
       expect((await fs.readdir(root)).sort()).toEqual(['.hearth-tmp']);
     } finally {
+      await fs.rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('a put survives a delete that prunes its folder between the folder being made and the rename', async () => {
+    // Two nodes: one backs off a version claim (deleting the folder's only object, which prunes the folder)
+    // just as the other renames its own claim into that folder.
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-fs-store-'));
+    const store = new FsObjectStore({ root });
+    const realRename = fs.rename;
+    let spy: { mockRestore(): void } | undefined;
+    try {
+      await store.init();
+      await store.put('models/m/1/.upload-other', Buffer.alloc(0));
+      spy = vi.spyOn(fs, 'rename').mockImplementationOnce(async (from, to) => {
+        await store.delete('models/m/1/.upload-other');
+        return realRename(from, to);
+      });
+      await store.put('models/m/1/.upload-mine', Buffer.from('x'));
+      expect((await store.list('models/')).map((o) => o.key)).toEqual(['models/m/1/.upload-mine']);
+    } finally {
+      spy?.mockRestore();
       await fs.rm(root, { recursive: true, force: true });
     }
   });
