@@ -72,7 +72,7 @@ describe('ops routes', async () => {
     expect(costs).toMatchObject({ currency: 'USD', prices: config.prices, from: null });
 
     const a = byName(status.models, 'alpha');
-    expect(a).toMatchObject({ version: 1, strategy: 'stateless', keepAlive: { policy: 'fixed', keepAliveMs: 2000, prewarmMs: 0, stableWindowMs: 60_000, panicWindowMs: 6_000 } });
+    expect(a).toMatchObject({ version: 1, strategy: 'event', keepAlive: { policy: 'fixed', keepAliveMs: 2000, prewarmMs: 0, stableWindowMs: 60_000, panicWindowMs: 6_000 } });
     expect(a.latencyMs.p50).toBeGreaterThanOrEqual(40);
     expect(a.latencyMs.p99).toBeGreaterThanOrEqual(a.latencyMs.p50);
     expect(a.ratePerSec).toBeGreaterThan(0);
