@@ -8,13 +8,9 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { defaultModelConfig, loadConfig } from '../core/index.ts';
-import { createExecutor, type HearthExecutor } from '../executor/index.ts';
+import { loadConfig } from '../core/index.ts';
 import { encodeInferRequest } from '../executor/v2-codec.ts';
-import { buildApp } from '../gateway/app.ts';
 import { createHearth } from '../gateway/hearth.ts';
-import { ArtifactCache } from '../model-store/artifact-cache.ts';
-import type { ModelRegistry } from '../model-store/index.ts';
 import { startTestRedis } from '../test/helpers/redis.ts';
 import { arg } from './args.ts';
 import { SILERO_FILE, sileroInputs } from './bench-models.ts';
@@ -42,28 +38,9 @@ const redis = await startTestRedis({ useEnv: false });
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-fairness-'));
 const config = loadConfig({ DATA_DIR: dir, REDIS_URL: redis.url, JOBS_PREFIX: 'fairness', LOG_LEVEL: 'silent' });
 const hearth = await createHearth(config, { jobs: { workerOptions: { rowConcurrency: ROW_CONCURRENCY } } });
-const registry = hearth.deps.registry as ModelRegistry;
-let executor = hearth.deps.executor as HearthExecutor | undefined;
-let ownExecutor: HearthExecutor | undefined;
-if (!executor) {
-  // createHearth does not build the executor yet on this tree: build it the way main.ts will.
-  const cache = new ArtifactCache({ dir: config.cacheDir, maxBytes: config.cacheMaxBytes, openFile: (m, p) => registry.openFile(m, p) });
-  ownExecutor = createExecutor({
-    config,
-    clock: hearth.deps.clock,
-    artifacts: cache,
-    getConfig: async (name) => registry.getServingConfig(name).catch(() => defaultModelConfig(config.executor.keepAliveMs)),
-  });
-  executor = ownExecutor;
-  hearth.deps.executor = executor;
-}
-// The app with the executor in place (v2 routes read it when they are registered).
-const app = ownExecutor ? await buildApp({ ...hearth.deps, executor }) : hearth.app;
-const base = await app.listen({ port: 0, host: '127.0.0.1' });
+const base = await hearth.app.listen({ port: 0, host: '127.0.0.1' });
 const cleanup = async () => {
-  if (ownExecutor) await app.close();
   await hearth.close();
-  await ownExecutor?.close();
   await redis.close();
   await fs.rm(dir, { recursive: true, force: true });
 };
