@@ -14,7 +14,7 @@ import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.t
 let redis: TestRedis;
 let dir: string;
 let jobs: JobsService;
-let failResultStat = true;
+let failedStats = 0;
 
 const manifest: Manifest = {
   name: 'm',
@@ -39,7 +39,11 @@ beforeAll(async () => {
     init: () => fsStore.init(),
     put: (key: string, body: Readable | Buffer) => fsStore.put(key, body),
     get: (key: string) => fsStore.get(key),
-    stat: (key: string) => (failResultStat && key.includes('/results/') ? Promise.reject(hearthError('STORE_UNAVAILABLE', 'injected outage')) : fsStore.stat(key)),
+    stat: (key: string) => {
+      if (!key.includes('/results/')) return fsStore.stat(key);
+      failedStats++;
+      return Promise.reject(hearthError('STORE_UNAVAILABLE', 'injected outage'));
+    },
     list: (prefix: string) => fsStore.list(prefix),
     delete: (key: string) => fsStore.delete(key),
     close: () => fsStore.close(),
@@ -76,5 +80,7 @@ describe('finalizing a job', () => {
     expect(status?.state).toBe('failed');
     expect(status?.error).toContain('injected outage');
     expect(status?.finishedAt).not.toBeNull();
+    // Every attempt (2) ran before the job was given up; finalize fails at its first look-up each time.
+    expect(failedStats).toBe(2);
   });
 });
