@@ -275,11 +275,6 @@ export class Autoscaler {
     });
   }
 
-  /** The keep-alive decision for one pool, or undefined when it has never been seen. */
-  keepAliveOf(name: string, version: number): KeepAliveDecision | undefined {
-    return this.#pools.get(key(name, version))?.keepAlive.decide();
-  }
-
   #state(name: string, version: number, config: Readonly<ModelConfig> | undefined, now: number): PoolState {
     const k = key(name, version);
     let s = this.#pools.get(k);

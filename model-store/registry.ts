@@ -226,11 +226,6 @@ export class ModelRegistry {
     return versions;
   }
 
-  /** Deletes every object under a prefix (an upload's partial files, for one). */
-  async deletePrefix(prefix: string): Promise<void> {
-    await this.#deletePrefix(prefix);
-  }
-
   /** The model's serving config: the stored one merged over the defaults. MODEL_NOT_FOUND for unknown models. */
   async getServingConfig(name: string): Promise<ModelConfig> {
     await this.getModel(name);
