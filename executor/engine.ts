@@ -736,7 +736,11 @@ export class Engine {
         w.reject(err);
       }
       for (const r of pool.readyWaiters.splice(0)) r.reject(err);
-      for (const i of pool.instances.values()) ends.push(i.retire());
+      for (const i of pool.instances.values()) {
+        ends.push(i.retire());
+        // Terminating a worker mid native onnxruntime run aborts the process: let those runs finish first.
+        if (i.holdsNativeRuns) ends.push(i.ended);
+      }
     }
     await Promise.all(ends);
     await this.#workers.close();

@@ -66,6 +66,13 @@ export class Instance implements InstanceView {
   #runSeq = 0;
   #loading?: { resolve: (m: LoadedMessage) => void; reject: (e: Error) => void };
   #terminate?: (w: Worker) => Promise<void>;
+  /** Which runtime the worker loaded (LoadedMessage.runtime). */
+  #runtime?: string;
+  /** Runs posted to the worker that it has not answered yet (kept after their promises settle). */
+  #posted = new Set<number>();
+  #endedResolve!: () => void;
+  /** Settles when the instance is gone and its worker has been ended. */
+  readonly ended = new Promise<void>((resolve) => (this.#endedResolve = resolve));
 
   constructor(opts: { manifest: Manifest; memoryMb: number; concurrency: number; clock: Clock; hooks: InstanceHooks }) {
     this.id = `${opts.manifest.name}@${opts.manifest.version}#${++instanceSeq}`;
@@ -82,6 +89,11 @@ export class Instance implements InstanceView {
     return this.#state === 'gone' ? 'retiring' : this.#state;
   }
 
+  /** True while onnxruntime computes runs natively in the worker: the worker must not be terminated now. */
+  get holdsNativeRuns(): boolean {
+    return this.#runtime === 'onnxruntime-node' && this.#posted.size > 0;
+  }
+
   get gone(): boolean {
     return this.#state === 'gone';
   }
@@ -91,8 +103,8 @@ export class Instance implements InstanceView {
     this.#worker = worker;
     this.#terminate = terminate;
     worker.on('message', (m: WorkerToHost) => this.#onMessage(m));
-    worker.on('error', (e: Error) => this.#die(hearthError('INSTANCE_FAILED', `instance ${this.id} crashed: ${e.message}`, { cause: e })));
-    worker.on('exit', (code: number) => this.#die(hearthError('INSTANCE_FAILED', `instance ${this.id} exited with code ${code}`)));
+    worker.on('error', (e: Error) => this.#die(hearthError('INSTANCE_FAILED', `instance ${this.id} crashed: ${e.message}`, { cause: e }), true));
+    worker.on('exit', (code: number) => this.#die(hearthError('INSTANCE_FAILED', `instance ${this.id} exited with code ${code}`), true));
   }
 
   /** Loads the model into the worker; resolves with its inputs, outputs and load time. */
@@ -122,6 +134,7 @@ export class Instance implements InstanceView {
   ready(loaded: LoadedMessage): void {
     this.inputs = loaded.inputs;
     this.outputs = loaded.outputs;
+    this.#runtime = loaded.runtime;
     this.idleSince = this.readyAt = this.#clock.now();
     this.#setState('idle');
   }
@@ -150,6 +163,7 @@ export class Instance implements InstanceView {
       this.#runs.set(id, { resolve, reject, timer, startedAt });
       try {
         this.#worker!.postMessage({ type: 'run', id, inputs: tensors, outputs }, transfer);
+        this.#posted.add(id);
       } catch (e) {
         // Nothing reached the worker (e.g. data that cannot be cloned): only this request fails.
         this.#takeRun(id);
@@ -172,6 +186,7 @@ export class Instance implements InstanceView {
       this.#loading = undefined;
       l?.resolve(m);
     } else if (m.type === 'result') {
+      this.#posted.delete(m.id);
       const r = this.#takeRun(m.id);
       r?.resolve({ outputs: m.outputs, computeMs: this.#clock.now() - r.startedAt, workerComputeMs: m.computeMs });
     } else if (m.type === 'error') {
@@ -181,6 +196,7 @@ export class Instance implements InstanceView {
         l?.reject(hearthError(knownCode(m.code, 'MODEL_INVALID'), m.message));
         return;
       }
+      this.#posted.delete(m.id);
       const r = this.#takeRun(m.id);
       const code = knownCode(m.code, 'INSTANCE_FAILED');
       r?.reject(hearthError(code, code === 'INSTANCE_FAILED' ? `instance ${this.id} failed: ${m.message}` : m.message));
@@ -211,7 +227,7 @@ export class Instance implements InstanceView {
   }
 
   /** The worker died or must be killed: fail what it held, end it. */
-  #die(err: HearthError): void {
+  #die(err: HearthError, dead = false): void {
     if (this.#state === 'gone') return;
     this.failed = true;
     const l = this.#loading;
@@ -223,10 +239,10 @@ export class Instance implements InstanceView {
       r.reject(err);
     }
     this.inflight = 0;
-    void this.#end();
+    void this.#end(dead);
   }
 
-  async #end(): Promise<void> {
+  async #end(dead = false): Promise<void> {
     if (this.#state === 'gone') return;
     // Retired while still loading (unload, shutdown): the load will never answer now.
     const l = this.#loading;
@@ -244,8 +260,29 @@ export class Instance implements InstanceView {
       w.removeAllListeners('error');
       w.on('error', () => {});
       w.removeAllListeners('exit');
+      // Terminating a worker while onnxruntime-node computes a run natively makes the addon throw Napi::Error
+      // into a torn-down environment, which aborts the whole process. Such runs always finish and answer (the
+      // worker's JS thread is free meanwhile), so the worker is ended only after its last native run answers.
+      if (!dead && this.holdsNativeRuns) await this.#drainNative(w);
       await this.#terminate?.(w);
     }
+    this.#endedResolve();
+  }
+
+  #drainNative(w: Worker): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        w.off('message', onMessage);
+        w.off('exit', done);
+        resolve();
+      };
+      const onMessage = (m: WorkerToHost) => {
+        if ((m.type === 'result' || m.type === 'error') && m.id !== undefined) this.#posted.delete(m.id);
+        if (this.#posted.size === 0) done();
+      };
+      w.on('message', onMessage);
+      w.once('exit', done);
+    });
   }
 
   #setState(to: InstanceState | 'gone'): void {

@@ -1,0 +1,46 @@
+// A run that passes its timeout while onnxruntime is still computing natively. Terminating the worker then
+// makes onnxruntime-node throw Napi::Error on a dead environment, which aborts the whole process (seen as
+// "terminate called after throwing an instance of 'Napi::Error'"): this file's fork would die.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Manifest } from '../../core/index.ts';
+import { isHearthError } from '../../core/index.ts';
+import { onnxFixtureDir } from '../fixtures/golden.ts';
+import { makeRig, manifestOf, type TestRig } from './helpers.ts';
+
+describe('a timeout during a native onnxruntime run', () => {
+  let rig: TestRig;
+  let cnn: Manifest;
+  beforeAll(async () => {
+    rig = await makeRig({ configs: { cnn: { timeoutMs: 30, maxInstances: 1, batching: { maxBatchSize: 1 } } } });
+    const a = await manifestOf('cnn', onnxFixtureDir('cnn-dynamic'));
+    cnn = a.manifest;
+    rig.sources.set('cnn@1', a.dir);
+  });
+  afterAll(() => rig.close());
+
+  const call = (batch: number) =>
+    rig.executor.infer({ manifest: cnn, inputs: [{ name: 'x', datatype: 'FP32', shape: [batch, 3, 32, 32], data: new Float32Array(batch * 3 * 32 * 32) }] });
+
+  it('answers TIMEOUT, keeps the process alive, and the next request is served by a new instance', async () => {
+    await call(1); // cold start outside the timed run
+    const err = await call(1500).then(() => undefined, (e: unknown) => e);
+    expect(isHearthError(err) && err.code).toBe('TIMEOUT');
+    // Give the abandoned native run time to finish (and, before the fix, the terminate time to abort).
+    await new Promise((r) => setTimeout(r, 1500));
+    const r = await call(1);
+    expect(r.outputs[0].shape).toEqual([1, 10]);
+  });
+
+  it('closing the executor while a native run is in flight does not abort the process', async () => {
+    const r2 = await makeRig({ configs: { cnn: { timeoutMs: 60_000 } } });
+    r2.sources.set('cnn@1', rig.sources.get('cnn@1')!);
+    await r2.executor.infer({ manifest: cnn, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 32, 32], data: new Float32Array(3 * 32 * 32) }] });
+    const inflight = r2.executor
+      .infer({ manifest: cnn, inputs: [{ name: 'x', datatype: 'FP32', shape: [1500, 3, 32, 32], data: new Float32Array(1500 * 3 * 32 * 32) }] })
+      .then(() => 'ok', (e: unknown) => (isHearthError(e) ? e.code : 'other'));
+    await new Promise((r) => setTimeout(r, 30));
+    await r2.close();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(['ok', 'OVERLOADED', 'INSTANCE_FAILED']).toContain(await inflight);
+  });
+});
