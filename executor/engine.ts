@@ -738,8 +738,8 @@ export class Engine {
       for (const r of pool.readyWaiters.splice(0)) r.reject(err);
       for (const i of pool.instances.values()) {
         ends.push(i.retire());
-        // Terminating a worker mid native onnxruntime run aborts the process: let those runs finish first.
-        if (i.holdsNativeRuns) ends.push(i.ended);
+        // Terminating a worker mid native onnxruntime call aborts the process: let those calls finish first.
+        if (i.inNativeCall) ends.push(i.ended);
       }
     }
     await Promise.all(ends);

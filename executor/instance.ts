@@ -70,6 +70,8 @@ export class Instance implements InstanceView {
   #runtime?: string;
   /** Runs posted to the worker that it has not answered yet (kept after their promises settle). */
   #posted = new Set<number>();
+  /** An onnxruntime load posted to the worker that it has not answered yet. */
+  #nativeLoad = false;
   #endedResolve!: () => void;
   /** Settles when the instance is gone and its worker has been ended. */
   readonly ended = new Promise<void>((resolve) => (this.#endedResolve = resolve));
@@ -89,9 +91,9 @@ export class Instance implements InstanceView {
     return this.#state === 'gone' ? 'retiring' : this.#state;
   }
 
-  /** True while onnxruntime computes runs natively in the worker: the worker must not be terminated now. */
-  get holdsNativeRuns(): boolean {
-    return this.#runtime === 'onnxruntime-node' && this.#posted.size > 0;
+  /** True while onnxruntime creates a session or computes runs natively in the worker: terminating it now would abort the process. */
+  get inNativeCall(): boolean {
+    return this.#nativeLoad || (this.#runtime === 'onnxruntime-node' && this.#posted.size > 0);
   }
 
   get gone(): boolean {
@@ -127,6 +129,7 @@ export class Instance implements InstanceView {
         },
       };
       this.#worker!.postMessage({ type: 'load', dir, format: this.manifest.format, options });
+      this.#nativeLoad = this.manifest.format === 'onnx' && options.runtime === undefined;
     });
   }
 
@@ -182,6 +185,7 @@ export class Instance implements InstanceView {
 
   #onMessage(m: WorkerToHost): void {
     if (m.type === 'loaded') {
+      this.#nativeLoad = false;
       const l = this.#loading;
       this.#loading = undefined;
       l?.resolve(m);
@@ -191,6 +195,7 @@ export class Instance implements InstanceView {
       r?.resolve({ outputs: m.outputs, computeMs: this.#clock.now() - r.startedAt, workerComputeMs: m.computeMs });
     } else if (m.type === 'error') {
       if (m.id === undefined) {
+        this.#nativeLoad = false;
         const l = this.#loading;
         this.#loading = undefined;
         l?.reject(hearthError(knownCode(m.code, 'MODEL_INVALID'), m.message));
@@ -260,10 +265,10 @@ export class Instance implements InstanceView {
       w.removeAllListeners('error');
       w.on('error', () => {});
       w.removeAllListeners('exit');
-      // Terminating a worker while onnxruntime-node computes a run natively makes the addon throw Napi::Error
-      // into a torn-down environment, which aborts the whole process. Such runs always finish and answer (the
-      // worker's JS thread is free meanwhile), so the worker is ended only after its last native run answers.
-      if (!dead && this.holdsNativeRuns) await this.#drainNative(w);
+      // Terminating a worker while onnxruntime-node creates a session or computes a run natively makes the addon
+      // throw Napi::Error into a torn-down environment, which aborts the whole process. Those calls finish and
+      // answer (the worker's JS thread is free meanwhile), so the worker is ended only after they have answered.
+      if (!dead && this.inNativeCall) await this.#drainNative(w);
       await this.#terminate?.(w);
     }
     this.#endedResolve();
@@ -278,7 +283,8 @@ export class Instance implements InstanceView {
       };
       const onMessage = (m: WorkerToHost) => {
         if ((m.type === 'result' || m.type === 'error') && m.id !== undefined) this.#posted.delete(m.id);
-        if (this.#posted.size === 0) done();
+        else if (m.type === 'loaded' || m.type === 'error') this.#nativeLoad = false;
+        if (!this.inNativeCall) done();
       };
       w.on('message', onMessage);
       w.once('exit', done);

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../core/index.ts';
 import { isHearthError } from '../../core/index.ts';
-import { onnxFixtureDir } from '../fixtures/golden.ts';
+import { onnxFixtureDir, SILERO_VAD_FILE } from '../fixtures/golden.ts';
 import { makeRig, manifestOf, type TestRig } from './helpers.ts';
 
 describe('a timeout during a native onnxruntime run', () => {
@@ -42,5 +42,24 @@ describe('a timeout during a native onnxruntime run', () => {
     await r2.close();
     await new Promise((r) => setTimeout(r, 1500));
     expect(['ok', 'OVERLOADED', 'INSTANCE_FAILED']).toContain(await inflight);
+  });
+});
+
+describe('a load timeout or unload while onnxruntime creates the session natively', () => {
+  it('answers the waiting request and keeps the process alive', async () => {
+    const rig = await makeRig({ loadTimeoutMs: 1 });
+    try {
+      const { manifest, dir } = await manifestOf('silero', SILERO_VAD_FILE);
+      rig.sources.set('silero@1', dir);
+      for (let i = 0; i < 4; i++) {
+        const err = await rig.executor.infer({ manifest, inputs: [] }).then(() => undefined, (e: unknown) => e);
+        expect(isHearthError(err) && err.code).toBe('TIMEOUT');
+      }
+      // Before the fix the terminated workers' native loads abort the process in this window.
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(rig.executor.isLoaded('silero', 1)).toBe(false);
+    } finally {
+      await rig.close();
+    }
   });
 });
