@@ -43,13 +43,22 @@ export async function inspectModel(dir: string, format: ModelFormat, opts: Inspe
     });
     let ready = false;
     let settled = false;
+    // A load posted and not answered yet. Terminating the worker while onnxruntime-node creates the session
+    // makes the addon throw Napi::Error into a torn-down environment, which aborts this whole process.
+    let loadPending = false;
+    const nativeLoad = format === 'onnx' && opts.options?.runtime === undefined;
     const finish = (result: ModelSignature | HearthError): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       worker.removeAllListeners();
       worker.on('error', () => {}); // late errors of a thread we are ending are of no interest
-      void worker.terminate();
+      if (loadPending && nativeLoad) {
+        // Timed out mid-load: end the thread once the native load has answered (or the thread has died).
+        worker.on('message', (msg: WorkerToHost) => {
+          if (msg.type === 'loaded' || msg.type === 'error') void worker.terminate();
+        });
+      } else void worker.terminate();
       if (result instanceof Error) reject(result);
       else resolve(result);
     };
@@ -60,9 +69,12 @@ export async function inspectModel(dir: string, format: ModelFormat, opts: Inspe
       if (msg.type === 'ready') {
         ready = true;
         worker.postMessage({ type: 'load', dir, format, options: opts.options });
+        loadPending = true;
       } else if (msg.type === 'loaded') {
+        loadPending = false;
         finish({ inputs: msg.inputs, outputs: msg.outputs, loadMs: msg.loadMs, runtime: msg.runtime });
       } else if (msg.type === 'error') {
+        loadPending = false;
         finish(hearthError(msg.code, msg.message));
       }
     });
