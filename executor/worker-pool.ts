@@ -154,6 +154,9 @@ export class WorkerPool {
       const onMessage = (m: WorkerToHost) => {
         if (m.type === 'ready') {
           cleanup();
+          // Until an instance attaches its own handlers (and while it waits in the pool), an 'error' event with
+          // no listener would be thrown in the host process; the 'exit' that follows is what the pool acts on.
+          worker.on('error', () => {});
           resolve(worker);
         } else if (m.type === 'error') fail(new Error(m.message));
       };
