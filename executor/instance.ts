@@ -107,6 +107,8 @@ export class Instance implements InstanceView {
     worker.on('message', (m: WorkerToHost) => this.#onMessage(m));
     worker.on('error', (e: Error) => this.#die(hearthError('INSTANCE_FAILED', `instance ${this.id} crashed: ${e.message}`, { cause: e }), true));
     worker.on('exit', (code: number) => this.#die(hearthError('INSTANCE_FAILED', `instance ${this.id} exited with code ${code}`), true));
+    // It died between its boot and now (its 'exit' already went by): without this, load() would wait for its timeout.
+    if (worker.threadId === -1) this.#die(hearthError('INSTANCE_FAILED', `instance ${this.id}: its worker exited before the model was loaded`), true);
   }
 
   /** Loads the model into the worker; resolves with its inputs, outputs and load time. */
