@@ -34,10 +34,8 @@
 // model's fixed keep-alive (idleMs; for the histogram policy its fallbackIdleMs).
 // Observer hooks (ExecutorObserver) fire for every request (queued, done with billedMs = ceil(runMs / batchSize)),
 // every successful run, and every instance state change (from 'none' at creation to 'gone').
-import type { Clock, Config, Manifest, ModelConfig } from '../core/index.ts';
-import type { LoadMessageOptions } from '../functions/protocol.ts';
-import type { ArtifactSource } from '../model-store/artifact-cache.ts';
-import { Engine, type ExecutorControl } from './engine.ts';
+import type { Manifest, ModelConfig } from '../core/index.ts';
+import { Engine, type EngineOptions, type ExecutorControl } from './engine.ts';
 import type { Executor, ExecutorObserver, InferRequest, InferResult, ModelStats } from './types.ts';
 
 export type { Executor, ExecutorObserver, InferRequest, InferResult, ModelStats, ColdStartBreakdown, InstanceState } from './types.ts';
@@ -47,24 +45,8 @@ export { createScheduler, availableStrategies, type SchedulerFactory, type Sched
 export { defaultMemoryMb } from './node-resources.ts';
 export { batchLayoutOf, isBatchable } from './batcher.ts';
 
-export interface CreateExecutorOptions {
-  config: Readonly<Config>;
-  clock: Clock;
-  /** Brings a version's files to local disk: the node's ArtifactCache (model-store). */
-  artifacts: ArtifactSource;
-  /** A model's serving config (the registry's getServingConfig); read once per model, then kept by setConfig. */
-  getConfig: (name: string) => Promise<ModelConfig>;
-  observer?: ExecutorObserver;
-  /** Lets the test-only fault runtime load. */
-  allowTestRuntimes?: boolean;
-  /** Extra load options per model (tests: `{ runtime: 'fault' }`). */
-  loadOptions?: (manifest: Manifest) => Partial<LoadMessageOptions> | undefined;
-  /** How long a request without a deadline may wait in the queue. Default 30000. */
-  queueBudgetMs?: number;
-  loadTimeoutMs?: number;
-  /** Who retires idle instances: the executor's fixed keep-alive (default) or the autoscaler. */
-  keepAlive?: 'executor' | 'external';
-}
+/** The engine's options less its test-only worker-entry override (documented field by field in engine.ts). */
+export type CreateExecutorOptions = Omit<EngineOptions, 'workerEntry'>;
 
 export interface HearthExecutor extends Executor {
   /** The autoscaler's handle on the pools (see the header of this file). */
