@@ -33,6 +33,15 @@ export const SILERO_OUTPUT_SPECS: readonly TensorSpec[] = [
 ];
 
 /** A silero VAD manifest without store files or hashes unless `fields` gives them (the executor reads the model from a folder). */
+/** A manifest for tests whose model never runs (stubs, validation): one 1-byte file, no inputs unless given. */
+export function stubManifest(fields: Partial<Manifest> = {}): Manifest {
+  return {
+    name: 'm', version: 1, format: 'onnx', files: [{ path: 'model.onnx', sizeBytes: 1, sha256: 'x' }], sha256: 'x', sizeBytes: 1,
+    createdAt: new Date(0).toISOString(), inputs: [], outputs: [],
+    ...fields,
+  };
+}
+
 export function sileroManifest(fields: Partial<Manifest> & { name: string }): Manifest {
   return {
     version: 1, format: 'onnx', files: [], sha256: 'x', sizeBytes: 0, createdAt: '',

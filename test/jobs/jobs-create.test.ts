@@ -3,11 +3,12 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hearthError, loadConfig, type Manifest } from '../../core/index.ts';
+import { loadConfig } from '../../core/index.ts';
 import { JobsService, v2RowCodec } from '../../jobs/index.ts';
-import { FsObjectStore, type ObjectStore } from '../../model-store/index.ts';
+import { FsObjectStore } from '../../model-store/index.ts';
+import { faultyStore } from '../helpers/faulty-store.ts';
+import { stubManifest } from '../helpers/model-bodies.ts';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.ts';
 
 let redis: TestRedis;
@@ -17,17 +18,7 @@ let failInputPut = false;
 let jobs: JobsService;
 let configReads = 0;
 
-const manifest: Manifest = {
-  name: 'm',
-  version: 1,
-  format: 'onnx',
-  files: [{ path: 'model.onnx', sizeBytes: 1, sha256: 'x' }],
-  sha256: 'x',
-  sizeBytes: 1,
-  createdAt: new Date(0).toISOString(),
-  inputs: [],
-  outputs: [],
-};
+const manifest = stubManifest();
 
 beforeAll(async () => {
   redis = await startTestRedis();
@@ -35,19 +26,7 @@ beforeAll(async () => {
   fsStore = new FsObjectStore({ root: dir });
   await fsStore.init();
   // The second input chunk of a job fails to store, as a store outage part-way through would.
-  const store: ObjectStore = {
-    kind: 'fs',
-    init: () => fsStore.init(),
-    put: (key: string, body: Readable | Buffer) => {
-      if (failInputPut && /\/input\/000001\.jsonl$/.test(key)) return Promise.reject(hearthError('STORE_UNAVAILABLE', 'injected'));
-      return fsStore.put(key, body);
-    },
-    get: (key: string) => fsStore.get(key),
-    stat: (key: string) => fsStore.stat(key),
-    list: (prefix: string) => fsStore.list(prefix),
-    delete: (key: string) => fsStore.delete(key),
-    close: () => fsStore.close(),
-  };
+  const store = faultyStore(fsStore, { put: (key) => failInputPut && /\/input\/000001\.jsonl$/.test(key) });
   jobs = new JobsService({
     config: loadConfig({ DATA_DIR: dir, REDIS_URL: redis.url }),
     store,

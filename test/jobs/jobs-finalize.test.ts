@@ -3,12 +3,13 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hearthError, loadConfig, type Manifest } from '../../core/index.ts';
+import { loadConfig } from '../../core/index.ts';
 import { JobsService, type JobStatus } from '../../jobs/index.ts';
 import type { InferResult } from '../../executor/types.ts';
-import { FsObjectStore, type ObjectStore } from '../../model-store/index.ts';
+import { FsObjectStore } from '../../model-store/index.ts';
+import { faultyStore } from '../helpers/faulty-store.ts';
+import { stubManifest } from '../helpers/model-bodies.ts';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.ts';
 
 let redis: TestRedis;
@@ -16,17 +17,7 @@ let dir: string;
 let jobs: JobsService;
 let failedStats = 0;
 
-const manifest: Manifest = {
-  name: 'm',
-  version: 1,
-  format: 'onnx',
-  files: [{ path: 'model.onnx', sizeBytes: 1, sha256: 'x' }],
-  sha256: 'x',
-  sizeBytes: 1,
-  createdAt: new Date(0).toISOString(),
-  inputs: [],
-  outputs: [],
-};
+const manifest = stubManifest();
 
 beforeAll(async () => {
   redis = await startTestRedis();
@@ -34,20 +25,7 @@ beforeAll(async () => {
   const fsStore = new FsObjectStore({ root: dir });
   await fsStore.init();
   // Finalize looks at every chunk's results object first; the store fails that look-up.
-  const store: ObjectStore = {
-    kind: 'fs',
-    init: () => fsStore.init(),
-    put: (key: string, body: Readable | Buffer) => fsStore.put(key, body),
-    get: (key: string) => fsStore.get(key),
-    stat: (key: string) => {
-      if (!key.includes('/results/')) return fsStore.stat(key);
-      failedStats++;
-      return Promise.reject(hearthError('STORE_UNAVAILABLE', 'injected outage'));
-    },
-    list: (prefix: string) => fsStore.list(prefix),
-    delete: (key: string) => fsStore.delete(key),
-    close: () => fsStore.close(),
-  };
+  const store = faultyStore(fsStore, { stat: (key) => key.includes('/results/') && ++failedStats > 0 });
   jobs = new JobsService({
     config: loadConfig({ DATA_DIR: dir, REDIS_URL: redis.url }),
     store,
