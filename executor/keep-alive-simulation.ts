@@ -31,9 +31,8 @@ export interface KeepAliveSimulationOptions {
   memoryMb?: number;
 }
 
-export interface KeepAliveSimulationLine {
-  name: string;
-  version: number;
+/** What a simulated run counted and cost, for one function or for all of them. */
+export interface KeepAliveSimulationTotals {
   requests: number;
   coldStarts: number;
   coldStartRate: number;
@@ -41,18 +40,16 @@ export interface KeepAliveSimulationLine {
   computeGbSeconds: number;
   totalCost: number;
   alwaysOnCost: number;
+}
+
+export interface KeepAliveSimulationLine extends KeepAliveSimulationTotals {
+  name: string;
+  version: number;
   /** The keep-alive rule that decided at the end of the run. */
   policy: string;
 }
 
-export interface KeepAliveSimulationResult {
-  requests: number;
-  coldStarts: number;
-  coldStartRate: number;
-  idleGbSeconds: number;
-  computeGbSeconds: number;
-  totalCost: number;
-  alwaysOnCost: number;
+export interface KeepAliveSimulationResult extends KeepAliveSimulationTotals {
   /** Per function, in the order given. */
   functions: KeepAliveSimulationLine[];
 }
