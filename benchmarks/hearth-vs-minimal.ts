@@ -4,6 +4,7 @@
 // so drifting machine load hits them alike. Prints throughput, p50/p99 and the ratio hearth/minimal.
 //   tsx benchmarks/hearth-vs-minimal.ts [--duration 5000] [--warmup 1000] [--prewarm 3000] [--rounds 2] [--concurrency 16]
 //     [--variants minimal,batch-on,batch-off,batch-delay,stateful,event] [--delay 1] (batch-delay's maxQueueDelayMs) [--min-instances N] [--max-instances N] [--max-batch 16]
+//     [--instance-concurrency N] (runs sent to one instance at once)
 //     [--prof DIR] (DIR/hearth-main-N: the Hearth main thread over each measured window; DIR/threads: whole-life
 //     profiles of every thread, workers included) [--json FILE]
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -16,6 +17,7 @@ import { arg } from './args.ts';
 import { SILERO_FILE as modelPath } from './bench-models.ts';
 import { formatLoad, runLoad, type LoadResult } from './load-generator.ts';
 import { median } from './percentiles.ts';
+import { cpuShare, readThreadCpu, type ThreadCpu } from './thread-cpu.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -39,7 +41,9 @@ interface Variant {
 }
 
 const minInstancesArg = arg('min-instances', '');
+const instanceConcurrency = arg('instance-concurrency', '');
 const maxInstances = {
+  ...(instanceConcurrency ? { concurrency: Number(instanceConcurrency) } : {}),
   ...(maxInstancesArg ? { maxInstances: Number(maxInstancesArg) } : {}),
   ...(minInstancesArg ? { minInstances: Number(minInstancesArg) } : {}),
 };
@@ -167,9 +171,11 @@ async function main(): Promise<void> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-bench-'));
   try {
     const urls = new Map<string, string>();
+    const pids = new Map<string, number>();
     if (variants.some((v) => !v.model)) {
       const minimal = await startChild(path.join(here, 'minimal-server.ts'), [modelPath], {});
       children.push(minimal.child);
+      pids.set('minimal', minimal.child.pid!);
       urls.set('minimal', `${minimal.url}/v2/models/vad/infer`);
     }
     const hearthVariants = variants.filter((v) => v.model);
@@ -191,6 +197,7 @@ async function main(): Promise<void> {
         await call(`${hearth.url}/v1/models/${v.model}`, 'POST', model, 'application/octet-stream');
         await call(`${hearth.url}/v1/models/${v.model}/config`, 'PUT', JSON.stringify(v.config), 'application/json');
         urls.set(v.name, `${hearth.url}/v2/models/${v.model}/infer`);
+        pids.set(v.name, hearth.child.pid!);
       }
     }
 
@@ -215,7 +222,16 @@ async function main(): Promise<void> {
         // With --prof, the Hearth main thread is profiled over the measured window of each Hearth variant.
         const profiling = profDir && v.model && hearthChild;
         if (profiling) setTimeout(() => hearthChild!.kill('SIGUSR2'), warmupMs).unref();
+        // The server's CPU over the measured window, main thread apart from the rest.
+        const pid = pids.get(v.name)!;
+        let cpuBefore: Promise<ThreadCpu | undefined> = Promise.resolve(undefined);
+        let windowStart = 0;
+        setTimeout(() => {
+          windowStart = performance.now();
+          cpuBefore = readThreadCpu(pid);
+        }, warmupMs).unref();
         const res = await runLoad({ url: urls.get(v.name)!, bodies, concurrency, durationMs, warmupMs, check, checkEvery: 25 });
+        const cpu = cpuShare(await cpuBefore, await readThreadCpu(pid), (performance.now() - windowStart) / 1000);
         if (profiling) {
           hearthChild!.kill('SIGUSR2');
           await new Promise((r) => setTimeout(r, 500));
@@ -226,7 +242,8 @@ async function main(): Promise<void> {
         const pool = v.model ? await poolState(hearthUrl!, v.model) : undefined;
         const batch = v.model ? await meanBatch(hearthUrl!, v.model) : undefined;
         const instances = pool ? `  [instances: ${pool.idle + pool.busy} warm, ${pool.starting} starting; mean batch ${batch?.toFixed(1) ?? '?'}]` : '';
-        console.log(`round ${r + 1}  ${formatLoad(v.name, res)}${ratio}${instances}`);
+        const cpuText = cpu ? `  [server CPU: main ${cpu.mainPct.toFixed(0)}%, other threads ${cpu.othersPct.toFixed(0)}%]` : '';
+        console.log(`round ${r + 1}  ${formatLoad(v.name, res)}${ratio}${instances}${cpuText}`);
         for (const e of res.errorSamples) console.log(`    error: ${e}`);
       }
     }
