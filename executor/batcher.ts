@@ -10,7 +10,7 @@
 //     and the merged run gets it once.
 // At least one input must be batch-first, every output needs a batch axis, and a request's batched inputs
 // must agree on their batch size; anything else runs alone (batch key '').
-import { hearthError, type Manifest, type Tensor, type TensorData, type TensorSpec } from '../core/index.ts';
+import { hearthError, isDeferred, type DeferredPart, type InputTensor, type Manifest, type Tensor, type TensorData, type TensorSpec } from '../core/index.ts';
 
 /** Where each tensor of a batchable model keeps its batch dimension. */
 export interface BatchLayout {
@@ -70,7 +70,7 @@ function layoutFrom(model: Manifest | BatchLayout): BatchLayout | undefined {
  * names, datatypes and non-batch dimensions, same shared values. key '' (items 1) means: run it alone.
  * Inputs must already be validated against the manifest.
  */
-export function batchSignature(model: Manifest | BatchLayout, tensors: readonly Tensor[]): { key: string; items: number } {
+export function batchSignature(model: Manifest | BatchLayout, tensors: readonly InputTensor[]): { key: string; items: number } {
   const alone = { key: '', items: 1 };
   const layout = layoutFrom(model);
   if (!layout || tensors.length !== layout.inputs.size) return alone;
@@ -82,7 +82,8 @@ export function batchSignature(model: Manifest | BatchLayout, tensors: readonly 
     const axis = layout.inputs.get(t.name);
     if (axis === undefined) return alone;
     if (axis === null) {
-      if (t.data.length > MAX_SHARED_ELEMENTS) return alone;
+      // A shared input's values join the key; one still in JSON text has none to compare yet.
+      if (isDeferred(t) || t.data.length > MAX_SHARED_ELEMENTS) return alone;
       key += `${t.name}:${t.datatype}[${t.shape.join(',')}]=${Array.prototype.join.call(t.data, ',')};`;
       continue;
     }
@@ -99,7 +100,7 @@ export function batchSignature(model: Manifest | BatchLayout, tensors: readonly 
 }
 
 /** The merge signature alone; '' when the request cannot be merged. */
-export function batchKeyOf(model: Manifest | BatchLayout, tensors: readonly Tensor[]): string {
+export function batchKeyOf(model: Manifest | BatchLayout, tensors: readonly InputTensor[]): string {
   return batchSignature(model, tensors).key;
 }
 
@@ -128,8 +129,41 @@ function copy(dst: TensorData, dstAt: number, src: TensorData, srcAt: number, co
   (dst as Uint8Array).set((s as Uint8Array).subarray(srcAt, srcAt + count), dstAt);
 }
 
+/**
+ * A merged input where some requests' data is still JSON text: the merge becomes a plan, one part per request,
+ * that the instance thread carries out while parsing (functions/materialize.ts).
+ */
+function concatDeferred(parts: readonly InputTensor[], axis: number, sizes: readonly number[], total: number): InputTensor {
+  const first = parts[0];
+  const shape = first.shape.slice();
+  shape[axis] = total;
+  const inner = product(shape, axis + 1, shape.length);
+  const plan: DeferredPart[] = [];
+  let offset = 0;
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i];
+    const rows = sizes[i] * inner;
+    const count = product(p.shape, 0, p.shape.length);
+    const place = { dstAt: offset * inner, rows, stride: total * inner };
+    offset += sizes[i];
+    if (isDeferred(p)) {
+      if (p.data.parts.length !== 1) throw hearthError('INTERNAL', `mergeRequests: input "${p.name}" of request ${i} is already merged`);
+      plan.push({ ...p.data.parts[0], request: i, ...place });
+    } else {
+      if (Array.isArray(p.data)) throw hearthError('INTERNAL', `mergeRequests: input "${p.name}" mixes BYTES with deferred data`);
+      plan.push({ request: i, data: p.data, shape: p.shape, count, ...place });
+    }
+  }
+  return { name: first.name, datatype: first.datatype, shape, data: { deferred: true, parts: plan } };
+}
+
 /** One merged tensor from one tensor per request, concatenated along `axis`. */
-function concat(parts: readonly Tensor[], axis: number, sizes: readonly number[], total: number): Tensor {
+function concat(parts: readonly InputTensor[], axis: number, sizes: readonly number[], total: number): InputTensor {
+  if (parts.some(isDeferred)) return concatDeferred(parts, axis, sizes, total);
+  return concatTensors(parts as readonly Tensor[], axis, sizes, total);
+}
+
+function concatTensors(parts: readonly Tensor[], axis: number, sizes: readonly number[], total: number): Tensor {
   const first = parts[0];
   const shape = first.shape.slice();
   shape[axis] = total;
@@ -155,9 +189,9 @@ function concat(parts: readonly Tensor[], axis: number, sizes: readonly number[]
   return { name: first.name, datatype: first.datatype, shape, data };
 }
 
-export interface MergedBatch {
-  /** One tensor per input, in the first request's input order. */
-  inputs: Tensor[];
+export interface MergedBatch<T extends InputTensor = InputTensor> {
+  /** One tensor per input, in the first request's input order (deferred where any request's was). */
+  inputs: T[];
   /** offsets[i]..offsets[i+1] are request i's rows; the last entry is the merged batch size. */
   offsets: number[];
 }
@@ -166,7 +200,7 @@ export interface MergedBatch {
  * Merges requests with equal batch keys into one run's inputs. `layout` defaults to batch-first for every
  * input (Triton's rule); pass batchLayoutOf(manifest) for models with batch-second state or shared inputs.
  */
-export function mergeRequests(tensorLists: readonly (readonly Tensor[])[], layout?: BatchLayout): MergedBatch {
+export function mergeRequests<T extends InputTensor>(tensorLists: readonly (readonly T[])[], layout?: BatchLayout): MergedBatch<T> {
   if (tensorLists.length === 0) throw hearthError('INTERNAL', 'mergeRequests: tensorLists is empty');
   const first = tensorLists[0];
   // `null` (shared input) must survive, so no `??` here.
@@ -198,7 +232,8 @@ export function mergeRequests(tensorLists: readonly (readonly Tensor[])[], layou
       if (p.datatype !== t.datatype) throw hearthError('INTERNAL', `mergeRequests: input "${t.name}" mixes ${t.datatype} and ${p.datatype}`);
       return p;
     });
-    return concat(parts, axis, sizes, total);
+    // Plain tensors in, plain tensors out: only a deferred part makes the merge deferred.
+    return concat(parts, axis, sizes, total) as T;
   });
   return { inputs, offsets };
 }

@@ -8,10 +8,13 @@ import {
   type Clock,
   type Config,
   type HearthError,
+  type InputTensor,
+  isDeferred,
   type Manifest,
   type ModelConfig,
   type Tensor,
 } from '../core/index.ts';
+import type { PrintPlan } from '../functions/print-outputs.ts';
 import type { LoadMessageOptions } from '../functions/protocol.ts';
 import type { ArtifactSource } from '../model-store/artifact-cache.ts';
 import { batchSignature, mergeRequests, splitOutputs } from './batcher.ts';
@@ -349,7 +352,7 @@ export class Engine {
     const firstRun = inst.runs === 0;
     const coldOf = (w: Waiting) => firstRun && w.q.arrivedAt < inst.readyAt;
     const cold = batch.some(coldOf);
-    let inputs: Tensor[];
+    let inputs: InputTensor[];
     let offsets: number[] | undefined;
     let outputNames: string[] | undefined;
     try {
@@ -371,7 +374,7 @@ export class Engine {
       return;
     }
     const startedAt = now;
-    inst.run(inputs, outputNames, pool.config.timeoutMs).then(
+    inst.run(inputs, outputNames, pool.config.timeoutMs, printPlan(batch, offsets, pool)).then(
       (r) => {
         this.#node.releaseSlot();
         const end = this.#clock.now();
@@ -392,12 +395,20 @@ export class Engine {
           pool.stats.coldStarts++;
           pool.stats.coldStartNs += Math.round(coldStartMs * 1e6);
         }
+        // Requests whose deferred inputs did not parse on the instance: their rows ran as zeros; they fail alone.
+        const failedAt = r.failed ? new Map(r.failed.map((f) => [f.request, f])) : undefined;
         for (let i = 0; i < batch.length; i++) {
           const w = batch[i];
           const wCold = coldOf(w);
+          const f = failedAt?.get(i);
+          if (f) {
+            this.#failRun(pool, w, hearthError(f.code, f.message), startedAt, computeMs, batch.length, inst, wCold);
+            continue;
+          }
           const queueMs = startedAt - w.q.arrivedAt;
-          const outputs = selectOutputs(perRequest[i], w.req.outputs);
-          const result: InferResult = { outputs, coldStart: wCold, queueMs, computeMs, batchSize: batch.length };
+          const printed = r.printed?.[i];
+          const outputs = selectOutputs(perRequest[i], w.req.outputs, w.req.printOutputs);
+          const result: InferResult = { outputs, ...(printed ? { printed } : {}), coldStart: wCold, queueMs, computeMs, batchSize: batch.length };
           if (wCold && inst.timings) {
             result.coldStartMs = coldStartMs;
             result.breakdown = { ...inst.timings, firstRunMs: computeMs };
@@ -821,8 +832,10 @@ export class Engine {
  * INVALID_TENSOR here instead of reaching a worker, where a short buffer would hang the run or abort the
  * process inside the runtime.
  */
-function checkTensorData(inputs: readonly Tensor[]): void {
+function checkTensorData(inputs: readonly InputTensor[]): void {
   for (const t of inputs) {
+    // Deferred JSON is counted where it is parsed, on the instance thread.
+    if (isDeferred(t)) continue;
     const want = elementCount(t.shape);
     if (t.data.length === want) continue;
     const detached = !Array.isArray(t.data) && t.data.buffer.byteLength === 0 && want > 0;
@@ -844,14 +857,26 @@ function unionOutputs(batch: Waiting[]): string[] | undefined {
   return [...names];
 }
 
-function selectOutputs(all: Tensor[], wanted: string[] | undefined): Tensor[] {
-  if (!wanted) return all;
+/** The outputs a request asked for (all when `wanted` is undefined), less those it got printed. */
+function selectOutputs(all: Tensor[], wanted: string[] | undefined, printed: string[] | undefined): Tensor[] {
+  const kept = printed?.length ? all.filter((t) => !printed.includes(t.name)) : all;
+  if (!wanted) return kept;
   const out: Tensor[] = [];
   for (const n of wanted) {
-    const t = all.find((x) => x.name === n);
+    const t = kept.find((x) => x.name === n);
     if (t) out.push(t);
   }
   return out;
+}
+
+/** What the instance prints as JSON for each request of a run (InferRequest.printOutputs); undefined when none asks. */
+function printPlan(batch: readonly Waiting[], offsets: number[] | undefined, pool: ModelPool): PrintPlan | undefined {
+  if (!batch.some((w) => w.req.printOutputs?.length)) return undefined;
+  const names = batch.map((w) => w.req.printOutputs ?? []);
+  if (!offsets) return { names };
+  const axes: Record<string, number> = {};
+  if (pool.layout) for (const [name, axis] of pool.layout.outputs) axes[name] = axis;
+  return { offsets, axes, names };
 }
 
 /** An observer whose hooks cannot throw into the engine: a failing subscriber must not strand requests. */

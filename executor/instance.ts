@@ -1,7 +1,9 @@
 // One instance: a worker_thread holding one model version's session. It tracks its state (starting, idle,
 // busy, retiring), runs requests with a per-run timeout, and reports its own death so the pool replaces it.
 import type { Worker } from 'node:worker_threads';
-import { ERROR_CODES, hearthError, type Clock, type ErrorCode, type HearthError, type Manifest, type Tensor, type TensorSpec } from '../core/index.ts';
+import { ERROR_CODES, hearthError, type Clock, type ErrorCode, type HearthError, type InputTensor, type Manifest, type PrintedTensor, type Tensor, type TensorSpec } from '../core/index.ts';
+import type { RequestFailure } from '../functions/materialize.ts';
+import type { PrintPlan } from '../functions/print-outputs.ts';
 import type { LoadMessageOptions, LoadedMessage, WorkerToHost } from '../functions/protocol.ts';
 import { transferTensors } from '../functions/tensor-transfer.ts';
 import type { InstanceView } from './scheduler.ts';
@@ -18,6 +20,10 @@ export interface RunResult {
   computeMs: number;
   /** Run time measured inside the worker (session.run only). */
   workerComputeMs: number;
+  /** Requests of a merged run whose deferred inputs did not parse (their rows ran as zeros); by batch index. */
+  failed?: RequestFailure[];
+  /** Per request of the run, the outputs printed as JSON text (RunMessage.print); absent from `outputs` when every request printed them. */
+  printed?: PrintedTensor[][];
 }
 
 interface PendingRun {
@@ -148,7 +154,7 @@ export class Instance implements InstanceView {
    * Runs one (possibly merged) request. The input buffers are transferred to the worker: the caller must not
    * touch them afterwards. Past timeoutMs the run rejects with TIMEOUT and the instance is terminated.
    */
-  run(inputs: Tensor[], outputs: string[] | undefined, timeoutMs: number): Promise<RunResult> {
+  run(inputs: InputTensor[], outputs: string[] | undefined, timeoutMs: number, print?: PrintPlan): Promise<RunResult> {
     if (!this.#worker || (this.#state !== 'idle' && this.#state !== 'busy')) {
       return Promise.reject(hearthError('INSTANCE_FAILED', `instance ${this.id} is ${this.#state}, not ready to run`));
     }
@@ -167,7 +173,7 @@ export class Instance implements InstanceView {
       }, timeoutMs);
       this.#runs.set(id, { resolve, reject, timer, startedAt });
       try {
-        this.#worker!.postMessage({ type: 'run', id, inputs: tensors, outputs }, transfer);
+        this.#worker!.postMessage({ type: 'run', id, inputs: tensors, outputs, ...(print ? { print } : {}) }, transfer);
         this.#posted.add(id);
       } catch (e) {
         // Nothing reached the worker (e.g. data that cannot be cloned): only this request fails.
@@ -194,7 +200,7 @@ export class Instance implements InstanceView {
     } else if (m.type === 'result') {
       this.#posted.delete(m.id);
       const r = this.#takeRun(m.id);
-      r?.resolve({ outputs: m.outputs, computeMs: this.#clock.now() - r.startedAt, workerComputeMs: m.computeMs });
+      r?.resolve({ outputs: m.outputs, computeMs: this.#clock.now() - r.startedAt, workerComputeMs: m.computeMs, ...(m.failed ? { failed: m.failed.map((f) => ({ ...f, code: knownCode(f.code, 'INVALID_TENSOR') })) } : {}), ...(m.printed ? { printed: m.printed } : {}) });
     } else if (m.type === 'error') {
       if (m.id === undefined) {
         this.#nativeLoad = false;

@@ -1,13 +1,21 @@
 // The executor's public contract: what the gateway, the job workers and the benchmarks call.
-import type { Manifest, ModelConfig, Tensor } from '../core/index.ts';
+import type { InputTensor, Manifest, ModelConfig, PrintedTensor, Tensor } from '../core/index.ts';
 
 export interface InferRequest {
   /** The resolved model version; the caller looks it up in the registry. */
   manifest: Manifest;
-  /** Inputs already decoded and checked against the manifest (see validateInputs). */
-  inputs: Tensor[];
+  /**
+   * Inputs checked against the manifest (see validateInputs). Large JSON inputs may still be text
+   * (DeferredTensor, from scanInferRequest): the instance parses them, and a bad one fails only its request.
+   */
+  inputs: InputTensor[];
   /** Output names to return; all when omitted. */
   outputs?: string[];
+  /**
+   * Outputs to return printed as V2 JSON `data` text (InferResult.printed) instead of as tensors: the instance
+   * thread formats them, not the caller's. The HTTP route asks for its JSON outputs this way.
+   */
+  printOutputs?: string[];
   /** 0 (lowest, batch jobs) to 9; default 5. */
   priority?: number;
   /** Absolute time (clock ms) after which a still-queued request answers 503 OVERLOADED. */
@@ -31,7 +39,10 @@ export interface ColdStartBreakdown {
 }
 
 export interface InferResult {
+  /** The outputs asked for, less those in `printed`. */
   outputs: Tensor[];
+  /** The outputs named in InferRequest.printOutputs, as JSON text. */
+  printed?: PrintedTensor[];
   coldStart: boolean;
   /** Present when coldStart: from the start of the instance to the end of its first run. */
   coldStartMs?: number;

@@ -1,6 +1,6 @@
 // Checks decoded inputs against a model version's manifest before any work is queued, so a bad request
 // never reaches an instance (or fails its batch mates). Shared by the gateway and the job workers.
-import { elementCount, hearthError, type Manifest, type Tensor } from '../core/index.ts';
+import { elementCount, hearthError, isDeferred, type InputTensor, type Manifest } from '../core/index.ts';
 
 function fmt(shape: readonly number[]): string {
   return `[${shape.join(',')}]`;
@@ -13,10 +13,11 @@ function names(list: readonly { name: string }[]): string {
 /**
  * Throws INVALID_TENSOR naming the input and what was expected when:
  * an input is missing, unknown or given twice; its datatype differs; its rank differs or a fixed dimension
- * differs (-1 in the manifest matches any size); or its data length is not the product of its shape.
+ * differs (-1 in the manifest matches any size); or its data length is not the product of its shape (for a
+ * deferred input, the instance thread checks that when it parses the JSON, and fails only that request).
  * Throws INVALID_REQUEST when a requested output is not an output of the model.
  */
-export function validateInputs(manifest: Manifest, tensors: readonly Tensor[], requestedOutputs?: readonly string[]): void {
+export function validateInputs(manifest: Manifest, tensors: readonly InputTensor[], requestedOutputs?: readonly string[]): void {
   const model = `model "${manifest.name}" version ${manifest.version}`;
   const specs = new Map(manifest.inputs.map((s) => [s.name, s]));
   const seen = new Set<string>();
@@ -31,7 +32,8 @@ export function validateInputs(manifest: Manifest, tensors: readonly Tensor[], r
     const fits = t.shape.length === spec.shape.length && spec.shape.every((d, i) => d === -1 || d === t.shape[i]);
     if (!fits) throw hearthError('INVALID_TENSOR', `input "${t.name}": expected shape ${fmt(spec.shape)}, got ${fmt(t.shape)}`);
     const want = elementCount(t.shape);
-    if (t.data.length !== want) {
+    // A deferred input's element count is checked where its JSON is parsed (functions/materialize.ts).
+    if (!isDeferred(t) && t.data.length !== want) {
       throw hearthError('INVALID_TENSOR', `input "${t.name}": shape ${fmt(t.shape)} needs ${want} elements, got ${t.data.length}`);
     }
   }

@@ -7,8 +7,8 @@
 //   <- { type: 'ready', bootMs }    bootstrap done (tsx registered, preloads imported); bootMs since the thread started
 //   -> { type: 'load', dir, format, options }                 at most one session at a time
 //   <- { type: 'loaded', inputs, outputs, loadMs, runtime }   or { type: 'error', code, message } (no id)
-//   -> { type: 'run', id, inputs, outputs? }                  any number, may overlap
-//   <- { type: 'result', id, outputs, computeMs }             or { type: 'error', id, code, message }
+//   -> { type: 'run', id, inputs, outputs?, print? }          any number, may overlap
+//   <- { type: 'result', id, outputs, computeMs, failed?, printed? }   or { type: 'error', id, code, message }
 //   -> { type: 'dispose' }
 //   <- { type: 'disposed' }                                   the worker may now get another 'load', or be terminated
 //
@@ -32,7 +32,9 @@
 // options.fault.load = 'throw' | 'hang' | 'exit' makes the load itself fail that way, and
 // options.fault.loadDelayMs delays a load (to simulate a slow cold start).
 // Without allowTestRuntimes, runtime 'fault' is refused with MODEL_INVALID.
-import type { ErrorCode, ModelFormat, Tensor, TensorSpec } from '../core/index.ts';
+import type { ErrorCode, InputTensor, ModelFormat, PrintedTensor, Tensor, TensorSpec } from '../core/index.ts';
+import type { PrintPlan } from './print-outputs.ts';
+import type { RequestFailure } from './materialize.ts';
 import type { LoadOptions } from './runtime.ts';
 
 export interface WorkerData {
@@ -46,7 +48,9 @@ export interface WorkerData {
 export type LoadMessageOptions = Omit<LoadOptions, 'dir' | 'format'>;
 
 export interface LoadMessage { type: 'load'; dir: string; format: ModelFormat; options?: LoadMessageOptions }
-export interface RunMessage { type: 'run'; id: number; inputs: Tensor[]; outputs?: string[] }
+/** Inputs may be deferred (JSON text, or a merge plan over several requests' parts): see functions/materialize.ts. */
+/** `print`: outputs to return as JSON `data` text too, per request of the run (functions/print-outputs.ts). */
+export interface RunMessage { type: 'run'; id: number; inputs: InputTensor[]; outputs?: string[]; print?: PrintPlan }
 export interface DisposeMessage { type: 'dispose' }
 export type HostToWorker = LoadMessage | RunMessage | DisposeMessage;
 
@@ -60,7 +64,8 @@ export interface LoadedMessage {
   /** Which runtime and backend runs the model, e.g. 'onnxruntime-node' or 'tfjs-wasm'. */
   runtime: string;
 }
-export interface ResultMessage { type: 'result'; id: number; outputs: Tensor[]; computeMs: number }
+/** `failed`: requests of a merged run whose deferred inputs did not parse; the others' outputs are good. */
+export interface ResultMessage { type: 'result'; id: number; outputs: Tensor[]; computeMs: number; failed?: RequestFailure[]; printed?: PrintedTensor[][] }
 /** A failed load (no id) or a failed run (with the run's id). */
 export interface ErrorMessage { type: 'error'; id?: number; code: ErrorCode; message: string }
 export interface DisposedMessage { type: 'disposed' }

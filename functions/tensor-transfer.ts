@@ -1,6 +1,6 @@
 // Prepares tensors for postMessage across the instance thread boundary: each numeric tensor gets an
 // ArrayBuffer of its own that goes in the transfer list, so the bytes move instead of being copied.
-import type { Tensor, TensorData } from '../core/index.ts';
+import { isDeferred, type DeferredPart, type InputTensor, type Tensor, type TensorData } from '../core/index.ts';
 
 type NumericData = Exclude<TensorData, string[]>;
 
@@ -8,19 +8,28 @@ type NumericData = Exclude<TensorData, string[]>;
  * Returns the tensors (with data re-homed where needed) and the transfer list to pass to postMessage.
  * A typed array that is a view into a larger buffer (a Node Buffer pool slab, a shared slab, another
  * tensor's buffer) is copied first, because transferring its buffer would detach bytes it does not own.
+ * Deferred inputs move the same way, part by part (their JSON text and any decoded parts).
  * After the call the caller must not touch the tensors' data: it belongs to the receiver.
  */
-export function transferTensors(tensors: Tensor[]): { tensors: Tensor[]; transfer: ArrayBuffer[] } {
+export function transferTensors<T extends InputTensor = Tensor>(tensors: T[]): { tensors: T[]; transfer: ArrayBuffer[] } {
   const transfer: ArrayBuffer[] = [];
   const seen = new Set<ArrayBufferLike>();
-  const out = tensors.map((t) => {
-    if (Array.isArray(t.data)) return t; // BYTES: strings are structured-cloned
-    let data = t.data as NumericData;
+  const own = <A extends NumericData | Uint8Array>(data: A): A => {
     const buf = data.buffer;
     const owns = buf instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === buf.byteLength && !seen.has(buf);
-    if (!owns) data = data.slice() as NumericData; // slice() copies into a fresh, exactly-sized buffer
-    seen.add(data.buffer);
-    transfer.push(data.buffer as ArrayBuffer);
+    // A copy into a fresh, exactly-sized buffer (TypedArray#slice copies; a Buffer's slice would be a view).
+    const out = owns ? data : Buffer.isBuffer(data) ? (new Uint8Array(data) as A) : (data.slice() as A);
+    seen.add(out.buffer);
+    transfer.push(out.buffer as ArrayBuffer);
+    return out;
+  };
+  const out = tensors.map((t): T => {
+    if (isDeferred(t)) {
+      const parts = t.data.parts.map((p): DeferredPart => ({ ...p, ...(p.json ? { json: own(p.json) } : {}), ...(p.data ? { data: own(p.data) } : {}) }));
+      return { ...t, data: { deferred: true, parts } };
+    }
+    if (Array.isArray(t.data)) return t; // BYTES: strings are structured-cloned
+    const data = own(t.data as NumericData);
     return data === t.data ? t : { ...t, data };
   });
   return { tensors: out, transfer };

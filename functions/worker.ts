@@ -5,6 +5,8 @@ import { performance } from 'node:perf_hooks';
 import { elementCount, hearthError, isHearthError, type ErrorCode, type ModelFormat } from '../core/index.ts';
 import type { HostToWorker, LoadMessage, RunMessage, WorkerData, WorkerToHost } from './protocol.ts';
 import type { Runtime, Session } from './runtime.ts';
+import { materializeInputs } from './materialize.ts';
+import { printedByAll, printOutputs } from './print-outputs.ts';
 import { transferTensors } from './tensor-transfer.ts';
 
 const port = parentPort;
@@ -82,21 +84,38 @@ async function load(msg: LoadMessage): Promise<void> {
   }
 }
 
+/** True unless some deferred input merges parts of several requests. */
+function isSingleRequest(inputs: RunMessage['inputs']): boolean {
+  for (const t of inputs) {
+    const parts = (t.data as { parts?: { request: number }[] }).parts;
+    if (parts?.some((p) => p.request !== 0)) return false;
+  }
+  return true;
+}
+
 async function run(msg: RunMessage): Promise<void> {
   try {
     const s = session ?? (loading ? await loading.catch(() => undefined) : undefined);
     if (!s) throw hearthError('INSTANCE_FAILED', 'run before a model was loaded in this worker');
+    // Deferred inputs are parsed here, off the HTTP thread. A request whose part does not parse fails alone:
+    // its rows stay zero and the batch runs for the others (rows of a batch do not affect each other).
+    const { tensors: inputs, failed } = materializeInputs(msg.inputs);
+    if (failed.length > 0 && isSingleRequest(msg.inputs)) throw hearthError(failed[0].code, failed[0].message);
     // A short buffer (e.g. one the host had already transferred away) must fail only this run: inside the
     // runtime it can hang the run or abort the whole process.
-    for (const t of msg.inputs) {
+    for (const t of inputs) {
       const want = elementCount(t.shape);
       if (t.data.length !== want) throw hearthError('INVALID_TENSOR', `input "${t.name}": shape [${t.shape.join(',')}] needs ${want} elements, got ${t.data.length}`);
     }
     const start = performance.now();
-    const outputs = await s.run(msg.inputs, msg.outputs);
+    const outputs = await s.run(inputs, msg.outputs);
     const computeMs = performance.now() - start;
-    const moved = transferTensors(outputs);
-    post({ type: 'result', id: msg.id, outputs: moved.tensors, computeMs }, moved.transfer);
+    // Outputs the client wants as JSON are printed here, off the HTTP thread; those wanted by every request
+    // of the run need not travel back as tensors.
+    const printed = msg.print ? printOutputs(outputs, msg.print) : undefined;
+    const everyone = msg.print ? printedByAll(msg.print.names) : undefined;
+    const moved = transferTensors(everyone ? outputs.filter((t) => !everyone.has(t.name)) : outputs);
+    post({ type: 'result', id: msg.id, outputs: moved.tensors, computeMs, ...(failed.length > 0 ? { failed } : {}), ...(printed ? { printed } : {}) }, moved.transfer);
   } catch (e) {
     post({ type: 'error', id: msg.id, ...failure(e, 'INSTANCE_FAILED') });
   }

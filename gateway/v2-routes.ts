@@ -9,9 +9,9 @@
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { hearthError, isHearthError, platformOf, type Clock, type Manifest } from '../core/index.ts';
+import { hearthError, isHearthError, platformOf, type Clock, type Manifest, type PrintedTensor, type Tensor } from '../core/index.ts';
 import type { Executor, InferResult, ModelStats } from '../executor/types.ts';
-import { binaryOutputSelector, decodeInferRequest, encodeInferResponse } from '../executor/v2-codec.ts';
+import { binaryOutputSelector, encodeInferResponse, scanInferRequest } from '../core/v2-codec.ts';
 import { validateInputs } from '../executor/validate.ts';
 import { parseVersion, type ModelRegistry } from '../model-store/index.ts';
 
@@ -94,6 +94,13 @@ function parseHeaderLength(raw: string | string[] | undefined): number | undefin
   if (!/^\s*\d+\s*$/.test(s)) throw hearthError('INVALID_REQUEST', `Inference-Header-Content-Length: expected a byte count, got "${s}"`);
   return Number(s);
 }
+
+/**
+ * JSON `data` arrays at least this long (in bytes) are parsed on the instance thread instead of the HTTP thread
+ * (scanInferRequest). Below it, parsing here is cheaper than the bookkeeping. Measured with
+ * benchmarks/hearth-vs-minimal.ts (README, Performance).
+ */
+const DEFER_JSON_BYTES = 1024;
 
 /** Largest body after decompression, the same as fastify's bodyLimit for plain bodies. */
 const MAX_INFLATED_BYTES = 64 * 1024 * 1024;
@@ -203,7 +210,7 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
   const infer = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     // The model first (404 before 400, as Triton answers), then the body, then the body against the model.
     const manifest = await manifests.get(req.params.name, versionOf(req.params));
-    const decoded = decodeInferRequest(bodyBytes(req), { headerLength: parseHeaderLength(req.headers['inference-header-content-length']) });
+    const decoded = scanInferRequest(bodyBytes(req), { headerLength: parseHeaderLength(req.headers['inference-header-content-length']), deferAbove: DEFER_JSON_BYTES });
     const outputNames = decoded.outputs?.map((o) => o.name);
     validateInputs(manifest, decoded.inputs, outputNames);
     const exec = needExecutor();
@@ -218,12 +225,18 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
       if (!reply.raw.writableFinished) abort.abort(hearthError('INVALID_REQUEST', 'the client closed the connection'));
     };
     reply.raw.once('close', onClose);
+    // Outputs in the order the client asked for them, else in the model's order. Those that go back as JSON are
+    // printed by the instance thread (printOutputs), so this thread does not format their numbers.
+    const order = outputNames ?? manifest.outputs.map((o) => o.name);
+    const binary = binaryOutputSelector(decoded);
+    const printOutputs = order.filter((n) => !binary(n));
     let result: InferResult;
     try {
       result = await exec.infer({
         manifest,
         inputs: decoded.inputs,
         ...(outputNames ? { outputs: outputNames } : {}),
+        ...(printOutputs.length > 0 ? { printOutputs } : {}),
         ...(priority !== undefined ? { priority } : {}),
         signal: abort.signal,
         source: 'online',
@@ -236,15 +249,14 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
     }
     reply.raw.off('close', onClose);
 
-    // Outputs come back in the order the client asked for them, else in the model's order.
-    const order = outputNames ?? manifest.outputs.map((o) => o.name);
-    const byName = new Map(result.outputs.map((t) => [t.name, t]));
+    const byName = new Map<string, Tensor | PrintedTensor>(result.outputs.map((t) => [t.name, t]));
+    for (const p of result.printed ?? []) byName.set(p.name, p);
     const outputs = order.map((n) => byName.get(n)).filter((t) => t !== undefined);
     for (const t of result.outputs) if (!order.includes(t.name)) outputs.push(t);
 
     const encoded = encodeInferResponse(
       { modelName: manifest.name, modelVersion: manifest.version, ...(decoded.id !== undefined ? { id: decoded.id } : {}), outputs },
-      binaryOutputSelector(decoded),
+      binary,
     );
     reply.header('hearth-cold-start', String(result.coldStart));
     reply.header('hearth-queue-ms', fmtMs(result.queueMs));

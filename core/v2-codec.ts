@@ -7,13 +7,16 @@
 // the leaves of each `data` array straight into the typed array of the input's datatype, exactly.
 import {
   datatypeInfo,
+  deferredJson,
   elementCount,
   hearthError,
   isDatatype,
   type Datatype,
+  type InputTensor,
+  type PrintedTensor,
   type Tensor,
   type TensorData,
-} from '../core/index.ts';
+} from './index.ts';
 
 /** V2 parameter values are strings, numbers or booleans. */
 export type V2Parameters = Record<string, string | number | boolean>;
@@ -39,12 +42,26 @@ export interface DecodeOptions {
   headerLength?: number;
 }
 
+export interface ScanOptions extends DecodeOptions {
+  /**
+   * A flat numeric `data` array of at least this many bytes is not parsed: the input comes back as a
+   * DeferredTensor holding the array's text, and the instance thread parses it (functions/materialize.ts).
+   */
+  deferAbove: number;
+}
+
+/** decodeInferRequest's result where large numeric inputs may still be JSON text. */
+export interface ScannedInferRequest extends Omit<DecodedInferRequest, 'inputs'> {
+  inputs: InputTensor[];
+}
+
 export interface EncodeResponseInput {
   modelName: string;
   modelVersion: number | string;
   id?: string;
   parameters?: V2Parameters;
-  outputs: Tensor[];
+  /** Tensors, or outputs whose JSON `data` text was printed already (only for outputs that travel as JSON). */
+  outputs: (Tensor | PrintedTensor)[];
 }
 
 export interface EncodedResponse {
@@ -93,14 +110,17 @@ class Scanner {
   readonly b: Uint8Array;
   pos: number;
   readonly end: number;
-  constructor(b: Uint8Array, start: number, end: number) {
+  /** Where b[0] sits in the body, for error messages (a deferred data array is scanned from its own copy). */
+  readonly base: number;
+  constructor(b: Uint8Array, start: number, end: number, base = 0) {
     this.b = b;
     this.pos = start;
     this.end = end;
+    this.base = base;
   }
 
   fail(what: string): never {
-    throw hearthError('INVALID_REQUEST', `body is not valid JSON: ${what} at byte ${this.pos}`);
+    throw hearthError('INVALID_REQUEST', `body is not valid JSON: ${what} at byte ${this.pos + this.base}`);
   }
 
   ws(): void {
@@ -726,6 +746,8 @@ interface RawInput {
   data?: TensorData;
   /** Start of a `data` value that came before datatype or shape; parsed in a second pass. */
   dataAt?: number;
+  /** A large flat numeric `data` array left as text (ScanOptions.deferAbove), with its offset in the body. */
+  deferred?: { json: Uint8Array; at: number };
   hasData: boolean;
 }
 
@@ -782,7 +804,24 @@ function readIntArrayOrAny(s: Scanner): unknown {
   return s.readAny();
 }
 
-function readInput(s: Scanner, index: number): RawInput {
+/**
+ * For ScanOptions.deferAbove: the end (exclusive) of the flat array starting at s.pos when it holds no nested
+ * array and no string and spans at least `minBytes`; else -1. Native byte searches, no per-byte JS loop.
+ */
+function flatArrayEnd(s: Scanner, minBytes: number): number {
+  const b = s.b;
+  const open = s.pos;
+  if (b[open] !== 0x5b) return -1;
+  const close = b.indexOf(0x5d, open + 1);
+  if (close < 0 || close >= s.end || close + 1 - open < minBytes) return -1;
+  const nested = b.indexOf(0x5b, open + 1);
+  if (nested >= 0 && nested < close) return -1;
+  const quote = b.indexOf(0x22, open + 1);
+  if (quote >= 0 && quote < close) return -1;
+  return close + 1;
+}
+
+function readInput(s: Scanner, index: number, deferAbove?: number): RawInput {
   const raw: RawInput = { hasData: false };
   s.readObject((key) => {
     switch (key) {
@@ -803,6 +842,16 @@ function readInput(s: Scanner, index: number): RawInput {
         raw.hasData = true;
         const name = typeof raw.name === 'string' ? raw.name : `#${index}`;
         if (isDatatype(raw.datatype) && Array.isArray(raw.shape)) {
+          if (deferAbove !== undefined && raw.datatype !== 'BYTES') {
+            s.ws();
+            const end = flatArrayEnd(s, deferAbove);
+            if (end > 0) {
+              // A copy in a plain Uint8Array of its own (Buffer#slice would be a view into the body's pool).
+              raw.deferred = { json: new Uint8Array(s.b.subarray(s.pos, end)), at: s.pos };
+              s.pos = end;
+              break;
+            }
+          }
           // The usual order (tritonclient, KServe): one pass straight into the typed array.
           raw.data = readDataArray(s, raw.datatype, elementCount(checkShape(raw.shape, name)), name);
         } else {
@@ -862,8 +911,8 @@ function finishTensors(
   headerLength: number,
   hasBinaryPart: boolean,
   kind: 'input' | 'output',
-): { tensors: Tensor[]; parameters?: Record<string, V2Parameters> } {
-  const tensors: Tensor[] = [];
+): { tensors: InputTensor[]; parameters?: Record<string, V2Parameters> } {
+  const tensors: InputTensor[] = [];
   let parameters: Record<string, V2Parameters> | undefined;
   let cursor = headerLength;
   const seen = new Set<string>();
@@ -899,6 +948,14 @@ function finishTensors(
         data = readBinaryFixed(b, cursor, binarySize, datatype);
       }
       cursor += binarySize;
+    } else if (raw.deferred !== undefined) {
+      // Its element count is checked where it is parsed, on the instance thread.
+      tensors.push(deferredJson(name, datatype, shape, raw.deferred.json, count, raw.deferred.at));
+      if (params) {
+        const { binary_data_size: _ignored, ...rest } = params;
+        if (Object.keys(rest).length > 0) (parameters ??= {})[name] = rest;
+      }
+      continue;
     } else if (raw.data !== undefined) {
       data = raw.data;
     } else if (raw.dataAt !== undefined) {
@@ -928,6 +985,30 @@ function finishTensors(
  * except that each input's data length must match its own shape.
  */
 export function decodeInferRequest(body: Uint8Array | string, opts: DecodeOptions = {}): DecodedInferRequest {
+  // Without deferAbove every input is decoded: the inputs are all Tensors.
+  return scan(body, opts, undefined) as DecodedInferRequest;
+}
+
+/**
+ * decodeInferRequest for the infer route: flat numeric `data` arrays of at least `deferAbove` bytes stay JSON
+ * text (DeferredTensor), parsed later on the instance thread. Everything else is read and checked as
+ * decodeInferRequest does, except those inputs' element counts and leaf values, which the instance checks
+ * per request (a bad one fails only its own request).
+ */
+export function scanInferRequest(body: Uint8Array | string, opts: ScanOptions): ScannedInferRequest {
+  return scan(body, opts, opts.deferAbove);
+}
+
+/** The decoded values of one deferred `data` array, checked against the element count its shape needs. */
+export function decodeDeferredJson(json: Uint8Array, at: number, datatype: Datatype, shape: readonly number[], name: string): TensorData {
+  const count = elementCount(shape);
+  const data = readDataArray(new Scanner(json, 0, json.length, at), datatype, count, name);
+  // The same message as an eagerly decoded input's (finishTensors).
+  if (data.length !== count) throw hearthError('INVALID_TENSOR', `input "${name}": shape ${fmtShape(shape)} needs ${count} elements, got ${data.length}`);
+  return data;
+}
+
+function scan(body: Uint8Array | string, opts: DecodeOptions, deferAbove: number | undefined): ScannedInferRequest {
   const b = toBytes(body);
   const headerLength = opts.headerLength ?? b.length;
   if (!Number.isSafeInteger(headerLength) || headerLength < 0 || headerLength > b.length) {
@@ -938,7 +1019,7 @@ export function decodeInferRequest(body: Uint8Array | string, opts: DecodeOption
   if (s.pos >= s.end) throw hearthError('INVALID_REQUEST', 'body is empty; expected a JSON inference request');
   if (s.b[s.pos] !== 0x7b) s.fail(`expected '{', found ${describeByte(s.peek())}`);
 
-  const req: DecodedInferRequest = { inputs: [] };
+  const req: ScannedInferRequest = { inputs: [] };
   const raws: RawInput[] = [];
   let sawInputs = false;
   let outputs: unknown;
@@ -951,7 +1032,7 @@ export function decodeInferRequest(body: Uint8Array | string, opts: DecodeOption
         s.readArray((i) => {
           s.ws();
           if (s.b[s.pos] !== 0x7b) throw hearthError('INVALID_REQUEST', `inputs[${i}] must be an object`);
-          raws.push(readInput(s, i));
+          raws.push(readInput(s, i, deferAbove));
         });
         break;
       case 'id': {
@@ -1116,7 +1197,10 @@ export function encodeInferResponse(res: EncodeResponseInput, binary: (name: str
   res.outputs.forEach((t, i) => {
     if (i > 0) head.push(',');
     head.push(`{"name":${JSON.stringify(t.name)},"datatype":"${t.datatype}","shape":[${t.shape.join(',')}]`);
-    if (binary(t.name)) {
+    if ('json' in t) {
+      if (binary(t.name)) throw hearthError('INTERNAL', `output "${t.name}" was printed as JSON but is asked for as binary`);
+      head.push(`,"data":${t.json}}`);
+    } else if (binary(t.name)) {
       const bytes = binaryTensorBytes(t);
       tails.push(bytes);
       head.push(`,"parameters":{"binary_data_size":${bytes.length}}}`);
@@ -1178,7 +1262,8 @@ export function decodeInferResponse(
     else s.skipValue();
   });
   s.atEnd();
-  return { ...head, outputs: finishTensors(raws, b, hl, headerLength !== undefined, 'output').tensors };
+  // Outputs are never deferred (readInput without deferAbove): all plain Tensors.
+  return { ...head, outputs: finishTensors(raws, b, hl, headerLength !== undefined, 'output').tensors as Tensor[] };
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import {
   floatToHalfBits,
   halfBitsToFloat,
   tensorFromJson,
-} from '../../executor/v2-codec.ts';
+} from '../../core/v2-codec.ts';
 
 function body(o: unknown): Buffer {
   return Buffer.from(JSON.stringify(o));
