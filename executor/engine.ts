@@ -421,7 +421,12 @@ export class Engine {
           s.queue.count++;
           s.queue.ns += Math.round(queueMs * 1e6);
           s.computeInfer.count++;
-          s.computeInfer.ns += Math.round(computeMs * 1e6);
+          // The three parts add up to the run as the host saw it (thread hop counted in compute_infer).
+          s.computeInfer.ns += Math.round(Math.max(0, computeMs - r.inputMs - r.outputMs) * 1e6);
+          s.computeInput.count++;
+          s.computeInput.ns += Math.round(r.inputMs * 1e6);
+          s.computeOutput.count++;
+          s.computeOutput.ns += Math.round(r.outputMs * 1e6);
           s.bySource![w.req.source === 'batch' ? 'batch' : 'online']++;
           this.#observer.onRequestDone?.({
             name: pool.manifest.name,

@@ -20,6 +20,9 @@ export interface RunResult {
   computeMs: number;
   /** Run time measured inside the worker (session.run only). */
   workerComputeMs: number;
+  /** Time the worker spent parsing deferred inputs, and converting and printing outputs. */
+  inputMs: number;
+  outputMs: number;
   /** Requests of a merged run whose deferred inputs did not parse (their rows ran as zeros); by batch index. */
   failed?: RequestFailure[];
   /** Per request of the run, the outputs printed as JSON text (RunMessage.print); absent from `outputs` when every request printed them. */
@@ -200,7 +203,7 @@ export class Instance implements InstanceView {
     } else if (m.type === 'result') {
       this.#posted.delete(m.id);
       const r = this.#takeRun(m.id);
-      r?.resolve({ outputs: m.outputs, computeMs: this.#clock.now() - r.startedAt, workerComputeMs: m.computeMs, ...(m.failed ? { failed: m.failed.map((f) => ({ ...f, code: knownCode(f.code, 'INVALID_TENSOR') })) } : {}), ...(m.printed ? { printed: m.printed } : {}) });
+      r?.resolve({ outputs: m.outputs, computeMs: this.#clock.now() - r.startedAt, workerComputeMs: m.computeMs, inputMs: m.inputMs ?? 0, outputMs: m.outputMs ?? 0, ...(m.failed ? { failed: m.failed.map((f) => ({ ...f, code: knownCode(f.code, 'INVALID_TENSOR') })) } : {}), ...(m.printed ? { printed: m.printed } : {}) });
     } else if (m.type === 'error') {
       if (m.id === undefined) {
         this.#nativeLoad = false;

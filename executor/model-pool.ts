@@ -57,6 +57,8 @@ export class ModelPool {
       fail: { count: 0, ns: 0 },
       queue: { count: 0, ns: 0 },
       computeInfer: { count: 0, ns: 0 },
+      computeInput: { count: 0, ns: 0 },
+      computeOutput: { count: 0, ns: 0 },
       coldStarts: 0,
       coldStartNs: 0,
       bySource: { online: 0, batch: 0 },

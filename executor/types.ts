@@ -68,6 +68,9 @@ export interface ModelStats {
   fail: { count: number; ns: number };
   queue: { count: number; ns: number };
   computeInfer: { count: number; ns: number };
+  /** Per request, its run's time parsing inputs and printing outputs on the instance thread (Triton's compute_input / compute_output). */
+  computeInput: { count: number; ns: number };
+  computeOutput: { count: number; ns: number };
   coldStarts: number;
   coldStartNs: number;
   /** Successful requests by InferRequest.source (job workers send 'batch'). */

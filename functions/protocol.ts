@@ -65,7 +65,17 @@ export interface LoadedMessage {
   runtime: string;
 }
 /** `failed`: requests of a merged run whose deferred inputs did not parse; the others' outputs are good. */
-export interface ResultMessage { type: 'result'; id: number; outputs: Tensor[]; computeMs: number; failed?: RequestFailure[]; printed?: PrintedTensor[][] }
+/** computeMs: session.run alone; inputMs: parsing deferred inputs; outputMs: printing outputs (all in the worker). */
+export interface ResultMessage {
+  type: 'result';
+  id: number;
+  outputs: Tensor[];
+  computeMs: number;
+  inputMs?: number;
+  outputMs?: number;
+  failed?: RequestFailure[];
+  printed?: PrintedTensor[][];
+}
 /** A failed load (no id) or a failed run (with the run's id). */
 export interface ErrorMessage { type: 'error'; id?: number; code: ErrorCode; message: string }
 export interface DisposedMessage { type: 'disposed' }

@@ -99,7 +99,9 @@ async function run(msg: RunMessage): Promise<void> {
     if (!s) throw hearthError('INSTANCE_FAILED', 'run before a model was loaded in this worker');
     // Deferred inputs are parsed here, off the HTTP thread. A request whose part does not parse fails alone:
     // its rows stay zero and the batch runs for the others (rows of a batch do not affect each other).
+    const t0 = performance.now();
     const { tensors: inputs, failed } = materializeInputs(msg.inputs);
+    const inputMs = performance.now() - t0;
     if (failed.length > 0 && isSingleRequest(msg.inputs)) throw hearthError(failed[0].code, failed[0].message);
     // A short buffer (e.g. one the host had already transferred away) must fail only this run: inside the
     // runtime it can hang the run or abort the whole process.
@@ -112,10 +114,15 @@ async function run(msg: RunMessage): Promise<void> {
     const computeMs = performance.now() - start;
     // Outputs the client wants as JSON are printed here, off the HTTP thread; those wanted by every request
     // of the run need not travel back as tensors.
+    const t1 = performance.now();
     const printed = msg.print ? printOutputs(outputs, msg.print) : undefined;
     const everyone = msg.print ? printedByAll(msg.print.names) : undefined;
     const moved = transferTensors(everyone ? outputs.filter((t) => !everyone.has(t.name)) : outputs);
-    post({ type: 'result', id: msg.id, outputs: moved.tensors, computeMs, ...(failed.length > 0 ? { failed } : {}), ...(printed ? { printed } : {}) }, moved.transfer);
+    const outputMs = performance.now() - t1;
+    post(
+      { type: 'result', id: msg.id, outputs: moved.tensors, computeMs, inputMs, outputMs, ...(failed.length > 0 ? { failed } : {}), ...(printed ? { printed } : {}) },
+      moved.transfer,
+    );
   } catch (e) {
     post({ type: 'error', id: msg.id, ...failure(e, 'INSTANCE_FAILED') });
   }

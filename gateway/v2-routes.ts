@@ -138,7 +138,7 @@ function smallJson(req: FastifyRequest): Record<string, unknown> {
 
 function zeroStats(name: string, version: number): ModelStats {
   const z = () => ({ count: 0, ns: 0 });
-  return { name, version, lastInference: 0, inferenceCount: 0, executionCount: 0, success: z(), fail: z(), queue: z(), computeInfer: z(), coldStarts: 0, coldStartNs: 0 };
+  return { name, version, lastInference: 0, inferenceCount: 0, executionCount: 0, success: z(), fail: z(), queue: z(), computeInfer: z(), computeInput: z(), computeOutput: z(), coldStarts: 0, coldStartNs: 0 };
 }
 
 /** Triton's $model_stat, plus Hearth's cold starts as an extra member. */
@@ -154,10 +154,12 @@ function tritonStat(s: ModelStats) {
       success: s.success,
       fail: s.fail,
       queue: s.queue,
-      // Inputs are converted on the gateway and outputs on the way back; only the run itself is timed apart.
-      compute_input: zero,
+      // compute_input / compute_output: the instance thread parsing JSON inputs and printing JSON outputs (for
+      // a batch, the whole run's time, counted once per request as Triton does); compute_infer: the rest of the
+      // run as the host saw it, thread hop included.
+      compute_input: s.computeInput,
       compute_infer: s.computeInfer,
-      compute_output: zero,
+      compute_output: s.computeOutput,
       cache_hit: zero,
     },
     batch_stats: [],
