@@ -349,3 +349,54 @@ describe('versions on the infer path', () => {
     expect(gone.json().code).toBe('VERSION_NOT_FOUND');
   });
 });
+
+describe('a burst of JSON calls over a real socket, one of them bad', () => {
+  let base: string;
+  beforeAll(async () => {
+    await rig.app.listen({ port: 0, host: '127.0.0.1' });
+    const addr = rig.app.server.address() as { port: number };
+    base = `http://127.0.0.1:${addr.port}`;
+  });
+
+  it('16 good calls answer 200 with the direct run\'s outputs; the frame one number short answers 400 INVALID_TENSOR alone', async () => {
+    const inputs = Array.from({ length: 16 }, (_, i) => {
+      const t = sileroInputs(200 + i);
+      t[3] = { ...t[3], data: new Float32Array(128).map((_, k) => Math.cos(k * (i + 1)) * 0.1) };
+      return t;
+    });
+    // Frame and state are well over the route's deferral threshold: they reach the instance as JSON text.
+    const bodies = inputs.map((t, i) => jsonBody(t, { id: `burst-${i}` }));
+    const bad = JSON.parse(jsonBody(sileroInputs(299), { id: 'burst-bad' })) as { inputs: { name: string; data: number[] }[] };
+    bad.inputs[0].data = bad.inputs[0].data.slice(0, 511);
+    const all = [...bodies.slice(0, 8), JSON.stringify(bad), ...bodies.slice(8)];
+    const responses = await Promise.all(
+      all.map(async (body) => {
+        const res = await fetch(`${base}/v2/models/vad/versions/1/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+      }),
+    );
+
+    const badRes = responses[8];
+    expect(badRes.status).toBe(400);
+    expect(badRes.json).toEqual({ code: 'INVALID_TENSOR', error: 'input "input": shape [1,512] needs 512 elements, got 511' });
+
+    const good = responses.filter((_, k) => k !== 8);
+    for (let i = 0; i < 16; i++) {
+      const { status, json } = good[i];
+      expect(status, `call ${i}`).toBe(200);
+      expect(json).toMatchObject({ model_name: 'vad', model_version: '1', id: `burst-${i}` });
+      const outputs = json.outputs as { name: string; datatype: string; shape: number[]; data: number[] }[];
+      expect(outputs.map((o) => [o.name, o.datatype, o.shape])).toEqual([
+        ['output', 'FP32', [1, 1]],
+        ['hn', 'FP32', [2, 1, 64]],
+        ['cn', 'FP32', [2, 1, 64]],
+      ]);
+      const want = await directSilero(inputs[i]);
+      for (const o of outputs) {
+        // Printed from float32s: each number reads back as itself.
+        expect(o.data.every((v) => Math.fround(v) === v)).toBe(true);
+        expect(maxDiff(o.data, want[o.name]), `${o.name} of call ${i}`).toBeLessThanOrEqual(1e-5);
+      }
+    }
+  });
+});

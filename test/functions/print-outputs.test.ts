@@ -1,0 +1,134 @@
+// printOutputs prints each request's own rows of a (possibly merged) run's outputs as V2 JSON `data` text on
+// the instance thread. Each request must get exactly the text the host would print for its split outputs.
+import { describe, expect, it } from 'vitest';
+import { isHearthError, type Manifest, type Tensor } from '../../core/index.ts';
+import { jsonDataText } from '../../core/v2-codec.ts';
+import { batchLayoutOf, splitOutputs } from '../../executor/batcher.ts';
+import { printedByAll, printOutputs } from '../../functions/print-outputs.ts';
+
+const SILERO: Manifest = {
+  name: 'silero',
+  version: 1,
+  format: 'onnx',
+  files: [],
+  sha256: '0',
+  sizeBytes: 0,
+  createdAt: new Date(0).toISOString(),
+  inputs: [
+    { name: 'input', datatype: 'FP32', shape: [-1, -1] },
+    { name: 'sr', datatype: 'INT64', shape: [] },
+    { name: 'h', datatype: 'FP32', shape: [2, -1, 64] },
+    { name: 'c', datatype: 'FP32', shape: [2, -1, 64] },
+  ],
+  outputs: [
+    { name: 'output', datatype: 'FP32', shape: [-1, 1] },
+    { name: 'hn', datatype: 'FP32', shape: [2, -1, 64] },
+    { name: 'cn', datatype: 'FP32', shape: [2, -1, 64] },
+  ],
+};
+const layout = batchLayoutOf(SILERO)!;
+const axes = Object.fromEntries(layout.outputs);
+
+/** Values with every printing edge: -0, NaN, ±Infinity (the slow path), and plain floats (the fast one). */
+function values(seed: number, n: number, edges = true): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = Math.sin(seed * 31 + i * 0.37) * 10 ** ((i % 7) - 3);
+  if (edges && n > 40) {
+    a[3] = -0;
+    a[17] = NaN;
+    a[29] = Infinity;
+    a[40] = -Infinity;
+  }
+  return a;
+}
+
+function sileroOutputs(total: number, seed: number, edges = true): Tensor[] {
+  return [
+    { name: 'output', datatype: 'FP32', shape: [total, 1], data: values(seed, total) },
+    { name: 'hn', datatype: 'FP32', shape: [2, total, 64], data: values(seed + 1, 2 * total * 64, edges) },
+    { name: 'cn', datatype: 'FP32', shape: [2, total, 64], data: values(seed + 2, 2 * total * 64, false) },
+  ];
+}
+
+describe('printOutputs', () => {
+  it('batch-first and batch-second outputs: each request gets the text of its split outputs', () => {
+    const offsets = [0, 1, 3, 6, 7];
+    const outputs = sileroOutputs(7, 1);
+    const names = [['output', 'hn', 'cn'], ['hn'], ['cn', 'output'], ['output', 'hn', 'cn']];
+    const printed = printOutputs(outputs, { offsets, axes, names });
+    const split = splitOutputs(outputs, offsets, layout);
+    expect(printed).toHaveLength(4);
+    printed.forEach((list, i) => {
+      expect(list.map((p) => p.name)).toEqual(names[i]);
+      for (const p of list) {
+        const own = split[i].find((t) => t.name === p.name)!;
+        expect(p, `${p.name} of request ${i}`).toEqual({ name: p.name, datatype: 'FP32', shape: own.shape, json: jsonDataText(own) });
+      }
+    });
+    // The texts are not all alike: rows really are cut per request.
+    expect(new Set(printed.flat().filter((p) => p.name === 'hn').map((p) => p.json)).size).toBe(3);
+    // hn of request 0 holds -0, NaN and ±Infinity in its rows: printed as JSON, not as JS.
+    const hn0 = JSON.parse(printed[0][1].json) as (number | string)[];
+    expect(hn0).toHaveLength(128);
+    expect(printed[0][1].json).toContain('"NaN"');
+    expect(Object.is(hn0[3], -0)).toBe(true);
+  });
+
+  it('a request that asks for nothing gets an empty list; names the run did not produce are left out', () => {
+    const offsets = [0, 2, 3];
+    const outputs = sileroOutputs(3, 5).filter((t) => t.name !== 'cn');
+    const printed = printOutputs(outputs, { offsets, axes, names: [[], ['cn', 'output']] });
+    expect(printed[0]).toEqual([]);
+    expect(printed[1].map((p) => p.name)).toEqual(['output']);
+    expect(printed[1][0].json).toBe(jsonDataText(splitOutputs(outputs, offsets, layout)[1][0]));
+  });
+
+  it('an unbatched run (no offsets) prints whole tensors', () => {
+    const outputs = sileroOutputs(1, 9);
+    const [list] = printOutputs(outputs, { names: [['hn', 'output']] });
+    expect(list).toEqual([
+      { name: 'hn', datatype: 'FP32', shape: [2, 1, 64], json: jsonDataText(outputs[1]) },
+      { name: 'output', datatype: 'FP32', shape: [1, 1], json: jsonDataText(outputs[0]) },
+    ]);
+  });
+
+  it('exact INT64 beyond 2^53, FP64 and BOOL rows print as the host prints them', () => {
+    const offsets = [0, 2, 3, 5];
+    const outputs: Tensor[] = [
+      { name: 'ids', datatype: 'INT64', shape: [5, 2], data: BigInt64Array.from([9007199254740993n, -9223372036854775808n, 1n, 2n, 9223372036854775807n, -3n, 4n, 5n, 6n, 7n]) },
+      { name: 'score', datatype: 'FP64', shape: [5], data: Float64Array.from([0.1, -0, 5e-324, 1.7976931348623157e308, NaN]) },
+      { name: 'flag', datatype: 'BOOL', shape: [5], data: Uint8Array.from([1, 0, 0, 1, 1]) },
+    ];
+    const names = [['ids', 'score', 'flag'], ['ids', 'score', 'flag'], ['ids', 'score', 'flag']];
+    const printed = printOutputs(outputs, { offsets, names });
+    const split = splitOutputs(outputs, offsets);
+    printed.forEach((list, i) => list.forEach((p, k) => expect(p.json).toBe(jsonDataText(split[i][k]))));
+    expect(printed[0][0].json).toBe('[9007199254740993,-9223372036854775808,1,2]');
+    expect(printed[1][0].json).toBe('[9223372036854775807,-3]');
+    expect(printed[0][1].json).toBe('[0.1,-0]');
+    expect(printed[2][1].json).toBe('[1.7976931348623157e+308,"NaN"]');
+    expect(printed[2][2].json).toBe('[true,true]');
+  });
+
+  it('an output whose batch axis does not hold the merged batch is an INTERNAL error, not a mix of rows', () => {
+    const outputs = sileroOutputs(4, 2);
+    try {
+      printOutputs(outputs, { offsets: [0, 2, 5], axes, names: [['hn'], ['hn']] });
+      expect.unreachable();
+    } catch (e) {
+      expect(isHearthError(e) && e.code).toBe('INTERNAL');
+      expect((e as Error).message).toMatch(/output "hn" has shape \[2,4,64\], expected 5 rows on axis 1/);
+    }
+  });
+});
+
+describe('printedByAll', () => {
+  it('keeps the names every request of the run prints', () => {
+    expect([...printedByAll([['output', 'hn'], ['hn', 'output', 'cn'], ['hn']])]).toEqual(['hn']);
+    expect([...printedByAll([['output', 'hn']])].sort()).toEqual(['hn', 'output']);
+    expect([...printedByAll([['output'], []])]).toEqual([]);
+    expect([...printedByAll([[], ['output']])]).toEqual([]);
+    expect([...printedByAll([])]).toEqual([]);
+    expect([...printedByAll([['cn', 'hn'], ['hn', 'cn']])].sort()).toEqual(['cn', 'hn']);
+  });
+});
