@@ -840,6 +840,10 @@ function readInput(s: Scanner, index: number, deferAbove?: number): RawInput {
         break;
       case 'data': {
         raw.hasData = true;
+        // A member given twice: the last one counts (as with JSON.parse), however each was read.
+        raw.data = undefined;
+        raw.dataAt = undefined;
+        raw.deferred = undefined;
         const name = typeof raw.name === 'string' ? raw.name : `#${index}`;
         if (isDatatype(raw.datatype) && Array.isArray(raw.shape)) {
           if (deferAbove !== undefined && raw.datatype !== 'BYTES') {
