@@ -17,6 +17,7 @@ import {
   type Tensor,
   type TensorData,
 } from './index.ts';
+import { float32ArrayJson } from './float-text.ts';
 
 /** V2 parameter values are strings, numbers or booleans. */
 export type V2Parameters = Record<string, string | number | boolean>;
@@ -1150,6 +1151,12 @@ export function jsonDataText(t: Tensor): string {
 }
 
 function floatArrayText(f: Float32Array | Float64Array): string {
+  // FP32 (and FP16, widened to float32): the shortest text that reads back as the same float32, about 2-3x
+  // faster than JSON.stringify and 40% shorter (benchmarks/float-text.ts). Undefined when NaN/Infinity occur.
+  if (f instanceof Float32Array) {
+    const text = float32ArrayJson(f);
+    if (text !== undefined) return text;
+  }
   // NaN and ±Infinity have no JSON number, and JSON.stringify writes -0 as 0: those take the slow path.
   let finite = true;
   for (let i = 0; i < f.length; i++) {
