@@ -78,5 +78,6 @@ export function batchAbsorbs(pool: PoolView, queuedItems: number, now: number): 
       wait = Math.min(wait, Math.max(0, i.createdAt + pool.coldStartMs - now));
     }
   }
-  return slots > 0 && queuedItems <= slots * perRun && wait < pool.coldStartMs;
+  // `<=`: an instance that began starting this very tick is ready no later than one started now would be.
+  return slots > 0 && queuedItems <= slots * perRun && wait <= pool.coldStartMs;
 }

@@ -321,3 +321,21 @@ describe('event placement', () => {
     expect(s.place(pool([busy], { canGrow: false }), 0)).toEqual({ kind: 'wait' });
   });
 });
+
+describe('growth of a batchable pool', () => {
+  it.each([['stateless', () => new StatelessScheduler()], ['event', () => new EventScheduler()]] as const)(
+    '%s: a burst that fits one run waits for the instance that began starting this very tick instead of starting a second',
+    (_name, make) => {
+      const s = make();
+      for (let i = 0; i < 16; i++) s.enqueue(req(100));
+      // Empty pool: the burst starts one instance.
+      expect(s.place(pool([], { maxBatchItems: 16 }), 100)).toEqual({ kind: 'cold-start' });
+      // Same tick, that instance is starting: its remaining start time equals a new cold start's, so it absorbs the burst.
+      const starting = pool([inst('a', { state: 'starting', createdAt: 100 })], { maxBatchItems: 16 });
+      expect(s.place(starting, 100)).toEqual({ kind: 'wait' });
+      // One request more than a run holds: the second instance is worth starting.
+      s.enqueue(req(100));
+      expect(s.place(starting, 100)).toEqual({ kind: 'cold-start' });
+    },
+  );
+});
