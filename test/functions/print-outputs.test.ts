@@ -5,27 +5,9 @@ import { isHearthError, type Manifest, type Tensor } from '../../core/index.ts';
 import { jsonDataText } from '../../core/v2-codec.ts';
 import { batchLayoutOf, splitOutputs } from '../../executor/batcher.ts';
 import { printedByAll, printOutputs } from '../../functions/print-outputs.ts';
+import { sileroManifest } from '../helpers/model-bodies.ts';
 
-const SILERO: Manifest = {
-  name: 'silero',
-  version: 1,
-  format: 'onnx',
-  files: [],
-  sha256: '0',
-  sizeBytes: 0,
-  createdAt: new Date(0).toISOString(),
-  inputs: [
-    { name: 'input', datatype: 'FP32', shape: [-1, -1] },
-    { name: 'sr', datatype: 'INT64', shape: [] },
-    { name: 'h', datatype: 'FP32', shape: [2, -1, 64] },
-    { name: 'c', datatype: 'FP32', shape: [2, -1, 64] },
-  ],
-  outputs: [
-    { name: 'output', datatype: 'FP32', shape: [-1, 1] },
-    { name: 'hn', datatype: 'FP32', shape: [2, -1, 64] },
-    { name: 'cn', datatype: 'FP32', shape: [2, -1, 64] },
-  ],
-};
+const SILERO: Manifest = sileroManifest({ name: 'silero' });
 const layout = batchLayoutOf(SILERO)!;
 const axes = Object.fromEntries(layout.outputs);
 
