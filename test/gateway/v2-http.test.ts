@@ -273,6 +273,26 @@ describe('upscaler (TF.js layers) over HTTP', () => {
     expect(direct.shape).toEqual(out.shape);
     expect(maxDiff(out.data as Float32Array, direct.data as Float32Array)).toBeLessThanOrEqual(1e-3);
   });
+
+  it('takes flat JSON data of over 1 KB (parsed on the instance thread) and prints the output there, equal to a direct run', async () => {
+    const meta = (await rig.app.inject({ url: '/v2/models/upscaler' })).json();
+    const [h, w] = [12, 10];
+    const pixels = new Float32Array(h * w * 3).map((_, i) => ((i * 53) % 255) / 255);
+    const input: Tensor = { name: meta.inputs[0].name as string, datatype: 'FP32', shape: [1, h, w, 3], data: pixels };
+    const json = encodeInferRequest({ inputs: [input] });
+    // Long enough for the route to leave the array as text (DEFER_JSON_BYTES in gateway/v2-routes.ts).
+    expect(json.body.length - 200).toBeGreaterThan(1024);
+    const res = await post('/v2/models/upscaler/infer', json.body, { 'content-type': 'application/json' });
+    expect(res.statusCode).toBe(200);
+    const [out] = decodeInferResponse(res.rawPayload).outputs;
+    expect(out.shape).toEqual([1, h * 2, w * 2, 3]);
+
+    const runtime = new TfjsRuntime();
+    const session = await runtime.load({ dir: UPSCALER_DIR, format: 'tfjs-layers' });
+    const [direct] = await session.run([input]);
+    await session.dispose();
+    expect(maxDiff(out.data as Float32Array, direct.data as Float32Array)).toBeLessThanOrEqual(1e-3);
+  });
 });
 
 describe('model repository and statistics', () => {
