@@ -238,17 +238,7 @@ class Scanner {
       const key = this.readString();
       this.expect(0x3a);
       onMember(key);
-      this.ws();
-      const c = this.b[this.pos];
-      if (this.pos < this.end && c === 0x2c) {
-        this.pos++;
-        continue;
-      }
-      if (this.pos < this.end && c === 0x7d) {
-        this.pos++;
-        return;
-      }
-      this.fail(`expected ',' or '}', found ${describeByte(this.peek())}`);
+      if (this.#closes(0x7d)) return;
     }
   }
 
@@ -261,18 +251,23 @@ class Scanner {
     }
     for (let i = 0; ; i++) {
       onItem(i);
-      this.ws();
-      const c = this.b[this.pos];
-      if (this.pos < this.end && c === 0x2c) {
-        this.pos++;
-        continue;
-      }
-      if (this.pos < this.end && c === 0x5d) {
-        this.pos++;
-        return;
-      }
-      this.fail(`expected ',' or ']', found ${describeByte(this.peek())}`);
+      if (this.#closes(0x5d)) return;
     }
+  }
+
+  /** After a member or item: consumes ',' (false) or the closing byte `close` (true); anything else is an error. */
+  #closes(close: number): boolean {
+    this.ws();
+    const c = this.b[this.pos];
+    if (this.pos < this.end && c === 0x2c) {
+      this.pos++;
+      return false;
+    }
+    if (this.pos < this.end && c === close) {
+      this.pos++;
+      return true;
+    }
+    return this.fail(`expected ',' or '${String.fromCharCode(close)}', found ${describeByte(this.peek())}`);
   }
 
   atEnd(): void {
