@@ -1,5 +1,5 @@
-// Arrival counts over a stable and a panic window, plus a moving average of service time: the two inputs
-// the autoscaler's Little's-law sizing reads (Knative KPA averages over 60 s and 6 s the same way).
+// Arrival counts over a stable and a panic window: the arrival rate of the autoscaler's Little's-law sizing
+// (Knative KPA averages over 60 s and 6 s the same way). The service time comes from RunCost (run-cost.ts).
 
 export interface RateWindowOptions {
   /** Long averaging window (KPA stable-window: 60 s). */
@@ -8,8 +8,6 @@ export interface RateWindowOptions {
   panicWindowMs?: number;
   /** Width of one counting bucket; windows are whole numbers of buckets. */
   bucketMs?: number;
-  /** Weight of the newest sample in the service-time moving average. */
-  serviceAlpha?: number;
 }
 
 /**
@@ -20,9 +18,7 @@ export class RateWindow {
   readonly stableWindowMs: number;
   readonly panicWindowMs: number;
   readonly bucketMs: number;
-  #alpha: number;
   #buckets = new Map<number, number>();
-  #serviceMs: number | undefined;
   #lastArrivalAt: number | undefined;
   #total = 0;
 
@@ -30,12 +26,10 @@ export class RateWindow {
     this.stableWindowMs = opts.stableWindowMs ?? 60_000;
     this.panicWindowMs = opts.panicWindowMs ?? 6_000;
     this.bucketMs = opts.bucketMs ?? 1_000;
-    this.#alpha = opts.serviceAlpha ?? 0.2;
     for (const [k, v] of [['stableWindowMs', this.stableWindowMs], ['panicWindowMs', this.panicWindowMs], ['bucketMs', this.bucketMs]] as const) {
       if (!Number.isFinite(v) || v <= 0) throw new RangeError(`${k}: expected a positive number, got ${v}`);
     }
     if (this.panicWindowMs > this.stableWindowMs) throw new RangeError(`panicWindowMs: ${this.panicWindowMs} exceeds stableWindowMs ${this.stableWindowMs}`);
-    if (!(this.#alpha > 0 && this.#alpha <= 1)) throw new RangeError(`serviceAlpha: expected (0, 1], got ${this.#alpha}`);
   }
 
   /** Records `count` arrivals at clock time `at`. */
@@ -45,12 +39,6 @@ export class RateWindow {
     this.#total += count;
     if (this.#lastArrivalAt === undefined || at > this.#lastArrivalAt) this.#lastArrivalAt = at;
     this.#prune(at);
-  }
-
-  /** Feeds one observed per-request service time (ms) into the moving average. */
-  recordService(ms: number): void {
-    if (!Number.isFinite(ms) || ms < 0) return;
-    this.#serviceMs = this.#serviceMs === undefined ? ms : this.#serviceMs + this.#alpha * (ms - this.#serviceMs);
   }
 
   /** Arrivals in the whole buckets that make up the `windowMs` ending at `now` (the current, partial one included). */
@@ -86,11 +74,6 @@ export class RateWindow {
 
   #bucketsIn(windowMs: number): number {
     return Math.max(1, Math.round(windowMs / this.bucketMs));
-  }
-
-  /** Moving average of per-request service time, undefined before the first sample. */
-  get serviceMs(): number | undefined {
-    return this.#serviceMs;
   }
 
   get lastArrivalAt(): number | undefined {

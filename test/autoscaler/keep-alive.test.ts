@@ -19,14 +19,6 @@ describe('RateWindow', () => {
     expect(w.total).toBe(60);
   });
 
-  it('keeps a moving average of service time', () => {
-    const w = new RateWindow({ serviceAlpha: 0.5 });
-    expect(w.serviceMs).toBeUndefined();
-    w.recordService(100);
-    w.recordService(200);
-    expect(w.serviceMs).toBe(150);
-  });
-
   it('rejects a panic window longer than the stable one', () => {
     expect(() => new RateWindow({ stableWindowMs: 1000, panicWindowMs: 2000 })).toThrow(/panicWindowMs/);
   });
