@@ -22,7 +22,7 @@ import { Instance } from './instance.ts';
 import { ModelPool, type Waiting } from './model-pool.ts';
 import { NodeResources } from './node-resources.ts';
 import type { PoolView, QueuedRequest } from './scheduler.ts';
-import type { ExecutorObserver, InferRequest, InferResult, InstanceState, ModelStats } from './types.ts';
+import type { CancelSignal, ExecutorObserver, InferRequest, InferResult, InstanceState, ModelStats } from './types.ts';
 import { WorkerPool } from './worker-pool.ts';
 
 export interface EngineOptions {
@@ -86,7 +86,7 @@ export interface ExecutorControl {
 
 const DEFAULT_PRIORITY = 5;
 
-function abortError(signal: AbortSignal): unknown {
+function abortError(signal: CancelSignal): unknown {
   return signal.reason ?? new DOMException('The request was aborted', 'AbortError');
 }
 

@@ -38,7 +38,7 @@ import type { Manifest, ModelConfig } from '../core/index.ts';
 import { Engine, type EngineOptions, type ExecutorControl } from './engine.ts';
 import type { Executor, ExecutorObserver, InferRequest, InferResult, ModelStats } from './types.ts';
 
-export type { Executor, ExecutorObserver, InferRequest, InferResult, ModelStats, ColdStartBreakdown, InstanceState } from './types.ts';
+export type { CancelSignal, Executor, ExecutorObserver, InferRequest, InferResult, ModelStats, ColdStartBreakdown, InstanceState } from './types.ts';
 export type { Scheduler, QueuedRequest, InstanceView, PoolView, Placement } from './scheduler.ts';
 export type { ExecutorControl, PoolSnapshot } from './engine.ts';
 export { createScheduler, availableStrategies, type SchedulerFactory, type SchedulerContext } from './strategies/index.ts';

@@ -14,6 +14,7 @@ import type { Executor, InferResult, ModelStats } from '../executor/types.ts';
 import { binaryOutputSelector, encodeInferResponse, scanInferRequest } from '../core/v2-codec.ts';
 import { validateInputs } from '../executor/validate.ts';
 import { parseVersion, type ModelRegistry } from '../model-store/index.ts';
+import { ClientGone } from './client-gone.ts';
 
 export interface V2RoutesOptions {
   registry: Pick<ModelRegistry, 'getManifest' | 'getModel' | 'listModels'>;
@@ -222,11 +223,7 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
     else if (req.headers['hearth-priority'] !== undefined) priority = parsePriority(req.headers['hearth-priority'], 'header hearth-priority');
 
     // A client that goes away takes its request out of the queue.
-    const abort = new AbortController();
-    const onClose = () => {
-      if (!reply.raw.writableFinished) abort.abort(hearthError('INVALID_REQUEST', 'the client closed the connection'));
-    };
-    reply.raw.once('close', onClose);
+    const gone = new ClientGone(reply.raw);
     // Outputs in the order the client asked for them, else in the model's order. Those that go back as JSON are
     // printed by the instance thread (printOutputs), so this thread does not format their numbers.
     const order = outputNames ?? manifest.outputs.map((o) => o.name);
@@ -240,16 +237,16 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
         ...(outputNames ? { outputs: outputNames } : {}),
         ...(printOutputs.length > 0 ? { printOutputs } : {}),
         ...(priority !== undefined ? { priority } : {}),
-        signal: abort.signal,
+        signal: gone,
         source: 'online',
       });
       loadFailures.delete(`${manifest.name}@${manifest.version}`);
     } catch (e) {
-      reply.raw.off('close', onClose);
+      gone.release();
       if (isHearthError(e) && e.code === 'MODEL_INVALID') loadFailures.set(`${manifest.name}@${manifest.version}`, e.message);
       throw e;
     }
-    reply.raw.off('close', onClose);
+    gone.release();
 
     const byName = new Map<string, Tensor | PrintedTensor>(result.outputs.map((t) => [t.name, t]));
     for (const p of result.printed ?? []) byName.set(p.name, p);

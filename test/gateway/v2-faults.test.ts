@@ -1,6 +1,6 @@
 // V2 surface under faults, through the test-only fault runtime (nothing here depends on timing):
 // - a client that disconnects while its request waits in the queue takes it out of the queue: the route passes
-//   an AbortSignal into the executor ("vad" loads hang, so the request stays queued until the socket closes);
+//   a cancel signal (ClientGone) into the executor ("vad" loads hang, so the request stays queued until the socket closes);
 // - a version whose load fails ("broken" loads throw) is not ready and shows UNAVAILABLE in the index.
 import net from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -41,10 +41,14 @@ it('closing the socket removes the queued request and counts it as failed', asyn
   await new Promise<void>((r) => socket.once('connect', () => r()));
   socket.write(`POST /v2/models/vad/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 
+  const reasons: (string | undefined)[] = [];
+  rig.executor.setObserver({ onRequestDone: (e) => reasons.push(e.reason) });
   const queued = () => rig.executor.control.pool('vad', 1)?.queued ?? 0;
   await until(() => queued() === 1);
   socket.destroy();
   await until(() => queued() === 0);
+  // Taken out by the disconnect (CANCELED), not by its queue deadline running out (REJECTED).
+  expect(reasons).toEqual(['CANCELED']);
 
   const [s] = rig.executor.stats({ name: 'vad' });
   expect(s.fail.count).toBe(1);
