@@ -2,7 +2,7 @@
 // warm, recently used instances (so the rest idle out and retire), and starts a new instance only when
 // waiting for a busy one is expected to take longer than a cold start.
 import type { InstanceView, Placement, PoolView, QueuedRequest, Scheduler } from '../scheduler.ts';
-import { activeInstances, byId, canStartAnother, DEFAULT_AGING_MS, freeInstances, urgencyRank } from './urgency.ts';
+import { activeInstances, batchAbsorbs, byId, canStartAnother, DEFAULT_AGING_MS, freeInstances, urgencyRank } from './urgency.ts';
 
 export interface StatefulSchedulerOptions {
   /** An instance that ran within this window counts as warm for affinity (caches, pages, JIT still hot). */
@@ -93,6 +93,11 @@ export class StatefulScheduler implements Scheduler {
     if (!canStartAnother(pool)) return { kind: 'wait' };
     const active = activeInstances(pool);
     if (active.length === 0) return { kind: 'cold-start' };
+    // A burst that the instances already there (or starting) take in one batched run each: a second instance
+    // started now would be ready no sooner and would only split the batch. Without this, each request of a
+    // burst into an empty pool started one more instance, up to maxInstances (measured: 4 for a burst of 16),
+    // because the starting instance's remaining start plus one run exceeded a cold start.
+    if (this.#soloRequests === 0 && batchAbsorbs(pool, this.#batchableItems, now)) return { kind: 'wait' };
     return this.expectedWaitMs(pool, now) > pool.coldStartMs ? { kind: 'cold-start' } : { kind: 'wait' };
   }
 

@@ -57,8 +57,8 @@ export function byId(a: InstanceView, b: InstanceView): number {
 }
 
 /**
- * The growth rule for batchable pools (`stateless` and `event`; `stateful` gets the same effect from
- * expectedWaitMs). When the model batches, each slot of the instances the pool already has (warm or starting)
+ * The growth rule for batchable pools (all three strategies; `stateful` applies it while no unbatchable request
+ * is queued, then its expectedWaitMs). When the model batches, each slot of the instances the pool already has (warm or starting)
  * takes up to maxBatchItems queued items in its next run. So no other instance is cold-started while the
  * queued items fit in one run per slot and the wait for that run (one serviceMs behind a busy instance, the
  * rest of its start for a starting one) is shorter than a cold start: a new instance would only split the

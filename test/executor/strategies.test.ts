@@ -323,7 +323,7 @@ describe('event placement', () => {
 });
 
 describe('growth of a batchable pool', () => {
-  it.each([['stateless', () => new StatelessScheduler()], ['event', () => new EventScheduler()]] as const)(
+  it.each([['stateless', () => new StatelessScheduler()], ['event', () => new EventScheduler()], ['stateful', () => new StatefulScheduler()]] as const)(
     '%s: a burst that fits one run waits for the instance that began starting this very tick instead of starting a second',
     (_name, make) => {
       const s = make();
