@@ -180,7 +180,10 @@ export class Autoscaler {
     this.observer = {
       onRequestQueued: (e) => this.#arrived(e.name, e.version, e.at),
       onRequestDone: (e) => this.#done(e),
-      onRun: (e) => this.#state(e.name, e.version, undefined, e.at).cost.record(e.batchSize, e.computeMs, e.at),
+      // A first run includes the runtime's warm-up: it says nothing about what the next runs will cost.
+      onRun: (e) => {
+        if (!e.firstRun) this.#state(e.name, e.version, undefined, e.at).cost.record(e.batchSize, e.computeMs, e.at);
+      },
     };
   }
 

@@ -380,8 +380,12 @@ export class Engine {
         const end = this.#clock.now();
         const computeMs = r.computeMs;
         pool.stats.executionCount++;
-        pool.recordService(computeMs);
-        this.#observer.onRun?.({ name: pool.manifest.name, version: pool.manifest.version, batchSize: batch.length, computeMs, at: end });
+        // An instance's first run pays one-time warm-up (the session's first run, a fresh thread's cold JIT):
+        // measured over HTTP, 28-41 ms for silero's first batch of 16 against 4-6 ms for the next full ones. In
+        // the run-time average it made a busy instance look slower than a cold start, and the growth rule
+        // (batchAbsorbs) started a second instance that only split the batches.
+        if (!firstRun) pool.recordService(computeMs);
+        this.#observer.onRun?.({ name: pool.manifest.name, version: pool.manifest.version, batchSize: batch.length, computeMs, at: end, firstRun });
         let perRequest: Tensor[][];
         try {
           perRequest = offsets ? splitOutputs(r.outputs, offsets, pool.layout) : [r.outputs];

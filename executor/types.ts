@@ -108,7 +108,8 @@ export interface ExecutorObserver {
     coldStartMs?: number;
     at: number;
   }): void;
-  onRun?(e: { name: string; version: number; batchSize: number; computeMs: number; at: number }): void;
+  /** One run. `firstRun`: the instance's first, which includes the runtime's one-time warm-up. */
+  onRun?(e: { name: string; version: number; batchSize: number; computeMs: number; at: number; firstRun?: boolean }): void;
   onInstanceState?(e: { name: string; version: number; instanceId: string; from: InstanceState | 'none'; to: InstanceState | 'gone'; memoryMb: number; at: number }): void;
 }
 

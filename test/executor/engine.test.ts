@@ -68,6 +68,20 @@ describe('engine', () => {
     expect(s.bySource).toEqual({ online: 6, batch: 0 });
   });
 
+  it("an instance's first run (its warm-up) stays out of the pool's run-time average", async () => {
+    const runs: { computeMs: number; firstRun?: boolean }[] = [];
+    const { w } = await setup({ w: { maxInstances: 1, batching: { maxBatchSize: 1 } } }, { onRun: (e) => runs.push(e) });
+    await rig!.executor.load(w);
+    await rig!.executor.infer({ manifest: w, inputs: faultInputs(1300) });
+    for (let i = 0; i < 3; i++) await rig!.executor.infer({ manifest: w, inputs: faultInputs(1010) });
+    expect(runs.map((r) => r.firstRun)).toEqual([true, false, false, false]);
+    expect(runs[0].computeMs).toBeGreaterThanOrEqual(300);
+    // A moving average of the later runs alone cannot exceed the slowest of them; with the 300 ms first run in it,
+    // it would still be above 150 ms after three 10 ms runs.
+    const serviceMs = rig!.executor.control.pool('w', 1)!.serviceMs;
+    expect(serviceMs).toBeLessThanOrEqual(Math.max(...runs.slice(1).map((r) => r.computeMs)));
+  });
+
   it('under `event`, a high-priority request overtakes queued low-priority ones', async () => {
     const { e } = await setup({ e: { maxInstances: 1, batching: { maxBatchSize: 1 }, scheduling: { strategy: 'event' } } }, undefined, { EXECUTOR_SLOTS: '1' });
     await rig!.executor.load(e);
