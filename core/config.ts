@@ -31,6 +31,11 @@ export interface Config {
   redisUrl: string;
   /** Largest accepted model upload, in bytes. */
   maxModelBytes: number;
+  /**
+   * JSON `data` arrays of at least this many bytes are parsed on the instance thread instead of the HTTP thread;
+   * smaller ones are parsed as the request arrives, while the instance runs the batch before.
+   */
+  deferJsonBytes: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   executor: {
     /** Model-less workers spawned ahead of need, so a cold start skips the thread spawn. */
@@ -151,6 +156,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     store,
     redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:'])!,
     maxModelBytes: int(env, 'MAX_MODEL_BYTES', 2 * 1024 ** 3, 1),
+    deferJsonBytes: int(env, 'DEFER_JSON_BYTES', 16 * 1024, 1),
     logLevel,
     executor: {
       prewarmWorkers: int(env, 'EXECUTOR_PREWARM_WORKERS', 1, 0, 64),

@@ -56,7 +56,7 @@ export async function buildApp(deps: AppDeps, opts: { logger?: boolean } = {}): 
       if (req.method !== 'GET' && req.method !== 'HEAD' && req.url.startsWith('/v1/models/') && reply.statusCode < 400) manifests.clear();
       return payload;
     });
-    await app.register(v2Routes, { registry: deps.registry, executor: deps.executor, clock: deps.clock, manifests });
+    await app.register(v2Routes, { registry: deps.registry, executor: deps.executor, clock: deps.clock, manifests, deferJsonBytes: deps.config.deferJsonBytes });
   }
   if (deps.autoscaler || deps.ledger || deps.metrics) {
     await app.register(opsRoutes, {

@@ -22,6 +22,11 @@ export interface V2RoutesOptions {
   clock: Clock;
   /** The infer path's manifest cache; buildApp shares it with a hook that clears it when /v1/models changes. */
   manifests?: ManifestCache;
+  /**
+   * Flat numeric JSON `data` arrays of at least this many bytes stay text until the instance thread parses them
+   * (scanInferRequest's deferAbove; Config.deferJsonBytes, DEFER_JSON_BYTES). Default 16 KiB.
+   */
+  deferJsonBytes?: number;
 }
 
 /**
@@ -96,12 +101,8 @@ function parseHeaderLength(raw: string | string[] | undefined): number | undefin
   return Number(s);
 }
 
-/**
- * JSON `data` arrays at least this long (in bytes) are parsed on the instance thread instead of the HTTP thread
- * (scanInferRequest). Below it, parsing here is cheaper than the bookkeeping. Measured with
- * benchmarks/hearth-vs-minimal.ts (README, Performance).
- */
-const DEFER_JSON_BYTES = 1024;
+/** The default of Config.deferJsonBytes; README, Performance, has the measurements behind it. */
+const DEFAULT_DEFER_JSON_BYTES = 16 * 1024;
 
 /** Largest body after decompression, the same as fastify's bodyLimit for plain bodies. */
 const MAX_INFLATED_BYTES = 64 * 1024 * 1024;
@@ -170,6 +171,7 @@ function tritonStat(s: ModelStats) {
 
 export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Promise<void> {
   const { registry, executor, clock } = opts;
+  const deferAbove = opts.deferJsonBytes ?? DEFAULT_DEFER_JSON_BYTES;
   const manifests = opts.manifests ?? new ManifestCache(registry, clock);
   /** Last load failure per `${name}@${version}` on this node; cleared by a successful load or run. */
   const loadFailures = new Map<string, string>();
@@ -213,7 +215,7 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
   const infer = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     // The model first (404 before 400, as Triton answers), then the body, then the body against the model.
     const manifest = await manifests.get(req.params.name, versionOf(req.params));
-    const decoded = scanInferRequest(bodyBytes(req), { headerLength: parseHeaderLength(req.headers['inference-header-content-length']), deferAbove: DEFER_JSON_BYTES });
+    const decoded = scanInferRequest(bodyBytes(req), { headerLength: parseHeaderLength(req.headers['inference-header-content-length']), deferAbove });
     const outputNames = decoded.outputs?.map((o) => o.name);
     validateInputs(manifest, decoded.inputs, outputNames);
     const exec = needExecutor();

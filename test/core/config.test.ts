@@ -8,7 +8,8 @@ import { ConfigError, loadConfig } from '../../core/index.ts';
 describe('loadConfig', () => {
   it('runs on embedded defaults with an empty environment', () => {
     const c = loadConfig({});
-    expect(c).toMatchObject({ port: 8080, host: '127.0.0.1', redisUrl: 'redis://127.0.0.1:6379', maxModelBytes: 2 * 1024 ** 3, logLevel: 'info' });
+    expect(c).toMatchObject({ port: 8080, host: '127.0.0.1', redisUrl: 'redis://127.0.0.1:6379', maxModelBytes: 2 * 1024 ** 3, logLevel: 'info', deferJsonBytes: 16 * 1024 });
+    expect(loadConfig({ DEFER_JSON_BYTES: '1024' }).deferJsonBytes).toBe(1024);
     expect(c.dataDir).toBe(path.resolve('./data'));
     expect(c.cacheDir).toBe(path.join(c.dataDir, 'cache'));
     expect(c.store).toEqual({ kind: 'fs', root: path.join(c.dataDir, 'store') });
@@ -34,6 +35,8 @@ describe('loadConfig', () => {
     [{ REDIS_URL: 'http://127.0.0.1' }, 'REDIS_URL'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ CACHE_MAX_BYTES: 'lots' }, 'CACHE_MAX_BYTES'],
+    [{ DEFER_JSON_BYTES: '0' }, 'DEFER_JSON_BYTES'],
+    [{ DEFER_JSON_BYTES: '16k' }, 'DEFER_JSON_BYTES'],
     // The autoscaler and its rate windows refuse these later, in a message that names no variable.
     [{ AUTOSCALER_TARGET_UTILIZATION: '0' }, 'AUTOSCALER_TARGET_UTILIZATION'],
     [{ AUTOSCALER_TARGET_UTILIZATION: '1.5' }, 'AUTOSCALER_TARGET_UTILIZATION'],

@@ -274,14 +274,14 @@ describe('upscaler (TF.js layers) over HTTP', () => {
     expect(maxDiff(out.data as Float32Array, direct.data as Float32Array)).toBeLessThanOrEqual(1e-3);
   });
 
-  it('takes flat JSON data of over 1 KB (parsed on the instance thread) and prints the output there, equal to a direct run', async () => {
+  it('takes flat JSON data of over 16 KiB (parsed on the instance thread) and prints the output there, equal to a direct run', async () => {
     const meta = (await rig.app.inject({ url: '/v2/models/upscaler' })).json();
-    const [h, w] = [12, 10];
+    const [h, w] = [32, 24];
     const pixels = new Float32Array(h * w * 3).map((_, i) => ((i * 53) % 255) / 255);
     const input: Tensor = { name: meta.inputs[0].name as string, datatype: 'FP32', shape: [1, h, w, 3], data: pixels };
     const json = encodeInferRequest({ inputs: [input] });
-    // Long enough for the route to leave the array as text (DEFER_JSON_BYTES in gateway/v2-routes.ts).
-    expect(json.body.length - 200).toBeGreaterThan(1024);
+    // Long enough for the route to leave the array as text (Config.deferJsonBytes, 16 KiB unless DEFER_JSON_BYTES says otherwise).
+    expect(json.body.length - 200).toBeGreaterThan(16 * 1024);
     const res = await post('/v2/models/upscaler/infer', json.body, { 'content-type': 'application/json' });
     expect(res.statusCode).toBe(200);
     const [out] = decodeInferResponse(res.rawPayload).outputs;
@@ -370,12 +370,28 @@ describe('versions on the infer path', () => {
   });
 });
 
-describe('a burst of JSON calls over a real socket, one of them bad', () => {
+// Silero's frame (about 10 KB of JSON) and states (about 2.6 KB) are parsed on the HTTP thread by default; with
+// DEFER_JSON_BYTES=1024 they reach the instance as JSON text and are parsed there, inside the merged run.
+describe.each([
+  { where: 'on the HTTP thread (default DEFER_JSON_BYTES)', env: undefined },
+  { where: 'on the instance thread (DEFER_JSON_BYTES=1024)', env: { DEFER_JSON_BYTES: '1024' } },
+])('a burst of JSON calls over a real socket, one of them bad, parsed $where', ({ env }) => {
   let base: string;
+  let own: V2Rig | undefined;
   beforeAll(async () => {
-    await rig.app.listen({ port: 0, host: '127.0.0.1' });
-    const addr = rig.app.server.address() as { port: number };
+    let app = rig.app;
+    if (env) {
+      own = await startV2Rig(env);
+      const vad = await own.app.inject({ method: 'POST', url: '/v1/models/vad', headers: { 'content-type': 'application/octet-stream' }, payload: sileroBytes() });
+      expect(vad.statusCode).toBe(201);
+      app = own.app;
+    }
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const addr = app.server.address() as { port: number };
     base = `http://127.0.0.1:${addr.port}`;
+  });
+  afterAll(async () => {
+    await own?.close();
   });
 
   it('16 good calls answer 200 with the direct run\'s outputs; the frame one number short answers 400 INVALID_TENSOR alone', async () => {
@@ -384,7 +400,6 @@ describe('a burst of JSON calls over a real socket, one of them bad', () => {
       t[3] = { ...t[3], data: new Float32Array(128).map((_, k) => Math.cos(k * (i + 1)) * 0.1) };
       return t;
     });
-    // Frame and state are well over the route's deferral threshold: they reach the instance as JSON text.
     const bodies = inputs.map((t, i) => jsonBody(t, { id: `burst-${i}` }));
     const bad = JSON.parse(jsonBody(sileroInputs(299), { id: 'burst-bad' })) as { inputs: { name: string; data: number[] }[] };
     bad.inputs[0].data = bad.inputs[0].data.slice(0, 511);
