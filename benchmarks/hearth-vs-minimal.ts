@@ -3,7 +3,7 @@
 // each scheduling strategy. Servers run in their own processes; the variants take turns, round after round,
 // so drifting machine load hits them alike. Prints throughput, p50/p99 and the ratio hearth/minimal.
 //   tsx benchmarks/hearth-vs-minimal.ts [--duration 5000] [--warmup 1000] [--prewarm 3000] [--rounds 2] [--concurrency 16]
-//     [--variants minimal,batch-on,batch-off,batch-delay,stateful,event] [--delay 1] (batch-delay's maxQueueDelayMs) [--min-instances N] [--max-instances N] [--max-batch 16]
+//     [--variants minimal,batch-on,batch-off,batch-delay,stateful,event,event-defer-1k] [--delay 1] (batch-delay's maxQueueDelayMs) [--min-instances N] [--max-instances N] [--max-batch 16]
 //     [--instance-concurrency N] (runs sent to one instance at once)
 //     [--prof DIR] (DIR/hearth-main-N: the Hearth main thread over each measured window; DIR/threads: whole-life
 //     profiles of every thread, workers included) [--json FILE]
@@ -38,6 +38,8 @@ interface Variant {
   /** Model name on the Hearth server; undefined for the minimal server. */
   model?: string;
   config?: Record<string, unknown>;
+  /** Node-level settings (environment) the variant needs; variants with different ones get Hearth processes of their own. */
+  env?: Record<string, string>;
 }
 
 const minInstancesArg = arg('min-instances', '');
@@ -58,6 +60,13 @@ const ALL: Variant[] = [
   },
   { name: 'stateful', model: 'vad-stateful', config: { ...maxInstances, batching: { maxBatchSize: maxBatch, maxQueueDelayMs: 0 }, scheduling: { strategy: 'stateful' } } },
   { name: 'event', model: 'vad-event', config: { ...maxInstances, batching: { maxBatchSize: maxBatch, maxQueueDelayMs: 0 }, scheduling: { strategy: 'event' } } },
+  // The DEFER_JSON_BYTES default before 2026-11-26: every silero array (frame 10.5 KB, states 2.6 KB) parsed on the instance thread.
+  {
+    name: 'event-defer-1k',
+    model: 'vad-event',
+    config: { ...maxInstances, batching: { maxBatchSize: maxBatch, maxQueueDelayMs: 0 }, scheduling: { strategy: 'event' } },
+    env: { DEFER_JSON_BYTES: '1024' },
+  },
 ];
 const variants = variantNames.map((n) => {
   const v = ALL.find((x) => x.name === n);
@@ -179,26 +188,33 @@ async function main(): Promise<void> {
       urls.set('minimal', `${minimal.url}/v2/models/vad/infer`);
     }
     const hearthVariants = variants.filter((v) => v.model);
+    // One Hearth process per distinct node environment; --prof profiles the first one started.
+    const hearths = new Map<string, { child: ChildProcess; url: string }>();
+    /** Base URL of the Hearth process serving each variant. */
+    const bases = new Map<string, string>();
     let hearthChild: ChildProcess | undefined;
-    let hearthUrl: string | undefined;
-    if (hearthVariants.length > 0) {
-      if (profDir) await fs.mkdir(profDir, { recursive: true });
-      const hearth = await startChild(
-        path.join(here, 'hearth-server.ts'),
-        profDir ? [path.resolve(profDir)] : [],
-        { DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'silent' },
-        profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profDir, 'threads')}`] : [],
-      );
-      hearthChild = hearth.child;
-      hearthUrl = hearth.url;
-      children.push(hearth.child);
-      const model = await fs.readFile(modelPath);
-      for (const v of hearthVariants) {
-        await call(`${hearth.url}/v1/models/${v.model}`, 'POST', model, 'application/octet-stream');
-        await call(`${hearth.url}/v1/models/${v.model}/config`, 'PUT', JSON.stringify(v.config), 'application/json');
-        urls.set(v.name, `${hearth.url}/v2/models/${v.model}/infer`);
-        pids.set(v.name, hearth.child.pid!);
+    const model = hearthVariants.length > 0 ? await fs.readFile(modelPath) : undefined;
+    for (const v of hearthVariants) {
+      const key = JSON.stringify(v.env ?? {});
+      let hearth = hearths.get(key);
+      if (!hearth) {
+        const profile = profDir && !hearthChild;
+        if (profile) await fs.mkdir(profDir, { recursive: true });
+        hearth = await startChild(
+          path.join(here, 'hearth-server.ts'),
+          profile ? [path.resolve(profDir)] : [],
+          { DATA_DIR: path.join(dataDir, String(hearths.size)), PORT: '0', HOST: '127.0.0.1', REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'silent', ...v.env },
+          profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profDir, 'threads')}`] : [],
+        );
+        hearths.set(key, hearth);
+        children.push(hearth.child);
+        hearthChild ??= hearth.child;
       }
+      await call(`${hearth.url}/v1/models/${v.model}`, 'POST', model!, 'application/octet-stream');
+      await call(`${hearth.url}/v1/models/${v.model}/config`, 'PUT', JSON.stringify(v.config), 'application/json');
+      urls.set(v.name, `${hearth.url}/v2/models/${v.model}/infer`);
+      bases.set(v.name, hearth.url);
+      pids.set(v.name, hearth.child.pid!);
     }
 
     // Cold starts (worker spawn, session load) take seconds on a busy 2-core box; the comparison is about warm
@@ -207,7 +223,7 @@ async function main(): Promise<void> {
       const deadline = performance.now() + 20_000;
       for (;;) {
         await runLoad({ url: urls.get(v.name)!, bodies, concurrency, durationMs: prewarmMs });
-        const pool = await poolState(hearthUrl!, v.model!);
+        const pool = await poolState(bases.get(v.name)!, v.model!);
         if (!pool || pool.starting === 0 || performance.now() > deadline) break;
       }
     }
@@ -220,7 +236,7 @@ async function main(): Promise<void> {
     for (let r = 0; r < rounds; r++) {
       for (const v of variants) {
         // With --prof, the Hearth main thread is profiled over the measured window of each Hearth variant.
-        const profiling = profDir && v.model && hearthChild;
+        const profiling = profDir && v.model && hearthChild && pids.get(v.name) === hearthChild.pid;
         if (profiling) setTimeout(() => hearthChild!.kill('SIGUSR2'), warmupMs).unref();
         // The server's CPU over the measured window, main thread apart from the rest.
         const pid = pids.get(v.name)!;
@@ -239,8 +255,8 @@ async function main(): Promise<void> {
         results.get(v.name)!.push(res);
         const base = results.get('minimal')?.[r];
         const ratio = base && v.name !== 'minimal' ? `  ×${(res.inferencesPerSec / base.inferencesPerSec).toFixed(2)} of minimal` : '';
-        const pool = v.model ? await poolState(hearthUrl!, v.model) : undefined;
-        const batch = v.model ? await meanBatch(hearthUrl!, v.model) : undefined;
+        const pool = v.model ? await poolState(bases.get(v.name)!, v.model) : undefined;
+        const batch = v.model ? await meanBatch(bases.get(v.name)!, v.model) : undefined;
         const instances = pool ? `  [instances: ${pool.idle + pool.busy} warm, ${pool.starting} starting; mean batch ${batch?.toFixed(1) ?? '?'}]` : '';
         const cpuText = cpu ? `  [server CPU: main ${cpu.mainPct.toFixed(0)}%, other threads ${cpu.othersPct.toFixed(0)}%]` : '';
         console.log(`round ${r + 1}  ${formatLoad(v.name, res)}${ratio}${instances}${cpuText}`);
@@ -263,7 +279,7 @@ async function main(): Promise<void> {
       const ratio = v.name !== 'minimal' && base ? median(rs.map((x, i) => x.inferencesPerSec / base[i].inferencesPerSec)) : undefined;
       summary[v.name] = { inferencesPerSec: rate, p50Ms: p50, p99Ms: p99, errors, ratioToMinimal: ratio, ratioOfMedians: rate / baseRate, rounds: rs };
       console.log(
-        `${v.name.padEnd(12)} ${rate.toFixed(0).padStart(7)} inf/s  p50 ${p50.toFixed(2)} ms  p99 ${p99.toFixed(2)} ms  errors ${errors}` +
+        `${v.name.padEnd(14)} ${rate.toFixed(0).padStart(7)} inf/s  p50 ${p50.toFixed(2)} ms  p99 ${p99.toFixed(2)} ms  errors ${errors}` +
           (ratio !== undefined ? `  hearth/minimal: median per-round ${ratio.toFixed(2)}, of medians ${(rate / baseRate).toFixed(2)}` : ''),
       );
     }
