@@ -4,7 +4,7 @@
 // so drifting machine load hits them alike. Prints throughput, p50/p99 and the ratio hearth/minimal.
 //   tsx benchmarks/hearth-vs-minimal.ts [--duration 5000] [--warmup 1000] [--prewarm 3000] [--rounds 2] [--concurrency 16]
 //     [--variants minimal,batch-on,batch-off,batch-delay,stateful,event,event-defer-1k] [--delay 1] (batch-delay's maxQueueDelayMs) [--min-instances N] [--max-instances N] [--max-batch 16]
-//     [--instance-concurrency N] (runs sent to one instance at once)
+//     [--instance-concurrency N] (runs sent to one instance at once) [--idle-models N] (extra warmed, then idle, models)
 //     [--prof DIR] (DIR/hearth-main-N: the Hearth main thread over each measured window; DIR/threads: whole-life
 //     profiles of every thread, workers included) [--json FILE]
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -30,6 +30,7 @@ const concurrency = Number(arg('concurrency', '16'));
 const maxBatch = Number(arg('max-batch', '16'));
 const maxInstancesArg = arg('max-instances', '');
 const profDir = arg('prof', '');
+const idleModels = Number(arg('idle-models', '0'));
 const jsonOut = arg('json', '');
 const variantNames = arg('variants', 'minimal,batch-on,batch-off,stateful,event').split(',');
 
@@ -217,6 +218,14 @@ async function main(): Promise<void> {
       pids.set(v.name, hearth.child.pid!);
     }
 
+    // --idle-models N: extra silero models on the first Hearth process, each warmed once and then left idle.
+    if (idleModels > 0 && bases.size > 0) {
+      const base = [...bases.values()][0];
+      for (let k = 0; k < idleModels; k++) {
+        await call(`${base}/v1/models/idle${k}`, 'POST', model!, 'application/octet-stream');
+        await runLoad({ url: `${base}/v2/models/idle${k}/infer`, bodies, concurrency, durationMs: 2000 });
+      }
+    }
     // Cold starts (worker spawn, session load) take seconds on a busy 2-core box; the comparison is about warm
     // serving, so each Hearth variant is driven until its pool stops growing before anything is measured.
     for (const v of hearthVariants) {
