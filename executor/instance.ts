@@ -8,6 +8,7 @@ import type { LoadMessageOptions, LoadedMessage, WorkerToHost } from '../functio
 import { transferTensors } from '../functions/tensor-transfer.ts';
 import type { InstanceView } from './scheduler.ts';
 import type { InstanceState } from './types.ts';
+import { ChurnMap } from './churn-map.ts';
 
 export interface InstanceHooks {
   /** Every state change, from 'none' at creation to 'gone' at the end. */
@@ -71,7 +72,8 @@ export class Instance implements InstanceView {
   #worker?: Worker;
   #clock: Clock;
   #hooks: InstanceHooks;
-  #runs = new Map<number, PendingRun>();
+  /** Runs posted to the worker, by id: a ChurnMap (see churn-map.ts), since one comes and goes per batch. */
+  #runs = new ChurnMap<number, PendingRun>();
   #runSeq = 0;
   #loading?: { resolve: (m: LoadedMessage) => void; reject: (e: Error) => void };
   #terminate?: (w: Worker) => Promise<void>;

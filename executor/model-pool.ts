@@ -8,6 +8,7 @@ import { defaultMemoryMb } from './node-resources.ts';
 import type { QueuedRequest, Scheduler } from './scheduler.ts';
 import { createScheduler } from './strategies/index.ts';
 import type { InferRequest, InferResult, InstanceState, ModelStats } from './types.ts';
+import { ChurnMap } from './churn-map.ts';
 
 /** A request waiting in a pool, with what it takes to answer it. */
 export interface Waiting {
@@ -29,7 +30,8 @@ export class ModelPool {
   /** Where each tensor keeps its batch axis; undefined when the model cannot batch. */
   readonly layout: BatchLayout | undefined;
   readonly instances = new Map<string, Instance>();
-  readonly waiting = new Map<number, Waiting>();
+  /** Queued requests by id; a ChurnMap because ids come and go all the time (see churn-map.ts). */
+  readonly waiting = new ChurnMap<number, Waiting>();
   readonly rate = new ArrivalRate();
   readonly stats: ModelStats;
   /** Callers of load() waiting for an instance to become ready. */

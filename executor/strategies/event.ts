@@ -3,6 +3,7 @@
 // Across pools, rank() orders by that level, then the pool's request rate, then age.
 import type { InstanceView, Placement, PoolView, QueuedRequest, Scheduler } from '../scheduler.ts';
 import { activeInstances, batchAbsorbs, byId, canStartAnother, DEFAULT_AGING_MS, effectivePriority, freeInstances, priorityLevel, urgencyRank } from './urgency.ts';
+import { ChurnMap } from '../churn-map.ts';
 
 export interface EventSchedulerOptions {
   /** Waiting this long raises a request's effective priority by one level. */
@@ -13,7 +14,7 @@ export class EventScheduler implements Scheduler {
   readonly strategy = 'event' as const;
   // One FIFO per priority level; within a level the oldest is first, so its head has the level's highest
   // effective priority and peek() only compares ten heads.
-  #levels: Map<number, QueuedRequest>[] = Array.from({ length: 10 }, () => new Map());
+  #levels: ChurnMap<number, QueuedRequest>[] = Array.from({ length: 10 }, () => new ChurnMap());
   #size = 0;
   /** Sum of the queued requests' items (their batch sizes). */
   #items = 0;
@@ -105,7 +106,7 @@ export class EventScheduler implements Scheduler {
   }
 }
 
-function first(level: Map<number, QueuedRequest>): QueuedRequest | undefined {
+function first(level: ChurnMap<number, QueuedRequest>): QueuedRequest | undefined {
   for (const req of level.values()) return req;
   return undefined;
 }

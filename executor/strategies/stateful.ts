@@ -3,6 +3,7 @@
 // waiting for a busy one is expected to take longer than a cold start.
 import type { InstanceView, Placement, PoolView, QueuedRequest, Scheduler } from '../scheduler.ts';
 import { activeInstances, batchAbsorbs, byId, canStartAnother, DEFAULT_AGING_MS, freeInstances, urgencyRank } from './urgency.ts';
+import { ChurnMap } from '../churn-map.ts';
 
 export interface StatefulSchedulerOptions {
   /** An instance that ran within this window counts as warm for affinity (caches, pages, JIT still hot). */
@@ -16,7 +17,7 @@ export const DEFAULT_WARM_WINDOW_MS = 60_000;
 export class StatefulScheduler implements Scheduler {
   readonly strategy = 'stateful' as const;
   // Insertion-ordered, O(1) removal for deadlines and disconnects.
-  #queue = new Map<number, QueuedRequest>();
+  #queue = new ChurnMap<number, QueuedRequest>();
   #soloRequests = 0;
   #batchableItems = 0;
   #warmWindowMs: number;
