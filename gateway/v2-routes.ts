@@ -24,9 +24,9 @@ export interface V2RoutesOptions {
   manifests?: ManifestCache;
   /**
    * Flat numeric JSON `data` arrays of at least this many bytes stay text until the instance thread parses them
-   * (scanInferRequest's deferAbove; Config.deferJsonBytes, DEFER_JSON_BYTES). Default 16 KiB.
+   * (scanInferRequest's deferAbove): Config.deferJsonBytes, set by DEFER_JSON_BYTES.
    */
-  deferJsonBytes?: number;
+  deferJsonBytes: number;
 }
 
 /**
@@ -101,9 +101,6 @@ function parseHeaderLength(raw: string | string[] | undefined): number | undefin
   return Number(s);
 }
 
-/** The default of Config.deferJsonBytes; README, Performance, has the measurements behind it. */
-const DEFAULT_DEFER_JSON_BYTES = 16 * 1024;
-
 /** Largest body after decompression, the same as fastify's bodyLimit for plain bodies. */
 const MAX_INFLATED_BYTES = 64 * 1024 * 1024;
 
@@ -171,7 +168,7 @@ function tritonStat(s: ModelStats) {
 
 export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Promise<void> {
   const { registry, executor, clock } = opts;
-  const deferAbove = opts.deferJsonBytes ?? DEFAULT_DEFER_JSON_BYTES;
+  const deferAbove = opts.deferJsonBytes;
   const manifests = opts.manifests ?? new ManifestCache(registry, clock);
   /** Last load failure per `${name}@${version}` on this node; cleared by a successful load or run. */
   const loadFailures = new Map<string, string>();
@@ -244,11 +241,11 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
       });
       loadFailures.delete(`${manifest.name}@${manifest.version}`);
     } catch (e) {
-      gone.release();
       if (isHearthError(e) && e.code === 'MODEL_INVALID') loadFailures.set(`${manifest.name}@${manifest.version}`, e.message);
       throw e;
+    } finally {
+      gone.release();
     }
-    gone.release();
 
     const byName = new Map<string, Tensor | PrintedTensor>(result.outputs.map((t) => [t.name, t]));
     for (const p of result.printed ?? []) byName.set(p.name, p);
