@@ -60,7 +60,39 @@ export interface Config {
     scaleDownDelayMs: number;
   };
   jobs: { prefix: string };
+  /** Bounds on what one client can make a node hold or do (docs: limits). Every one is a setting. */
+  limits: Limits;
+  /** Job completion callbacks (POST to a client's URL). */
+  callbacks: {
+    /** Allow loopback, private, link-local and metadata addresses (tests reach their own listener). Default false. */
+    allowPrivate: boolean;
+    /** Longest a callback may take to connect. */
+    connectTimeoutMs: number;
+    /** Longest a callback may take from connect to the end of the answer. */
+    responseTimeoutMs: number;
+  };
   prices: Prices;
+}
+
+export interface Limits {
+  /** Largest request body on every route but uploads and datasets (after decompression). */
+  maxRequestBytes: number;
+  /** Bytes of buffered request bodies held at once by this node; past it new bodies get 503 OVERLOADED. */
+  maxBodyBytesInFlight: number;
+  /** Most files in one model upload (archive entries or multipart parts). */
+  maxArchiveFiles: number;
+  /** Largest dataset upload. */
+  maxDatasetBytes: number;
+  /** Longest line of a dataset (one request body). */
+  maxLineBytes: number;
+  /** Longest a client may take to send a whole request (headers and body). */
+  requestTimeoutMs: number;
+  /** Longest a connection may stay silent (no bytes either way) before it is closed. */
+  connectionTimeoutMs: number;
+  /** Longest a shutdown waits for requests in flight before it closes every connection. */
+  shutdownTimeoutMs: number;
+  /** Longest one object-store call may go without progress. */
+  storeTimeoutMs: number;
 }
 
 export const DEFAULT_PRICES: Readonly<Prices> = Object.freeze({
@@ -88,6 +120,14 @@ function int(env: Env, name: string, def: number, min: number, max = Number.MAX_
   const v = Number(raw.trim());
   if (v < min || v > max) throw new ConfigError(name, `expected a value in [${min}, ${max}], got ${v}`);
   return v;
+}
+
+function bool(env: Env, name: string, def: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return def;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(name, `expected true or false, got "${env[name]}"`);
 }
 
 function num(env: Env, name: string, def: number): number {
@@ -173,6 +213,22 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       scaleDownDelayMs: int(env, 'AUTOSCALER_SCALE_DOWN_DELAY_MS', 30_000, 0),
     },
     jobs: { prefix: env.JOBS_PREFIX || 'hearth' },
+    limits: {
+      maxRequestBytes: int(env, 'MAX_REQUEST_BYTES', 16 * 1024 ** 2, 1024),
+      maxBodyBytesInFlight: int(env, 'MAX_BODY_BYTES_IN_FLIGHT', 256 * 1024 ** 2, 1024),
+      maxArchiveFiles: int(env, 'MAX_ARCHIVE_FILES', 1000, 1, 1_000_000),
+      maxDatasetBytes: int(env, 'MAX_DATASET_BYTES', 1024 ** 3, 1),
+      maxLineBytes: int(env, 'MAX_LINE_BYTES', 16 * 1024 ** 2, 64),
+      requestTimeoutMs: int(env, 'REQUEST_TIMEOUT_MS', 300_000, 100),
+      connectionTimeoutMs: int(env, 'CONNECTION_TIMEOUT_MS', 120_000, 100),
+      shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0),
+      storeTimeoutMs: int(env, 'STORE_TIMEOUT_MS', 30_000, 100),
+    },
+    callbacks: {
+      allowPrivate: bool(env, 'CALLBACK_ALLOW_PRIVATE', false),
+      connectTimeoutMs: int(env, 'CALLBACK_CONNECT_TIMEOUT_MS', 5_000, 1),
+      responseTimeoutMs: int(env, 'CALLBACK_TIMEOUT_MS', 10_000, 1),
+    },
     prices: {
       computePerGbSecond: num(env, 'PRICE_COMPUTE_PER_GB_SECOND', DEFAULT_PRICES.computePerGbSecond),
       perRequest: num(env, 'PRICE_PER_REQUEST', DEFAULT_PRICES.perRequest),
