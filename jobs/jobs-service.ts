@@ -15,6 +15,8 @@ import { resolveDatasetKey } from './datasets.ts';
 import { JobRecords, TERMINAL_STATES, type CallbackAttempt, type ChunkProgress, type JobRecord, type JobState } from './job-records.ts';
 import { apiConnection, redactUrl, workerConnection } from './redis-link.ts';
 import type { RowCodec } from './row-codec.ts';
+import { checkCallbackUrl } from './callback-address.ts';
+import { CallbackSender } from './callback-delivery.ts';
 
 /** What jobs need from the registry. */
 export interface ManifestSource {
@@ -41,7 +43,6 @@ export interface WorkerTuning {
   maxStalledCount: number;
   callbackAttempts: number;
   callbackBackoffMs: number;
-  callbackTimeoutMs: number;
   /** Retries of one row the executor refused for load (QUEUE_FULL, OVERLOADED) before the row fails. */
   rowRetries: number;
   /** How often a running chunk publishes its progress and looks for a cancellation. */
@@ -59,7 +60,6 @@ export const DEFAULT_TUNING: Readonly<WorkerTuning> = Object.freeze({
   maxStalledCount: 3,
   callbackAttempts: 6,
   callbackBackoffMs: 1000,
-  callbackTimeoutMs: 10_000,
   rowRetries: 20,
   pollMs: 250,
 });
@@ -136,6 +136,7 @@ export class JobsService {
   readonly #url: string;
   readonly #prefix: string;
   readonly #records: JobRecords;
+  readonly #callbackSender: CallbackSender;
   #api?: Redis;
   #wredis?: Redis;
   #flow?: FlowProducer;
@@ -154,6 +155,7 @@ export class JobsService {
     this.#url = o.redisUrl ?? o.config.redisUrl;
     this.#prefix = o.prefix ?? o.config.jobs.prefix;
     this.#records = new JobRecords(this.#prefix);
+    this.#callbackSender = new CallbackSender(o.config.callbacks);
   }
 
   /** Begins connecting in the background; never waits for Redis. */
@@ -226,7 +228,7 @@ export class JobsService {
   }
 
   async create(body: CreateJobBody): Promise<{ id: string; state: 'queued' }> {
-    const req = checkCreateBody(body);
+    const req = checkCreateBody(body, this.#o.config.callbacks.allowPrivate);
     this.#need();
     const manifest = await this.#o.registry.getManifest(req.model, req.version);
     const id = newJobId();
@@ -634,21 +636,17 @@ export class JobsService {
     const status = await this.#status(r, rec);
     delete status.callback;
     const at = new Date().toISOString();
-    let res: Response;
-    try {
-      res = await fetch(rec.callbackUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-hearth-job-id': rec.id, 'x-hearth-delivery-attempt': String(job.attemptsMade + 1) },
-        body: JSON.stringify(status),
-        signal: AbortSignal.timeout(this.#t.callbackTimeoutMs),
-      });
-      await res.arrayBuffer().catch(() => {});
-    } catch (e) {
-      await this.#records.addCallbackAttempt(r, rec.id, { at, ok: false, error: (e as Error).message });
-      throw e;
-    }
-    await this.#records.addCallbackAttempt(r, rec.id, { at, ok: res.ok, status: res.status });
-    if (!res.ok) throw new Error(`callback ${rec.callbackUrl} answered ${res.status}`);
+    const out = await this.#callbackSender.send(rec.callbackUrl, JSON.stringify(status), {
+      'content-type': 'application/json',
+      'x-hearth-job-id': rec.id,
+      'x-hearth-delivery-attempt': String(job.attemptsMade + 1),
+    });
+    await this.#records.addCallbackAttempt(r, rec.id, { at, ok: out.ok, ...(out.status !== undefined ? { status: out.status } : {}), ...(out.error ? { error: out.error } : {}) });
+    if (out.ok) return;
+    const why = out.error ?? `answered ${out.status}`;
+    // A refused address stays refused: no more attempts.
+    if (out.final) throw new UnrecoverableError(why);
+    throw new Error(`callback failed: ${why}`);
   }
 
   async close(): Promise<void> {
@@ -662,6 +660,7 @@ export class JobsService {
     await settleWithin([this.#flow?.close(), this.#parents?.close(), this.#callbacks?.close()], 2_000);
     this.#wredis?.disconnect();
     this.#api?.disconnect();
+    this.#callbackSender.close();
   }
 
   /** Test and admin helper: every Redis key and store object of a job. */
@@ -671,7 +670,7 @@ export class JobsService {
   }
 }
 
-function checkCreateBody(body: CreateJobBody): Required<Pick<CreateJobBody, 'model' | 'chunkSize' | 'priority'>> & CreateJobBody {
+function checkCreateBody(body: CreateJobBody, allowPrivate: boolean): Required<Pick<CreateJobBody, 'model' | 'chunkSize' | 'priority'>> & CreateJobBody {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw hearthError('INVALID_REQUEST', 'body: expected a JSON object { model, input | rows, ... }');
   const known = new Set(['model', 'version', 'input', 'rows', 'chunkSize', 'priority', 'callbackUrl']);
   for (const k of Object.keys(body)) if (!known.has(k)) throw hearthError('INVALID_REQUEST', `body: unknown field "${k}"`);
@@ -690,15 +689,7 @@ function checkCreateBody(body: CreateJobBody): Required<Pick<CreateJobBody, 'mod
   if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK) throw hearthError('INVALID_REQUEST', `"chunkSize": expected a whole number in [1, ${MAX_CHUNK}], got ${JSON.stringify(body.chunkSize)}`);
   const priority = body.priority ?? 0;
   if (!Number.isInteger(priority) || priority < 0 || priority > 9) throw hearthError('INVALID_REQUEST', `"priority": expected a whole number in [0, 9], got ${JSON.stringify(body.priority)}`);
-  if (body.callbackUrl !== undefined) {
-    let u: URL | undefined;
-    try {
-      u = new URL(String(body.callbackUrl));
-    } catch {
-      u = undefined;
-    }
-    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) throw hearthError('INVALID_REQUEST', `"callbackUrl": expected an http(s) URL, got ${JSON.stringify(body.callbackUrl)}`);
-  }
+  if (body.callbackUrl !== undefined) checkCallbackUrl(body.callbackUrl, allowPrivate);
   return { ...body, version, chunkSize, priority };
 }
 
