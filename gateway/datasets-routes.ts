@@ -1,7 +1,13 @@
 // Datasets: PUT /v1/datasets/{name} streams a JSON Lines body into the store; they need only the store, so they
 // keep working without Redis.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { Datasets } from '../jobs/index.ts';
+
+/** After a refused upload, how much more of its body is read (and dropped) so the client can read the answer... */
+const DISCARD_BYTES = 4 * 1024 * 1024;
+/** ...and for how long after the answer, before the connection is closed. */
+const DISCARD_MS = 2_000;
 
 export interface DatasetsRoutesOptions {
   datasets: Datasets;
@@ -15,8 +21,14 @@ export async function datasetsRoutes(app: FastifyInstance, opts: DatasetsRoutesO
 
   app.put<{ Params: { name: string } }>('/v1/datasets/:name', async (req, reply) => {
     const body = req.body as NodeJS.ReadableStream | undefined;
-    const upload = await datasets.put(req.params.name, (body ?? req.raw) as import('node:stream').Readable);
-    reply.code(201).header('location', `/v1/datasets/${req.params.name}`).send(upload);
+    const declared = Number(req.headers['content-length']);
+    try {
+      const upload = await datasets.put(req.params.name, (body ?? req.raw) as import('node:stream').Readable, Number.isSafeInteger(declared) ? declared : undefined);
+      reply.code(201).header('location', `/v1/datasets/${req.params.name}`).send(upload);
+    } catch (e) {
+      if (!req.raw.complete) discardThenClose(req.raw, reply.raw);
+      throw e;
+    }
   });
 
   app.get('/v1/datasets', async () => ({ datasets: await datasets.list() }));
@@ -26,5 +38,34 @@ export async function datasetsRoutes(app: FastifyInstance, opts: DatasetsRoutesO
   app.delete<{ Params: { name: string } }>('/v1/datasets/:name', async (req, reply) => {
     await datasets.delete(req.params.name);
     reply.code(204).send();
+  });
+}
+
+/**
+ * The rest of a refused body may still be on its way. Closing at once would reset the connection under a client
+ * still writing, which then often never reads the answer; reading on without end would let it send for ever. So
+ * the answer goes out on an open connection, a little more of the body is dropped, and the connection is closed
+ * once the answer is sent and either DISCARD_BYTES more arrived or DISCARD_MS passed (a body that ends first
+ * leaves the connection as it was).
+ */
+function discardThenClose(req: IncomingMessage, res: ServerResponse): void {
+  let bytes = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const close = () => {
+    clearTimeout(timer);
+    if (res.writableFinished) req.socket.destroy();
+    else res.once('finish', () => req.socket.destroy());
+  };
+  req.on('data', (c: Buffer) => {
+    bytes += c.length;
+    if (bytes > DISCARD_BYTES) {
+      req.pause();
+      close();
+    }
+  });
+  req.once('end', () => clearTimeout(timer));
+  req.resume();
+  res.once('finish', () => {
+    if (!req.complete) timer = setTimeout(close, DISCARD_MS).unref();
   });
 }

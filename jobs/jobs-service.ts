@@ -245,7 +245,11 @@ export class JobsService {
     } else {
       input = resolveDatasetKey(req.input!);
       if (!(await this.#o.store.stat(input))) throw hearthError('DATASET_NOT_FOUND', `"input": no dataset at key ${input}`);
-      totalRows = await this.#splitInput(id, chunkSize, readRows(await this.#o.store.get(input)));
+      const rows = readRows(await this.#o.store.get(input), { maxLineBytes: this.#o.config.limits.maxLineBytes });
+      totalRows = await this.#splitInput(id, chunkSize, rows).catch((e) => {
+        // A dataset stored under a larger limit than this node's: name it.
+        throw isHearthError(e) && e.code === 'PAYLOAD_TOO_LARGE' ? hearthError('PAYLOAD_TOO_LARGE', `"input": dataset ${input}: ${e.message}`) : e;
+      });
       if (totalRows === 0) throw hearthError('INVALID_REQUEST', `"input": dataset ${input} holds no rows`);
     }
     const chunks = Math.ceil(totalRows / chunkSize);
@@ -471,7 +475,7 @@ export class JobsService {
     }
 
     const rows: string[] = [];
-    for await (const row of readRows(await this.#o.store.get(inputKey(id, chunk)))) rows.push(row);
+    for await (const row of readRows(await this.#o.store.get(inputKey(id, chunk)), { maxLineBytes: this.#o.config.limits.maxLineBytes })) rows.push(row);
     if (rows.length !== end - start) throw new Error(`input of chunk ${chunk} holds ${rows.length} rows, expected ${end - start}`);
 
     const lines: string[] = new Array(rows.length);
@@ -592,9 +596,11 @@ export class JobsService {
           if (!progress.get(n)?.final) {
             let done = 0;
             let failed = 0;
-            for await (const line of readRows(await this.#o.store.get(resultKey(id, n)))) {
+            // Only each line's head is needed (outputs can be large): a line longer than a row is cut.
+            const heads = readRows(await this.#o.store.get(resultKey(id, n)), { maxLineBytes: this.#o.config.limits.maxLineBytes + 64, truncate: true });
+            for await (const head of heads) {
               done++;
-              if (line.includes('"error":') && !line.includes('"outputs":')) failed++;
+              if (isErrorLine(head)) failed++;
             }
             await this.#records.setChunk(r, id, n, { done, failed, billedMs: progress.get(n)?.billedMs ?? 0, requests: progress.get(n)?.requests ?? 0, final: true });
           }
@@ -707,6 +713,21 @@ function checkJobId(id: string): string {
 function isConnectionError(e: unknown): boolean {
   const m = (e as Error)?.message ?? '';
   return /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|enableOfflineQueue|MaxRetriesPerRequest|Reached the max retries/i.test(m);
+}
+
+/**
+ * True for a result line that records a failed row: `{"index":N` and the row's optional `"id"` (a JSON string no
+ * longer than its row), then `"error"`. Reads only the head, so a cut line is judged the same as a whole one.
+ */
+export function isErrorLine(head: string): boolean {
+  const m = /^\{"index":\d+/.exec(head);
+  if (!m) return false;
+  let i = m[0].length;
+  if (head.startsWith(',"id":"', i)) {
+    for (i += 7; i < head.length && head[i] !== '"'; i++) if (head[i] === '\\') i++;
+    i++;
+  }
+  return head.startsWith(',"error":', i);
 }
 
 function idOf(text: string): string | undefined {
