@@ -50,11 +50,15 @@ export async function datasetsRoutes(app: FastifyInstance, opts: DatasetsRoutesO
  */
 function discardThenClose(req: IncomingMessage, res: ServerResponse): void {
   let bytes = 0;
+  let ended = false;
   let timer: NodeJS.Timeout | undefined;
+  const destroy = () => {
+    if (!ended) req.socket?.destroy?.();
+  };
   const close = () => {
     clearTimeout(timer);
-    if (res.writableFinished) req.socket.destroy();
-    else res.once('finish', () => req.socket.destroy());
+    if (res.writableFinished) destroy();
+    else res.once('finish', destroy);
   };
   req.on('data', (c: Buffer) => {
     bytes += c.length;
@@ -63,9 +67,12 @@ function discardThenClose(req: IncomingMessage, res: ServerResponse): void {
       close();
     }
   });
-  req.once('end', () => clearTimeout(timer));
+  req.once('end', () => {
+    ended = true;
+    clearTimeout(timer);
+  });
   req.resume();
   res.once('finish', () => {
-    if (!req.complete) timer = setTimeout(close, DISCARD_MS).unref();
+    if (!ended && !req.complete) timer = setTimeout(close, DISCARD_MS).unref();
   });
 }

@@ -6,6 +6,7 @@ import { finished, PassThrough, Transform } from 'node:stream';
 import { hearthError, isHearthError, type Limits } from '../core/index.ts';
 import type { ObjectStore } from '../model-store/index.ts';
 import { RowCounter } from './json-lines.ts';
+import { shown } from './client-json.ts';
 
 /** Dataset names: letters, digits, `.`, `_`, `-`; they become one path segment of a store key. */
 export const DATASET_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -31,7 +32,7 @@ export interface DatasetUpload {
 
 export function datasetKey(name: string): string {
   if (typeof name !== 'string' || !DATASET_NAME_PATTERN.test(name) || name.includes('..')) {
-    throw hearthError('INVALID_NAME', `dataset name "${name}": expected letters, digits, ".", "_" or "-" (at most 128, starting with a letter or digit)`);
+    throw hearthError('INVALID_NAME', `dataset name ${shown(name)}: expected letters, digits, ".", "_" or "-" (at most 128, starting with a letter or digit)`);
   }
   return `${DATASET_PREFIX}${name}.jsonl`;
 }
@@ -44,7 +45,7 @@ export function resolveDatasetKey(input: string): string {
   if (typeof input !== 'string' || input === '') throw hearthError('INVALID_REQUEST', '"input": expected a dataset key such as "datasets/name.jsonl"');
   if (input.startsWith(DATASET_PREFIX)) {
     const rest = input.slice(DATASET_PREFIX.length);
-    if (!rest.endsWith('.jsonl')) throw hearthError('INVALID_REQUEST', `"input": "${input}" is not a dataset key (datasets/<name>.jsonl)`);
+    if (!rest.endsWith('.jsonl')) throw hearthError('INVALID_REQUEST', `"input": ${shown(input)} is not a dataset key (datasets/<name>.jsonl)`);
     return datasetKey(rest.slice(0, -'.jsonl'.length));
   }
   return datasetKey(input);

@@ -16,6 +16,7 @@ import { JobRecords, TERMINAL_STATES, type CallbackAttempt, type ChunkProgress, 
 import { apiConnection, redactUrl, workerConnection } from './redis-link.ts';
 import type { RowCodec } from './row-codec.ts';
 import { checkCallbackUrl } from './callback-address.ts';
+import { MAX_ROW_DEPTH, shown, valueDeeperThan } from './client-json.ts';
 import { CallbackSender } from './callback-delivery.ts';
 
 /** What jobs need from the registry. */
@@ -228,7 +229,7 @@ export class JobsService {
   }
 
   async create(body: CreateJobBody): Promise<{ id: string; state: 'queued' }> {
-    const req = checkCreateBody(body, this.#o.config.callbacks.allowPrivate);
+    const req = checkCreateBody(body, this.#o.config);
     this.#need();
     const manifest = await this.#o.registry.getManifest(req.model, req.version);
     const id = newJobId();
@@ -237,16 +238,16 @@ export class JobsService {
     let totalRows: number;
     // The rows are cut into one store object per chunk now, in one streaming pass, so each chunk later reads
     // only its own rows (a range read of one big object would need the store to support ranges).
-    if (req.rows) {
+    if (req.lines) {
       input = 'inline';
       totalRows = await this.#splitInput(id, chunkSize, (async function* () {
-        for (const r of req.rows!) yield JSON.stringify(r);
+        yield* req.lines!;
       })());
     } else {
       input = resolveDatasetKey(req.input!);
       if (!(await this.#o.store.stat(input))) throw hearthError('DATASET_NOT_FOUND', `"input": no dataset at key ${input}`);
       const rows = readRows(await this.#o.store.get(input), { maxLineBytes: this.#o.config.limits.maxLineBytes });
-      totalRows = await this.#splitInput(id, chunkSize, rows).catch((e) => {
+      totalRows = await this.#splitInput(id, chunkSize, rows, input).catch((e) => {
         // A dataset stored under a larger limit than this node's: name it.
         throw isHearthError(e) && e.code === 'PAYLOAD_TOO_LARGE' ? hearthError('PAYLOAD_TOO_LARGE', `"input": dataset ${input}: ${e.message}`) : e;
       });
@@ -308,8 +309,12 @@ export class JobsService {
     return { id, state: 'queued' };
   }
 
-  /** Writes rows into `jobs/{id}/input/{chunk}.jsonl` objects of `chunkSize` rows; resolves with the row count. */
-  async #splitInput(id: string, chunkSize: number, rows: AsyncIterable<string>): Promise<number> {
+  /**
+   * Writes rows into `jobs/{id}/input/{chunk}.jsonl` objects of `chunkSize` rows; resolves with the row count.
+   * A dataset that would make more than MAX_JOB_CHUNKS chunks fails (400) at the first row past them.
+   */
+  async #splitInput(id: string, chunkSize: number, rows: AsyncIterable<string>, dataset?: string): Promise<number> {
+    const maxChunks = this.#o.config.jobs.maxChunks;
     let part: string[] = [];
     let chunk = 0;
     let total = 0;
@@ -317,6 +322,9 @@ export class JobsService {
       for await (const row of rows) {
         part.push(row);
         total++;
+        if (total > maxChunks * chunkSize) {
+          throw hearthError('INVALID_REQUEST', `"input": dataset ${dataset} makes more than ${maxChunks} chunks of ${chunkSize} rows; at most ${maxChunks} (MAX_JOB_CHUNKS): use a larger chunkSize`);
+        }
         if (part.length === chunkSize) {
           await this.#o.store.put(inputKey(id, chunk++), Buffer.from(part.join('\n') + '\n'));
           part = [];
@@ -343,9 +351,10 @@ export class JobsService {
     const limit = opts.limit ?? 20;
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw hearthError('INVALID_REQUEST', `"limit": expected a whole number in [1, 1000], got ${opts.limit}`);
     let cursor: { createdAt: number; id: string } | undefined;
-    if (opts.cursor) {
-      const m = /^(\d+):([A-Za-z0-9_-]+)$/.exec(opts.cursor);
-      if (!m) throw hearthError('INVALID_REQUEST', `"cursor": "${opts.cursor}" is not a cursor this API returned`);
+    if (opts.cursor !== undefined) {
+      // `${createdAt}:${jobId}` as page() makes it; anything else (a repeated parameter arrives as an array) is refused.
+      const m = typeof opts.cursor === 'string' ? /^(\d{1,15}):(j[0-9a-z]{6,16}[0-9a-f]{8})$/.exec(opts.cursor) : null;
+      if (!m) throw hearthError('INVALID_REQUEST', `"cursor": ${shown(opts.cursor)} is not a cursor this API returned`);
       cursor = { createdAt: Number(m[1]), id: m[2] };
     }
     return this.#api_(async (r) => {
@@ -676,15 +685,18 @@ export class JobsService {
   }
 }
 
-function checkCreateBody(body: CreateJobBody, allowPrivate: boolean): Required<Pick<CreateJobBody, 'model' | 'chunkSize' | 'priority'>> & CreateJobBody {
+type CheckedBody = Required<Pick<CreateJobBody, 'model' | 'chunkSize' | 'priority'>> & CreateJobBody & { lines?: string[] };
+
+/** Checks a job request before anything is read, written or queued; inline rows come back as JSON Lines. */
+function checkCreateBody(body: CreateJobBody, config: Readonly<Config>): CheckedBody {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw hearthError('INVALID_REQUEST', 'body: expected a JSON object { model, input | rows, ... }');
   const known = new Set(['model', 'version', 'input', 'rows', 'chunkSize', 'priority', 'callbackUrl']);
-  for (const k of Object.keys(body)) if (!known.has(k)) throw hearthError('INVALID_REQUEST', `body: unknown field "${k}"`);
+  for (const k of Object.keys(body)) if (!known.has(k)) throw hearthError('INVALID_REQUEST', `body: unknown field ${shown(k)}`);
   if (typeof body.model !== 'string' || body.model === '') throw hearthError('INVALID_REQUEST', '"model": expected a model name');
   let version: number | undefined;
   if (body.version !== undefined && body.version !== null) {
     version = typeof body.version === 'string' && /^\d+$/.test(body.version) ? Number(body.version) : body.version;
-    if (!Number.isInteger(version) || version! < 1) throw hearthError('INVALID_REQUEST', `"version": expected a positive whole number, got ${JSON.stringify(body.version)}`);
+    if (!Number.isInteger(version) || version! < 1) throw hearthError('INVALID_REQUEST', `"version": expected a positive whole number, got ${shown(body.version)}`);
   }
   const hasInput = body.input !== undefined;
   const hasRows = body.rows !== undefined;
@@ -692,11 +704,39 @@ function checkCreateBody(body: CreateJobBody, allowPrivate: boolean): Required<P
   if (hasInput && typeof body.input !== 'string') throw hearthError('INVALID_REQUEST', '"input": expected a dataset key such as "datasets/name.jsonl"');
   if (hasRows && (!Array.isArray(body.rows) || body.rows.length === 0)) throw hearthError('INVALID_REQUEST', '"rows": expected a non-empty array of inference requests');
   const chunkSize = body.chunkSize ?? DEFAULT_CHUNK;
-  if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK) throw hearthError('INVALID_REQUEST', `"chunkSize": expected a whole number in [1, ${MAX_CHUNK}], got ${JSON.stringify(body.chunkSize)}`);
+  if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK) throw hearthError('INVALID_REQUEST', `"chunkSize": expected a whole number in [1, ${MAX_CHUNK}], got ${shown(body.chunkSize)}`);
   const priority = body.priority ?? 0;
-  if (!Number.isInteger(priority) || priority < 0 || priority > 9) throw hearthError('INVALID_REQUEST', `"priority": expected a whole number in [0, 9], got ${JSON.stringify(body.priority)}`);
-  if (body.callbackUrl !== undefined) checkCallbackUrl(body.callbackUrl, allowPrivate);
-  return { ...body, version, chunkSize, priority };
+  if (!Number.isInteger(priority) || priority < 0 || priority > 9) throw hearthError('INVALID_REQUEST', `"priority": expected a whole number in [0, 9], got ${shown(body.priority)}`);
+  if (body.callbackUrl !== undefined) checkCallbackUrl(body.callbackUrl, config.callbacks.allowPrivate);
+  if (!hasRows) return { ...body, version, chunkSize, priority };
+  const chunks = Math.ceil(body.rows!.length / chunkSize);
+  if (chunks > config.jobs.maxChunks) {
+    throw hearthError('INVALID_REQUEST', `"chunkSize": ${body.rows!.length} rows in chunks of ${chunkSize} make ${chunks} chunks; at most ${config.jobs.maxChunks} (MAX_JOB_CHUNKS): use a larger chunkSize`);
+  }
+  return { ...body, version, chunkSize, priority, lines: inlineLines(body.rows!, config) };
+}
+
+/**
+ * Inline rows as the JSON Lines their chunks will hold, bounded like a dataset: at most MAX_INLINE_ROWS rows, each
+ * nested at most MAX_ROW_DEPTH deep (checked before JSON.stringify, which would overflow the stack) and at most
+ * MAX_LINE_BYTES long, all of them at most MAX_REQUEST_BYTES (numbers can take more room written out than sent).
+ */
+function inlineLines(rows: unknown[], config: Readonly<Config>): string[] {
+  const { maxInlineRows } = config.jobs;
+  const { maxLineBytes, maxRequestBytes } = config.limits;
+  if (rows.length > maxInlineRows) throw hearthError('INVALID_REQUEST', `"rows": ${rows.length} rows; at most ${maxInlineRows} (MAX_INLINE_ROWS): upload a dataset for more`);
+  const lines: string[] = new Array(rows.length);
+  let total = 0;
+  for (let i = 0; i < rows.length; i++) {
+    if (valueDeeperThan(rows[i], MAX_ROW_DEPTH)) throw hearthError('INVALID_REQUEST', `"rows[${i}]": nested deeper than ${MAX_ROW_DEPTH} levels`);
+    const line = JSON.stringify(rows[i]) ?? 'null';
+    const bytes = Buffer.byteLength(line);
+    if (bytes > maxLineBytes) throw hearthError('INVALID_REQUEST', `"rows[${i}]": ${bytes} bytes as JSON, longer than MAX_LINE_BYTES (${maxLineBytes} bytes)`);
+    total += bytes + 1;
+    if (total > maxRequestBytes) throw hearthError('INVALID_REQUEST', `"rows": the rows take more than MAX_REQUEST_BYTES (${maxRequestBytes} bytes) as JSON Lines; upload a dataset for more`);
+    lines[i] = line;
+  }
+  return lines;
 }
 
 const JOB_ID = /^j[0-9a-z]{6,16}[0-9a-f]{8}$/;
