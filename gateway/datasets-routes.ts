@@ -4,10 +4,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { Datasets } from '../jobs/index.ts';
 
-/** After a refused upload, how much more of its body is read (and dropped) so the client can read the answer... */
-const DISCARD_BYTES = 4 * 1024 * 1024;
-/** ...and for how long after the answer, before the connection is closed. */
-const DISCARD_MS = 2_000;
+/**
+ * After a refused upload, the most of its body read on (and dropped) while the client reads the answer: above what
+ * socket buffers hold in flight (a few MB), so a client still writing sees the answer before the connection goes...
+ */
+const DISCARD_BYTES = 64 * 1024 * 1024;
+/** ...and for how long after the answer (as nginx's lingering close), before the connection is closed. */
+const DISCARD_MS = 3_000;
 
 export interface DatasetsRoutesOptions {
   datasets: Datasets;
@@ -44,11 +47,12 @@ export async function datasetsRoutes(app: FastifyInstance, opts: DatasetsRoutesO
 /**
  * The rest of a refused body may still be on its way. Closing at once would reset the connection under a client
  * still writing, which then often never reads the answer; reading on without end would let it send for ever. So
- * the answer goes out on an open connection, a little more of the body is dropped, and the connection is closed
- * once the answer is sent and either DISCARD_BYTES more arrived or DISCARD_MS passed (a body that ends first
- * leaves the connection as it was).
+ * the answer goes out on an open connection (even when the client asked for "Connection: close", which would make
+ * Node close it the moment the answer is written), the body is read on and dropped, and the connection is closed
+ * once DISCARD_BYTES more arrived or DISCARD_MS passed after the answer (a body that ends first closes nothing).
  */
 function discardThenClose(req: IncomingMessage, res: ServerResponse): void {
+  res.shouldKeepAlive = true;
   let bytes = 0;
   let ended = false;
   let timer: NodeJS.Timeout | undefined;

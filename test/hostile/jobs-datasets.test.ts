@@ -1,7 +1,9 @@
 // Hostile dataset uploads (issue 13, item 6): a body with no newline, or one larger than allowed, must be refused
 // with 413 PAYLOAD_TOO_LARGE naming the limit, at the first byte past it, storing nothing and leaving an earlier
 // dataset of the same name as it was. The node runs with small limits so the cases stay quick.
+import fs from 'node:fs';
 import type http from 'node:http';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseline, expectError, expectIntact, request, storeKeys, uploadSilero, type HostileNode, type RawResponse } from './rig.ts';
 import { finished, postJob, sileroRow, startJobsNode, startTestRedis, type TestRedis } from './jobs-node.ts';
@@ -48,6 +50,14 @@ function stream(total: number, block: Buffer, sent: { bytes: number }): (req: ht
     };
     pump();
   };
+}
+
+/** Files left in the store's in-flight folder; a refused upload's temp file goes soon after its answer. */
+async function tempFilesLeft(): Promise<string[]> {
+  const dir = path.join(node.dataDir, 'store', '.hearth-tmp');
+  const list = () => (fs.existsSync(dir) ? fs.readdirSync(dir) : []);
+  for (let i = 0; i < 50 && list().length; i++) await new Promise((r) => setTimeout(r, 100));
+  return list();
 }
 
 /** The stored bytes of a dataset (answers undefined when there is none). */
@@ -123,6 +133,24 @@ describe('dataset limits', () => {
     expect(res.json!.error).toMatch(/MAX_DATASET_BYTES/);
     expect(await datasetInfo('declared')).toBeUndefined();
     expect(storeKeys(node)).toEqual(keys);
+    await expectIntact(node, base);
+  });
+
+  it('a body cut off mid-line stores nothing and leaves the earlier dataset as it was', async () => {
+    const before = await datasetInfo('frames');
+    const base = await baseline(node);
+    const keys = storeKeys(node);
+    const cut = putDataset('frames', (req) => {
+      req.on('error', () => {});
+      req.write(`${JSON.stringify(sileroRow())}\n`.repeat(100));
+      req.write('{"inputs":[{"name":"inp');
+      setTimeout(() => req.destroy(), 200);
+    });
+    await expect(cut).rejects.toThrow();
+    expect(await datasetInfo('frames')).toEqual(before);
+    expect(storeKeys(node)).toEqual(keys);
+    // Neither this upload nor any refused one above left a temp file behind.
+    expect(await tempFilesLeft()).toEqual([]);
     await expectIntact(node, base);
   });
 
