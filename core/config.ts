@@ -59,7 +59,13 @@ export interface Config {
     /** A pool shrinks only after its desired size stayed lower for this long. */
     scaleDownDelayMs: number;
   };
-  jobs: { prefix: string };
+  jobs: {
+    prefix: string;
+    /** Most inline `rows` in one job request. */
+    maxInlineRows: number;
+    /** Most chunks one job may be cut into (each is a store object and a queue entry). */
+    maxChunks: number;
+  };
   /** Bounds on what one client can make a node hold or do (docs: limits). Every one is a setting. */
   limits: Limits;
   /** Job completion callbacks (POST to a client's URL). */
@@ -212,7 +218,11 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       targetUtilization,
       scaleDownDelayMs: int(env, 'AUTOSCALER_SCALE_DOWN_DELAY_MS', 30_000, 0),
     },
-    jobs: { prefix: env.JOBS_PREFIX || 'hearth' },
+    jobs: {
+      prefix: env.JOBS_PREFIX || 'hearth',
+      maxInlineRows: int(env, 'MAX_INLINE_ROWS', 100_000, 1),
+      maxChunks: int(env, 'MAX_JOB_CHUNKS', 10_000, 1),
+    },
     limits: {
       maxRequestBytes: int(env, 'MAX_REQUEST_BYTES', 16 * 1024 ** 2, 1024),
       maxBodyBytesInFlight: int(env, 'MAX_BODY_BYTES_IN_FLIGHT', 256 * 1024 ** 2, 1024),

@@ -18,7 +18,8 @@ export async function jobsRoutes(app: FastifyInstance, opts: JobsRoutesOptions):
 
   app.get<{ Querystring: { limit?: string; cursor?: string } }>('/v1/jobs', async (req) => {
     const { limit, cursor } = req.query;
-    if (limit !== undefined && !/^\d+$/.test(limit)) throw hearthError('INVALID_REQUEST', `"limit": expected a whole number, got "${limit}"`);
+    // A repeated parameter arrives as an array: only one plain whole number is a limit.
+    if (limit !== undefined && (typeof limit !== 'string' || !/^\d{1,4}$/.test(limit))) throw hearthError('INVALID_REQUEST', '"limit": expected a whole number in [1, 1000]');
     return jobs.list({ ...(limit !== undefined ? { limit: Number(limit) } : {}), ...(cursor ? { cursor } : {}) });
   });
 

@@ -2,10 +2,11 @@
 // they keep working when Redis is down.
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { PassThrough, Transform } from 'node:stream';
-import { hearthError } from '../core/index.ts';
+import { finished, PassThrough, Transform } from 'node:stream';
+import { hearthError, isHearthError, type Limits } from '../core/index.ts';
 import type { ObjectStore } from '../model-store/index.ts';
 import { RowCounter } from './json-lines.ts';
+import { shown } from './client-json.ts';
 
 /** Dataset names: letters, digits, `.`, `_`, `-`; they become one path segment of a store key. */
 export const DATASET_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -31,7 +32,7 @@ export interface DatasetUpload {
 
 export function datasetKey(name: string): string {
   if (typeof name !== 'string' || !DATASET_NAME_PATTERN.test(name) || name.includes('..')) {
-    throw hearthError('INVALID_NAME', `dataset name "${name}": expected letters, digits, ".", "_" or "-" (at most 128, starting with a letter or digit)`);
+    throw hearthError('INVALID_NAME', `dataset name ${shown(name)}: expected letters, digits, ".", "_" or "-" (at most 128, starting with a letter or digit)`);
   }
   return `${DATASET_PREFIX}${name}.jsonl`;
 }
@@ -44,7 +45,7 @@ export function resolveDatasetKey(input: string): string {
   if (typeof input !== 'string' || input === '') throw hearthError('INVALID_REQUEST', '"input": expected a dataset key such as "datasets/name.jsonl"');
   if (input.startsWith(DATASET_PREFIX)) {
     const rest = input.slice(DATASET_PREFIX.length);
-    if (!rest.endsWith('.jsonl')) throw hearthError('INVALID_REQUEST', `"input": "${input}" is not a dataset key (datasets/<name>.jsonl)`);
+    if (!rest.endsWith('.jsonl')) throw hearthError('INVALID_REQUEST', `"input": ${shown(input)} is not a dataset key (datasets/<name>.jsonl)`);
     return datasetKey(rest.slice(0, -'.jsonl'.length));
   }
   return datasetKey(input);
@@ -52,14 +53,26 @@ export function resolveDatasetKey(input: string): string {
 
 export class Datasets {
   readonly #store: ObjectStore;
-  constructor(store: ObjectStore) {
+  readonly #limits: Pick<Limits, 'maxDatasetBytes' | 'maxLineBytes'>;
+  constructor(store: ObjectStore, limits: Pick<Limits, 'maxDatasetBytes' | 'maxLineBytes'>) {
     this.#store = store;
+    this.#limits = limits;
   }
 
-  /** Streams a JSON Lines body into the store, counting rows and non-JSON lines on the way; never buffers the body. */
-  async put(name: string, body: Readable): Promise<DatasetUpload> {
+  /**
+   * Streams a JSON Lines body into the store, counting rows and non-JSON lines on the way; never buffers the body
+   * and holds at most one line of MAX_LINE_BYTES. A body (or its declared Content-Length, refused before any byte
+   * is read) past MAX_DATASET_BYTES, or a line past MAX_LINE_BYTES, fails with 413 PAYLOAD_TOO_LARGE at the first
+   * byte past the limit and stores nothing. The body is piped, not handed to a pipeline, so a refusal leaves the
+   * request open for its answer.
+   */
+  async put(name: string, body: Readable, declaredBytes?: number): Promise<DatasetUpload> {
     const key = datasetKey(name);
-    const counter = new RowCounter();
+    const { maxDatasetBytes, maxLineBytes } = this.#limits;
+    if (declaredBytes !== undefined && declaredBytes > maxDatasetBytes) {
+      throw hearthError('PAYLOAD_TOO_LARGE', `dataset "${name}": Content-Length ${declaredBytes} is larger than MAX_DATASET_BYTES (${maxDatasetBytes} bytes)`);
+    }
+    const counter = new RowCounter({ maxBytes: maxDatasetBytes, maxLineBytes });
     // A body without rows fails at its end, before the store commits the object, so a refused upload never
     // replaces (or deletes) a dataset stored under the same name.
     const needRows = new Transform({
@@ -69,18 +82,26 @@ export class Datasets {
     const out = new PassThrough();
     // The store consumes `out` while the pipeline feeds it; both must settle before the counts are final.
     const stored = this.#store.put(key, out);
-    let pipeError: unknown;
-    await pipeline(body, counter, needRows, out).catch((e) => {
-      pipeError = e;
+    // A client that goes away mid-body fails the upload (and its error is never left unhandled).
+    finished(body, { writable: false }, (err) => {
+      if (err && !counter.destroyed) counter.destroy(hearthError('INVALID_REQUEST', `dataset "${name}": the client closed the connection before the body ended`, { cause: err }));
+    });
+    body.pipe(counter);
+    let failure: unknown;
+    await pipeline(counter, needRows, out).catch((e) => {
+      failure = isHearthError(e) && e.code === 'PAYLOAD_TOO_LARGE' ? hearthError('PAYLOAD_TOO_LARGE', `dataset "${name}": ${e.message}`) : e;
       out.destroy(e as Error);
+      // Read no further into the body than needed: the rest is discarded as it arrives, never held.
+      body.unpipe(counter);
+      body.resume();
     });
     let sizeBytes: number;
     try {
       ({ sizeBytes } = await stored);
     } catch (e) {
-      throw pipeError ?? e;
+      throw failure ?? e;
     }
-    if (pipeError) throw pipeError;
+    if (failure) throw failure;
     return { key, rows: counter.rows, bytes: sizeBytes, invalidLines: counter.invalidLines, invalidLineNumbers: counter.invalidLineNumbers };
   }
 

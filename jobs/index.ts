@@ -52,7 +52,7 @@ export function createJobs(o: CreateJobsOptions): Jobs {
     ...(o.workerOptions ? { worker: o.workerOptions } : {}),
     ...(o.log ? { log: o.log } : {}),
   });
-  const datasets = new Datasets(o.store);
+  const datasets = new Datasets(o.store, o.config.limits);
   return {
     service,
     datasets,

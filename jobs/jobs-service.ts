@@ -15,6 +15,9 @@ import { resolveDatasetKey } from './datasets.ts';
 import { JobRecords, TERMINAL_STATES, type CallbackAttempt, type ChunkProgress, type JobRecord, type JobState } from './job-records.ts';
 import { apiConnection, redactUrl, workerConnection } from './redis-link.ts';
 import type { RowCodec } from './row-codec.ts';
+import { checkCallbackUrl } from './callback-address.ts';
+import { MAX_ROW_DEPTH, shown, valueDeeperThan } from './client-json.ts';
+import { CallbackSender } from './callback-delivery.ts';
 
 /** What jobs need from the registry. */
 export interface ManifestSource {
@@ -41,7 +44,6 @@ export interface WorkerTuning {
   maxStalledCount: number;
   callbackAttempts: number;
   callbackBackoffMs: number;
-  callbackTimeoutMs: number;
   /** Retries of one row the executor refused for load (QUEUE_FULL, OVERLOADED) before the row fails. */
   rowRetries: number;
   /** How often a running chunk publishes its progress and looks for a cancellation. */
@@ -59,7 +61,6 @@ export const DEFAULT_TUNING: Readonly<WorkerTuning> = Object.freeze({
   maxStalledCount: 3,
   callbackAttempts: 6,
   callbackBackoffMs: 1000,
-  callbackTimeoutMs: 10_000,
   rowRetries: 20,
   pollMs: 250,
 });
@@ -136,6 +137,7 @@ export class JobsService {
   readonly #url: string;
   readonly #prefix: string;
   readonly #records: JobRecords;
+  readonly #callbackSender: CallbackSender;
   #api?: Redis;
   #wredis?: Redis;
   #flow?: FlowProducer;
@@ -154,6 +156,7 @@ export class JobsService {
     this.#url = o.redisUrl ?? o.config.redisUrl;
     this.#prefix = o.prefix ?? o.config.jobs.prefix;
     this.#records = new JobRecords(this.#prefix);
+    this.#callbackSender = new CallbackSender(o.config.callbacks);
   }
 
   /** Begins connecting in the background; never waits for Redis. */
@@ -226,7 +229,7 @@ export class JobsService {
   }
 
   async create(body: CreateJobBody): Promise<{ id: string; state: 'queued' }> {
-    const req = checkCreateBody(body);
+    const req = checkCreateBody(body, this.#o.config);
     this.#need();
     const manifest = await this.#o.registry.getManifest(req.model, req.version);
     const id = newJobId();
@@ -235,15 +238,19 @@ export class JobsService {
     let totalRows: number;
     // The rows are cut into one store object per chunk now, in one streaming pass, so each chunk later reads
     // only its own rows (a range read of one big object would need the store to support ranges).
-    if (req.rows) {
+    if (req.lines) {
       input = 'inline';
       totalRows = await this.#splitInput(id, chunkSize, (async function* () {
-        for (const r of req.rows!) yield JSON.stringify(r);
+        yield* req.lines!;
       })());
     } else {
       input = resolveDatasetKey(req.input!);
       if (!(await this.#o.store.stat(input))) throw hearthError('DATASET_NOT_FOUND', `"input": no dataset at key ${input}`);
-      totalRows = await this.#splitInput(id, chunkSize, readRows(await this.#o.store.get(input)));
+      const rows = readRows(await this.#o.store.get(input), { maxLineBytes: this.#o.config.limits.maxLineBytes });
+      totalRows = await this.#splitInput(id, chunkSize, rows, input).catch((e) => {
+        // A dataset stored under a larger limit than this node's: name it.
+        throw isHearthError(e) && e.code === 'PAYLOAD_TOO_LARGE' ? hearthError('PAYLOAD_TOO_LARGE', `"input": dataset ${input}: ${e.message}`) : e;
+      });
       if (totalRows === 0) throw hearthError('INVALID_REQUEST', `"input": dataset ${input} holds no rows`);
     }
     const chunks = Math.ceil(totalRows / chunkSize);
@@ -302,8 +309,12 @@ export class JobsService {
     return { id, state: 'queued' };
   }
 
-  /** Writes rows into `jobs/{id}/input/{chunk}.jsonl` objects of `chunkSize` rows; resolves with the row count. */
-  async #splitInput(id: string, chunkSize: number, rows: AsyncIterable<string>): Promise<number> {
+  /**
+   * Writes rows into `jobs/{id}/input/{chunk}.jsonl` objects of `chunkSize` rows; resolves with the row count.
+   * A dataset that would make more than MAX_JOB_CHUNKS chunks fails (400) at the first row past them.
+   */
+  async #splitInput(id: string, chunkSize: number, rows: AsyncIterable<string>, dataset?: string): Promise<number> {
+    const maxChunks = this.#o.config.jobs.maxChunks;
     let part: string[] = [];
     let chunk = 0;
     let total = 0;
@@ -311,6 +322,9 @@ export class JobsService {
       for await (const row of rows) {
         part.push(row);
         total++;
+        if (total > maxChunks * chunkSize) {
+          throw hearthError('INVALID_REQUEST', `"input": dataset ${dataset} makes more than ${maxChunks} chunks of ${chunkSize} rows; at most ${maxChunks} (MAX_JOB_CHUNKS): use a larger chunkSize`);
+        }
         if (part.length === chunkSize) {
           await this.#o.store.put(inputKey(id, chunk++), Buffer.from(part.join('\n') + '\n'));
           part = [];
@@ -337,9 +351,10 @@ export class JobsService {
     const limit = opts.limit ?? 20;
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw hearthError('INVALID_REQUEST', `"limit": expected a whole number in [1, 1000], got ${opts.limit}`);
     let cursor: { createdAt: number; id: string } | undefined;
-    if (opts.cursor) {
-      const m = /^(\d+):([A-Za-z0-9_-]+)$/.exec(opts.cursor);
-      if (!m) throw hearthError('INVALID_REQUEST', `"cursor": "${opts.cursor}" is not a cursor this API returned`);
+    if (opts.cursor !== undefined) {
+      // `${createdAt}:${jobId}` as page() makes it; anything else (a repeated parameter arrives as an array) is refused.
+      const m = typeof opts.cursor === 'string' ? /^(\d{1,15}):(j[0-9a-z]{6,16}[0-9a-f]{8})$/.exec(opts.cursor) : null;
+      if (!m) throw hearthError('INVALID_REQUEST', `"cursor": ${shown(opts.cursor)} is not a cursor this API returned`);
       cursor = { createdAt: Number(m[1]), id: m[2] };
     }
     return this.#api_(async (r) => {
@@ -469,7 +484,7 @@ export class JobsService {
     }
 
     const rows: string[] = [];
-    for await (const row of readRows(await this.#o.store.get(inputKey(id, chunk)))) rows.push(row);
+    for await (const row of readRows(await this.#o.store.get(inputKey(id, chunk)), { maxLineBytes: this.#o.config.limits.maxLineBytes })) rows.push(row);
     if (rows.length !== end - start) throw new Error(`input of chunk ${chunk} holds ${rows.length} rows, expected ${end - start}`);
 
     const lines: string[] = new Array(rows.length);
@@ -590,9 +605,11 @@ export class JobsService {
           if (!progress.get(n)?.final) {
             let done = 0;
             let failed = 0;
-            for await (const line of readRows(await this.#o.store.get(resultKey(id, n)))) {
+            // Only each line's head is needed (outputs can be large): a line longer than a row is cut.
+            const heads = readRows(await this.#o.store.get(resultKey(id, n)), { maxLineBytes: this.#o.config.limits.maxLineBytes + 64, truncate: true });
+            for await (const head of heads) {
               done++;
-              if (line.includes('"error":') && !line.includes('"outputs":')) failed++;
+              if (isErrorLine(head)) failed++;
             }
             await this.#records.setChunk(r, id, n, { done, failed, billedMs: progress.get(n)?.billedMs ?? 0, requests: progress.get(n)?.requests ?? 0, final: true });
           }
@@ -634,21 +651,17 @@ export class JobsService {
     const status = await this.#status(r, rec);
     delete status.callback;
     const at = new Date().toISOString();
-    let res: Response;
-    try {
-      res = await fetch(rec.callbackUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-hearth-job-id': rec.id, 'x-hearth-delivery-attempt': String(job.attemptsMade + 1) },
-        body: JSON.stringify(status),
-        signal: AbortSignal.timeout(this.#t.callbackTimeoutMs),
-      });
-      await res.arrayBuffer().catch(() => {});
-    } catch (e) {
-      await this.#records.addCallbackAttempt(r, rec.id, { at, ok: false, error: (e as Error).message });
-      throw e;
-    }
-    await this.#records.addCallbackAttempt(r, rec.id, { at, ok: res.ok, status: res.status });
-    if (!res.ok) throw new Error(`callback ${rec.callbackUrl} answered ${res.status}`);
+    const out = await this.#callbackSender.send(rec.callbackUrl, JSON.stringify(status), {
+      'content-type': 'application/json',
+      'x-hearth-job-id': rec.id,
+      'x-hearth-delivery-attempt': String(job.attemptsMade + 1),
+    });
+    await this.#records.addCallbackAttempt(r, rec.id, { at, ok: out.ok, ...(out.status !== undefined ? { status: out.status } : {}), ...(out.error ? { error: out.error } : {}) });
+    if (out.ok) return;
+    const why = out.error ?? `answered ${out.status}`;
+    // A refused address stays refused: no more attempts.
+    if (out.final) throw new UnrecoverableError(why);
+    throw new Error(`callback failed: ${why}`);
   }
 
   async close(): Promise<void> {
@@ -662,6 +675,7 @@ export class JobsService {
     await settleWithin([this.#flow?.close(), this.#parents?.close(), this.#callbacks?.close()], 2_000);
     this.#wredis?.disconnect();
     this.#api?.disconnect();
+    this.#callbackSender.close();
   }
 
   /** Test and admin helper: every Redis key and store object of a job. */
@@ -671,15 +685,18 @@ export class JobsService {
   }
 }
 
-function checkCreateBody(body: CreateJobBody): Required<Pick<CreateJobBody, 'model' | 'chunkSize' | 'priority'>> & CreateJobBody {
+type CheckedBody = Required<Pick<CreateJobBody, 'model' | 'chunkSize' | 'priority'>> & CreateJobBody & { lines?: string[] };
+
+/** Checks a job request before anything is read, written or queued; inline rows come back as JSON Lines. */
+function checkCreateBody(body: CreateJobBody, config: Readonly<Config>): CheckedBody {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw hearthError('INVALID_REQUEST', 'body: expected a JSON object { model, input | rows, ... }');
   const known = new Set(['model', 'version', 'input', 'rows', 'chunkSize', 'priority', 'callbackUrl']);
-  for (const k of Object.keys(body)) if (!known.has(k)) throw hearthError('INVALID_REQUEST', `body: unknown field "${k}"`);
+  for (const k of Object.keys(body)) if (!known.has(k)) throw hearthError('INVALID_REQUEST', `body: unknown field ${shown(k)}`);
   if (typeof body.model !== 'string' || body.model === '') throw hearthError('INVALID_REQUEST', '"model": expected a model name');
   let version: number | undefined;
   if (body.version !== undefined && body.version !== null) {
     version = typeof body.version === 'string' && /^\d+$/.test(body.version) ? Number(body.version) : body.version;
-    if (!Number.isInteger(version) || version! < 1) throw hearthError('INVALID_REQUEST', `"version": expected a positive whole number, got ${JSON.stringify(body.version)}`);
+    if (!Number.isInteger(version) || version! < 1) throw hearthError('INVALID_REQUEST', `"version": expected a positive whole number, got ${shown(body.version)}`);
   }
   const hasInput = body.input !== undefined;
   const hasRows = body.rows !== undefined;
@@ -687,19 +704,39 @@ function checkCreateBody(body: CreateJobBody): Required<Pick<CreateJobBody, 'mod
   if (hasInput && typeof body.input !== 'string') throw hearthError('INVALID_REQUEST', '"input": expected a dataset key such as "datasets/name.jsonl"');
   if (hasRows && (!Array.isArray(body.rows) || body.rows.length === 0)) throw hearthError('INVALID_REQUEST', '"rows": expected a non-empty array of inference requests');
   const chunkSize = body.chunkSize ?? DEFAULT_CHUNK;
-  if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK) throw hearthError('INVALID_REQUEST', `"chunkSize": expected a whole number in [1, ${MAX_CHUNK}], got ${JSON.stringify(body.chunkSize)}`);
+  if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK) throw hearthError('INVALID_REQUEST', `"chunkSize": expected a whole number in [1, ${MAX_CHUNK}], got ${shown(body.chunkSize)}`);
   const priority = body.priority ?? 0;
-  if (!Number.isInteger(priority) || priority < 0 || priority > 9) throw hearthError('INVALID_REQUEST', `"priority": expected a whole number in [0, 9], got ${JSON.stringify(body.priority)}`);
-  if (body.callbackUrl !== undefined) {
-    let u: URL | undefined;
-    try {
-      u = new URL(String(body.callbackUrl));
-    } catch {
-      u = undefined;
-    }
-    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) throw hearthError('INVALID_REQUEST', `"callbackUrl": expected an http(s) URL, got ${JSON.stringify(body.callbackUrl)}`);
+  if (!Number.isInteger(priority) || priority < 0 || priority > 9) throw hearthError('INVALID_REQUEST', `"priority": expected a whole number in [0, 9], got ${shown(body.priority)}`);
+  if (body.callbackUrl !== undefined) checkCallbackUrl(body.callbackUrl, config.callbacks.allowPrivate);
+  if (!hasRows) return { ...body, version, chunkSize, priority };
+  const chunks = Math.ceil(body.rows!.length / chunkSize);
+  if (chunks > config.jobs.maxChunks) {
+    throw hearthError('INVALID_REQUEST', `"chunkSize": ${body.rows!.length} rows in chunks of ${chunkSize} make ${chunks} chunks; at most ${config.jobs.maxChunks} (MAX_JOB_CHUNKS): use a larger chunkSize`);
   }
-  return { ...body, version, chunkSize, priority };
+  return { ...body, version, chunkSize, priority, lines: inlineLines(body.rows!, config) };
+}
+
+/**
+ * Inline rows as the JSON Lines their chunks will hold, bounded like a dataset: at most MAX_INLINE_ROWS rows, each
+ * nested at most MAX_ROW_DEPTH deep (checked before JSON.stringify, which would overflow the stack) and at most
+ * MAX_LINE_BYTES long, all of them at most MAX_REQUEST_BYTES (numbers can take more room written out than sent).
+ */
+function inlineLines(rows: unknown[], config: Readonly<Config>): string[] {
+  const { maxInlineRows } = config.jobs;
+  const { maxLineBytes, maxRequestBytes } = config.limits;
+  if (rows.length > maxInlineRows) throw hearthError('INVALID_REQUEST', `"rows": ${rows.length} rows; at most ${maxInlineRows} (MAX_INLINE_ROWS): upload a dataset for more`);
+  const lines: string[] = new Array(rows.length);
+  let total = 0;
+  for (let i = 0; i < rows.length; i++) {
+    if (valueDeeperThan(rows[i], MAX_ROW_DEPTH)) throw hearthError('INVALID_REQUEST', `"rows[${i}]": nested deeper than ${MAX_ROW_DEPTH} levels`);
+    const line = JSON.stringify(rows[i]) ?? 'null';
+    const bytes = Buffer.byteLength(line);
+    if (bytes > maxLineBytes) throw hearthError('INVALID_REQUEST', `"rows[${i}]": ${bytes} bytes as JSON, longer than MAX_LINE_BYTES (${maxLineBytes} bytes)`);
+    total += bytes + 1;
+    if (total > maxRequestBytes) throw hearthError('INVALID_REQUEST', `"rows": the rows take more than MAX_REQUEST_BYTES (${maxRequestBytes} bytes) as JSON Lines; upload a dataset for more`);
+    lines[i] = line;
+  }
+  return lines;
 }
 
 const JOB_ID = /^j[0-9a-z]{6,16}[0-9a-f]{8}$/;
@@ -716,6 +753,21 @@ function checkJobId(id: string): string {
 function isConnectionError(e: unknown): boolean {
   const m = (e as Error)?.message ?? '';
   return /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|enableOfflineQueue|MaxRetriesPerRequest|Reached the max retries/i.test(m);
+}
+
+/**
+ * True for a result line that records a failed row: `{"index":N` and the row's optional `"id"` (a JSON string no
+ * longer than its row), then `"error"`. Reads only the head, so a cut line is judged the same as a whole one.
+ */
+export function isErrorLine(head: string): boolean {
+  const m = /^\{"index":\d+/.exec(head);
+  if (!m) return false;
+  let i = m[0].length;
+  if (head.startsWith(',"id":"', i)) {
+    for (i += 7; i < head.length && head[i] !== '"'; i++) if (head[i] === '\\') i++;
+    i++;
+  }
+  return head.startsWith(',"error":', i);
 }
 
 function idOf(text: string): string | undefined {

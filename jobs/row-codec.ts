@@ -3,6 +3,8 @@
 import type { Manifest, Tensor } from '../core/index.ts';
 import { decodeInferRequest, jsonDataText } from '../core/v2-codec.ts';
 import { validateInputs } from '../executor/validate.ts';
+import { hearthError } from '../core/index.ts';
+import { MAX_ROW_DEPTH, textDeeperThan } from './client-json.ts';
 
 export interface DecodedRow {
   /** The request's "id", echoed in its result line. */
@@ -26,6 +28,8 @@ export type InputValidator = (manifest: Manifest, inputs: readonly Tensor[], req
 export function v2RowCodec(validate: InputValidator = validateInputs): RowCodec {
   return {
     decode(text, manifest) {
+      // A recursive walk of a row nested thousands deep would overflow the stack: refuse it first, as its own row.
+      if (textDeeperThan(text, MAX_ROW_DEPTH)) throw hearthError('INVALID_REQUEST', `row: nested deeper than ${MAX_ROW_DEPTH} levels`);
       const req = decodeInferRequest(text);
       const row: DecodedRow = { inputs: req.inputs };
       if (req.id !== undefined) row.id = req.id;

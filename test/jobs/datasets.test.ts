@@ -1,4 +1,5 @@
-// Datasets over the fs store (no Redis): a refused upload leaves the store as it was.
+// Datasets over the fs store (no Redis): a refused upload (empty, a line or the whole past its limit) leaves the
+// store as it was.
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,7 +16,7 @@ beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-datasets-'));
   store = new FsObjectStore({ root: dir });
   await store.init();
-  datasets = new Datasets(store);
+  datasets = new Datasets(store, { maxLineBytes: 1024, maxDatasetBytes: 64 * 1024 });
 });
 
 afterAll(async () => {
@@ -45,5 +46,25 @@ describe('datasets', () => {
   it('an empty body under a new name stores nothing', async () => {
     await expect(datasets.put('none', Readable.from([Buffer.from('   \n')]))).rejects.toMatchObject({ code: 'EMPTY_BODY' });
     expect(await store.stat('datasets/none.jsonl')).toBeUndefined();
+  });
+
+  it('a line past maxLineBytes, a body past maxDatasetBytes and a declared length past it are refused; the dataset stays', async () => {
+    const body = '{"inputs":[]}\n';
+    await datasets.put('bounded', Readable.from([Buffer.from(body)]));
+    await expect(datasets.put('bounded', Readable.from([Buffer.from('{"inputs":[]}\n'), Buffer.alloc(1025, 0x61)]))).rejects.toMatchObject({
+      code: 'PAYLOAD_TOO_LARGE',
+      message: 'dataset "bounded": line 2 is longer than MAX_LINE_BYTES (1024 bytes)',
+    });
+    const many = Array.from({ length: 100 }, () => Buffer.from(body.repeat(50)));
+    await expect(datasets.put('bounded', Readable.from(many))).rejects.toMatchObject({
+      code: 'PAYLOAD_TOO_LARGE',
+      message: 'dataset "bounded": the dataset is larger than MAX_DATASET_BYTES (65536 bytes)',
+    });
+    let read = false;
+    const untouched = new Readable({ read: () => void (read = true) });
+    await expect(datasets.put('bounded', untouched, 64 * 1024 + 1)).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE', message: expect.stringMatching(/Content-Length 65537 .*MAX_DATASET_BYTES/) });
+    expect(read).toBe(false);
+    expect(await readKey('datasets/bounded.jsonl')).toBe(body);
+    expect(await fs.readdir(path.join(dir, '.hearth-tmp')).catch(() => [])).toEqual([]);
   });
 });

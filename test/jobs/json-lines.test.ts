@@ -1,4 +1,5 @@
-// The row definition shared by datasets and chunks: non-blank lines, split wherever the bytes happen to break.
+// The row definition shared by datasets and chunks: non-blank lines, split wherever the bytes happen to break; a
+// line past MAX_LINE_BYTES and a body past MAX_DATASET_BYTES are refused at their first byte past the limit.
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
@@ -19,16 +20,84 @@ describe('JSON Lines rows', () => {
   for (const size of [1, 2, 3, 7, 1000]) {
     it(`reads the same rows whatever the piece size (${size} bytes)`, async () => {
       const rows: string[] = [];
-      for await (const r of readRows(pieces(TEXT, size))) rows.push(r);
+      for await (const r of readRows(pieces(TEXT, size), { maxLineBytes: 64 })) rows.push(r);
       expect(rows).toEqual(['{"a":1}', '{"b":"é€"}', 'not json', '{"c":[1,2,3]}']);
     });
 
     it(`counts bytes, rows and lines that are not JSON, passing every byte through (${size} bytes)`, async () => {
-      const counter = new RowCounter();
+      const counter = new RowCounter({ maxLineBytes: 64, maxBytes: 1024 });
       const out: Buffer[] = [];
       await pipeline(pieces(TEXT, size), counter, new Writable({ write: (c, _e, cb) => (out.push(c), cb()) }));
       expect(Buffer.concat(out).toString()).toBe(TEXT);
       expect([counter.bytes, counter.rows, counter.invalidLines, counter.invalidLineNumbers]).toEqual([Buffer.byteLength(TEXT), 4, 1, [5]]);
     });
   }
+});
+
+/** A stream that yields `total` bytes made of `byte`, `size` at a time, and records how many it was asked for. */
+function endless(byte: number, size: number, total: number, pulled: { bytes: number }): Readable {
+  return new Readable({
+    read() {
+      if (pulled.bytes >= total) return void this.push(null);
+      pulled.bytes += size;
+      this.push(Buffer.alloc(size, byte));
+    },
+  });
+}
+
+describe('line and size limits', () => {
+  it('readRows fails at the first byte past maxLineBytes, holding no more than that of a partial line', async () => {
+    const pulled = { bytes: 0 };
+    const rows: string[] = [];
+    const read = async () => {
+      for await (const r of readRows(endless(0x61, 1024, 100 * 1024 * 1024, pulled), { maxLineBytes: 4096 })) rows.push(r);
+    };
+    await expect(read()).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE', message: 'line 1 is longer than MAX_LINE_BYTES (4096 bytes)' });
+    expect(rows).toEqual([]);
+    // Stopped within a few pieces of the limit (the stream reads a little ahead), not after 100 MB.
+    expect(pulled.bytes).toBeLessThan(64 * 1024);
+  });
+
+  it('readRows accepts a line of exactly maxLineBytes and names the line number of a longer one', async () => {
+    const exact = `${'x'.repeat(8)}\n`;
+    const rows: string[] = [];
+    for await (const r of readRows(pieces(exact + '\n' + 'y'.repeat(8), 3), { maxLineBytes: 8 })) rows.push(r);
+    expect(rows).toEqual(['xxxxxxxx', 'yyyyyyyy']);
+    const long = async () => {
+      for await (const _ of readRows(pieces(`a\n\nb\n${'z'.repeat(9)}\n`, 2), { maxLineBytes: 8 })) void _;
+    };
+    await expect(long()).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE', message: expect.stringMatching(/^line 4 /) });
+  });
+
+  it('readRows with truncate yields the head of a long line and goes on with the next', async () => {
+    const rows: string[] = [];
+    for await (const r of readRows(pieces(`${'a'.repeat(20)}\nshort\n${'b'.repeat(9)}`, 4), { maxLineBytes: 8, truncate: true })) rows.push(r);
+    expect(rows).toEqual(['aaaaaaaa', 'short', 'bbbbbbbb']);
+  });
+
+  it('RowCounter fails at the first byte past maxLineBytes, passing none of that piece on', async () => {
+    const pulled = { bytes: 0 };
+    const counter = new RowCounter({ maxLineBytes: 4096, maxBytes: 1024 ** 3 });
+    let passed = 0;
+    const run = pipeline(endless(0x61, 1024, 100 * 1024 * 1024, pulled), counter, new Writable({ write: (c, _e, cb) => ((passed += c.length), cb()) }));
+    await expect(run).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE', message: 'line 1 is longer than MAX_LINE_BYTES (4096 bytes)' });
+    expect(passed).toBeLessThanOrEqual(4096);
+    expect(pulled.bytes).toBeLessThan(64 * 1024);
+  });
+
+  it('RowCounter fails at the first byte past maxBytes, however short the lines', async () => {
+    const counter = new RowCounter({ maxLineBytes: 64, maxBytes: 10_000 });
+    let passed = 0;
+    const pulled = { bytes: 0 };
+    const lines = new Readable({
+      read() {
+        pulled.bytes += 1000;
+        this.push(Buffer.from('{"a":1}\n'.repeat(125)));
+      },
+    });
+    const run = pipeline(lines, counter, new Writable({ write: (c, _e, cb) => ((passed += c.length), cb()) }));
+    await expect(run).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE', message: 'the dataset is larger than MAX_DATASET_BYTES (10000 bytes)' });
+    expect(passed).toBe(10_000);
+    expect(counter.bytes).toBe(10_000);
+  });
 });

@@ -27,7 +27,6 @@ export const FAST_TUNING: Partial<WorkerTuning> = {
   stalledInterval: 1000,
   backoffMs: 100,
   callbackBackoffMs: 100,
-  callbackTimeoutMs: 2000,
   pollMs: 50,
 };
 
@@ -49,6 +48,9 @@ export async function makeJobsRig(opts: {
     EXECUTOR_SLOTS: '2',
     EXECUTOR_PREWARM_WORKERS: '1',
     EXECUTOR_MEMORY_MB: '2048',
+    // The callback tests listen on loopback.
+    CALLBACK_ALLOW_PRIVATE: 'true',
+    CALLBACK_TIMEOUT_MS: '2000',
     ...opts.env,
   });
   const hearth = await createHearth(config, { jobs: { workerOptions: { ...FAST_TUNING, ...opts.workerOptions } } });

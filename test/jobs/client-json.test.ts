@@ -1,0 +1,65 @@
+// Client JSON in jobs: depth measured without recursion (a value or its text), values shown back in messages without
+// walking them, the row codec refusing a deep row as a bad row, and the head of a result line read as failed or not.
+import { describe, expect, it } from 'vitest';
+import { MAX_ROW_DEPTH, shown, textDeeperThan, valueDeeperThan } from '../../jobs/client-json.ts';
+import { isErrorLine } from '../../jobs/jobs-service.ts';
+import { v2RowCodec } from '../../jobs/index.ts';
+import { stubManifest } from '../helpers/model-bodies.ts';
+
+const nest = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+
+describe('depth', () => {
+  it('valueDeeperThan counts arrays and objects, not scalars, and handles 100k levels without recursion', () => {
+    expect(valueDeeperThan(1, 0)).toBe(false);
+    expect(valueDeeperThan('[[[', 0)).toBe(false);
+    expect(valueDeeperThan([], 0)).toBe(true);
+    expect(valueDeeperThan([], 1)).toBe(false);
+    expect(valueDeeperThan({ a: [{ b: [1] }] }, 4)).toBe(false);
+    expect(valueDeeperThan({ a: [{ b: [1] }] }, 3)).toBe(true);
+    // The deep branch is the last of many shallow ones.
+    expect(valueDeeperThan([1, [2], { x: [[]] }], 4)).toBe(false);
+    expect(valueDeeperThan([1, [2], { x: [[[]]] }], 4)).toBe(true);
+    expect(valueDeeperThan(JSON.parse(nest(100_000)), MAX_ROW_DEPTH)).toBe(true);
+    expect(valueDeeperThan(JSON.parse(nest(MAX_ROW_DEPTH)), MAX_ROW_DEPTH)).toBe(false);
+  });
+
+  it('textDeeperThan ignores brackets inside strings, escaped quotes included', () => {
+    expect(textDeeperThan('{"a":[1,{"b":2}]}', 3)).toBe(false);
+    expect(textDeeperThan('{"a":[1,{"b":2}]}', 2)).toBe(true);
+    expect(textDeeperThan(`{"s":"${'['.repeat(500)}"}`, 1)).toBe(false);
+    expect(textDeeperThan(`{"s":"a\\"${'['.repeat(500)}"}`, 1)).toBe(false);
+    expect(textDeeperThan(`{"s":"a\\\\",${'['.repeat(5)}`, 5)).toBe(true);
+    expect(textDeeperThan(nest(1_000_000), MAX_ROW_DEPTH)).toBe(true);
+    expect(textDeeperThan(nest(MAX_ROW_DEPTH), MAX_ROW_DEPTH)).toBe(false);
+  });
+
+  it('shown never walks a structure and cuts long strings', () => {
+    expect(shown(JSON.parse(nest(100_000)))).toBe('an array');
+    expect(shown({ a: 1 })).toBe('an object');
+    expect(shown(null)).toBe('null');
+    expect(shown(12.5)).toBe('12.5');
+    expect(shown('x'.repeat(1000))).toBe(`"${'x'.repeat(100)}..."`);
+  });
+});
+
+describe('the row codec', () => {
+  it('fails a row nested deeper than MAX_ROW_DEPTH as INVALID_REQUEST, wherever the nesting is', () => {
+    const codec = v2RowCodec(() => {});
+    const manifest = stubManifest();
+    for (const row of [`{"id":${nest(100_000)},"inputs":[]}`, `{"inputs":[{"name":"x","datatype":"FP32","shape":${nest(100_000)},"data":[1]}]}`, `{"parameters":{"p":${nest(65)}},"inputs":[]}`]) {
+      expect(() => codec.decode(row, manifest)).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST', message: 'row: nested deeper than 64 levels' }));
+    }
+  });
+});
+
+describe('result line heads', () => {
+  it('tells a failed row from a row with outputs by the head alone', () => {
+    expect(isErrorLine('{"index":3,"error":"INVALID_REQUEST: x"}')).toBe(true);
+    expect(isErrorLine('{"index":3,"id":"r-3","error":"x"}')).toBe(true);
+    expect(isErrorLine('{"index":3,"id":"a\\",\\"error\\":\\"b","outputs":[]}')).toBe(false);
+    expect(isErrorLine('{"index":3,"id":"a\\\\","error":"x"}')).toBe(true);
+    expect(isErrorLine('{"index":3,"id":"r","outputs":[{"name":"error","data":["\\"error\\":"]}]}')).toBe(false);
+    expect(isErrorLine('{"index":12,"outputs":[')).toBe(false);
+    expect(isErrorLine('not a result line')).toBe(false);
+  });
+});
