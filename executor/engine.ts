@@ -849,8 +849,16 @@ export class Engine {
  */
 function checkTensorData(inputs: readonly InputTensor[]): void {
   for (const t of inputs) {
-    // Deferred JSON is counted where it is parsed, on the instance thread.
-    if (isDeferred(t)) continue;
+    // Deferred JSON is counted where it is parsed, on the instance thread; here only bounded by its text, in O(1)
+    // (n numbers take 2n + 1 bytes), so that no caller can make the instance allocate from a shape alone.
+    if (isDeferred(t)) {
+      for (const p of t.data.parts) {
+        if (p.json && !(p.count <= (p.json.length - 1) / 2)) {
+          throw hearthError('INVALID_TENSOR', `input "${t.name}": shape [${p.shape.join(',')}] needs ${p.count} elements, but its data array of ${p.json.length} bytes cannot hold them`);
+        }
+      }
+      continue;
+    }
     const want = elementCount(t.shape);
     if (t.data.length === want) continue;
     const detached = !Array.isArray(t.data) && t.data.buffer.byteLength === 0 && want > 0;
