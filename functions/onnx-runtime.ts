@@ -1,5 +1,6 @@
 // The onnx runtime: onnxruntime-node on the CPU, one op thread and full graph optimisation by default.
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { datatypeFromOnnx, hearthError, isHearthError, type Tensor, type TensorSpec } from '../core/index.ts';
@@ -87,7 +88,8 @@ export class OnnxRuntime implements Runtime {
       throw hearthError('INVALID_CONFIG', `intraOpNumThreads: expected a whole number >= 1, got ${intraOpNumThreads}`);
     }
     const options: ort.InferenceSession.SessionOptions = {
-      intraOpNumThreads,
+      // Never more op threads than the machine has cores, whatever a stored config says.
+      intraOpNumThreads: Math.min(intraOpNumThreads, os.availableParallelism()),
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
