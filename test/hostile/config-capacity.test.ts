@@ -14,7 +14,7 @@ const CORES = os.availableParallelism();
 // maxInstances too: a minInstances above maxInstances is refused by the schema on any node.
 const HOSTILE = { minInstances: 1024, maxInstances: 1024, memoryMb: 16, runtime: { intraOpNumThreads: 256 } };
 // EXECUTOR_MEMORY_MB is set so that 16 MB instances would fit 64 times: without the caps, the node would try.
-const ENV = { EXECUTOR_SLOTS: String(SLOTS), EXECUTOR_MEMORY_MB: process.env.HOSTILE_REPRO_MB ?? '1024' };
+const ENV = { EXECUTOR_SLOTS: String(SLOTS), EXECUTOR_MEMORY_MB: '1024' };
 
 let dataDir: string;
 let node: HostileNode | undefined;
