@@ -71,9 +71,20 @@ export function defaultModelConfig(keepAliveMs = 600_000): ModelConfig {
 
 type Rule = { int?: boolean; min: number; max: number };
 
+/** A client's value for an error message: its JSON cut to 80 characters (JSON.stringify overflows on deep nesting). */
+function preview(v: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(v) ?? String(v);
+  } catch {
+    text = '(a value nested too deep to show)';
+  }
+  return text.length > 80 ? `${text.slice(0, 80)}...` : text;
+}
+
 function checkNumber(path: string, v: unknown, r: Rule): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || (r.int && !Number.isInteger(v)) || v < r.min || v > r.max) {
-    throw hearthError('INVALID_CONFIG', `${path}: expected ${r.int ? 'an integer' : 'a number'} in [${r.min}, ${r.max}], got ${JSON.stringify(v)}`);
+    throw hearthError('INVALID_CONFIG', `${path}: expected ${r.int ? 'an integer' : 'a number'} in [${r.min}, ${r.max}], got ${preview(v)}`);
   }
   return v;
 }
@@ -133,7 +144,7 @@ export function mergeModelConfig(base: ModelConfig, patch: unknown): ModelConfig
         throw hearthError('INVALID_CONFIG', `keepAlive.binMs: rangeMs / binMs must be at most ${MAX_HISTOGRAM_BINS} bins, got ${Math.round(out.keepAlive.rangeMs / out.keepAlive.binMs)}`);
       }
     } else {
-      throw hearthError('INVALID_CONFIG', `keepAlive.kind: expected "fixed" or "histogram", got ${JSON.stringify(kind)}`);
+      throw hearthError('INVALID_CONFIG', `keepAlive.kind: expected "fixed" or "histogram", got ${preview(kind)}`);
     }
   }
   if ('batching' in p) {
@@ -145,7 +156,7 @@ export function mergeModelConfig(base: ModelConfig, patch: unknown): ModelConfig
     const s = checkObject('scheduling', p.scheduling, ['strategy']);
     if ('strategy' in s) {
       if (!SCHEDULING_STRATEGIES.includes(s.strategy as SchedulingStrategy)) {
-        throw hearthError('INVALID_CONFIG', `scheduling.strategy: expected one of ${SCHEDULING_STRATEGIES.join(', ')}, got ${JSON.stringify(s.strategy)}`);
+        throw hearthError('INVALID_CONFIG', `scheduling.strategy: expected one of ${SCHEDULING_STRATEGIES.join(', ')}, got ${preview(s.strategy)}`);
       }
       out.scheduling.strategy = s.strategy as SchedulingStrategy;
     }
@@ -163,4 +174,62 @@ export function mergeModelConfig(base: ModelConfig, patch: unknown): ModelConfig
   }
   if (out.minInstances > out.maxInstances) throw hearthError('INVALID_CONFIG', `minInstances: ${out.minInstances} exceeds maxInstances ${out.maxInstances}`);
   return out;
+}
+
+/** What one node can give a model's instances; a serving config is clamped to it (fitModelConfig). */
+export interface NodeCapacity {
+  /** CPU cores of the machine (os.availableParallelism()): the most op threads a session may use. */
+  cores: number;
+  /** Runs at once on the node (EXECUTOR_SLOTS). */
+  slots: number;
+  /** Memory budget of all instances (EXECUTOR_MEMORY_MB). */
+  memoryMb: number;
+}
+
+/** One setting the node applies differently from the config, and why. */
+export interface ConfigClamp {
+  field: string;
+  requested: number;
+  applied: number;
+  /** The node's limit that decided it, in words. */
+  because: string;
+}
+
+/**
+ * The config as this node applies it, and what it changed. `instanceMb` is what one instance reserves (the model's
+ * measured or estimated footprint, or more if the config declares more). Op threads are capped by the cores;
+ * concurrency by the slots; min/maxInstances by the instances the slots can run (ceil(slots / concurrency)) and
+ * the memory budget can hold; memoryMb shows the reservation. Clamping, not refusing: configs live in the shared
+ * store and nodes differ in size, so each node applies what it can hold.
+ */
+export function fitModelConfig(config: ModelConfig, node: NodeCapacity, instanceMb: number): { config: ModelConfig; clamped: ConfigClamp[] } {
+  const out: ModelConfig = structuredClone(config);
+  const clamped: ConfigClamp[] = [];
+  const cap = (field: string, requested: number, limit: number, because: string): number => {
+    if (requested <= limit) return requested;
+    clamped.push({ field, requested, applied: limit, because });
+    return limit;
+  };
+  const cores = Math.max(1, node.cores);
+  const slots = Math.max(1, node.slots);
+  out.runtime.intraOpNumThreads = cap('runtime.intraOpNumThreads', config.runtime.intraOpNumThreads, cores, `${cores} CPU cores`);
+  out.concurrency = cap('concurrency', config.concurrency, slots, `${slots} CPU slots (EXECUTOR_SLOTS)`);
+  const bySlots = Math.ceil(slots / out.concurrency);
+  const byMemory = Math.max(1, Math.floor(node.memoryMb / instanceMb));
+  const because =
+    bySlots <= byMemory
+      ? `${slots} CPU slots (EXECUTOR_SLOTS) at concurrency ${out.concurrency}`
+      : `a ${node.memoryMb} MB budget (EXECUTOR_MEMORY_MB) at ${instanceMb} MB per instance`;
+  out.maxInstances = cap('maxInstances', config.maxInstances, Math.min(bySlots, byMemory), because);
+  out.minInstances = cap('minInstances', config.minInstances, out.maxInstances, because);
+  if (config.memoryMb !== undefined && config.memoryMb < instanceMb) {
+    clamped.push({ field: 'memoryMb', requested: config.memoryMb, applied: instanceMb, because: "the model's footprint (measured at load, else estimated from its size)" });
+  }
+  out.memoryMb = instanceMb;
+  return { config: out, clamped };
+}
+
+/** One line per clamp: `minInstances 1024 -> 2 (2 CPU slots ...)`, joined with '; '. */
+export function describeClamps(clamped: readonly ConfigClamp[]): string {
+  return clamped.map((c) => `${c.field} ${c.requested} -> ${c.applied} (${c.because})`).join('; ');
 }

@@ -76,6 +76,26 @@ export interface EncodedResponse {
 // ---------------------------------------------------------------------------------------------------
 // Decoding
 
+/**
+ * Deepest nesting of arrays and objects accepted in a request: envelope values (read with JSON.parse, then shown
+ * in error messages) and `data` arrays alike. A shape nested 100k deep used to reach JSON.stringify in an error
+ * message and answer 500 "Maximum call stack size exceeded"; no tensor has a rank near this.
+ */
+export const MAX_JSON_DEPTH = 64;
+/** Most dimensions of a tensor's shape (a shape of a million dimensions would be echoed in error messages). */
+export const MAX_TENSOR_RANK = 64;
+
+/** A client's value for an error message: its JSON, cut to 80 characters. */
+function preview(v: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(v) ?? String(v);
+  } catch {
+    text = '(a value that cannot be shown)';
+  }
+  return text.length > 80 ? `${text.slice(0, 80)}...` : text;
+}
+
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
 function bytesToText(b: Uint8Array, start: number, end: number): string {
@@ -200,8 +220,9 @@ class Scanner {
           continue;
         }
         this.pos++;
-        if (c === 0x5b || c === 0x7b) depth++;
-        else if ((c === 0x5d || c === 0x7d) && --depth === 0) return start;
+        if (c === 0x5b || c === 0x7b) {
+          if (++depth > MAX_JSON_DEPTH) tooDeep(`the JSON value at byte ${start + this.base}`);
+        } else if ((c === 0x5d || c === 0x7d) && --depth === 0) return start;
       }
       return this.fail('unterminated array or object');
     }
@@ -274,6 +295,10 @@ class Scanner {
     this.ws();
     if (this.pos < this.end) this.fail(`unexpected ${describeByte(this.peek())} after the JSON value`);
   }
+}
+
+function tooDeep(what: string, code: 'INVALID_REQUEST' | 'INVALID_TENSOR' = 'INVALID_REQUEST'): never {
+  throw hearthError(code, `${what} is nested deeper than ${MAX_JSON_DEPTH} levels (the limit of arrays and objects within each other)`);
 }
 
 /** Reason a leaf could not be stored; the caller turns it into an INVALID_TENSOR naming the input. */
@@ -415,7 +440,7 @@ function floatSink(dt: 'FP16' | 'FP32' | 'FP64', capacity: number): LeafSink {
       if (c === 0x22) {
         const text = s.readString();
         const nf = nonFiniteFromString(text);
-        if (nf === undefined) throw new LeafError(`element ${sink.count} is the string ${JSON.stringify(text)}, expected a number`);
+        if (nf === undefined) throw new LeafError(`element ${sink.count} is the string ${preview(text)}, expected a number`);
         v = nf;
       } else if ((c >= 0x30 && c <= 0x39) || c === 0x2d) {
         v = readNumber(s, num, approxOk);
@@ -504,7 +529,7 @@ function int64Sink(dt: 'INT64' | 'UINT64', capacity: number): LeafSink {
       } else if (c === 0x22) {
         // Clients whose JSON cannot carry 64-bit integers may send them as decimal strings.
         const text = s.readString();
-        if (!/^-?\d+$/.test(text)) throw new LeafError(`element ${sink.count} is the string ${JSON.stringify(text)}, expected an integer`);
+        if (!/^-?\d+$/.test(text)) throw new LeafError(`element ${sink.count} is the string ${preview(text)}, expected an integer`);
         big = BigInt(text);
         v = 0;
       } else {
@@ -603,7 +628,7 @@ function readDataArray(s: Scanner, dt: Datatype, expected: number, inputName: st
     }
     if (c === 0x5b) {
       if (!wantValue) s.fail("expected ',' or ']' before '['");
-      depth++;
+      if (++depth > MAX_JSON_DEPTH) tooDeep(`input "${inputName}": data`, 'INVALID_TENSOR');
       s.pos++;
       justOpened = true;
       continue;
@@ -758,14 +783,26 @@ function checkParameters(v: unknown, where: string): V2Parameters {
 }
 
 function checkShape(v: unknown, name: string): number[] {
-  if (!Array.isArray(v) || !v.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    throw hearthError('INVALID_TENSOR', `input "${name}": "shape" must be an array of non-negative integers, got ${JSON.stringify(v)}`);
+  if (!Array.isArray(v) || v.length > MAX_TENSOR_RANK || !v.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw hearthError('INVALID_TENSOR', `input "${name}": "shape" must be an array of at most ${MAX_TENSOR_RANK} non-negative integers, got ${preview(v)}`);
   }
   return v as number[];
 }
 
+/**
+ * The element count of a checked shape. It must be a safe integer: past 2^53 a product of dimensions is rounded
+ * and no longer says how much data the tensor holds (a shape of [1e10, 1e10] is a 400, not an allocation).
+ */
+function countOf(shape: readonly number[], name: string, kind: 'input' | 'output' = 'input'): number {
+  const n = elementCount(shape);
+  if (!Number.isSafeInteger(n)) {
+    throw hearthError('INVALID_TENSOR', `${kind} "${name}": shape ${fmtShape(shape)} has more elements than ${Number.MAX_SAFE_INTEGER} (2^53 - 1)`);
+  }
+  return n;
+}
+
 function checkDatatype(v: unknown, name: string): Datatype {
-  if (!isDatatype(v)) throw hearthError('INVALID_TENSOR', `input "${name}": datatype ${JSON.stringify(v)} is not a V2 datatype (BOOL, UINT8..UINT64, INT8..INT64, FP16, FP32, FP64, BYTES)`);
+  if (!isDatatype(v)) throw hearthError('INVALID_TENSOR', `input "${name}": datatype ${preview(v)} is not a V2 datatype (BOOL, UINT8..UINT64, INT8..INT64, FP16, FP32, FP64, BYTES)`);
   return v;
 }
 
@@ -787,10 +824,10 @@ function readIntArrayOrAny(s: Scanner): unknown {
     const c = s.b[s.pos];
     if (plain && ((c >= 0x30 && c <= 0x39) || c === 0x2d)) {
       const v = readNumber(s, num);
-      if (num.integral && num.bigText === null) {
-        out.push(v);
-        return;
-      }
+      plain = num.integral && num.bigText === null;
+      if (plain) out.push(v);
+      // Either way the number is consumed; a shape that is not plain is read again below with readAny.
+      return;
     }
     plain = false;
     s.skipValue();
@@ -853,7 +890,7 @@ function readInput(s: Scanner, index: number, deferAbove?: number): RawInput {
             }
           }
           // The usual order (tritonclient, KServe): one pass straight into the typed array.
-          raw.data = readDataArray(s, raw.datatype, elementCount(checkShape(raw.shape, name)), name);
+          raw.data = readDataArray(s, raw.datatype, countOf(checkShape(raw.shape, name), name), name);
         } else {
           raw.dataAt = s.skipValue();
         }
@@ -927,7 +964,7 @@ function finishTensors(
     const shape = checkShape(raw.shape, name);
     const datatype = checkDatatype(raw.datatype, name);
     const params = raw.parameters === undefined ? undefined : checkParameters(raw.parameters, `${kind} "${name}"`);
-    const count = elementCount(shape);
+    const count = countOf(shape, name, kind);
     const binarySize = sizeParam(params, name);
     let data: TensorData;
     if (binarySize !== undefined) {
@@ -949,7 +986,13 @@ function finishTensors(
       }
       cursor += binarySize;
     } else if (raw.deferred !== undefined) {
-      // Its element count is checked where it is parsed, on the instance thread.
+      // Its exact element count is checked where it is parsed, on the instance thread. Here, in O(1), the text must
+      // at least be able to hold that many: n numbers take 2n + 1 bytes with the brackets. Without this, a 16 KB body
+      // declaring [1, 1e12] made the instance allocate from the shape and die of the RangeError.
+      const most = Math.floor((raw.deferred.json.length - 1) / 2);
+      if (count > most) {
+        throw hearthError('INVALID_TENSOR', `${kind} "${name}": shape ${fmtShape(shape)} needs ${count} elements, but its data array of ${raw.deferred.json.length} bytes holds at most ${most}`);
+      }
       tensors.push(deferredJson(name, datatype, shape, raw.deferred.json, count, raw.deferred.at));
       if (params) {
         const { binary_data_size: _ignored, ...rest } = params;
@@ -1001,7 +1044,7 @@ export function scanInferRequest(body: Uint8Array | string, opts: ScanOptions): 
 
 /** The decoded values of one deferred `data` array, checked against the element count its shape needs. */
 export function decodeDeferredJson(json: Uint8Array, at: number, datatype: Datatype, shape: readonly number[], name: string): TensorData {
-  const count = elementCount(shape);
+  const count = countOf(shape, name);
   const data = readDataArray(new Scanner(json, 0, json.length, at), datatype, count, name);
   // The same message as an eagerly decoded input's (finishTensors).
   if (data.length !== count) throw hearthError('INVALID_TENSOR', `input "${name}": shape ${fmtShape(shape)} needs ${count} elements, got ${data.length}`);
@@ -1037,7 +1080,7 @@ function scan(body: Uint8Array | string, opts: DecodeOptions, deferAbove: number
         break;
       case 'id': {
         const id = s.readAny();
-        if (typeof id !== 'string') throw hearthError('INVALID_REQUEST', `"id" must be a string, got ${JSON.stringify(id)}`);
+        if (typeof id !== 'string') throw hearthError('INVALID_REQUEST', `"id" must be a string, got ${preview(id)}`);
         req.id = id;
         break;
       }
@@ -1090,13 +1133,20 @@ export function tensorFromJson(input: unknown, index = 0): Tensor {
   const name = o.name;
   const shape = checkShape(o.shape, name);
   const datatype = checkDatatype(o.datatype, name);
+  const count = countOf(shape, name);
   if (o.data === undefined) throw hearthError('INVALID_REQUEST', `input "${name}": missing "data"`);
   // Re-serialise only the data and read it with the exact scanner: one code path for every datatype.
-  const text = JSON.stringify(o.data, (_k, v) => (typeof v === 'bigint' ? `${v}` : v));
+  let text: string;
+  try {
+    text = JSON.stringify(o.data, (_k, v) => (typeof v === 'bigint' ? `${v}` : v));
+  } catch (e) {
+    // JSON.stringify recurses: data nested tens of thousands deep overflows the stack (a RangeError, as is a string too long).
+    throw hearthError('INVALID_TENSOR', `input "${name}": "data" cannot be read: ${(e as Error).message}`);
+  }
   const s = new Scanner(Buffer.from(text, 'utf8'), 0, Buffer.byteLength(text));
-  const data = readDataArray(s, datatype, elementCount(shape), name);
-  if (data.length !== elementCount(shape)) {
-    throw hearthError('INVALID_TENSOR', `input "${name}": shape ${fmtShape(shape)} needs ${elementCount(shape)} elements, got ${data.length}`);
+  const data = readDataArray(s, datatype, count, name);
+  if (data.length !== count) {
+    throw hearthError('INVALID_TENSOR', `input "${name}": shape ${fmtShape(shape)} needs ${count} elements, got ${data.length}`);
   }
   return { name, datatype, shape, data };
 }

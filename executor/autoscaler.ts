@@ -366,10 +366,11 @@ export class Autoscaler {
     } else {
       target = Math.max(1, rateDesired);
     }
-    // More instances than the node can run at once would only hold memory.
+    // More instances than the node can run at once would only hold memory. The caps come last, after the pool's
+    // minimum: a minInstances above them (a config that does not fit the node) must not start more.
     const cpuCap = Math.max(1, Math.ceil(node.slots / Math.max(1, p.config.concurrency)));
-    target = Math.min(target, p.config.maxInstances, cpuCap);
     target = Math.max(target, p.config.minInstances);
+    target = Math.min(target, p.config.maxInstances, cpuCap);
     s.desired = target;
     return { target, current, belowMin: current < p.config.minInstances, panicking, coldNow };
   }

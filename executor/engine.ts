@@ -1,8 +1,12 @@
 // The executor's private engine: admission, the dispatch loop over every pool (CPU slots to the pool whose head
 // ranks highest, memory to cold starts with LRU eviction of other models' idle instances), instance start-up
 // and retirement, keep-alive, counters and observer hooks. executor/index.ts is its public facade.
+import os from 'node:os';
 import {
+  defaultModelConfig,
+  describeClamps,
   elementCount,
+  fitModelConfig,
   hearthError,
   isHearthError,
   type Clock,
@@ -11,7 +15,9 @@ import {
   type InputTensor,
   isDeferred,
   type Manifest,
+  type ConfigClamp,
   type ModelConfig,
+  type NodeCapacity,
   type Tensor,
 } from '../core/index.ts';
 import type { PrintPlan } from '../functions/print-outputs.ts';
@@ -20,7 +26,7 @@ import type { ArtifactSource } from '../model-store/artifact-cache.ts';
 import { batchSignature, mergeRequests, splitOutputs } from './batcher.ts';
 import { Instance } from './instance.ts';
 import { ModelPool, type Waiting } from './model-pool.ts';
-import { NodeResources } from './node-resources.ts';
+import { instanceMemoryMb, NodeResources } from './node-resources.ts';
 import type { PoolView, QueuedRequest } from './scheduler.ts';
 import type { CancelSignal, ExecutorObserver, InferRequest, InferResult, InstanceState, ModelStats } from './types.ts';
 import { WorkerPool } from './worker-pool.ts';
@@ -49,6 +55,10 @@ export interface EngineOptions {
   keepAlive?: 'executor' | 'external';
   /** Worker entry override (tests). */
   workerEntry?: URL;
+  /** CPU cores the node counts (the cap on a session's op threads). Default os.availableParallelism(). */
+  cores?: number;
+  /** Where warnings go (a stored serving config clamped to this node); the gateway passes its logger. */
+  log?: { warn(msg: string): void };
 }
 
 /** One pool as the autoscaler and /v1/status see it; structurally a superset of the autoscaler's PoolStatus. */
@@ -94,6 +104,10 @@ export class Engine {
   #o: EngineOptions;
   #clock: Clock;
   #node: NodeResources;
+  #capacity: NodeCapacity;
+  /** Instance loads in progress, and a count of those begun: a load is measured only when it ran alone. */
+  #loading = 0;
+  #loadsBegun = 0;
   #workers: WorkerPool;
   #observer: ExecutorObserver;
   #pools = new Map<string, ModelPool>();
@@ -111,6 +125,7 @@ export class Engine {
     this.#clock = o.clock;
     this.#observer = guarded(o.observer ?? {});
     this.#node = new NodeResources({ slots: o.config.executor.slots, memoryMb: o.config.executor.memoryMb });
+    this.#capacity = Object.freeze({ cores: o.cores ?? os.availableParallelism(), slots: o.config.executor.slots, memoryMb: o.config.executor.memoryMb });
     this.#workers = new WorkerPool({
       size: o.config.executor.prewarmWorkers,
       workerData: { allowTestRuntimes: !!o.allowTestRuntimes, preload: ['onnx'] },
@@ -562,7 +577,18 @@ export class Engine {
         graphOptimizationLevel: cfg.runtime.graphOptimizationLevel,
         ...this.#o.loadOptions?.(pool.manifest),
       };
-      const loaded = await inst.load(art.dir, options, this.#o.loadTimeoutMs ?? 120_000);
+      // The load's RSS growth is the instance's footprint, when nothing else loaded meanwhile (a concurrent load or a
+      // large request would be counted in). It replaces the size estimate in the reservation once it is larger.
+      const alone = this.#loading++ === 0;
+      const begun = ++this.#loadsBegun;
+      const rss0 = process.memoryUsage.rss();
+      let loaded: Awaited<ReturnType<Instance['load']>>;
+      try {
+        loaded = await inst.load(art.dir, options, this.#o.loadTimeoutMs ?? 120_000);
+      } finally {
+        this.#loading--;
+      }
+      if (alone && begun === this.#loadsBegun) this.#recordFootprint(pool, (process.memoryUsage.rss() - rss0) / 1024 ** 2);
       if (inst.state !== 'starting') {
         this.#startAbandoned(pool);
         return;
@@ -668,7 +694,11 @@ export class Engine {
     if (!init) {
       init = (async () => {
         const config = await this.#config(manifest.name);
-        const pool = this.#pools.get(key) ?? new ModelPool(manifest, config, this.#clock);
+        let pool = this.#pools.get(key);
+        if (!pool) {
+          pool = new ModelPool(manifest, config, this.#clock, this.#capacity);
+          this.#warnClamps(pool);
+        }
         this.#pools.set(key, pool);
         return pool;
       })().finally(() => this.#poolInit.delete(key));
@@ -697,8 +727,9 @@ export class Engine {
     for (const pool of this.#pools.values()) {
       if (pool.manifest.name !== name) continue;
       pool.applyConfig(config);
+      this.#warnClamps(pool);
       // Fewer maxInstances: idle extras go now, busy ones when they finish their run and idle out.
-      let extra = pool.liveInstances().length - config.maxInstances;
+      let extra = pool.liveInstances().length - pool.config.maxInstances;
       for (const i of [...pool.instances.values()].sort((a, b) => a.idleSince - b.idleSince)) {
         if (extra <= 0) break;
         if (i.state === 'idle') {
@@ -709,6 +740,36 @@ export class Engine {
       for (const i of pool.instances.values()) if (i.state === 'idle') this.#armKeepAlive(pool, i);
     }
     this.#pump();
+  }
+
+  /** A serving config as this node would apply it to `manifest`'s pool (for GET and PUT config), with what it clamps. */
+  fitConfig(manifest: Manifest, requested: ModelConfig): { config: ModelConfig; clamped: ConfigClamp[] } {
+    const pool = this.#pools.get(`${manifest.name}@${manifest.version}`);
+    return fitModelConfig(requested, this.#capacity, instanceMemoryMb(manifest.sizeBytes, requested.memoryMb, pool?.measuredMb));
+  }
+
+  /** A measured footprint: every instance of the pool now reserves the new amount, and the config is refitted. */
+  #recordFootprint(pool: ModelPool, mb: number): void {
+    if (!(mb > 0) || !pool.recordFootprint(mb)) return;
+    const each = pool.memoryMb;
+    for (const i of pool.instances.values()) {
+      this.#node.resize(i.memoryMb, each);
+      i.memoryMb = each;
+    }
+    this.#warnClamps(pool);
+  }
+
+  /**
+   * Logs what the node does not apply of a pool's stored config, once per change. A default the node cannot hold
+   * (maxInstances 4 on a 2-slot node) is clamped silently: nobody asked for it.
+   */
+  #warnClamps(pool: ModelPool): void {
+    const defaults = defaultModelConfig() as unknown as Record<string, unknown>;
+    const asked = pool.clamped.filter((c) => c.field.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], defaults) !== c.requested);
+    const text = describeClamps(asked);
+    if (text === pool.warned) return;
+    pool.warned = text;
+    if (text) this.#o.log?.warn(`serving config of ${pool.key} clamped to this node: ${text}`);
   }
 
   async load(manifest: Manifest): Promise<void> {
@@ -849,8 +910,16 @@ export class Engine {
  */
 function checkTensorData(inputs: readonly InputTensor[]): void {
   for (const t of inputs) {
-    // Deferred JSON is counted where it is parsed, on the instance thread.
-    if (isDeferred(t)) continue;
+    // Deferred JSON is counted where it is parsed, on the instance thread; here only bounded by its text, in O(1)
+    // (n numbers take 2n + 1 bytes), so that no caller can make the instance allocate from a shape alone.
+    if (isDeferred(t)) {
+      for (const p of t.data.parts) {
+        if (p.json && !(p.count <= (p.json.length - 1) / 2)) {
+          throw hearthError('INVALID_TENSOR', `input "${t.name}": shape [${p.shape.join(',')}] needs ${p.count} elements, but its data array of ${p.json.length} bytes cannot hold them`);
+        }
+      }
+      continue;
+    }
     const want = elementCount(t.shape);
     if (t.data.length === want) continue;
     const detached = !Array.isArray(t.data) && t.data.buffer.byteLength === 0 && want > 0;

@@ -34,7 +34,7 @@
 // model's fixed keep-alive (idleMs; for the histogram policy its fallbackIdleMs).
 // Observer hooks (ExecutorObserver) fire for every request (queued, done with billedMs = ceil(runMs / batchSize)),
 // every successful run, and every instance state change (from 'none' at creation to 'gone').
-import type { Manifest, ModelConfig } from '../core/index.ts';
+import type { ConfigClamp, Manifest, ModelConfig } from '../core/index.ts';
 import { Engine, type EngineOptions, type ExecutorControl } from './engine.ts';
 import type { Executor, ExecutorObserver, InferRequest, InferResult, ModelStats } from './types.ts';
 
@@ -81,6 +81,9 @@ class ExecutorFacade implements HearthExecutor {
   }
   setConfig(name: string, config: ModelConfig): void {
     this.#engine.setConfig(name, config);
+  }
+  fitConfig(manifest: Manifest, config: ModelConfig): { config: ModelConfig; clamped: ConfigClamp[] } {
+    return this.#engine.fitConfig(manifest, config);
   }
   close(): Promise<void> {
     return this.#engine.close();

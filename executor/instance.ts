@@ -50,7 +50,8 @@ let instanceSeq = 0;
 export class Instance implements InstanceView {
   readonly id: string;
   readonly manifest: Manifest;
-  readonly memoryMb: number;
+  /** Memory it reserves on the node; the engine raises it once the model's footprint has been measured. */
+  memoryMb: number;
   readonly createdAt: number;
   concurrency: number;
   lastUsedAt = 0;

@@ -1,10 +1,10 @@
 // One pool per model version: its queue (a Scheduler), its instances, the requests waiting in it, its
 // counters and its measured cold-start and service times. The engine (executor/engine.ts) moves work
 // between pools; this file holds what one pool knows about itself.
-import type { Clock, Manifest, ModelConfig } from '../core/index.ts';
+import { fitModelConfig, type Clock, type ConfigClamp, type Manifest, type ModelConfig, type NodeCapacity } from '../core/index.ts';
 import { batchLayoutOf, type BatchLayout } from './batcher.ts';
 import type { Instance } from './instance.ts';
-import { defaultMemoryMb } from './node-resources.ts';
+import { instanceMemoryMb } from './node-resources.ts';
 import type { QueuedRequest, Scheduler } from './scheduler.ts';
 import { createScheduler } from './strategies/index.ts';
 import type { InferRequest, InferResult, InstanceState, ModelStats } from './types.ts';
@@ -25,7 +25,14 @@ const EWMA_ALPHA = 0.2;
 export class ModelPool {
   readonly key: string;
   readonly manifest: Manifest;
+  /** The serving config as stored (what was asked). */
+  requested: ModelConfig;
+  /** The config this node applies: `requested` clamped to its cores, slots and memory (fitModelConfig). */
   config: ModelConfig;
+  /** What the clamp changed; empty when the requested config fits. */
+  clamped: ConfigClamp[] = [];
+  /** The clamps last logged (the engine warns once per change). */
+  warned = '';
   scheduler: Scheduler;
   /** Where each tensor keeps its batch axis; undefined when the model cannot batch. */
   readonly layout: BatchLayout | undefined;
@@ -39,16 +46,21 @@ export class ModelPool {
   /** Timer that re-runs dispatch when a batching delay (maxQueueDelayMs) ends. */
   delayTimer: unknown;
   #clock: Clock;
+  #capacity: NodeCapacity;
   #coldStartMs: number | undefined;
   #serviceMs: number | undefined;
+  /** RSS growth of the last instance load measured alone (no other load overlapping), in MB. */
+  #measuredMb: number | undefined;
 
-  constructor(manifest: Manifest, config: ModelConfig, clock: Clock) {
+  constructor(manifest: Manifest, requested: ModelConfig, clock: Clock, capacity: NodeCapacity) {
     this.key = `${manifest.name}@${manifest.version}`;
     this.manifest = manifest;
-    this.config = config;
+    this.requested = requested;
+    this.#capacity = capacity;
+    this.config = this.#fit();
     this.#clock = clock;
     this.layout = batchLayoutOf(manifest);
-    this.scheduler = createScheduler(config.scheduling.strategy, { poolKey: this.key, config, clock });
+    this.scheduler = createScheduler(this.config.scheduling.strategy, { poolKey: this.key, config: this.config, clock });
     this.stats = {
       name: manifest.name,
       version: manifest.version,
@@ -67,9 +79,28 @@ export class ModelPool {
     };
   }
 
-  /** Memory one instance reserves: the config's memoryMb, else derived from the artifact size. */
+  /** Memory one instance reserves: the model's footprint (measured, else estimated), or the declared memoryMb if larger. */
   get memoryMb(): number {
-    return this.config.memoryMb ?? defaultMemoryMb(this.manifest.sizeBytes);
+    return instanceMemoryMb(this.manifest.sizeBytes, this.requested.memoryMb, this.#measuredMb);
+  }
+
+  get measuredMb(): number | undefined {
+    return this.#measuredMb;
+  }
+
+  /** The RSS growth of an instance load measured alone; answers true when it changed the reservation (and refits). */
+  recordFootprint(mb: number): boolean {
+    const before = this.memoryMb;
+    this.#measuredMb = mb;
+    if (this.memoryMb === before) return false;
+    this.config = this.#fit();
+    return true;
+  }
+
+  #fit(): ModelConfig {
+    const { config, clamped } = fitModelConfig(this.requested, this.#capacity, this.memoryMb);
+    this.clamped = clamped;
+    return config;
   }
 
   /** Most request items merged into one run; 1 when the model cannot batch or batching is off. */
@@ -106,10 +137,11 @@ export class ModelPool {
     return c;
   }
 
-  /** Applies a new serving config; a new strategy takes over the queued requests in their order. */
-  applyConfig(config: ModelConfig): void {
+  /** Applies a new serving config (clamped to the node); a new strategy takes over the queued requests in their order. */
+  applyConfig(requested: ModelConfig): void {
     const old = this.config;
-    this.config = config;
+    this.requested = requested;
+    const config = (this.config = this.#fit());
     for (const i of this.instances.values()) i.concurrency = config.concurrency;
     if (config.scheduling.strategy !== old.scheduling.strategy) {
       const next = createScheduler(config.scheduling.strategy, { poolKey: this.key, config, clock: this.#clock });

@@ -1,5 +1,5 @@
 // The node's two budgets: CPU slots (runs at once, EXECUTOR_SLOTS) and memory (EXECUTOR_MEMORY_MB, reserved
-// per instance from its model's memoryMb). Pure bookkeeping; the engine decides who gets them.
+// per instance from its model's footprint, instanceMemoryMb). Pure bookkeeping; the engine decides who gets them.
 import { hearthError } from '../core/index.ts';
 
 export class NodeResources {
@@ -54,9 +54,24 @@ export class NodeResources {
   release(mb: number): void {
     this.#reservedMb = Math.max(0, this.#reservedMb - mb);
   }
+
+  /** Changes a held reservation to what the instance was measured to take; it may go past the budget (it is in use). */
+  resize(fromMb: number, toMb: number): void {
+    this.#reservedMb = Math.max(0, this.#reservedMb + toMb - fromMb);
+  }
 }
 
 /** Default memory reservation of an instance from its model's size: room for the weights, the session's copy and the arena. */
 export function defaultMemoryMb(sizeBytes: number): number {
   return Math.max(64, Math.ceil((3 * sizeBytes) / 1024 ** 2) + 32);
+}
+
+/**
+ * What one instance reserves: the model's footprint (the estimate from its file size, or the RSS growth measured
+ * when an instance of it loaded on this node, whichever is larger), or more when its config declares more. A
+ * declared memoryMb below the footprint is not obeyed: a client's claim cannot shrink the node's accounting
+ * (16 MB for silero let 750 instances "fit" a 12 GB budget).
+ */
+export function instanceMemoryMb(sizeBytes: number, declaredMb: number | undefined, measuredMb: number | undefined): number {
+  return Math.max(declaredMb ?? 0, defaultMemoryMb(sizeBytes), Math.ceil(measuredMb ?? 0));
 }

@@ -1,5 +1,5 @@
 // The executor's public contract: what the gateway, the job workers and the benchmarks call.
-import type { InputTensor, Manifest, ModelConfig, PrintedTensor, Tensor } from '../core/index.ts';
+import type { ConfigClamp, InputTensor, Manifest, ModelConfig, PrintedTensor, Tensor } from '../core/index.ts';
 
 export interface InferRequest {
   /** The resolved model version; the caller looks it up in the registry. */
@@ -124,7 +124,9 @@ export interface Executor {
   /** True when at least one instance of the version is idle or busy. */
   isLoaded(name: string, version: number): boolean;
   stats(filter?: { name?: string; version?: number }): ModelStats[];
-  /** Applies a model's serving config to its running pools without a restart. */
+  /** Applies a model's serving config to its running pools without a restart (clamped to the node, see fitConfig). */
   setConfig(name: string, config: ModelConfig): void;
+  /** The config as this node applies it to the model version's pool: clamped to its cores, slots and memory. */
+  fitConfig(manifest: Manifest, config: ModelConfig): { config: ModelConfig; clamped: ConfigClamp[] };
   close(): Promise<void>;
 }

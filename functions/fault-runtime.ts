@@ -13,6 +13,13 @@ const SPECS: TensorSpec[] = [
 class FaultSession implements Session {
   readonly inputs = SPECS.map((s) => ({ ...s, shape: [...s.shape] }));
   readonly outputs = SPECS.map((s) => ({ ...s, shape: [...s.shape] }));
+  /** Memory held for the session's life (LoadOptions.fault.loadAllocMb). */
+  readonly ballast: Buffer | undefined;
+
+  constructor(ballastMb = 0) {
+    // Filled with ones: every page is written and counts in RSS (zero pages fresh from mmap would not).
+    this.ballast = ballastMb > 0 ? Buffer.alloc(ballastMb * 1024 * 1024, 1) : undefined;
+  }
 
   async run(feeds: Tensor[], outputNames?: string[]): Promise<Tensor[]> {
     checkFeeds(this.inputs, feeds);
@@ -53,6 +60,6 @@ export class FaultRuntime implements Runtime {
       case 'hang': await new Promise<never>(() => {}); break;
       case 'exit': process.exit(4);
     }
-    return new FaultSession();
+    return new FaultSession(f.loadAllocMb);
   }
 }

@@ -34,7 +34,15 @@ export function materializeInputs(inputs: readonly InputTensor[]): { tensors: Te
     if (!isDeferred(t)) return t;
     const Ctor = datatypeInfo(t.datatype).array;
     if (!Ctor) throw hearthError('INTERNAL', `input "${t.name}": ${t.datatype} data cannot be deferred`);
-    const out = new Ctor(elementCount(t.shape));
+    const count = elementCount(t.shape);
+    let out: Numeric;
+    try {
+      out = new Ctor(count);
+    } catch (e) {
+      // The HTTP thread bounds each deferred count by its text, so this is a last line: a tensor that cannot be
+      // allocated fails the run, not the instance.
+      throw hearthError('INVALID_TENSOR', `input "${t.name}": shape [${t.shape.join(',')}] (${count} elements of ${t.datatype}) cannot be allocated: ${(e as Error).message}`);
+    }
     for (const part of t.data.parts) {
       if (failed.has(part.request)) continue;
       try {

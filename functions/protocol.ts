@@ -29,8 +29,9 @@
 //   4          process.exit(3) (inside a worker this ends only the worker thread)
 //   5          throw from a timer, an uncaught exception that kills the worker
 //   >= 1000    sleep (mode[0] - 1000) ms, then echo
-// options.fault.load = 'throw' | 'hang' | 'exit' makes the load itself fail that way, and
-// options.fault.loadDelayMs delays a load (to simulate a slow cold start).
+// options.fault.load = 'throw' | 'hang' | 'exit' makes the load itself fail that way,
+// options.fault.loadDelayMs delays a load (to simulate a slow cold start), and options.fault.loadAllocMb makes the
+// session hold that much resident memory (to simulate a model's footprint).
 // Without allowTestRuntimes, runtime 'fault' is refused with MODEL_INVALID.
 import type { ErrorCode, InputTensor, ModelFormat, PrintedTensor, Tensor, TensorSpec } from '../core/index.ts';
 import type { PrintPlan } from './print-outputs.ts';

@@ -13,8 +13,11 @@ export interface LoadOptions {
    * a worker accepts it only when its workerData.allowTestRuntimes is true.
    */
   runtime?: 'fault';
-  /** TEST ONLY, fault runtime: how loading behaves (default 'ok'), and a delay before it finishes. */
-  fault?: { load?: 'ok' | 'throw' | 'hang' | 'exit'; loadDelayMs?: number };
+  /**
+   * TEST ONLY, fault runtime: how loading behaves (default 'ok'), a delay before it finishes, and memory the session
+   * holds (MB, written so that it is resident) to stand for a model's footprint.
+   */
+  fault?: { load?: 'ok' | 'throw' | 'hang' | 'exit'; loadDelayMs?: number; loadAllocMb?: number };
 }
 
 export interface Session {

@@ -94,6 +94,9 @@ function isSingleRequest(inputs: RunMessage['inputs']): boolean {
 }
 
 async function run(msg: RunMessage): Promise<void> {
+  // Only a failure of the runtime's own run says the session may be broken (INSTANCE_FAILED: the host replaces the
+  // instance). Failures around it (parsing inputs, allocating, converting, printing outputs) fail this run alone.
+  let inRuntime = false;
   try {
     const s = session ?? (loading ? await loading.catch(() => undefined) : undefined);
     if (!s) throw hearthError('INSTANCE_FAILED', 'run before a model was loaded in this worker');
@@ -110,7 +113,9 @@ async function run(msg: RunMessage): Promise<void> {
       if (t.data.length !== want) throw hearthError('INVALID_TENSOR', `input "${t.name}": shape [${t.shape.join(',')}] needs ${want} elements, got ${t.data.length}`);
     }
     const start = performance.now();
+    inRuntime = true;
     const outputs = await s.run(inputs, msg.outputs);
+    inRuntime = false;
     const computeMs = performance.now() - start;
     // Outputs the client wants as JSON are printed here, off the HTTP thread; those wanted by every request
     // of the run need not travel back as tensors.
@@ -124,7 +129,7 @@ async function run(msg: RunMessage): Promise<void> {
       moved.transfer,
     );
   } catch (e) {
-    post({ type: 'error', id: msg.id, ...failure(e, 'INSTANCE_FAILED') });
+    post({ type: 'error', id: msg.id, ...failure(e, inRuntime ? 'INSTANCE_FAILED' : 'INTERNAL') });
   }
 }
 

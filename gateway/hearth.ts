@@ -56,7 +56,9 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
     // Inference: the node-local artifact cache in front of the store, and the executor (its idle instances are
     // retired by the autoscaler's keep-alive policy, started below with the ops side).
     const artifacts = new ArtifactCache({ dir: config.cacheDir, maxBytes: config.cacheMaxBytes, clock, openFile: (m, p) => registry.openFile(m, p) });
-    const executor = createExecutor({ config, clock, artifacts, getConfig: (name) => registry.getServingConfig(name), keepAlive: 'external' });
+    // The executor's warnings (a stored serving config clamped to this node) go to the app's logger once it exists.
+    let log: { warn(msg: string): void } | undefined;
+    const executor = createExecutor({ config, clock, artifacts, getConfig: (name) => registry.getServingConfig(name), keepAlive: 'external', log: { warn: (m) => log?.warn(m) } });
     closers.push(() => executor.close());
     deps.executor = executor;
     // Components added by later issues are built here, each pushing its close() onto `closers`.
@@ -78,6 +80,7 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
 
     const app = await buildApp(deps, { logger: overrides.logger ?? false });
     closers.push(() => app.close());
+    log = app.log;
     // A crashed upload leaves a version folder with no manifest; sweep those without holding up start-up.
     void registry.sweepIncomplete().then(
       (swept) => swept.length && app.log.info({ swept }, 'removed incomplete uploads'),

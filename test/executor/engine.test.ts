@@ -109,7 +109,8 @@ describe('engine', () => {
   });
 
   it('control: snapshots, startInstance, scaleTo and retireInstance', async () => {
-    const { c } = await setup({ c: { maxInstances: 3, memoryMb: 100 } });
+    // Four slots: three instances of concurrency 1 fit the node (on fewer slots maxInstances is clamped to them).
+    const { c } = await setup({ c: { maxInstances: 3, memoryMb: 100 } }, undefined, { EXECUTOR_SLOTS: '4' });
     await rig!.executor.load(c);
     const control = rig!.executor.control;
     expect(control.pool('c', 1)!.counts.idle).toBe(1);

@@ -2,7 +2,11 @@
 // buffers, protocol errors as messages, and the test-only fault runtime's hangs, throws and exits.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DATATYPES, type Tensor } from '../../core/index.ts';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { DATATYPES, deferredJson, type Tensor } from '../../core/index.ts';
+import { writeTileOnnx } from '../fixtures/make-tile-onnx.ts';
 import { IDENTITY_FIXTURES, loadGolden, onnxFixtureDir, TFJS_GRAPH_DIR } from '../fixtures/golden.ts';
 import { WorkerClient } from './worker-client.ts';
 
@@ -91,6 +95,37 @@ describe('worker protocol', () => {
     const ok = await w.run(g.cases[0].inputs);
     expect(ok.outputs[0].name).toBe('y');
     expect(w.errors).toEqual([]);
+  });
+});
+
+describe('allocation failures fail the run, not the worker', () => {
+  it('a deferred input whose shape cannot be allocated: INVALID_TENSOR, and the next run is served', async () => {
+    const w = client();
+    const g = loadGolden('mlp-dynamic');
+    await w.load(g.dir, 'onnx');
+    // The HTTP thread refuses this ([1e12, 4] from 11 bytes of text); the worker must survive it all the same.
+    const huge = deferredJson('x', 'FP32', [1e12, 4], new TextEncoder().encode('[1,2,3,4.0]'), 4e12);
+    await expect(w.run([huge as unknown as Tensor])).rejects.toMatchObject({ code: 'INVALID_TENSOR', message: expect.stringMatching(/cannot be allocated/) });
+    expect((await w.run(g.cases[0].inputs)).outputs[0].name).toBe('y');
+    expect(w.errors).toEqual([]);
+  });
+
+  it('an onnxruntime kernel that refuses its allocation: INTERNAL (not INSTANCE_FAILED), and the next run is served', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-tile-'));
+    try {
+      await writeTileOnnx(path.join(dir, 'model.onnx'));
+      const w = client();
+      await w.load(dir, 'onnx');
+      const x: Tensor = { name: 'x', datatype: 'FP32', shape: [1, 1024], data: new Float32Array(1024).fill(1) };
+      const reps = (n: bigint): Tensor => ({ name: 'reps', datatype: 'INT64', shape: [2], data: BigInt64Array.of(n, 1n) });
+      // 2^28 copies of 4 KB: past onnxruntime's 4 GB limit for one tensor.
+      await expect(w.run([x, reps(2n ** 28n)])).rejects.toMatchObject({ code: 'INTERNAL', message: expect.stringMatching(/onnxruntime: .*Tile/) });
+      const ok = await w.run([{ ...x, data: new Float32Array(1024).fill(1) }, reps(2n)]);
+      expect(Array.from(ok.outputs[0].data as Float32Array)).toEqual([2048]);
+      expect(w.errors).toEqual([]);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

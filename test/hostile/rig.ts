@@ -21,6 +21,8 @@ export interface HostileNode {
   logs(): string;
   /** Resident memory of the process, in MB (from /proc). */
   rssMb(): number;
+  /** Threads of the process (from /proc; worker threads and native pools included); 0 once it has exited. */
+  threads(): number;
   /** True while the process has not exited. */
   running(): boolean;
   /** SIGTERM, then the exit (SIGKILL after `killAfterMs`). */
@@ -99,6 +101,13 @@ export async function startNode(opts: StartOptions = {}): Promise<HostileNode> {
     rssMb: () => {
       const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
       return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+    },
+    threads: () => {
+      try {
+        return Number(/Threads:\s+(\d+)/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]);
+      } catch {
+        return 0;
+      }
     },
     running: () => exited === undefined,
     async stop(killAfterMs = 20_000) {
