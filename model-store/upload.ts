@@ -53,7 +53,10 @@ const CONVERT_HINT =
 
 /** A TF.js model.json is topology and a weight list; one larger than this is not read into memory. */
 const MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024;
-/** Tar framing allowed on top of MAX_MODEL_BYTES when counting decompressed bytes: per entry (header, long-name header, padding), plus the end blocks. */
+/**
+ * Decompressed bytes a tar may hold beyond its files' declared sizes: per entry (header, long-name header,
+ * padding), plus a fixed allowance for the end blocks and for what the reader buffers ahead of the entry loop.
+ */
 const TAR_BYTES_PER_ENTRY = 4096;
 const TAR_BYTES_FIXED = 1024 * 1024;
 
@@ -229,12 +232,17 @@ class UploadRun {
     const extract = tar.extract();
     // The first failure is the answer: a broken feed destroys the reader, which then fails the entry loop too.
     let failure: HearthError | undefined;
-    const inflateCap = maxBytes + TAR_BYTES_FIXED + 2 * maxFiles * TAR_BYTES_PER_ENTRY;
+    // Decompressed bytes the entries seen so far account for. Files are capped by MAX_MODEL_BYTES and entries by
+    // MAX_ARCHIVE_FILES, so this never passes MAX_MODEL_BYTES plus framing; and zeros or junk after the last
+    // entry (a gzip bomb with no file in it) are refused once they pass the fixed allowance, not the model limit.
+    let accounted = TAR_BYTES_FIXED;
     const toReader = async (inflated: AsyncIterable<Buffer>): Promise<void> => {
       let n = 0;
       for await (const chunk of inflated) {
         n += chunk.length;
-        if (n > inflateCap) throw hearthError('MODEL_TOO_LARGE', `the archive unpacks to more than MAX_MODEL_BYTES (${maxBytes} bytes) plus its tar framing`);
+        if (n > accounted) {
+          throw hearthError('MODEL_TOO_LARGE', `the archive unpacks to more bytes than its files and tar framing account for (MAX_MODEL_BYTES is ${maxBytes} bytes)`);
+        }
         if (!extract.write(chunk)) await drained(extract);
       }
       extract.end(null); // streamx: ends the input without a last chunk
@@ -249,6 +257,7 @@ class UploadRun {
     try {
       for await (const entry of extract) {
         const h = entry.header;
+        accounted += TAR_BYTES_PER_ENTRY;
         const raw = h.name;
         const type = h.type ?? 'file';
         if (type === 'symlink' || type === 'link') throw hearthError('UNSAFE_ARCHIVE', `archive entry "${show(raw)}" is a ${type}; links are not accepted`);
@@ -268,7 +277,9 @@ class UploadRun {
         }
         this.#claim(target, 'UNSAFE_ARCHIVE');
         // The header says how many bytes follow: a file that cannot fit is refused before any of them is read.
-        if (this.#totalBytes + h.size > maxBytes) throw tooLarge(maxBytes);
+        const size = h.size ?? 0;
+        if (this.#totalBytes + size > maxBytes) throw tooLarge(maxBytes);
+        accounted += size;
         await this.#receiveFile(target, entryChunks(entry as AsyncIterable<Buffer>), tarError);
       }
     } catch (e) {
