@@ -217,6 +217,7 @@ class UploadRun {
       throw e;
     });
     const fed = pipeline(source, tee);
+    // Both settle before this returns, so the cleanup of a failed upload never races a put still writing.
     const [fedResult, putResult] = await Promise.allSettled([fed, put]);
     if (fedResult.status === 'rejected') throw isHearthError(fedResult.reason) ? fedResult.reason : sourceError(fedResult.reason);
     if (putResult.status === 'rejected') throw putResult.reason;
