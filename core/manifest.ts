@@ -25,6 +25,11 @@ export interface Manifest {
   createdAt: string;
   inputs: TensorSpec[];
   outputs: TensorSpec[];
+  /**
+   * Where the files sit in the store: 'files' = under models/{name}/{version}/files/, apart from Hearth's own
+   * objects. Absent in versions written before that layout, whose files sit beside manifest.json.
+   */
+  layout?: 'files';
 }
 
 /** The Open Inference Protocol platform name of a format. */

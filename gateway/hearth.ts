@@ -50,6 +50,7 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
       inspector: overrides.inspector ?? ((dir, format) => inspectModel(dir, format)),
       stagingDir,
       maxModelBytes: config.maxModelBytes,
+      maxArchiveFiles: config.limits.maxArchiveFiles,
       clock,
     });
     const deps: AppDeps = { config, clock, store, registry, uploader };

@@ -2,7 +2,7 @@
 // Upload bodies are never buffered: the content-type parsers below hand fastify's raw request stream to the uploader.
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { hearthError } from '../core/index.ts';
+import { hearthError, isHearthError } from '../core/index.ts';
 import type { Executor } from '../executor/types.ts';
 import { checkModelName, parseVersion, type ModelRegistry, type ModelUploader, type UploadBody } from '../model-store/index.ts';
 import type { Readable } from 'node:stream';
@@ -18,6 +18,8 @@ export interface ModelsRoutesOptions {
 const GZIP_TYPES = ['application/gzip', 'application/x-gzip', 'application/tar+gzip', 'application/x-tar+gzip', 'application/x-compressed-tar'];
 /** Multipart framing around the files: a body this much over MAX_MODEL_BYTES is refused before it is read. */
 const MULTIPART_SLACK = 1024 * 1024;
+/** Plain (non-file) fields a multipart upload may carry; they are ignored. */
+const MAX_FIELDS = 100;
 
 export async function modelsRoutes(app: FastifyInstance, opts: ModelsRoutesOptions): Promise<void> {
   const { registry, uploader, maxModelBytes, executor } = opts;
@@ -26,9 +28,11 @@ export async function modelsRoutes(app: FastifyInstance, opts: ModelsRoutesOptio
   const passThrough = (_req: FastifyRequest, payload: NodeJS.ReadableStream, done: (err: Error | null, body?: unknown) => void) => done(null, payload);
   app.addContentTypeParser('application/octet-stream', passThrough);
   app.addContentTypeParser(GZIP_TYPES, passThrough);
+  // Hearth counts bytes (MODEL_TOO_LARGE) and files (MAX_ARCHIVE_FILES) itself; busboy's own limits sit one above
+  // them so they never fire first.
+  const maxFiles = uploader.maxArchiveFiles;
   await app.register(multipart, {
-    // Hearth counts bytes itself (MODEL_TOO_LARGE); busboy's own limit sits above it so it never fires first.
-    limits: { fileSize: maxModelBytes + 1, files: 10_000, fields: 100, parts: 10_100, fieldSize: 1024 * 1024 },
+    limits: { fileSize: maxModelBytes + 1, files: maxFiles + 1, fields: MAX_FIELDS, parts: maxFiles + 1 + MAX_FIELDS, fieldSize: 1024 * 1024 },
   });
 
   const upload = async (req: FastifyRequest, reply: FastifyReply, name: string, version: number | undefined) => {
@@ -92,9 +96,26 @@ export async function modelsRoutes(app: FastifyInstance, opts: ModelsRoutesOptio
   });
 }
 
-/** The file parts of a multipart body, one at a time; plain fields are ignored. */
+/** The file parts of a multipart body, one at a time; plain fields are ignored. Parser failures become Hearth errors. */
 async function* multipartFiles(req: FastifyRequest): AsyncIterable<{ filename: string; stream: Readable }> {
-  for await (const part of req.parts()) {
+  const parts = req.parts()[Symbol.asyncIterator]();
+  for (;;) {
+    let next: Awaited<ReturnType<typeof parts.next>>;
+    try {
+      next = await parts.next();
+    } catch (e) {
+      throw multipartError(e);
+    }
+    if (next.done) return;
+    const part = next.value;
     if (part.type === 'file') yield { filename: part.filename, stream: part.file };
   }
+}
+
+function multipartError(e: unknown) {
+  if (isHearthError(e)) return e;
+  const err = e as { statusCode?: number; code?: string; message?: string };
+  // busboy's part, file and field limits: set just above Hearth's own (see the plugin options above).
+  if (err?.statusCode === 413) return hearthError('PAYLOAD_TOO_LARGE', `the multipart body has too many parts (${err.code ?? err.message})`, { cause: e });
+  return hearthError('INVALID_REQUEST', `the multipart body is malformed: ${err?.message ?? String(e)}`, { cause: e });
 }

@@ -1,5 +1,6 @@
-// The node-local artifact cache: one folder per model artifact under cacheDir, named by the manifest's sha256,
-// bounded by cacheMaxBytes with least-recently-used eviction. A second cold start of a version reads from here.
+// The node-local artifact cache: one folder per model artifact under cacheDir, named by the artifact id computed
+// from the per-file hashes that were checked against the bytes (never by a manifest's own claim), bounded by
+// cacheMaxBytes with least-recently-used eviction. A second cold start of a version reads from here.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -8,8 +9,9 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { hearthError, isHearthError, systemClock, type Clock, type Manifest } from '../core/index.ts';
+import { artifactId, filesProblem } from './manifest-check.ts';
 
-/** Streams one file of a version from the store (the registry's openFile: key `models/{name}/{version}/{path}`). */
+/** Streams one file of a version from the store (the registry's openFile). */
 export type OpenArtifactFile = (manifest: Manifest, filePath: string) => Promise<Readable>;
 
 export interface EnsuredArtifact {
@@ -32,11 +34,19 @@ export interface ArtifactCacheOptions {
   clock?: Clock;
 }
 
+/** A file this process hashed: what it found, so that an unchanged file need not be read again for that same hash. */
+interface Verified {
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  sha256: string;
+}
+
 interface Entry {
   sizeBytes: number;
   lastUsedAt: number;
-  /** Size and mtime of each file when it was last hashed; a mismatch means it must be hashed again. */
-  verified?: Map<string, { size: number; mtimeMs: number }>;
+  /** Each file as last hashed; a file is trusted unread only for the sha256 it was hashed to, and while unchanged. */
+  verified?: Map<string, Verified>;
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -81,19 +91,24 @@ export class ArtifactCache implements ArtifactSource {
    * the entry and downloads it afresh.
    */
   ensure(manifest: Manifest, openFile?: OpenArtifactFile): Promise<EnsuredArtifact> {
-    const key = manifest.sha256;
-    if (!SHA256.test(key)) return Promise.reject(hearthError('INTERNAL', `manifest ${manifest.name}@${manifest.version}: sha256 "${key}" is not a hex digest`));
+    // The entry's name is the id of the listed per-file hashes, each of which is checked against the bytes before
+    // the entry is used: a manifest claiming another artifact's sha256 gets a 422, not that artifact's folder.
+    const problem = filesProblem(manifest.files);
+    if (problem) return Promise.reject(hearthError('MODEL_INVALID', `model "${manifest.name}" version ${manifest.version}: its manifest ${problem}`));
+    const key = artifactId(manifest.files);
+    if (manifest.sha256 !== key) {
+      return Promise.reject(hearthError('MODEL_INVALID', `model "${manifest.name}" version ${manifest.version}: its manifest's sha256 is not the id of its files`));
+    }
     const pending = this.#inflight.get(key);
     if (pending) return pending;
-    const p = this.#ensure(manifest, openFile ?? this.#openFile).finally(() => this.#inflight.delete(key));
+    const p = this.#ensure(manifest, key, openFile ?? this.#openFile).finally(() => this.#inflight.delete(key));
     this.#inflight.set(key, p);
     return p;
   }
 
-  async #ensure(manifest: Manifest, openFile: OpenArtifactFile | undefined): Promise<EnsuredArtifact> {
+  async #ensure(manifest: Manifest, key: string, openFile: OpenArtifactFile | undefined): Promise<EnsuredArtifact> {
     await this.#scan();
     const started = this.#clock.now();
-    const key = manifest.sha256;
     const dir = path.join(this.#dir, key);
     const entry = this.#entries.get(key);
     if (entry && (await this.#verify(manifest, dir, entry))) {
@@ -108,18 +123,18 @@ export class ArtifactCache implements ArtifactSource {
       await fs.rm(dir, { recursive: true, force: true });
     }
     if (!openFile) throw hearthError('INTERNAL', 'artifact cache: no openFile was given to fetch from the store');
-    const verified = await this.#download(manifest, dir, openFile);
+    const verified = await this.#download(manifest, key, dir, openFile);
     this.#entries.set(key, { sizeBytes: manifest.files.reduce((n, f) => n + f.sizeBytes, 0), lastUsedAt: ++this.#useSeq, verified });
     await this.#evict(key);
     return { dir, source: 'store', fetchMs: this.#clock.now() - started };
   }
 
   /** Downloads every file into a temporary folder, hashing as it goes, then renames the folder into place. */
-  async #download(manifest: Manifest, dir: string, openFile: OpenArtifactFile): Promise<Map<string, { size: number; mtimeMs: number }>> {
-    const tmp = path.join(this.#dir, `.tmp-${manifest.sha256.slice(0, 16)}-${randomBytes(6).toString('hex')}`);
+  async #download(manifest: Manifest, key: string, dir: string, openFile: OpenArtifactFile): Promise<Map<string, Verified>> {
+    const tmp = path.join(this.#dir, `.tmp-${key.slice(0, 16)}-${randomBytes(6).toString('hex')}`);
     await fs.mkdir(tmp, { recursive: true });
     try {
-      const verified = new Map<string, { size: number; mtimeMs: number }>();
+      const verified = new Map<string, Verified>();
       for (const f of manifest.files) {
         const target = safeJoin(tmp, f.path);
         await fs.mkdir(path.dirname(target), { recursive: true });
@@ -145,8 +160,11 @@ export class ArtifactCache implements ArtifactSource {
           throw hearthError('INTERNAL', `fetching ${manifest.name}@${manifest.version} file "${f.path}": the store returned ${size} bytes with sha256 ${digest}, the manifest says ${f.sizeBytes} bytes with ${f.sha256}`);
         }
         const st = await fs.stat(target);
-        verified.set(f.path, { size: st.size, mtimeMs: st.mtimeMs });
+        verified.set(f.path, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, sha256: digest });
       }
+      // The folder is named by what was hashed: the id of the digests just computed.
+      const hashed = artifactId([...verified].map(([p, v]) => ({ path: p, sha256: v.sha256 })));
+      if (hashed !== key) throw hearthError('INTERNAL', `fetching ${manifest.name}@${manifest.version}: the files hash to artifact ${hashed}, not ${key}`);
       await fs.rm(dir, { recursive: true, force: true });
       await fs.rename(tmp, dir);
       return verified;
@@ -157,19 +175,21 @@ export class ArtifactCache implements ArtifactSource {
   }
 
   /**
-   * True when every file is present and matches its sha256. Hashing is skipped for files whose size and mtime
-   * are unchanged since this process last hashed them, so a warm cache costs a few stat calls, not a full read.
+   * True when every file is present and matches its sha256. Hashing is skipped only for a file this process
+   * hashed to that same sha256 and that is unchanged since (size, mtime, inode), so a warm cache costs a few
+   * stat calls, not a full read; anything else is read and hashed.
    */
   async #verify(manifest: Manifest, dir: string, entry: Entry): Promise<boolean> {
-    const verified = entry.verified ?? new Map<string, { size: number; mtimeMs: number }>();
+    const verified = entry.verified ?? new Map<string, Verified>();
     for (const f of manifest.files) {
       const file = safeJoin(dir, f.path);
       const st = await fs.stat(file).catch(() => undefined);
-      if (!st || st.size !== f.sizeBytes) return false;
+      if (!st || !st.isFile() || st.size !== f.sizeBytes) return false;
       const seen = verified.get(f.path);
-      if (seen && seen.size === st.size && seen.mtimeMs === st.mtimeMs) continue;
-      if ((await hashFile(file)) !== f.sha256) return false;
-      verified.set(f.path, { size: st.size, mtimeMs: st.mtimeMs });
+      if (seen && seen.sha256 === f.sha256 && seen.size === st.size && seen.mtimeMs === st.mtimeMs && seen.ino === st.ino) continue;
+      const digest = await hashFile(file);
+      if (digest !== f.sha256) return false;
+      verified.set(f.path, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, sha256: digest });
     }
     entry.verified = verified;
     return true;

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { hearthError } from '../core/index.ts';
-import { checkObjectKey, ObjectNotFoundError, type ObjectInfo, type ObjectStore } from './object-store.ts';
+import { checkFolderPrefix, checkObjectKey, ObjectNotFoundError, type ObjectChildren, type ObjectInfo, type ObjectStore } from './object-store.ts';
 
 /** Hidden folder for in-flight writes; list() never descends into it and no key may start with it. */
 const TEMP_DIR = '.hearth-tmp';
@@ -29,11 +29,17 @@ export class FsObjectStore implements ObjectStore {
   async put(key: string, body: Readable | Buffer, _opts?: { sizeBytes?: number }): Promise<{ sizeBytes: number }> {
     const file = this.#path(key);
     const tmp = path.join(this.#tempDir, `${randomUUID()}.part`);
-    await wrap('put', key, () => fs.mkdir(this.#tempDir, { recursive: true }));
     let sizeBytes = 0;
     let bodyError: unknown;
     const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
+    // Listen before the first await: a body that fails while the folder is made must not be an unhandled 'error'.
     source.once('error', (e) => (bodyError ??= e));
+    try {
+      await fs.mkdir(this.#tempDir, { recursive: true });
+    } catch (e) {
+      source.destroy();
+      throw storeError('put', key, e);
+    }
     const counter = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         sizeBytes += chunk.length;
@@ -137,6 +143,36 @@ export class FsObjectStore implements ObjectStore {
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
+  async listChildren(prefix: string): Promise<ObjectChildren> {
+    checkFolderPrefix(prefix);
+    const dirKey = prefix.slice(0, -1);
+    const dir = dirKey ? path.join(this.#root, ...dirKey.split('/')) : this.#root;
+    const objects: ObjectInfo[] = [];
+    const folders: string[] = [];
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = await fs.readdir(dir, { withFileTypes: true });
+    } catch (e) {
+      if (isMissing(e)) return { objects, folders };
+      throw storeError('list', prefix, e);
+    }
+    for (const ent of entries) {
+      if (!dirKey && ent.name === TEMP_DIR) continue;
+      const full = path.join(dir, ent.name);
+      if (ent.isDirectory()) {
+        // A folder an interrupted put left empty holds no object, as S3 would see it.
+        const inside = await fs.readdir(full).catch((e) => (isMissing(e) ? [] : Promise.reject(storeError('list', prefix, e))));
+        if (inside.length) folders.push(`${prefix}${ent.name}/`);
+      } else if (ent.isFile()) {
+        const st = await fs.stat(full).catch((e) => (isMissing(e) ? undefined : Promise.reject(storeError('list', prefix, e))));
+        if (st) objects.push({ key: `${prefix}${ent.name}`, sizeBytes: st.size, lastModified: st.mtime });
+      }
+    }
+    objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    folders.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return { objects, folders };
+  }
+
   async delete(key: string): Promise<void> {
     const file = this.#path(key);
     try {
@@ -189,5 +225,8 @@ async function wrap<T>(op: string, key: string, fn: () => Promise<T>): Promise<T
 }
 
 function storeError(op: string, key: string, e: unknown) {
-  return hearthError('STORE_UNAVAILABLE', `fs store ${op} "${key}": ${(e as Error)?.message ?? String(e)}`, { cause: e });
+  // The errno code, not the message: a system error's message holds the absolute path on this node.
+  const err = e as NodeJS.ErrnoException;
+  const why = typeof err?.code === 'string' ? `${err.code}${err.syscall ? ` (${err.syscall})` : ''}` : (err?.message ?? String(e));
+  return hearthError('STORE_UNAVAILABLE', `fs store ${op} "${key}": ${why}`, { cause: e });
 }

@@ -7,7 +7,17 @@ import { S3ObjectStore } from './s3-object-store.ts';
 export * from './object-store.ts';
 export { FsObjectStore } from './fs-object-store.ts';
 export { S3ObjectStore, type S3StoreOptions } from './s3-object-store.ts';
-export { ModelRegistry, checkModelName, parseVersion, type ModelSummary, type VersionReservation, type RegistryOptions } from './registry.ts';
+export {
+  ModelRegistry,
+  checkModelName,
+  parseVersion,
+  MAX_EXPLICIT_VERSION,
+  MAX_VERSION,
+  type ModelSummary,
+  type VersionReservation,
+  type RegistryOptions,
+} from './registry.ts';
+export { artifactId, checkManifest, MAX_PATH_BYTES, MAX_PATH_DEPTH, MAX_SEGMENT_BYTES } from './manifest-check.ts';
 export { ArtifactCache, type ArtifactSource, type EnsuredArtifact, type OpenArtifactFile, type ArtifactCacheOptions } from './artifact-cache.ts';
 export { ModelUploader, type ModelInspector, type UploadBody, type UploaderOptions } from './upload.ts';
 

@@ -7,6 +7,14 @@ export interface ObjectInfo {
   lastModified: Date;
 }
 
+/** What lies directly under a folder-like prefix. */
+export interface ObjectChildren {
+  /** Objects whose key is the prefix plus one segment, in key order. */
+  objects: ObjectInfo[];
+  /** Sub-prefixes holding objects, each the prefix plus one segment and "/" (S3's CommonPrefixes), in key order. */
+  folders: string[];
+}
+
 export interface ObjectStore {
   /** 'fs' or 's3': for logs and status only; no caller may branch on it. */
   readonly kind: string;
@@ -20,6 +28,11 @@ export interface ObjectStore {
   stat(key: string): Promise<ObjectInfo | undefined>;
   /** Every object whose key starts with `prefix`, in lexical key order. */
   list(prefix: string): Promise<ObjectInfo[]>;
+  /**
+   * One level under `prefix` ("" or ending in "/"), never descending: the cost grows with the number of direct
+   * children, not with everything below them (S3's ListObjectsV2 with delimiter "/").
+   */
+  listChildren(prefix: string): Promise<ObjectChildren>;
   /** Removes one object; removing a missing key is not an error. */
   delete(key: string): Promise<void>;
   /** Releases connections. */
@@ -39,6 +52,14 @@ export class ObjectNotFoundError extends Error {
 
 export function isNotFound(e: unknown): e is ObjectNotFoundError {
   return e instanceof ObjectNotFoundError;
+}
+
+/** A listChildren prefix: "" (the root) or a valid key followed by "/". */
+export function checkFolderPrefix(prefix: string): string {
+  if (prefix === '') return prefix;
+  if (typeof prefix !== 'string' || !prefix.endsWith('/')) throw new TypeError(`folder prefix "${prefix}": expected "" or a key ending in "/"`);
+  checkObjectKey(prefix.slice(0, -1));
+  return prefix;
 }
 
 /** Keys are "/"-separated relative paths: no empty, "." or ".." segment, no backslash, no leading "/". */

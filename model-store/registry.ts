@@ -1,5 +1,6 @@
 // The model registry over an ObjectStore: immutable versions under models/{name}/{version}/, each made visible
-// by writing its manifest.json last; serving configs at models/{name}/config.json.
+// by writing its manifest.json last; uploaded files under {version}/files/, apart from Hearth's own objects
+// (manifest.json, .upload-* claims, models/{name}/config.json). Listings go one folder level at a time.
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
@@ -12,6 +13,7 @@ import {
   type Manifest,
   type ModelConfig,
 } from '../core/index.ts';
+import { brokenVersion, checkManifest } from './manifest-check.ts';
 import { isNotFound, type ObjectStore } from './object-store.ts';
 
 export interface ModelSummary {
@@ -42,7 +44,16 @@ const MANIFEST = 'manifest.json';
 const CONFIG = 'config.json';
 /** Marker objects of in-flight uploads inside a version folder. */
 const CLAIM_PREFIX = '.upload-';
-const MAX_VERSION = 2 ** 31 - 1;
+/** Uploaded files live under this folder of their version, so no upload can name one of Hearth's own objects. */
+const FILES_FOLDER = 'files/';
+/** Largest explicit version (PUT): what fits a signed 32-bit integer, so Unix-time versions fit until 2038. */
+export const MAX_EXPLICIT_VERSION = 2 ** 31 - 1;
+/** Largest version at all: POST numbers continue past any explicit one, up to the largest exact JS integer. */
+export const MAX_VERSION = Number.MAX_SAFE_INTEGER;
+/** A manifest is Hearth's own small JSON; one larger than this is broken, not read whole. */
+const MANIFEST_MAX_BYTES = 64 * 1024 * 1024;
+/** Store calls a listing keeps in flight at once. */
+const LIST_CONCURRENCY = 8;
 
 export function checkModelName(name: string): string {
   if (typeof name !== 'string' || !MODEL_NAME_PATTERN.test(name)) {
@@ -51,11 +62,11 @@ export function checkModelName(name: string): string {
   return name;
 }
 
-/** Parses a version path segment: a positive integer. */
+/** Parses a version path segment: a positive integer (explicit uploads are further capped, see reserveVersion). */
 export function parseVersion(raw: string | number): number {
   const s = String(raw);
-  if (!/^[1-9][0-9]{0,9}$/.test(s) || Number(s) > MAX_VERSION) {
-    throw hearthError('INVALID_NAME', `version "${s}": expected a positive integer up to ${MAX_VERSION}`);
+  if (!/^[1-9][0-9]{0,15}$/.test(s) || !Number.isSafeInteger(Number(s))) {
+    throw hearthError('INVALID_NAME', `version "${s.length > 40 ? `${s.slice(0, 40)}…` : s}": expected a positive integer up to ${MAX_VERSION}`);
   }
   return Number(s);
 }
@@ -85,22 +96,20 @@ export class ModelRegistry {
     return `models/${name}/${version}/`;
   }
 
-  fileKey(manifest: Pick<Manifest, 'name' | 'version'>, filePath: string): string {
-    return `${this.versionPrefix(manifest.name, manifest.version)}${filePath}`;
+  /** Where a file of a version sits: under files/ in the current layout, beside manifest.json in the old one. */
+  fileKey(manifest: Pick<Manifest, 'name' | 'version' | 'layout'>, filePath: string): string {
+    const folder = manifest.layout === 'files' ? FILES_FOLDER : '';
+    return `${this.versionPrefix(manifest.name, manifest.version)}${folder}${filePath}`;
   }
 
+  /** Every model with a visible version. Lists folders (models, then versions) and stats manifests; never the files. */
   async listModels(): Promise<ModelSummary[]> {
-    const byName = new Map<string, number[]>();
-    for (const o of await this.#store.list('models/')) {
-      const m = /^models\/([^/]+)\/([0-9]+)\/manifest\.json$/.exec(o.key);
-      if (!m) continue;
-      const list = byName.get(m[1]) ?? [];
-      list.push(Number(m[2]));
-      byName.set(m[1], list);
-    }
-    return [...byName.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : 1))
-      .map(([name, versions]) => summary(name, versions));
+    const names = (await this.#store.listChildren('models/')).folders
+      .map((f) => f.slice('models/'.length, -1))
+      .filter((n) => MODEL_NAME_PATTERN.test(n))
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const found = await mapLimit(names, LIST_CONCURRENCY, async (name) => ({ name, versions: (await this.#scan(name)).visible }));
+    return found.filter((m) => m.versions.length).map((m) => summary(m.name, m.versions));
   }
 
   async getModel(name: string): Promise<ModelSummary> {
@@ -110,24 +119,34 @@ export class ModelRegistry {
     return summary(name, versions);
   }
 
-  /** The manifest of one version, or of the latest when `version` is omitted. */
+  /**
+   * The manifest of one version, or of the latest when `version` is omitted. It is checked before it is
+   * returned (its name and version, paths, hashes and id): a manifest that fails makes the version broken
+   * (MODEL_INVALID), never trusted.
+   */
   async getManifest(name: string, version?: number): Promise<Manifest> {
     checkModelName(name);
     const v = version ?? (await this.getModel(name)).latest;
     let body: Readable;
     try {
-      body = await this.#store.get(this.fileKey({ name, version: v }, MANIFEST));
+      body = await this.#store.get(this.#manifestKey(name, v));
     } catch (e) {
       if (!isNotFound(e)) throw e;
-      const versions = (await this.#scan(name)).visible;
-      if (!versions.length) throw hearthError('MODEL_NOT_FOUND', `model "${name}" does not exist`);
-      throw hearthError('VERSION_NOT_FOUND', `model "${name}" has no version ${v} (versions: ${versions.join(', ')})`);
+      throw await this.#versionMissing(name, v);
     }
-    return JSON.parse((await readAll(body)).toString('utf8')) as Manifest;
+    const text = await readAtMost(body, MANIFEST_MAX_BYTES);
+    if (text === undefined) throw brokenVersion({ name, version: v }, `is larger than ${MANIFEST_MAX_BYTES} bytes`);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text.toString('utf8'));
+    } catch {
+      throw brokenVersion({ name, version: v }, 'is not valid JSON');
+    }
+    return checkManifest(raw, { name, version: v });
   }
 
   /** Streams one file of a version, e.g. for the artifact cache. */
-  async openFile(manifest: Pick<Manifest, 'name' | 'version'>, filePath: string): Promise<Readable> {
+  async openFile(manifest: Pick<Manifest, 'name' | 'version' | 'layout'>, filePath: string): Promise<Readable> {
     try {
       return await this.#store.get(this.fileKey(manifest, filePath));
     } catch (e) {
@@ -143,19 +162,22 @@ export class ModelRegistry {
    */
   async reserveVersion(name: string, version?: number): Promise<VersionReservation> {
     checkModelName(name);
+    if (version !== undefined && (!Number.isSafeInteger(version) || version < 1 || version > MAX_EXPLICIT_VERSION)) {
+      // Explicit numbers stop well below MAX_VERSION, so POST, which continues after the highest, always has room.
+      throw hearthError('INVALID_NAME', `version ${version}: an explicit version is a positive integer up to ${MAX_EXPLICIT_VERSION}; higher numbers are left to POST`);
+    }
     return this.#withLock(name, async () => {
       const reserved = this.#reserved.get(name) ?? new Set<number>();
       const scan = await this.#scan(name);
       let v: number;
       if (version === undefined) {
-        v = Math.max(0, ...scan.folders.keys(), ...reserved) + 1;
+        v = Math.max(0, ...scan.folders, ...reserved) + 1;
       } else {
         v = version;
         if (scan.visible.includes(v)) throw hearthError('VERSION_EXISTS', `model "${name}" version ${v} already exists; versions are immutable`);
         if (reserved.has(v)) throw hearthError('VERSION_EXISTS', `model "${name}" version ${v} is being uploaded right now`);
-        const leftover = scan.folders.get(v);
-        if (leftover) {
-          if (this.#clock.now() - leftover.newest < this.#staleUploadMs) {
+        if (scan.folders.includes(v)) {
+          if (this.#clock.now() - (await this.#newestWrite(this.versionPrefix(name, v))) < this.#staleUploadMs) {
             throw hearthError('VERSION_EXISTS', `model "${name}" version ${v} is being uploaded right now`);
           }
           await this.#deletePrefix(this.versionPrefix(name, v));
@@ -168,15 +190,16 @@ export class ModelRegistry {
         if (v > MAX_VERSION) throw hearthError('INVALID_NAME', `model "${name}" has run out of version numbers`);
         const claimKey = `${this.versionPrefix(name, v)}${CLAIM_PREFIX}${randomUUID()}`;
         await this.#store.put(claimKey, Buffer.alloc(0));
-        let others;
+        let others: number;
         try {
-          others = (await this.#store.list(this.versionPrefix(name, v))).filter((o) => o.key !== claimKey);
+          const here = await this.#store.listChildren(this.versionPrefix(name, v));
+          others = here.objects.filter((o) => o.key !== claimKey).length + here.folders.length;
         } catch (e) {
           // A claim nobody holds would block this version number for staleUploadMs.
           await this.#store.delete(claimKey).catch(() => {});
           throw e;
         }
-        if (!others.length) {
+        if (!others) {
           reserved.add(v);
           this.#reserved.set(name, reserved);
           let released = false;
@@ -201,19 +224,21 @@ export class ModelRegistry {
     });
   }
 
-  /** Writes the manifest last: this is what makes the version visible. */
+  /** Writes the manifest last: this is what makes the version visible. It must pass the checks every read applies. */
   async writeManifest(manifest: Manifest): Promise<void> {
-    const key = this.fileKey(manifest, MANIFEST);
+    checkManifest(manifest, manifest);
+    const key = this.#manifestKey(manifest.name, manifest.version);
     if (await this.#store.stat(key)) {
       throw hearthError('VERSION_EXISTS', `model "${manifest.name}" version ${manifest.version} already exists; versions are immutable`);
     }
     await this.#store.put(key, Buffer.from(JSON.stringify(manifest, null, 2)));
   }
 
-  /** Removes every object of a version under the prefix, manifest first so that it disappears at once. */
+  /** Removes every object of a version under the prefix, manifest first so that it disappears at once. A broken version can be deleted too. */
   async deleteVersion(name: string, version: number): Promise<void> {
-    await this.getManifest(name, version); // 404s with the right code
-    await this.#store.delete(this.fileKey({ name, version }, MANIFEST));
+    checkModelName(name);
+    if (!(await this.#store.stat(this.#manifestKey(name, version)))) throw await this.#versionMissing(name, version);
+    await this.#store.delete(this.#manifestKey(name, version));
     await this.#deletePrefix(this.versionPrefix(name, version));
     if (!(await this.#scan(name)).visible.length) await this.#store.delete(`models/${name}/${CONFIG}`);
   }
@@ -221,7 +246,7 @@ export class ModelRegistry {
   /** Removes the model, every version and its serving config; answers the versions removed. */
   async deleteModel(name: string): Promise<number[]> {
     const { versions } = await this.getModel(name);
-    for (const v of versions) await this.#store.delete(this.fileKey({ name, version: v }, MANIFEST));
+    for (const v of versions) await this.#store.delete(this.#manifestKey(name, v));
     await this.#deletePrefix(`models/${name}/`);
     return versions;
   }
@@ -244,22 +269,17 @@ export class ModelRegistry {
 
   /** Removes version folders that have no manifest and nothing newer than staleUploadMs: leftovers of a crash. */
   async sweepIncomplete(): Promise<string[]> {
-    const byFolder = new Map<string, { manifest: boolean; newest: number }>();
-    for (const o of await this.#store.list('models/')) {
-      const m = /^(models\/[^/]+\/[0-9]+\/)(.*)$/.exec(o.key);
-      if (!m) continue;
-      const f = byFolder.get(m[1]) ?? { manifest: false, newest: 0 };
-      if (m[2] === MANIFEST) f.manifest = true;
-      f.newest = Math.max(f.newest, o.lastModified.getTime());
-      byFolder.set(m[1], f);
-    }
     const swept: string[] = [];
-    for (const [prefix, f] of byFolder) {
-      if (f.manifest || this.#clock.now() - f.newest < this.#staleUploadMs) continue;
-      const [, name, v] = prefix.split('/');
-      if (this.#reserved.get(name)?.has(Number(v))) continue;
-      await this.#deletePrefix(prefix);
-      swept.push(prefix);
+    const names = (await this.#store.listChildren('models/')).folders.map((f) => f.slice('models/'.length, -1));
+    for (const name of names.filter((n) => MODEL_NAME_PATTERN.test(n))) {
+      const { visible, folders } = await this.#scan(name);
+      for (const v of folders) {
+        if (visible.includes(v) || this.#reserved.get(name)?.has(v)) continue;
+        const prefix = this.versionPrefix(name, v);
+        if (this.#clock.now() - (await this.#newestWrite(prefix)) < this.#staleUploadMs) continue;
+        await this.#deletePrefix(prefix);
+        swept.push(prefix);
+      }
     }
     return swept;
   }
@@ -276,20 +296,33 @@ export class ModelRegistry {
     return mergeModelConfig(base, JSON.parse((await readAll(body)).toString('utf8')));
   }
 
-  /** Version folders of a model: which are visible and the newest write time of each. */
-  async #scan(name: string): Promise<{ visible: number[]; folders: Map<number, { newest: number }> }> {
-    const folders = new Map<number, { newest: number }>();
-    const visible: number[] = [];
-    for (const o of await this.#store.list(`models/${name}/`)) {
-      const m = /^models\/[^/]+\/([0-9]+)\/(.*)$/.exec(o.key);
-      if (!m) continue;
-      const v = Number(m[1]);
-      const f = folders.get(v) ?? { newest: 0 };
-      f.newest = Math.max(f.newest, o.lastModified.getTime());
-      folders.set(v, f);
-      if (m[2] === MANIFEST) visible.push(v);
+  /** Version folders of a model, and which of them are visible (hold a manifest). One listing plus a stat per version. */
+  async #scan(name: string): Promise<{ visible: number[]; folders: number[] }> {
+    const folders: number[] = [];
+    for (const f of (await this.#store.listChildren(`models/${name}/`)).folders) {
+      const m = /^models\/[^/]+\/([1-9][0-9]{0,15})\/$/.exec(f);
+      if (m && Number.isSafeInteger(Number(m[1]))) folders.push(Number(m[1]));
     }
-    return { visible: visible.sort((a, b) => a - b), folders };
+    const visible = await mapLimit(folders, LIST_CONCURRENCY, async (v) => ((await this.#store.stat(this.#manifestKey(name, v))) ? v : undefined));
+    return { visible: visible.filter((v): v is number => v !== undefined).sort((a, b) => a - b), folders };
+  }
+
+  /** The newest write time under a prefix: how long ago an unfinished version folder was last touched. */
+  async #newestWrite(prefix: string): Promise<number> {
+    let newest = 0;
+    for (const o of await this.#store.list(prefix)) newest = Math.max(newest, o.lastModified.getTime());
+    return newest;
+  }
+
+  #manifestKey(name: string, version: number): string {
+    return `${this.versionPrefix(name, version)}${MANIFEST}`;
+  }
+
+  /** MODEL_NOT_FOUND when the model has no visible version at all, else VERSION_NOT_FOUND listing the versions. */
+  async #versionMissing(name: string, version: number) {
+    const versions = (await this.#scan(name)).visible;
+    if (!versions.length) return hearthError('MODEL_NOT_FOUND', `model "${name}" does not exist`);
+    return hearthError('VERSION_NOT_FOUND', `model "${name}" has no version ${version} (versions: ${versions.join(', ')})`);
   }
 
   async #deletePrefix(prefix: string): Promise<void> {
@@ -320,4 +353,33 @@ async function readAll(s: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of s) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
+}
+
+/** The whole stream, or undefined once it passes `max` bytes (the rest is not read). */
+async function readAtMost(s: Readable, max: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of s) {
+    n += (c as Buffer).length;
+    if (n > max) {
+      s.destroy();
+      return undefined;
+    }
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** `fn` over `items` with at most `limit` calls in flight; results in the order of `items`. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return out;
 }

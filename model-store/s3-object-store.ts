@@ -6,7 +6,7 @@ import https from 'node:https';
 import { Readable } from 'node:stream';
 import { Client } from 'minio';
 import { hearthError, type HearthError } from '../core/index.ts';
-import { checkObjectKey, ObjectNotFoundError, type ObjectInfo, type ObjectStore } from './object-store.ts';
+import { checkFolderPrefix, checkObjectKey, ObjectNotFoundError, type ObjectChildren, type ObjectInfo, type ObjectStore } from './object-store.ts';
 
 export interface S3StoreOptions {
   endpoint: string;
@@ -163,6 +163,27 @@ export class S3ObjectStore implements ObjectStore {
       }),
     );
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async listChildren(prefix: string): Promise<ObjectChildren> {
+    checkFolderPrefix(prefix);
+    const out = await this.#call('list', prefix, () =>
+      new Promise<ObjectChildren>((resolve, reject) => {
+        const objects: ObjectInfo[] = [];
+        const folders: string[] = [];
+        // Not recursive: ListObjectsV2 with delimiter "/", so the server rolls everything deeper into CommonPrefixes.
+        const stream = this.#client.listObjectsV2(this.#bucket, prefix, false);
+        stream.on('data', (it) => {
+          if (it.prefix) folders.push(it.prefix);
+          else if (it.name) objects.push({ key: it.name, sizeBytes: it.size, lastModified: it.lastModified });
+        });
+        stream.on('error', reject);
+        stream.on('end', () => resolve({ objects, folders }));
+      }),
+    );
+    out.objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    out.folders.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return out;
   }
 
   async delete(key: string): Promise<void> {

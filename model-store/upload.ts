@@ -1,23 +1,27 @@
-// The upload pipeline: each incoming file streams to the store and, on the same pass, to a local staging folder,
-// hashed and counted against MAX_MODEL_BYTES. The staged copy is inspected (loaded once); only then is the
-// manifest written. Any failure, including a client that goes away, removes everything the upload wrote.
+// The upload pipeline: each incoming file streams to the store (under its version's files/ folder) and, on the
+// same pass, to a local staging folder, hashed and counted against MAX_MODEL_BYTES and MAX_ARCHIVE_FILES. The
+// staged copy is inspected (loaded once); only then is the manifest written. Every stream of the pipeline has its
+// errors handled, and any failure, including a client that goes away, removes everything the upload wrote.
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { finished, Readable, Transform, type TransformCallback } from 'node:stream';
+import { finished, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import {
   hearthError,
   isHearthError,
   systemClock,
+  type HearthError,
   type Clock,
   type Manifest,
   type ManifestFile,
   type ModelFormat,
   type TensorSpec,
 } from '../core/index.ts';
+import { artifactId, MAX_PATH_BYTES, MAX_PATH_DEPTH, MAX_SEGMENT_BYTES } from './manifest-check.ts';
 import type { ModelRegistry } from './registry.ts';
 
 /** Loads a staged model once and reports its signature; throws HearthError MODEL_INVALID for anything unloadable. */
@@ -38,6 +42,8 @@ export interface UploaderOptions {
   /** Local folder for staged copies (config.cacheDir/staging); one sub-folder per upload, removed afterwards. */
   stagingDir: string;
   maxModelBytes: number;
+  /** Most files in one upload, and most folder entries in one archive (config.limits.maxArchiveFiles). Default 1000. */
+  maxArchiveFiles?: number;
   clock?: Clock;
 }
 
@@ -45,23 +51,37 @@ const CONVERT_HINT =
   'this is a TensorFlow SavedModel; Hearth runs TF.js without tfjs-node here. Convert it first: ' +
   'tensorflowjs_converter --input_format=tf_saved_model --output_format=tfjs_graph_model <saved_model_dir> <out_dir>, then upload the folder as .tar.gz';
 
+/** A TF.js model.json is topology and a weight list; one larger than this is not read into memory. */
+const MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024;
+/**
+ * Decompressed bytes a tar may hold beyond its files' declared sizes: per entry (header, long-name header,
+ * padding), plus a fixed allowance for the end blocks and for what the reader buffers ahead of the entry loop.
+ */
+const TAR_BYTES_PER_ENTRY = 4096;
+const TAR_BYTES_FIXED = 1024 * 1024;
+
 export class ModelUploader {
   readonly #registry: ModelRegistry;
   readonly #inspector: ModelInspector;
   readonly #stagingDir: string;
-  readonly #maxBytes: number;
+  readonly #limits: UploadLimits;
   readonly #clock: Clock;
 
   constructor(opts: UploaderOptions) {
     this.#registry = opts.registry;
     this.#inspector = opts.inspector;
     this.#stagingDir = path.resolve(opts.stagingDir);
-    this.#maxBytes = opts.maxModelBytes;
+    this.#limits = { maxBytes: opts.maxModelBytes, maxFiles: opts.maxArchiveFiles ?? 1000 };
     this.#clock = opts.clock ?? systemClock;
   }
 
   get stagingDir(): string {
     return this.#stagingDir;
+  }
+
+  /** The file-count limit, for parsers in front of the uploader (multipart) to set theirs just above it. */
+  get maxArchiveFiles(): number {
+    return this.#limits.maxFiles;
   }
 
   /**
@@ -70,17 +90,12 @@ export class ModelUploader {
    * the upload when the client goes away after its body arrived (during inspection): no manifest is written then.
    */
   async upload(name: string, version: number | undefined, body: UploadBody, declaredBytes?: number, signal?: AbortSignal): Promise<Manifest> {
-    if (declaredBytes !== undefined && declaredBytes > this.#maxBytes) throw tooLarge(this.#maxBytes);
+    if (declaredBytes !== undefined && declaredBytes > this.#limits.maxBytes) throw tooLarge(this.#limits.maxBytes);
     const reservation = await this.#registry.reserveVersion(name, version);
-    const run = new UploadRun(this.#registry, name, reservation.version, path.join(this.#stagingDir, randomUUID()), this.#maxBytes);
+    const run = new UploadRun(this.#registry, name, reservation.version, path.join(this.#stagingDir, randomUUID()), this.#limits);
     try {
       await fs.mkdir(run.stagingDir, { recursive: true });
-      try {
-        await run.receive(body);
-      } finally {
-        // Every store write must have settled before cleanup, or a late put could land after the delete.
-        await run.settle();
-      }
+      await run.receive(body);
       const format = await run.detectFormat();
       let signature: { inputs: TensorSpec[]; outputs: TensorSpec[] };
       try {
@@ -106,114 +121,173 @@ export class ModelUploader {
   }
 }
 
-/** One upload in flight: the files received so far, their hashes, and the store writes still running. */
+interface UploadLimits {
+  maxBytes: number;
+  maxFiles: number;
+}
+
+/** Maps an error of a file's source (the request body, a multipart part, a tar entry) to the answer. */
+type SourceError = (e: unknown) => HearthError;
+
+/** One upload in flight: the files received so far, their hashes, and every store key it started writing. */
 class UploadRun {
   readonly stagingDir: string;
   readonly #registry: ModelRegistry;
   readonly #name: string;
   readonly #version: number;
-  readonly #maxBytes: number;
+  readonly #limits: UploadLimits;
   readonly #files = new Map<string, ManifestFile>();
-  readonly #pending: Promise<unknown>[] = [];
+  /** Paths taken so far (including the file being received) and the folders they imply: a path may not be both. */
+  readonly #taken = new Set<string>();
+  readonly #folders = new Set<string>();
+  #folderEntries = 0;
   /** Every store key this upload has started writing, for cleanup. */
   readonly keys: string[] = [];
   #totalBytes = 0;
 
-  constructor(registry: ModelRegistry, name: string, version: number, stagingDir: string, maxBytes: number) {
+  constructor(registry: ModelRegistry, name: string, version: number, stagingDir: string, limits: UploadLimits) {
     this.#registry = registry;
     this.#name = name;
     this.#version = version;
     this.stagingDir = stagingDir;
-    this.#maxBytes = maxBytes;
+    this.#limits = limits;
   }
 
   async receive(body: UploadBody): Promise<void> {
     if (body.kind === 'onnx') {
-      await this.#receiveFile('model.onnx', body.stream);
+      this.#claim('model.onnx', 'INVALID_REQUEST');
+      await this.#receiveFile('model.onnx', bodyChunks(body.stream), clientGone);
     } else if (body.kind === 'tar.gz') {
       await this.#receiveTar(body.stream);
     } else {
       for await (const f of body.files) {
-        const rel = checkUploadName(f.filename);
+        const rel = checkUploadPath(f.filename ?? '', 'INVALID_REQUEST');
         // Whatever the client called its ONNX file, it is stored as model.onnx, where the runtimes look for it.
-        await this.#receiveFile(rel.toLowerCase().endsWith('.onnx') ? 'model.onnx' : rel, f.stream);
+        const target = rel.toLowerCase().endsWith('.onnx') ? 'model.onnx' : rel;
+        this.#claim(target, 'INVALID_REQUEST');
+        await this.#receiveFile(target, bodyChunks(f.stream), clientGone);
       }
     }
     if (this.#totalBytes === 0) throw hearthError('EMPTY_BODY', 'the upload holds no bytes');
   }
 
-  async settle(): Promise<void> {
-    await Promise.allSettled(this.#pending);
+  /** Takes `rel` for the next file: within MAX_ARCHIVE_FILES, not twice, and never both a file and a folder. */
+  #claim(rel: string, code: 'UNSAFE_ARCHIVE' | 'INVALID_REQUEST'): void {
+    if (this.#taken.size >= this.#limits.maxFiles) throw tooManyFiles(this.#limits.maxFiles);
+    if (this.#taken.has(rel)) throw hearthError('MODEL_INVALID', `the upload holds "${show(rel)}" twice`);
+    if (this.#folders.has(rel)) throw hearthError(code, `"${show(rel)}" is both a file and a folder in the upload`);
+    const segs = rel.split('/');
+    const parents: string[] = [];
+    for (let i = 1; i < segs.length; i++) {
+      const folder = segs.slice(0, i).join('/');
+      if (this.#taken.has(folder)) throw hearthError(code, `"${show(folder)}" is both a file and a folder in the upload`);
+      parents.push(folder);
+    }
+    this.#taken.add(rel);
+    for (const p of parents) this.#folders.add(p);
   }
 
-  /** Streams one file to the store and to staging at once, hashing and counting on the way. */
-  async #receiveFile(rel: string, source: Readable): Promise<void> {
-    if (this.#files.has(rel)) throw hearthError('MODEL_INVALID', `the upload holds "${rel}" twice`);
+  /** Counts bytes against MAX_MODEL_BYTES before they are written anywhere. */
+  #count(n: number): void {
+    this.#totalBytes += n;
+    if (this.#totalBytes > this.#limits.maxBytes) throw tooLarge(this.#limits.maxBytes);
+  }
+
+  /**
+   * Streams one claimed file to the store and to staging at once, hashing and counting on the way. `source` is
+   * read through an iterator that does not destroy it on failure: the request body belongs to the HTTP layer,
+   * which still has to answer on that connection.
+   */
+  async #receiveFile(rel: string, source: AsyncIterable<Buffer>, sourceError: SourceError): Promise<void> {
     const stagedPath = path.join(this.stagingDir, ...rel.split('/'));
-    await fs.mkdir(path.dirname(stagedPath), { recursive: true });
-    const tee = new StagingTee(stagedPath, (n) => {
-      this.#totalBytes += n;
-      if (this.#totalBytes > this.#maxBytes) throw tooLarge(this.#maxBytes);
-    });
-    finished(source, { writable: false }, (err) => {
-      if (err) tee.destroy(clientGone(err));
-    });
-    source.on('aborted', () => tee.destroy(clientGone()));
-    source.pipe(tee);
-    const key = this.#registry.fileKey({ name: this.#name, version: this.#version }, rel);
+    try {
+      await fs.mkdir(path.dirname(stagedPath), { recursive: true });
+    } catch (e) {
+      throw stagingError(rel, e);
+    }
+    const tee = new StagingTee(stagedPath, rel, (n) => this.#count(n));
+    // Every failure of the tee reaches this method through `fed` or `put`; the listener keeps a late one (after
+    // both have settled) from being an unhandled 'error' event that would end the process.
+    tee.on('error', () => {});
+    const key = this.#registry.fileKey({ name: this.#name, version: this.#version, layout: 'files' }, rel);
     this.keys.push(key);
-    const put = this.#registry.store.put(key, tee);
-    this.#pending.push(put);
-    await put;
-    await tee.staged;
+    // A store that fails stops the tee, so the feeding side never waits on a reader that is gone.
+    const put = this.#registry.store.put(key, tee).catch((e) => {
+      tee.destroy(e instanceof Error ? e : new Error(String(e)));
+      throw e;
+    });
+    const fed = pipeline(source, tee);
+    // Both settle before this returns, so the cleanup of a failed upload never races a put still writing.
+    const [fedResult, putResult] = await Promise.allSettled([fed, put]);
+    if (fedResult.status === 'rejected') throw isHearthError(fedResult.reason) ? fedResult.reason : sourceError(fedResult.reason);
+    if (putResult.status === 'rejected') throw putResult.reason;
     this.#files.set(rel, { path: rel, sizeBytes: tee.sizeBytes, sha256: tee.sha256() });
   }
 
+  /**
+   * Unpacks a .tar.gz as it arrives: request body -> gunzip -> a count of decompressed bytes -> tar reader, whose
+   * entries are received one at a time. Each limit stops the upload at the first byte or entry past it.
+   */
   async #receiveTar(source: Readable): Promise<void> {
-    let failure: unknown;
-    const gunzip = createGunzip();
+    const { maxBytes, maxFiles } = this.#limits;
     const extract = tar.extract();
-    finished(source, { writable: false }, (err) => {
-      if (!err) return;
-      failure ??= clientGone(err);
-      gunzip.destroy(failure as Error);
+    // The first failure is the answer: a broken feed destroys the reader, which then fails the entry loop too.
+    let failure: HearthError | undefined;
+    // Decompressed bytes the entries seen so far account for. Files are capped by MAX_MODEL_BYTES and entries by
+    // MAX_ARCHIVE_FILES, so this never passes MAX_MODEL_BYTES plus framing; and zeros or junk after the last
+    // entry (a gzip bomb with no file in it) are refused once they pass the fixed allowance, not the model limit.
+    let accounted = TAR_BYTES_FIXED;
+    const toReader = async (inflated: AsyncIterable<Buffer>): Promise<void> => {
+      let n = 0;
+      for await (const chunk of inflated) {
+        n += chunk.length;
+        if (n > accounted) {
+          throw hearthError('MODEL_TOO_LARGE', `the archive unpacks to more bytes than its files and tar framing account for (MAX_MODEL_BYTES is ${maxBytes} bytes)`);
+        }
+        if (!extract.write(chunk)) await drained(extract);
+      }
+      extract.end(null); // streamx: ends the input without a last chunk
+    };
+    const feed = pipeline(bodyChunks(source), createGunzip(), toReader).catch((e: unknown) => {
+      if (e !== READER_CLOSED) failure ??= feedError(e);
+      extract.destroy(failure);
     });
-    gunzip.on('error', (e) => {
-      failure ??= hearthError('CORRUPT_ARCHIVE', `the body is not valid gzip: ${e.message}`);
-      extract.destroy(failure as Error);
-    });
-    extract.on('error', (e) => (failure ??= isHearthError(e) ? e : hearthError('CORRUPT_ARCHIVE', `the body is not a valid tar archive: ${e.message}`)));
-    source.pipe(gunzip).pipe(extract);
     // `tar czf m.tgz folder` puts "folder/" first: its contents are the model, so that prefix is stripped.
     let strip: string | undefined;
     let first = true;
     try {
       for await (const entry of extract) {
         const h = entry.header;
+        accounted += TAR_BYTES_PER_ENTRY;
         const raw = h.name;
         const type = h.type ?? 'file';
-        if (type === 'symlink' || type === 'link') throw hearthError('UNSAFE_ARCHIVE', `archive entry "${raw}" is a ${type}; links are not accepted`);
-        const rel = checkArchivePath(raw);
+        if (type === 'symlink' || type === 'link') throw hearthError('UNSAFE_ARCHIVE', `archive entry "${show(raw)}" is a ${type}; links are not accepted`);
+        const rel = checkUploadPath(raw, 'UNSAFE_ARCHIVE');
         if (first && type === 'directory' && rel !== '' && !rel.includes('/')) strip = rel + '/';
         first = false;
         if (type === 'directory' || rel === '') {
+          if (++this.#folderEntries > maxFiles) throw tooManyFiles(maxFiles, 'folder entries');
           entry.resume();
           continue;
         }
-        if (type !== 'file' && type !== 'contiguous-file') throw hearthError('UNSAFE_ARCHIVE', `archive entry "${raw}" is a ${type}; only files and folders are accepted`);
+        if (type !== 'file' && type !== 'contiguous-file') throw hearthError('UNSAFE_ARCHIVE', `archive entry "${show(raw)}" is a ${type}; only files and folders are accepted`);
         let target = rel;
         if (strip !== undefined) {
-          if (!rel.startsWith(strip)) throw hearthError('MODEL_INVALID', `archive entry "${raw}" lies outside the archive's top folder "${strip}"`);
+          if (!rel.startsWith(strip)) throw hearthError('MODEL_INVALID', `archive entry "${show(raw)}" lies outside the archive's top folder "${show(strip)}"`);
           target = rel.slice(strip.length);
         }
-        // tar-stream's entries are streamx streams; wrapping them gives Node stream semantics (errors, finished()).
-        await this.#receiveFile(target, Readable.from(entry as AsyncIterable<Buffer>, { objectMode: false }));
+        this.#claim(target, 'UNSAFE_ARCHIVE');
+        // The header says how many bytes follow: a file that cannot fit is refused before any of them is read.
+        const size = h.size ?? 0;
+        if (this.#totalBytes + size > maxBytes) throw tooLarge(maxBytes);
+        accounted += size;
+        await this.#receiveFile(target, entryChunks(entry as AsyncIterable<Buffer>), tarError);
       }
     } catch (e) {
-      extract.destroy();
-      gunzip.destroy();
-      throw failure ?? e;
+      failure ??= isHearthError(e) ? e : tarError(e);
     }
+    if (failure) extract.destroy(failure);
+    await feed;
     if (failure) throw failure;
   }
 
@@ -223,9 +297,11 @@ class UploadRun {
     if (names.some((n) => n === 'saved_model.pb' || n.endsWith('/saved_model.pb'))) throw hearthError('MODEL_INVALID', CONVERT_HINT);
     if (!names.includes('model.json')) {
       const onnx = names.filter((n) => n.endsWith('.onnx'));
-      if (onnx.length) throw hearthError('MODEL_INVALID', `found ${onnx.join(', ')}: an ONNX model in an archive must be named model.onnx, at the archive root`);
-      throw hearthError('MODEL_INVALID', `no model.onnx or model.json in the upload (got: ${names.slice(0, 10).join(', ')})`);
+      if (onnx.length) throw hearthError('MODEL_INVALID', `found ${onnx.slice(0, 10).map(show).join(', ')}: an ONNX model in an archive must be named model.onnx, at the archive root`);
+      throw hearthError('MODEL_INVALID', `no model.onnx or model.json in the upload (got: ${names.slice(0, 10).map(show).join(', ')})`);
     }
+    const jsonBytes = this.#files.get('model.json')!.sizeBytes;
+    if (jsonBytes > MAX_MODEL_JSON_BYTES) throw hearthError('MODEL_INVALID', `model.json is ${jsonBytes} bytes; a TF.js model.json over ${MAX_MODEL_JSON_BYTES} bytes is not accepted`);
     let json: { format?: unknown; modelTopology?: Record<string, unknown>; weightsManifest?: { paths?: unknown }[] };
     try {
       json = JSON.parse(await fs.readFile(path.join(this.stagingDir, 'model.json'), 'utf8'));
@@ -240,59 +316,50 @@ class UploadRun {
     else if ('class_name' in json.modelTopology || 'model_config' in json.modelTopology || 'config' in json.modelTopology) format = 'tfjs-layers';
     else throw hearthError('MODEL_INVALID', `model.json: cannot tell a layers model from a graph model (format ${JSON.stringify(json.format)})`);
     const missing: string[] = [];
-    for (const group of json.weightsManifest ?? []) {
-      for (const p of Array.isArray(group.paths) ? group.paths : []) {
+    for (const group of Array.isArray(json.weightsManifest) ? json.weightsManifest : []) {
+      for (const p of Array.isArray(group?.paths) ? group.paths : []) {
         const rel = path.posix.normalize(String(p).replace(/^\.\//, ''));
-        if (!this.#files.has(rel)) missing.push(String(p));
+        if (!this.#files.has(rel)) missing.push(show(String(p)));
       }
     }
-    if (missing.length) throw hearthError('MODEL_INVALID', `model.json names weight shards that are not in the upload: ${missing.join(', ')}`);
+    if (missing.length) throw hearthError('MODEL_INVALID', `model.json names weight shards that are not in the upload: ${missing.slice(0, 10).join(', ')}`);
     return format;
   }
 
   manifest(format: ModelFormat, signature: { inputs: TensorSpec[]; outputs: TensorSpec[] }, createdAt: string): Manifest {
     const files = [...this.#files.values()].sort((a, b) => (a.path < b.path ? -1 : 1));
-    const sha256 =
-      files.length === 1
-        ? files[0].sha256
-        : createHash('sha256')
-            .update(files.map((f) => `${f.path} ${f.sha256}\n`).join(''))
-            .digest('hex');
     return {
       name: this.#name,
       version: this.#version,
       format,
       files,
-      sha256,
+      sha256: artifactId(files),
       sizeBytes: files.reduce((s, f) => s + f.sizeBytes, 0),
       createdAt,
       inputs: signature.inputs,
       outputs: signature.outputs,
+      layout: 'files',
     };
   }
 }
 
 /**
- * Passes bytes through to the store while writing the same bytes to a staging file and hashing them.
- * The callback waits on the staging file's back-pressure, so neither side makes memory grow.
+ * Passes bytes through to the store while writing the same bytes to a staging file and hashing them. Bytes are
+ * counted before they go anywhere. The callback waits on the staging file's back-pressure, so neither side makes
+ * memory grow. A staging file failure fails the tee with a HearthError that names the upload path, not the disk path.
  */
 class StagingTee extends Transform {
-  readonly staged: Promise<void>;
   sizeBytes = 0;
   readonly #hash = createHash('sha256');
   readonly #file: ReturnType<typeof createWriteStream>;
   readonly #count: (n: number) => void;
 
-  constructor(stagedPath: string, count: (n: number) => void) {
+  constructor(stagedPath: string, rel: string, count: (n: number) => void) {
     super();
     this.#count = count;
-    this.#file = createWriteStream(stagedPath);
-    this.staged = new Promise((resolve, reject) => {
-      this.#file.once('finish', resolve);
-      this.#file.once('error', reject);
-    });
-    this.staged.catch(() => {});
-    this.#file.on('error', (e) => this.destroy(e));
+    // 'wx': a path the upload already holds is a clash, never an overwrite.
+    this.#file = createWriteStream(stagedPath, { flags: 'wx' });
+    this.#file.on('error', (e) => this.destroy(stagingError(rel, e)));
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -308,7 +375,9 @@ class StagingTee extends Transform {
   }
 
   override _flush(cb: TransformCallback): void {
-    this.#file.end(() => cb());
+    // Staged means written and closed: the inspector reads the file next.
+    this.#file.end();
+    finished(this.#file, (err) => cb(err ? (this.errored ?? err) : null));
   }
 
   override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
@@ -321,27 +390,92 @@ class StagingTee extends Transform {
   }
 }
 
+/** A stream read as an async iterator that leaves the stream alone when the reader stops early or fails. */
+function bodyChunks(stream: Readable): AsyncIterable<Buffer> {
+  return stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
+}
+
+/** A tar entry (a streamx stream) as a plain async iterable, so that stream.pipeline treats it as one. */
+async function* entryChunks(entry: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
+  for await (const chunk of entry) yield chunk;
+}
+
+/** Thrown into the feed when the tar reader has closed: the reader's own failure is the answer. */
+const READER_CLOSED = new Error('the tar reader closed');
+
+/** Resolves when the tar reader wants more input; rejects with READER_CLOSED when it has closed instead. */
+function drained(extract: ReturnType<typeof tar.extract>): Promise<void> {
+  if (extract.destroyed || extract.destroying) return Promise.reject(READER_CLOSED);
+  return new Promise((resolve, reject) => {
+    const onDrain = () => {
+      extract.off('close', onClose);
+      resolve();
+    };
+    const onClose = () => {
+      extract.off('drain', onDrain);
+      reject(READER_CLOSED);
+    };
+    extract.once('drain', onDrain);
+    extract.once('close', onClose);
+  });
+}
+
+/** A failure of the compressed feed: bad gzip, a limit, or the request body breaking off. */
+function feedError(e: unknown): HearthError {
+  if (isHearthError(e)) return e;
+  const code = (e as { code?: unknown })?.code;
+  if (typeof code === 'string' && code.startsWith('Z_')) return hearthError('CORRUPT_ARCHIVE', `the body is not valid gzip: ${(e as Error).message}`);
+  return clientGone(e);
+}
+
+function tarError(e: unknown): HearthError {
+  if (isHearthError(e)) return e;
+  return hearthError('CORRUPT_ARCHIVE', `the body is not a valid tar archive: ${(e as Error)?.message ?? String(e)}`);
+}
+
+/** A staging write that failed. Name clashes or lengths the checks did not foresee are the upload's fault; the rest is the node's. */
+function stagingError(rel: string, e: unknown): HearthError {
+  const code = (e as NodeJS.ErrnoException)?.code ?? 'unknown';
+  if (['ENAMETOOLONG', 'EISDIR', 'ENOTDIR', 'EEXIST', 'EINVAL', 'ELOOP'].includes(code)) {
+    return hearthError('INVALID_REQUEST', `upload path "${show(rel)}" cannot be stored (${code})`, { cause: e });
+  }
+  // The system message names the absolute staging path: only its code goes into the answer.
+  return hearthError('INTERNAL', `staging upload path "${show(rel)}" failed (${code})`, { cause: e });
+}
+
 function tooLarge(max: number) {
   return hearthError('MODEL_TOO_LARGE', `the upload is larger than MAX_MODEL_BYTES (${max} bytes)`);
 }
 
+function tooManyFiles(max: number, what = 'files') {
+  return hearthError('PAYLOAD_TOO_LARGE', `the upload holds more than MAX_ARCHIVE_FILES (${max}) ${what}`);
+}
+
 function clientGone(cause?: unknown) {
-  return hearthError('INVALID_REQUEST', 'the client closed the connection before the upload finished', { cause });
+  return hearthError('INVALID_REQUEST', 'the upload body broke off before it was complete (the client closed the connection or sent a truncated body)', { cause });
 }
 
-/** A multipart file name: one plain file name, or a relative path without "..". */
-function checkUploadName(name: string): string {
-  if (!name) throw hearthError('INVALID_REQUEST', 'a multipart file part has no filename');
-  return checkArchivePath(name, 'INVALID_REQUEST');
-}
-
-/** A relative "/"-path with no ".." and no leading "/" (UNSAFE_ARCHIVE otherwise); "./" prefixes are dropped. */
-function checkArchivePath(raw: string, code: 'UNSAFE_ARCHIVE' | 'INVALID_REQUEST' = 'UNSAFE_ARCHIVE'): string {
-  if (raw.startsWith('/') || /^[a-zA-Z]:[\\/]/.test(raw) || raw.includes('\\') || raw.includes('\0')) {
-    throw hearthError(code, `path "${raw}" is absolute or uses backslashes`);
+/**
+ * An upload path (a tar entry or a multipart file name) as a relative "/"-path: not absolute, no backslash, no
+ * control character, no "..", at most MAX_PATH_DEPTH segments of at most MAX_SEGMENT_BYTES, MAX_PATH_BYTES in
+ * all. "." segments and "./" prefixes are dropped. `code` is the answer otherwise.
+ */
+export function checkUploadPath(raw: string, code: 'UNSAFE_ARCHIVE' | 'INVALID_REQUEST'): string {
+  if (typeof raw !== 'string' || raw === '') throw hearthError(code, 'a file in the upload has no name');
+  if (raw.startsWith('/') || /^[a-zA-Z]:[\\/]/.test(raw) || raw.includes('\\') || /[\x00-\x1f\x7f]/.test(raw)) {
+    throw hearthError(code, `path "${show(raw)}" is absolute or holds a backslash or control character`);
   }
   const segs = raw.split('/').filter((s) => s !== '' && s !== '.');
-  if (segs.includes('..')) throw hearthError(code, `path "${raw}" climbs out of its folder with ".."`);
-  return segs.join('/');
+  if (segs.includes('..')) throw hearthError(code, `path "${show(raw)}" climbs out of its folder with ".."`);
+  if (segs.length > MAX_PATH_DEPTH) throw hearthError(code, `path "${show(raw)}" is ${segs.length} levels deep; at most ${MAX_PATH_DEPTH}`);
+  const long = segs.find((s) => Buffer.byteLength(s) > MAX_SEGMENT_BYTES);
+  if (long !== undefined) throw hearthError(code, `path "${show(raw)}" has a name of ${Buffer.byteLength(long)} bytes; at most ${MAX_SEGMENT_BYTES}`);
+  const rel = segs.join('/');
+  if (Buffer.byteLength(rel) > MAX_PATH_BYTES) throw hearthError(code, `path "${show(raw)}" is ${Buffer.byteLength(rel)} bytes long; at most ${MAX_PATH_BYTES}`);
+  return rel;
 }
 
+/** A client-given name for an error message, shortened so that a hostile one cannot make the message huge. */
+function show(s: string): string {
+  return s.length > 100 ? `${s.slice(0, 100)}…` : s;
+}

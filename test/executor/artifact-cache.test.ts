@@ -101,6 +101,40 @@ describe('ArtifactCache', () => {
     expect(cache.sizeBytes).toBe(0);
   });
 
+  it("refuses a manifest that claims another artifact's sha256, and the victim's entry keeps its own bytes", async () => {
+    const victim = { 'model.onnx': Buffer.from('victim model bytes') };
+    const attacker = { 'model.onnx': Buffer.from('attack model bytes'), 'extra.bin': Buffer.from('x') };
+    const mv = manifestOf('victim', victim);
+    const forged = { ...manifestOf('evil', attacker), sha256: mv.sha256 };
+    const store = fakeStore(new Map([['victim', victim], ['evil', attacker]]));
+    const cache = new ArtifactCache({ dir: path.join(root, 'poison'), maxBytes: 1e9, openFile: store.open });
+    const first = await cache.ensure(mv);
+    await expect(cache.ensure(forged)).rejects.toMatchObject({ code: 'MODEL_INVALID' });
+    expect(store.reads).toEqual(['victim/model.onnx']);
+    const again = await cache.ensure(mv);
+    expect(again).toMatchObject({ dir: first.dir, source: 'cache' });
+    expect(await fs.readFile(path.join(again.dir, 'model.onnx'))).toEqual(victim['model.onnx']);
+    // Files that hash honestly but a top-level sha256 that is not their id: refused the same way.
+    await expect(cache.ensure({ ...mv, sha256: 'f'.repeat(64) })).rejects.toThrow(/not the id of its files/);
+    // And an unsafe path never reaches the disk.
+    const bad = { ...mv, files: [{ ...mv.files[0], path: '../outside.onnx' }] };
+    await expect(cache.ensure(bad)).rejects.toMatchObject({ code: 'MODEL_INVALID' });
+  });
+
+  it('hashes an entry found on disk before trusting it: a folder poisoned by an older process is fetched again', async () => {
+    const files = { 'model.onnx': Buffer.from('the real model, 32 bytes long..!') };
+    const m = manifestOf('v', files);
+    const dir = path.join(root, 'poisoned');
+    await fs.mkdir(path.join(dir, m.sha256), { recursive: true });
+    // Same size and name, other bytes: what the forged-manifest attack left in a cache folder named by a claim.
+    await fs.writeFile(path.join(dir, m.sha256, 'model.onnx'), Buffer.from('an attacker model, 32 bytes long'));
+    const store = fakeStore(new Map([['v', files]]));
+    const cache = new ArtifactCache({ dir, maxBytes: 1e9, openFile: store.open });
+    const got = await cache.ensure(m);
+    expect(got.source).toBe('store');
+    expect(await fs.readFile(path.join(got.dir, 'model.onnx'))).toEqual(files['model.onnx']);
+  });
+
   it('evicts the least recently used entries past maxBytes', async () => {
     const mk = (n: string) => ({ 'model.onnx': Buffer.alloc(1000, n.charCodeAt(0)) });
     const contents = new Map([['a', mk('a')], ['b', mk('b')], ['c', mk('c')]]);

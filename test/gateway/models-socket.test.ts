@@ -71,7 +71,7 @@ describe.each<StoreBackend>(['fs', 's3'])('uploads over a real socket on the %s 
     response.catch(() => {});
     req.end(silero);
     // The body is complete once the store holds the model file; the manifest comes only after inspection.
-    await until(async () => (await h.deps.store!.stat('models/late-hangup/1/model.onnx')) !== undefined, 'the body to be stored');
+    await until(async () => (await h.deps.store!.stat('models/late-hangup/1/files/model.onnx')) !== undefined, 'the body to be stored');
     req.destroy();
     expect(await settledLeftovers(h, before, 15_000)).toEqual(before);
     expect((await fetch(new URL('/v1/models/late-hangup', base))).status).toBe(404);

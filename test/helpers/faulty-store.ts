@@ -16,6 +16,7 @@ export function faultyStore(inner: ObjectStore, faults: { put?: StoreFault; get?
     get: (key: string) => (faults.get?.(key) ? fail('get', key) : inner.get(key)),
     stat: (key: string) => (faults.stat?.(key) ? fail('stat', key) : inner.stat(key)),
     list: (prefix: string) => (faults.list?.(prefix) ? fail('list', prefix) : inner.list(prefix)),
+    listChildren: (prefix: string) => (faults.list?.(prefix) ? fail('list', prefix) : inner.listChildren(prefix)),
     delete: (key: string) => (faults.delete?.(key) ? fail('delete', key) : inner.delete(key)),
     close: () => inner.close(),
   };

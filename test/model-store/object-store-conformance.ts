@@ -96,6 +96,33 @@ export function objectStoreConformance(name: string, make: () => Promise<{ store
       expect(all).toContain('list/mx/1/d.bin');
     });
 
+    it('lists the direct children of a folder: objects and sub-folders, never what lies deeper', async () => {
+      await store.put('tree/a.bin', Buffer.from('a'));
+      await store.put('tree/sub/b.bin', Buffer.from('bb'));
+      await store.put('tree/sub/deeper/c.bin', Buffer.from('ccc'));
+      await store.put('tree/sub2/d.bin', Buffer.from('d'));
+      await store.put('tree-x/e.bin', Buffer.from('e'));
+      await store.put('tree/only-deep/x/y/z.bin', Buffer.from('z'));
+      const top = await store.listChildren('tree/');
+      expect(top.objects.map((o) => o.key)).toEqual(['tree/a.bin']);
+      expect(top.objects[0]).toMatchObject({ sizeBytes: 1 });
+      expect(top.objects[0].lastModified).toBeInstanceOf(Date);
+      // A folder holding objects only further down is a child too (S3's CommonPrefixes).
+      expect(top.folders).toEqual(['tree/only-deep/', 'tree/sub/', 'tree/sub2/']);
+      const sub = await store.listChildren('tree/sub/');
+      expect(sub).toEqual({ objects: [expect.objectContaining({ key: 'tree/sub/b.bin', sizeBytes: 2 })], folders: ['tree/sub/deeper/'] });
+      expect(await store.listChildren('tree/none/')).toEqual({ objects: [], folders: [] });
+      const root = await store.listChildren('');
+      expect(root.folders).toEqual(expect.arrayContaining(['tree/', 'tree-x/']));
+      expect(root.folders).toEqual([...root.folders].sort());
+      expect(root.folders.every((f) => f.endsWith('/') && !f.slice(0, -1).includes('/'))).toBe(true);
+      expect(root.folders.some((f) => f.startsWith('.hearth'))).toBe(false);
+      // A folder whose last object is deleted is gone from the listing.
+      await store.delete('tree/sub2/d.bin');
+      expect((await store.listChildren('tree/')).folders).toEqual(['tree/only-deep/', 'tree/sub/']);
+      for (const bad of ['tree', 'tree//', '../', '/tree/']) await expect(store.listChildren(bad)).rejects.toThrow(/prefix|key/);
+    });
+
     it('deletes, and deleting a missing key is not an error', async () => {
       await store.put('del/k', Buffer.from('x'));
       await store.delete('del/k');
