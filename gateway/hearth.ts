@@ -38,7 +38,7 @@ const STALE_STAGING_MS = 3_600_000;
 export async function createHearth(config: Readonly<Config>, overrides: HearthOverrides = {}): Promise<Hearth> {
   const clock = overrides.clock ?? systemClock;
   const closers: (() => Promise<void>)[] = [];
-  const store = overrides.store ?? createObjectStore(config.store);
+  const store = overrides.store ?? createObjectStore(config.store, { timeoutMs: config.limits.storeTimeoutMs });
   closers.push(() => store.close());
   try {
     await store.init();

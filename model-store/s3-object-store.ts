@@ -16,6 +16,11 @@ export interface S3StoreOptions {
   region: string;
   /** Bytes per multipart part, and the largest body sent in a single PUT. S3 needs at least 5 MiB. Default 16 MiB. */
   partSizeBytes?: number;
+  /**
+   * Longest any HTTP exchange with the endpoint may go without a byte moving either way, connecting included
+   * (STORE_TIMEOUT_MS); then it fails with STORE_UNAVAILABLE. A long transfer that keeps moving is never cut.
+   */
+  timeoutMs?: number;
 }
 
 const MIN_PART = 5 * 1024 * 1024;
@@ -34,6 +39,7 @@ export class S3ObjectStore implements ObjectStore {
     const u = new URL(opts.endpoint);
     const useSSL = u.protocol === 'https:';
     this.#agent = useSSL ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+    const timeoutMs = opts.timeoutMs ?? 30_000;
     this.#client = new Client({
       endPoint: u.hostname,
       port: u.port ? Number(u.port) : useSSL ? 443 : 80,
@@ -43,6 +49,7 @@ export class S3ObjectStore implements ObjectStore {
       region: opts.region,
       pathStyle: true,
       transportAgent: this.#agent,
+      transport: idleTimeoutTransport(useSSL ? https : http, timeoutMs),
     });
     this.#bucket = opts.bucket;
     this.#region = opts.region;
@@ -195,4 +202,18 @@ export class S3ObjectStore implements ObjectStore {
       cause: e,
     });
   }
+}
+
+/**
+ * http(s).request with a socket idle timeout on every request minio makes: `timeout` arms it before the socket
+ * connects, every byte sent or received re-arms it, and when it fires the request is destroyed, which fails the
+ * call (or the response stream being read) instead of leaving it pending for ever.
+ */
+function idleTimeoutTransport(base: typeof http | typeof https, timeoutMs: number): Pick<typeof http, 'request'> {
+  const request = (options: http.RequestOptions, callback?: (res: http.IncomingMessage) => void): http.ClientRequest => {
+    const req = base.request({ ...options, timeout: timeoutMs }, callback);
+    req.on('timeout', () => req.destroy(new Error(`no answer for ${timeoutMs} ms (STORE_TIMEOUT_MS)`)));
+    return req;
+  };
+  return { request } as Pick<typeof http, 'request'>;
 }
