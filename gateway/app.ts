@@ -185,7 +185,9 @@ function answerClientError(err: Error & { code?: string; rawPacket?: unknown }, 
   } else {
     e = new HearthError('INVALID_REQUEST', 'the request is not valid HTTP/1.1');
   }
-  if (socket.writable) {
+  // Never after an answer already begun on this socket (a refusal lingering while its body is dropped).
+  const answering = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage?.headersSent === true;
+  if (socket.writable && !answering) {
     const body = JSON.stringify(e.toJSON());
     socket.write(
       `HTTP/1.1 ${e.statusCode} ${http.STATUS_CODES[e.statusCode]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

@@ -106,6 +106,7 @@ export function readBody(req: FastifyRequest, payload: Readable, opts: BodyReadO
   const chunks: Buffer[] = [];
   let received = 0;
   let held = 0;
+  let watching = false;
   let settled = false;
 
   const release = (): void => {
@@ -117,7 +118,6 @@ export function readBody(req: FastifyRequest, payload: Readable, opts: BodyReadO
     source.removeListener('data', onData);
     source.removeListener('end', onEnd);
     source.removeListener('error', onSourceError);
-    payload.removeListener('close', onClose);
     if (inflater) {
       payload.removeListener('error', onPayloadError);
       payload.unpipe(inflater);
@@ -138,12 +138,13 @@ export function readBody(req: FastifyRequest, payload: Readable, opts: BodyReadO
     received += chunk.length;
     if (received > maxBytes) return fail(tooLarge(maxBytes, inflater ? `the decompressed ${encoding} body` : 'the request body'));
     if (!budget.take(chunk.length)) return fail(overloaded(budget));
-    if (held === 0 && res) {
+    if (!watching && res) {
       if (res.destroyed) {
         budget.give(chunk.length);
         return fail(hearthError('INVALID_REQUEST', 'the client closed the connection'));
       }
-      res.once('close', release);
+      watching = true;
+      res.on('close', release); // a response closes once
     }
     held += chunk.length;
     chunks.push(chunk);
@@ -161,11 +162,7 @@ export function readBody(req: FastifyRequest, payload: Readable, opts: BodyReadO
     else onPayloadError(err);
   }
   function onPayloadError(err: Error): void {
-    fail(hearthError('INVALID_REQUEST', `the request body could not be read: ${err.message}`));
-  }
-  function onClose(): void {
-    // The connection went away before the whole body arrived.
-    if (!payload.readableEnded) fail(hearthError('INVALID_REQUEST', 'the client closed the connection before the whole body arrived'));
+    fail(hearthError('INVALID_REQUEST', `the request body could not be read (${err.message})`));
   }
 
   if (inflater) {
@@ -175,8 +172,8 @@ export function readBody(req: FastifyRequest, payload: Readable, opts: BodyReadO
   }
   source.on('data', onData);
   source.on('end', onEnd);
+  // A client that goes away mid-body shows as an 'error' ("aborted") on the request.
   source.on('error', onSourceError);
-  payload.on('close', onClose);
   source.resume();
 }
 
