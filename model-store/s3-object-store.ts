@@ -5,7 +5,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
 import { Client } from 'minio';
-import { hearthError, type HearthError } from '../core/index.ts';
+import { hearthError, isHearthError, type HearthError } from '../core/index.ts';
 import { checkObjectKey, ObjectNotFoundError, type ObjectInfo, type ObjectStore } from './object-store.ts';
 
 export interface S3StoreOptions {
@@ -197,7 +197,7 @@ export class S3ObjectStore implements ObjectStore {
   /** The one place where S3 and network failures become Hearth errors. */
   #mapError(op: string, key: string, e: unknown): HearthError {
     const err = e as { code?: string; message?: string };
-    const what = err?.code ? `${err.code}: ${err.message ?? ''}` : (err?.message ?? String(e));
+    const what = isHearthError(e) ? e.message : err?.code ? `${err.code}: ${err.message ?? ''}` : (err?.message ?? String(e));
     return hearthError('STORE_UNAVAILABLE', `s3 store ${op}${key ? ` "${key}"` : ''} at ${this.#endpoint} (bucket ${this.#bucket}): ${what}`, {
       cause: e,
     });
@@ -206,13 +206,20 @@ export class S3ObjectStore implements ObjectStore {
 
 /**
  * http(s).request with a socket idle timeout on every request minio makes: `timeout` arms it before the socket
- * connects, every byte sent or received re-arms it, and when it fires the request is destroyed, which fails the
- * call (or the response stream being read) instead of leaving it pending for ever.
+ * connects, every byte sent or received re-arms it. When it fires, the request (and the response being read, if
+ * any) is destroyed with STORE_UNAVAILABLE, which fails the call, or the object stream a caller is reading,
+ * instead of leaving it pending for ever.
  */
 function idleTimeoutTransport(base: typeof http | typeof https, timeoutMs: number): Pick<typeof http, 'request'> {
   const request = (options: http.RequestOptions, callback?: (res: http.IncomingMessage) => void): http.ClientRequest => {
     const req = base.request({ ...options, timeout: timeoutMs }, callback);
-    req.on('timeout', () => req.destroy(new Error(`no answer for ${timeoutMs} ms (STORE_TIMEOUT_MS)`)));
+    let response: http.IncomingMessage | undefined;
+    req.once('response', (res) => (response = res));
+    req.on('timeout', () => {
+      const err = hearthError('STORE_UNAVAILABLE', `the s3 store sent nothing for ${timeoutMs} ms (STORE_TIMEOUT_MS)`);
+      response?.destroy(err);
+      req.destroy(err);
+    });
     return req;
   };
   return { request } as Pick<typeof http, 'request'>;

@@ -85,7 +85,7 @@ it('a streaming put whose body arrives slowly is not cut, though it takes many t
   }
 });
 
-it('a download that stalls half-way errors instead of hanging', async () => {
+it('a download that stalls half-way errors with STORE_UNAVAILABLE instead of hanging', async () => {
   const store = await fakeS3((_req, res) => {
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': '10000', etag: '"e"', 'last-modified': new Date().toUTCString() });
     res.write(Buffer.alloc(1000)); // then nothing more
@@ -96,6 +96,6 @@ it('a download that stalls half-way errors instead of hanging', async () => {
       // drain
     }
   })().then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(Error);
+  expect(err).toMatchObject({ code: 'STORE_UNAVAILABLE', message: expect.stringMatching(/STORE_TIMEOUT_MS/) });
   await store.close();
 });
