@@ -66,7 +66,8 @@ beforeAll(async () => {
       S3_SECRET_KEY: s3.secretKey,
       S3_REGION: s3.region,
       S3_BUCKET: 'hearth-hostile',
-      STORE_TIMEOUT_MS: '1000',
+      // Long enough that s3rver, in this busy test process, never looks hung while it works.
+      STORE_TIMEOUT_MS: '2500',
     },
   });
   await uploadSilero(node);
@@ -83,15 +84,15 @@ it('a store that accepts connections and never answers: 503 STORE_UNAVAILABLE in
   proxy.hang();
   try {
     // The upload stops at its first store call (reserving a version).
-    const upload = await request(node, { method: 'POST', path: '/v1/models/second', headers: { 'content-type': 'application/octet-stream' }, body: sileroBytes(), timeoutMs: 15_000 });
+    const upload = await request(node, { method: 'POST', path: '/v1/models/second', headers: { 'content-type': 'application/octet-stream' }, body: sileroBytes(), timeoutMs: 20_000 });
     expectError(upload, 503, 'STORE_UNAVAILABLE', node);
     expect(upload.json!.error).toMatch(/STORE_TIMEOUT_MS/);
     for (const p of ['/v1/models', '/v1/models/vad', '/v2/models/vad']) {
-      const res = await request(node, { path: p, timeoutMs: 15_000 });
+      const res = await request(node, { path: p, timeoutMs: 20_000 });
       expectError(res, 503, 'STORE_UNAVAILABLE', node);
     }
     // Readiness answers "not ready" the protocol's way (a 4xx, empty body), with the reason in a header.
-    const ready = await request(node, { path: '/v2/health/ready', timeoutMs: 15_000 });
+    const ready = await request(node, { path: '/v2/health/ready', timeoutMs: 20_000 });
     expect(ready.status).toBe(400);
     expect(ready.headers['hearth-not-ready']).toMatch(/unreachable/);
     expect((await request(node, { path: '/v2/health/live', timeoutMs: 5000 })).status).toBe(200);
@@ -99,8 +100,8 @@ it('a store that accepts connections and never answers: 503 STORE_UNAVAILABLE in
     proxy.pass();
   }
   // Once the store answers again, so does the node; nothing of the refused upload is left.
-  expect((await request(node, { path: '/v2/health/ready', timeoutMs: 15_000 })).status).toBe(200);
-  const models = await request(node, { path: '/v1/models', timeoutMs: 15_000 });
+  expect((await request(node, { path: '/v2/health/ready', timeoutMs: 20_000 })).status).toBe(200);
+  const models = await request(node, { path: '/v1/models', timeoutMs: 20_000 });
   expect(models.status).toBe(200);
   expect((models.json!.models as { name: string }[]).map((m) => m.name)).toEqual(['vad']);
   await expectIntact(node, base);

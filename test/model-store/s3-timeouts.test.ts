@@ -18,12 +18,12 @@ afterEach(async () => {
   }
 });
 
-async function fakeS3(handler: http.RequestListener): Promise<S3ObjectStore> {
+async function fakeS3(handler: http.RequestListener, timeoutMs = TIMEOUT_MS): Promise<S3ObjectStore> {
   const server = http.createServer(handler);
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
-  return new S3ObjectStore({ endpoint: `http://127.0.0.1:${port}`, accessKey: 'k', secretKey: 's', bucket: 'b-x', region: 'us-east-1', timeoutMs: TIMEOUT_MS });
+  return new S3ObjectStore({ endpoint: `http://127.0.0.1:${port}`, accessKey: 'k', secretKey: 's', bucket: 'b-x', region: 'us-east-1', timeoutMs });
 }
 
 it('an endpoint that never answers fails every kind of call with STORE_UNAVAILABLE naming STORE_TIMEOUT_MS', async () => {
@@ -36,7 +36,9 @@ it('an endpoint that never answers fails every kind of call with STORE_UNAVAILAB
 });
 
 it('a download that keeps moving is not cut, though it takes many times the timeout', async () => {
-  const chunks = 15;
+  // A chunk every 100 ms against a 1 s timeout: a busy machine's late timers cannot pass for a stall.
+  const timeoutMs = 1000;
+  const chunks = 30;
   const store = await fakeS3((req, res) => {
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(chunks * 1000), etag: '"e"', 'last-modified': new Date().toUTCString() });
     let sent = 0;
@@ -48,36 +50,39 @@ it('a download that keeps moving is not cut, though it takes many times the time
       }
     }, 100);
     req.on('close', () => clearInterval(timer));
-  });
+  }, timeoutMs);
   const t0 = Date.now();
   const stream = await store.get('a/b');
   let bytes = 0;
   for await (const c of stream) bytes += (c as Buffer).length;
   expect(bytes).toBe(chunks * 1000);
   // The premise: the whole transfer took far longer than the timeout.
-  expect(Date.now() - t0).toBeGreaterThan(3 * TIMEOUT_MS);
+  expect(Date.now() - t0).toBeGreaterThan(2 * timeoutMs);
   await store.close();
 });
 
 it('a streaming put whose body arrives slowly is not cut, though it takes many times the timeout', async () => {
   // As an upload streams from a slow client: parts go up as they fill, each its own exchange with the store.
+  // s3rver runs in this process and answers a part only once it has stored it: a longer timeout here, so a busy
+  // machine cannot make s3rver itself look hung.
+  const timeoutMs = 2000;
   const s3 = await startS3rver();
-  const store = new S3ObjectStore({ ...s3, bucket: 'slow-put', partSizeBytes: 5 * 1024 * 1024, timeoutMs: TIMEOUT_MS });
+  const store = new S3ObjectStore({ ...s3, bucket: 'slow-put', partSizeBytes: 5 * 1024 * 1024, timeoutMs });
   try {
     await store.init();
     const chunk = Buffer.alloc(256 * 1024, 3);
-    const total = 48; // 12 MiB, a chunk every 40 ms: about 2 s
+    const total = 48; // 12 MiB, a chunk every 125 ms: about 6 s
     const body = Readable.from(
       (async function* () {
         for (let i = 0; i < total; i++) {
-          await new Promise((r) => setTimeout(r, 40));
+          await new Promise((r) => setTimeout(r, 125));
           yield chunk;
         }
       })(),
     );
     const t0 = Date.now();
     expect(await store.put('a/b', body)).toEqual({ sizeBytes: total * chunk.length });
-    expect(Date.now() - t0).toBeGreaterThan(3 * TIMEOUT_MS);
+    expect(Date.now() - t0).toBeGreaterThan(2 * timeoutMs);
     expect((await store.stat('a/b'))?.sizeBytes).toBe(total * chunk.length);
   } finally {
     await store.close();
