@@ -145,20 +145,32 @@ const LINGER_MS = 2000;
 /**
  * An answer sent before the body has all arrived (413, 503): closing at once would reset a client still sending,
  * which may then never read the answer. The connection stays open while the rest of the body is read and
- * dropped; if it has not ended LINGER_MS after the answer, the connection is closed.
+ * dropped; if it has not ended LINGER_MS after the answer, the connection is closed. A client that asked for
+ * Connection: close gets its close once its body has ended.
  */
 function lingerAfter(req: FastifyRequest, reply: FastifyReply): void {
-  // fastify asks for a close after any parser error; a body that does end leaves the connection reusable.
+  // fastify asks for a close after any parser error, and Node closes right after the answer when the client
+  // asked to: both would cut the client off mid-body.
   reply.removeHeader('connection');
+  const res = reply.raw;
+  const clientClose = !res.shouldKeepAlive;
+  res.shouldKeepAlive = true;
   const raw = req.raw;
-  reply.raw.once('finish', () => {
-    if (raw.complete) return;
+  // (app.inject's requests have a stand-in socket that cannot be ended.)
+  const socket = typeof raw.socket?.destroy === 'function' ? raw.socket : undefined;
+  res.once('finish', () => {
+    if (raw.complete) {
+      if (clientClose) socket?.end();
+      return;
+    }
     const timer = setTimeout(() => {
-      // (app.inject's requests have a stand-in socket that cannot be destroyed.)
-      if (!raw.complete && typeof raw.socket?.destroy === 'function') raw.socket.destroy();
+      if (!raw.complete) socket?.destroy();
     }, LINGER_MS);
     timer.unref();
-    raw.once('end', () => clearTimeout(timer));
+    raw.once('end', () => {
+      clearTimeout(timer);
+      if (clientClose) socket?.end();
+    });
   });
 }
 
