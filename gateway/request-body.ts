@@ -88,8 +88,6 @@ export function readBody(req: FastifyRequest, payload: Readable, opts: BodyReadO
   const declared = Number(req.headers['content-length']);
   if (declared > maxBytes) return done(tooLarge(maxBytes));
   if (declared > 0 && !budget.fits(declared)) return done(overloaded(budget));
-
-  let source: Readable = payload;
   let inflater: zlib.Gunzip | zlib.Inflate | undefined;
   let encoding = 'identity';
   if (opts.inflate) {
@@ -101,80 +99,124 @@ export function readBody(req: FastifyRequest, payload: Readable, opts: BodyReadO
       return done(hearthError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${encoding}" is not supported; use gzip, deflate or none`));
     }
   }
+  new BodyRead(payload, inflater, encoding, req.bodyResponse, opts, done);
+}
 
-  const res = req.bodyResponse;
-  const chunks: Buffer[] = [];
-  let received = 0;
-  let held = 0;
-  let watching = false;
-  let settled = false;
+/**
+ * One body being read. A class with bound methods rather than closures: tsx (esbuild keepNames) gives every
+ * named closure an Object.defineProperty call each time it is created, which showed in the HTTP thread's profile.
+ */
+class BodyRead {
+  readonly #payload: Readable;
+  readonly #source: Readable;
+  readonly #inflater: zlib.Gunzip | zlib.Inflate | undefined;
+  readonly #encoding: string;
+  readonly #res: ServerResponse | null;
+  readonly #maxBytes: number;
+  readonly #budget: BodyBudget;
+  readonly #done: (err: Error | null, body?: Buffer) => void;
+  readonly #chunks: Buffer[] = [];
+  #received = 0;
+  #held = 0;
+  #watching = false;
+  #settled = false;
+  readonly #onData = this.#data.bind(this);
+  readonly #onEnd = this.#end.bind(this);
+  readonly #onSourceError = this.#sourceError.bind(this);
+  readonly #onPayloadError = this.#payloadError.bind(this);
+  readonly #release = this.#giveBack.bind(this);
 
-  const release = (): void => {
-    budget.give(held);
-    held = 0;
-  };
-  const stop = (): void => {
-    settled = true;
-    source.removeListener('data', onData);
-    source.removeListener('end', onEnd);
-    source.removeListener('error', onSourceError);
+  constructor(
+    payload: Readable,
+    inflater: zlib.Gunzip | zlib.Inflate | undefined,
+    encoding: string,
+    res: ServerResponse | null,
+    opts: BodyReadOptions,
+    done: (err: Error | null, body?: Buffer) => void,
+  ) {
+    this.#payload = payload;
+    this.#inflater = inflater;
+    this.#encoding = encoding;
+    this.#res = res;
+    this.#maxBytes = opts.maxBytes;
+    this.#budget = opts.budget;
+    this.#done = done;
     if (inflater) {
-      payload.removeListener('error', onPayloadError);
-      payload.unpipe(inflater);
-      inflater.destroy();
-      // The rest of the compressed body is read and dropped until the answer closes the connection.
-      payload.resume();
+      payload.on('error', this.#onPayloadError);
+      payload.pipe(inflater);
     }
-  };
-  const fail = (err: Error): void => {
-    if (settled) return;
-    stop();
-    chunks.length = 0;
-    release();
-    done(err);
-  };
+    const source = (this.#source = inflater ?? payload);
+    source.on('data', this.#onData);
+    source.on('end', this.#onEnd);
+    // A client that goes away mid-body shows as an 'error' ("aborted") on the request.
+    source.on('error', this.#onSourceError);
+    source.resume();
+  }
 
-  function onData(chunk: Buffer): void {
-    received += chunk.length;
-    if (received > maxBytes) return fail(tooLarge(maxBytes, inflater ? `the decompressed ${encoding} body` : 'the request body'));
-    if (!budget.take(chunk.length)) return fail(overloaded(budget));
-    if (!watching && res) {
+  #data(chunk: Buffer): void {
+    this.#received += chunk.length;
+    if (this.#received > this.#maxBytes) {
+      return this.#fail(tooLarge(this.#maxBytes, this.#inflater ? `the decompressed ${this.#encoding} body` : 'the request body'));
+    }
+    if (!this.#budget.take(chunk.length)) return this.#fail(overloaded(this.#budget));
+    const res = this.#res;
+    if (!this.#watching && res) {
       if (res.destroyed) {
-        budget.give(chunk.length);
-        return fail(hearthError('INVALID_REQUEST', 'the client closed the connection'));
+        this.#budget.give(chunk.length);
+        return this.#fail(hearthError('INVALID_REQUEST', 'the client closed the connection'));
       }
-      watching = true;
-      res.on('close', release); // a response closes once
+      this.#watching = true;
+      res.on('close', this.#release); // a response closes once
     }
-    held += chunk.length;
-    chunks.push(chunk);
-  }
-  function onEnd(): void {
-    if (settled) return;
-    stop();
-    // Without a response to watch (a parser used outside buildApp), the bytes count only while they arrive.
-    if (!res) release();
-    // Always a copy (as fastify's own reader makes), never a view of a socket read buffer.
-    done(null, Buffer.concat(chunks, received));
-  }
-  function onSourceError(err: Error): void {
-    if (inflater) fail(hearthError('INVALID_REQUEST', `the ${encoding} body could not be decompressed: ${err.message}`));
-    else onPayloadError(err);
-  }
-  function onPayloadError(err: Error): void {
-    fail(hearthError('INVALID_REQUEST', `the request body could not be read (${err.message})`));
+    this.#held += chunk.length;
+    this.#chunks.push(chunk);
   }
 
-  if (inflater) {
-    payload.on('error', onPayloadError);
-    payload.pipe(inflater);
-    source = inflater;
+  #end(): void {
+    if (this.#settled) return;
+    this.#stop();
+    // Without a response to watch (a parser used outside buildApp), the bytes count only while they arrive.
+    if (!this.#res) this.#giveBack();
+    // Always a copy (as fastify's own reader makes), never a view of a socket read buffer.
+    this.#done(null, Buffer.concat(this.#chunks, this.#received));
   }
-  source.on('data', onData);
-  source.on('end', onEnd);
-  // A client that goes away mid-body shows as an 'error' ("aborted") on the request.
-  source.on('error', onSourceError);
-  source.resume();
+
+  #sourceError(err: Error): void {
+    if (this.#inflater) this.#fail(hearthError('INVALID_REQUEST', `the ${this.#encoding} body could not be decompressed: ${err.message}`));
+    else this.#payloadError(err);
+  }
+
+  #payloadError(err: Error): void {
+    this.#fail(hearthError('INVALID_REQUEST', `the request body could not be read (${err.message})`));
+  }
+
+  #giveBack(): void {
+    this.#budget.give(this.#held);
+    this.#held = 0;
+  }
+
+  #fail(err: Error): void {
+    if (this.#settled) return;
+    this.#stop();
+    this.#chunks.length = 0;
+    this.#giveBack();
+    this.#done(err);
+  }
+
+  #stop(): void {
+    this.#settled = true;
+    const source = this.#source;
+    source.removeListener('data', this.#onData);
+    source.removeListener('end', this.#onEnd);
+    source.removeListener('error', this.#onSourceError);
+    if (this.#inflater) {
+      this.#payload.removeListener('error', this.#onPayloadError);
+      this.#payload.unpipe(this.#inflater);
+      this.#inflater.destroy();
+      // The rest of the compressed body is read and dropped until the answer closes the connection.
+      this.#payload.resume();
+    }
+  }
 }
 
 /**
