@@ -1,5 +1,6 @@
 // Hearth's entry point: read the config, build the components, listen, and shut down cleanly on a signal.
 import { ConfigError, loadConfig, type Config } from './core/index.ts';
+import { installFatalHandlers } from './gateway/fatal-errors.ts';
 import { createHearth } from './gateway/hearth.ts';
 
 let config: Readonly<Config>;
@@ -18,16 +19,25 @@ const hearth = await createHearth(config, { logger: true }).catch((e: Error) => 
   process.exit(1);
 });
 
+// Requests in flight get SHUTDOWN_TIMEOUT_MS, then their connections are closed (hearth.close); the components
+// get as long again to close. Past that, or on a fatal error, the process exits 1.
+const closeTimeoutMs = 2 * config.limits.shutdownTimeoutMs + 1000;
+installFatalHandlers(process, { log: hearth.app.log, close: () => hearth.close(), closeTimeoutMs, exit: (code) => process.exit(code) });
+
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     if (stopping) process.exit(1); // a second signal forces the exit
     stopping = true;
     hearth.app.log.info(`${signal}: shutting down`);
+    setTimeout(() => {
+      hearth.app.log.fatal(`shutdown did not finish within ${closeTimeoutMs} ms; exiting`);
+      process.exit(1);
+    }, closeTimeoutMs).unref();
     hearth.close().then(
       () => process.exit(0),
       (err) => {
-        console.error(err);
+        hearth.app.log.fatal({ err }, 'shutdown failed');
         process.exit(1);
       },
     );

@@ -1,7 +1,9 @@
 // buildApp: the fastify instance with every route group registered, not yet listening.
 // Each route group is a plugin in its own file; they all share one error shape: { error, code }.
-import Fastify, { type FastifyInstance } from 'fastify';
-import { HearthError, isHearthError, type Clock, type Config } from '../core/index.ts';
+import http, { type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { HearthError, isHearthError, type Clock, type Config, type ErrorCode } from '../core/index.ts';
 import type { Executor } from '../executor/types.ts';
 import type { ModelRegistry, ModelUploader, ObjectStore } from '../model-store/index.ts';
 import { configRoutes } from './config-routes.ts';
@@ -15,6 +17,8 @@ import type { Autoscaler, PoolControl } from '../executor/autoscaler.ts';
 import type { CostLedger } from '../executor/cost-ledger.ts';
 import type { HearthMetrics } from './ops-metrics.ts';
 import { opsRoutes } from './ops-routes.ts';
+import { BodyBudget, registerBufferedParsers, trackBodyResponses } from './request-body.ts';
+import { PathScrubber } from './scrub-paths.ts';
 
 /** Everything the routes need, built by main.ts (or by a test) and passed in. */
 export interface AppDeps {
@@ -29,24 +33,52 @@ export interface AppDeps {
 }
 
 export async function buildApp(deps: AppDeps, opts: { logger?: boolean } = {}): Promise<FastifyInstance> {
+  const { limits } = deps.config;
   const app = Fastify({
     logger: opts.logger ? { level: deps.config.logLevel } : false,
-    bodyLimit: 64 * 1024 * 1024,
+    // Every buffered body goes through request-body.ts, which enforces the same limit; this covers anything else.
+    bodyLimit: limits.maxRequestBytes,
+    // The whole request (headers and body) must arrive within REQUEST_TIMEOUT_MS, checked this often (Node's
+    // default check runs every 30 s); headers alone within the same bound, or Node's 60 s if that is shorter.
+    requestTimeout: limits.requestTimeoutMs,
+    http: {
+      requestTimeout: limits.requestTimeoutMs,
+      headersTimeout: Math.min(60_000, limits.requestTimeoutMs),
+      connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(limits.requestTimeoutMs / 10))),
+    },
+    // Socket inactivity; see keepAnswering below for requests whose answer is being computed.
+    connectionTimeout: limits.connectionTimeoutMs,
     // Model names are lower case; paths are matched exactly as the Open Inference Protocol spells them.
     routerOptions: { ignoreTrailingSlash: true },
+    // The router's own refusals (a path parameter over 100 characters, bad percent-encoding) in Hearth's shape.
+    frameworkErrors: (err, _req, reply) => {
+      const e = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? new HearthError('URI_TOO_LONG', 'a path parameter of the URL is longer than 100 characters') : toHearthError(err);
+      (reply as FastifyReply).code(e.statusCode).type('application/json').send(e.toJSON());
+    },
+    clientErrorHandler: (err, socket) => answerClientError(err, socket, limits.requestTimeoutMs),
   });
+  keepAnswering(app.server);
 
+  const scrubber = new PathScrubber({ [deps.config.dataDir]: '<data>', [deps.config.cacheDir]: '<cache>' });
   app.setErrorHandler((err, req, reply) => {
-    const e = toHearthError(err);
+    const e = toHearthError(err, req);
     if (e.statusCode >= 500) req.log.error({ err }, e.message);
     if (e.headers) reply.headers(e.headers);
-    reply.code(e.statusCode).type('application/json').send(e.toJSON());
+    if (!req.raw.complete) lingerAfter(req, reply);
+    reply.code(e.statusCode).type('application/json').send({ error: scrubber.scrub(e.message, e.cause ?? err), code: e.code });
   });
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).send({ error: `no route for ${req.method} ${req.url}`, code: 'NOT_FOUND' });
+    const url = req.url.length > 200 ? `${req.url.slice(0, 200)}...` : req.url;
+    reply.code(404).send({ error: `no route for ${req.method} ${url}`, code: 'NOT_FOUND' });
   });
 
-  await app.register(healthRoutes, { store: deps.store });
+  // Bodies read whole: JSON and plain text here, everything on the V2 routes (their own parser); all of them
+  // within MAX_REQUEST_BYTES and the node's MAX_BODY_BYTES_IN_FLIGHT.
+  const bodies = { maxBytes: limits.maxRequestBytes, budget: new BodyBudget(limits.maxBodyBytesInFlight) };
+  trackBodyResponses(app);
+  registerBufferedParsers(app, bodies);
+
+  await app.register(healthRoutes, { store: deps.store, scrubber });
   if (deps.registry && deps.uploader) {
     await app.register(modelsRoutes, { registry: deps.registry, uploader: deps.uploader, maxModelBytes: deps.config.maxModelBytes, executor: deps.executor });
     await app.register(configRoutes, { registry: deps.registry, executor: deps.executor });
@@ -56,7 +88,7 @@ export async function buildApp(deps: AppDeps, opts: { logger?: boolean } = {}): 
       if (req.method !== 'GET' && req.method !== 'HEAD' && req.url.startsWith('/v1/models/') && reply.statusCode < 400) manifests.clear();
       return payload;
     });
-    await app.register(v2Routes, { registry: deps.registry, executor: deps.executor, clock: deps.clock, manifests, deferJsonBytes: deps.config.deferJsonBytes });
+    await app.register(v2Routes, { registry: deps.registry, executor: deps.executor, clock: deps.clock, manifests, deferJsonBytes: deps.config.deferJsonBytes, bodies, scrubber });
   }
   if (deps.autoscaler || deps.ledger || deps.metrics) {
     await app.register(opsRoutes, {
@@ -74,14 +106,104 @@ export async function buildApp(deps: AppDeps, opts: { logger?: boolean } = {}): 
   return app;
 }
 
-/** Maps anything thrown inside a route to the registry: fastify's own 4xx become INVALID_REQUEST. */
-export function toHearthError(err: unknown): HearthError {
+/** The upload routes: a 413 from their multipart reader is about the model, not a request body. */
+const UPLOAD_ROUTES = new Set(['/v1/models/:name', '/v1/models/:name/versions/:version']);
+
+/** Maps anything thrown inside a route to the registry: fastify's own 4xx become the matching code. */
+export function toHearthError(err: unknown, req?: FastifyRequest): HearthError {
   if (isHearthError(err)) return err;
   const e = err as { statusCode?: number; code?: string; message?: string };
   if (e && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    if (e.statusCode === 413) return new HearthError('MODEL_TOO_LARGE', e.message ?? 'body too large');
-    if (e.statusCode === 415) return new HearthError('UNSUPPORTED_MEDIA_TYPE', e.message ?? 'unsupported media type');
-    return new HearthError('INVALID_REQUEST', e.message ?? 'bad request');
+    if (e.statusCode === 413) {
+      const upload = req !== undefined && (req.method === 'POST' || req.method === 'PUT') && UPLOAD_ROUTES.has(req.routeOptions.url ?? '');
+      return new HearthError(upload ? 'MODEL_TOO_LARGE' : 'PAYLOAD_TOO_LARGE', e.message ?? 'body too large');
+    }
+    const code: ErrorCode = e.statusCode === 408 ? 'REQUEST_TIMEOUT' : e.statusCode === 414 ? 'URI_TOO_LONG' : e.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'INVALID_REQUEST';
+    return new HearthError(code, e.message ?? 'bad request');
   }
   return new HearthError('INTERNAL', (e && e.message) || 'internal error', { cause: err });
+}
+
+/**
+ * CONNECTION_TIMEOUT_MS is socket inactivity. A request whose body has arrived and whose answer is not started
+ * is being computed (an inference may run for its model's timeoutMs, up to an hour): its silent socket is kept.
+ * Every other silent socket is closed: a body that stopped arriving, an answer the client stopped reading, an
+ * idle connection. Node skips its own destroy when the server has a 'timeout' listener.
+ */
+function keepAnswering(server: http.Server): void {
+  server.on('timeout', (socket: Socket) => {
+    // _httpMessage is the response Node is writing on this socket (no public accessor exists).
+    const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (res && !res.headersSent && !res.writableEnded && res.req?.complete) return;
+    socket.destroy();
+  });
+}
+
+/** How long a client refused in the middle of its body may go on sending (read and dropped) after the answer. */
+const LINGER_MS = 2000;
+
+/**
+ * An answer sent before the body has all arrived (413, 503): closing at once would reset a client still sending,
+ * which may then never read the answer. The connection stays open while the rest of the body is read and
+ * dropped; if it has not ended LINGER_MS after the answer, the connection is closed. A client that asked for
+ * Connection: close gets its close once its body has ended.
+ */
+function lingerAfter(req: FastifyRequest, reply: FastifyReply): void {
+  // fastify asks for a close after any parser error, and Node closes right after the answer when the client
+  // asked to: both would cut the client off mid-body.
+  reply.removeHeader('connection');
+  const res = reply.raw;
+  const clientClose = !res.shouldKeepAlive;
+  res.shouldKeepAlive = true;
+  const raw = req.raw;
+  // (app.inject's requests have a stand-in socket that cannot be ended.)
+  const socket = typeof raw.socket?.destroy === 'function' ? raw.socket : undefined;
+  res.once('finish', () => {
+    if (raw.complete) {
+      if (clientClose) socket?.end();
+      return;
+    }
+    const timer = setTimeout(() => {
+      if (!raw.complete) socket?.destroy();
+    }, LINGER_MS);
+    timer.unref();
+    raw.once('end', () => {
+      clearTimeout(timer);
+      if (clientClose) socket?.end();
+    });
+  });
+}
+
+/** A request line longer than this, in a request that overflowed the header limit, answers 414 rather than 431. */
+const LONG_REQUEST_LINE = 8 * 1024;
+
+/**
+ * Errors Node's HTTP parser raises before fastify sees a request (request time-out, headers over the 16 KiB
+ * limit, malformed HTTP), answered in Hearth's shape and followed by a close, as Node's own answer is.
+ */
+function answerClientError(err: Error & { code?: string; rawPacket?: unknown }, socket: Socket, requestTimeoutMs: number): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  let e: HearthError;
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    e = new HearthError('REQUEST_TIMEOUT', `the request did not arrive whole within REQUEST_TIMEOUT_MS (${requestTimeoutMs} ms)`);
+  } else if (err.code === 'HPE_HEADER_OVERFLOW') {
+    // The packet that overflowed: if it starts a request whose first line has not ended, the URL is what is long.
+    const raw = Buffer.isBuffer(err.rawPacket) ? err.rawPacket : undefined;
+    const lineEnd = raw ? raw.indexOf('\r\n') : -1;
+    const longUrl = raw !== undefined && /^[A-Z]+ \S/.test(raw.subarray(0, 16).toString('latin1')) && (lineEnd < 0 || lineEnd > LONG_REQUEST_LINE);
+    e = longUrl
+      ? new HearthError('URI_TOO_LONG', 'the URL is longer than the HTTP parser accepts (16 KiB with the headers)')
+      : new HearthError('HEADERS_TOO_LARGE', 'the request headers are larger than the HTTP parser accepts (16 KiB in all)');
+  } else {
+    e = new HearthError('INVALID_REQUEST', 'the request is not valid HTTP/1.1');
+  }
+  // Never after an answer already begun on this socket (a refusal lingering while its body is dropped).
+  const answering = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage?.headersSent === true;
+  if (socket.writable && !answering) {
+    const body = JSON.stringify(e.toJSON());
+    socket.write(
+      `HTTP/1.1 ${e.statusCode} ${http.STATUS_CODES[e.statusCode]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
 }

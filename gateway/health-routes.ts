@@ -1,11 +1,14 @@
 // Open Inference Protocol health: 200 with an empty body means true; "ready" also needs the object store to answer.
 import type { FastifyInstance } from 'fastify';
 import type { ObjectStore } from '../model-store/index.ts';
+import type { PathScrubber } from './scrub-paths.ts';
 
 export interface HealthRoutesOptions {
   store?: ObjectStore;
   /** How long the readiness probe waits for the store. Default 2000 ms. */
   probeTimeoutMs?: number;
+  /** The reason header names no server path (an fs store's errno message would). */
+  scrubber?: PathScrubber;
 }
 
 export async function healthRoutes(app: FastifyInstance, opts: HealthRoutesOptions): Promise<void> {
@@ -16,7 +19,8 @@ export async function healthRoutes(app: FastifyInstance, opts: HealthRoutesOptio
   });
 
   app.get('/v2/health/ready', async (req, reply) => {
-    const reason = opts.store ? await probe(opts.store, timeoutMs) : undefined;
+    const failure = opts.store ? await probe(opts.store, timeoutMs) : undefined;
+    const reason = failure !== undefined && opts.scrubber ? opts.scrubber.scrub(failure) : failure;
     if (reason === undefined) return reply.code(200).send();
     // The protocol answers "false" with a 4xx and an empty body; the reason travels in a header for operators.
     req.log.warn({ reason }, 'not ready');

@@ -38,7 +38,7 @@ const STALE_STAGING_MS = 3_600_000;
 export async function createHearth(config: Readonly<Config>, overrides: HearthOverrides = {}): Promise<Hearth> {
   const clock = overrides.clock ?? systemClock;
   const closers: (() => Promise<void>)[] = [];
-  const store = overrides.store ?? createObjectStore(config.store);
+  const store = overrides.store ?? createObjectStore(config.store, { timeoutMs: config.limits.storeTimeoutMs });
   closers.push(() => store.close());
   try {
     await store.init();
@@ -80,7 +80,7 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
     }
 
     const app = await buildApp(deps, { logger: overrides.logger ?? false });
-    closers.push(() => app.close());
+    closers.push(() => closeHttp(app, config.limits.shutdownTimeoutMs));
     log = app.log;
     // A crashed upload leaves a version folder with no manifest; sweep those without holding up start-up.
     void registry.sweepIncomplete().then(
@@ -97,6 +97,22 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
 async function closeAll(closers: (() => Promise<void>)[]): Promise<void> {
   for (const close of closers.splice(0).reverse()) {
     await close().catch(() => {});
+  }
+}
+
+/**
+ * Stops accepting, lets requests in flight finish for up to `deadlineMs` (SHUTDOWN_TIMEOUT_MS), then closes every
+ * connection still open (a trickling upload, a long inference), so a shutdown never waits on a client.
+ */
+async function closeHttp(app: FastifyInstance, deadlineMs: number): Promise<void> {
+  const timer = setTimeout(() => {
+    app.log.warn(`requests still in flight after SHUTDOWN_TIMEOUT_MS (${deadlineMs} ms): closing every connection`);
+    app.server.closeAllConnections();
+  }, deadlineMs);
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(timer);
   }
 }
 

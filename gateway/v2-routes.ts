@@ -7,7 +7,7 @@
 // start instead of failing), unless its last load on this node failed; `hearth-warm` tells whether an instance
 // is up right now. The repository index uses the same rule: READY, or UNAVAILABLE with the load error as reason.
 import fs from 'node:fs';
-import zlib from 'node:zlib';
+import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hearthError, isHearthError, platformOf, type Clock, type Manifest, type PrintedTensor, type Tensor } from '../core/index.ts';
 import type { Executor, InferResult, ModelStats } from '../executor/types.ts';
@@ -15,6 +15,8 @@ import { binaryOutputSelector, encodeInferResponse, scanInferRequest } from '../
 import { validateInputs } from '../executor/validate.ts';
 import { parseVersion, type ModelRegistry } from '../model-store/index.ts';
 import { ClientGone } from './client-gone.ts';
+import { readBody, type BodyReadOptions } from './request-body.ts';
+import type { PathScrubber } from './scrub-paths.ts';
 
 export interface V2RoutesOptions {
   registry: Pick<ModelRegistry, 'getManifest' | 'getModel' | 'listModels'>;
@@ -27,6 +29,10 @@ export interface V2RoutesOptions {
    * (scanInferRequest's deferAbove): Config.deferJsonBytes, set by DEFER_JSON_BYTES.
    */
   deferJsonBytes: number;
+  /** MAX_REQUEST_BYTES and the node's budget of bodies in flight (buildApp's, shared with the other routes). */
+  bodies: Omit<BodyReadOptions, 'inflate'>;
+  /** Load failures are shown to clients (readiness header, repository index) without server paths. */
+  scrubber?: PathScrubber;
 }
 
 /**
@@ -101,24 +107,12 @@ function parseHeaderLength(raw: string | string[] | undefined): number | undefin
   return Number(s);
 }
 
-/** Largest body after decompression, the same as fastify's bodyLimit for plain bodies. */
-const MAX_INFLATED_BYTES = 64 * 1024 * 1024;
-
+/** The body as read by the plugin's parser (already decompressed: readBody inflates gzip and deflate). */
 function bodyBytes(req: FastifyRequest): Buffer {
   const b = req.body;
   if (b === undefined || b === null) return Buffer.alloc(0);
   if (!Buffer.isBuffer(b)) throw hearthError('INVALID_REQUEST', 'unexpected body type');
-  // Triton's clients may compress request bodies (Content-Encoding gzip or deflate); the
-  // Inference-Header-Content-Length then counts bytes of the decompressed body.
-  const encoding = String(req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-  if (encoding === 'identity' || b.length === 0) return b;
-  try {
-    if (encoding === 'gzip' || encoding === 'x-gzip') return zlib.gunzipSync(b, { maxOutputLength: MAX_INFLATED_BYTES });
-    if (encoding === 'deflate') return zlib.inflateSync(b, { maxOutputLength: MAX_INFLATED_BYTES });
-  } catch (e) {
-    throw hearthError('INVALID_REQUEST', `the ${encoding} body could not be decompressed: ${(e as Error).message}`);
-  }
-  throw hearthError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${encoding}" is not supported; use gzip, deflate or none`);
+  return b;
 }
 
 /** Small JSON bodies of the repository endpoints: empty means {}. */
@@ -175,8 +169,12 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
 
   // Every body in this plugin is read whole: infer bodies are JSON or JSON + binary tensors, which the codec
   // scans as bytes (no JSON.parse of big data arrays, no string copy); the repository bodies are tiny.
+  // Triton's clients may compress request bodies (Content-Encoding gzip or deflate): they are inflated as they
+  // stream, within the same limit; the Inference-Header-Content-Length then counts decompressed bytes.
+  const bodies: BodyReadOptions = { ...opts.bodies, inflate: true };
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('*', (req, payload, done) => readBody(req, payload as Readable, bodies, done));
+  const failed = (key: string, message: string) => loadFailures.set(key, opts.scrubber ? opts.scrubber.scrub(message) : message);
 
   const needExecutor = (): Executor => {
     if (!executor) throw hearthError('INTERNAL', 'this node runs no executor');
@@ -241,7 +239,7 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
       });
       loadFailures.delete(`${manifest.name}@${manifest.version}`);
     } catch (e) {
-      if (isHearthError(e) && e.code === 'MODEL_INVALID') loadFailures.set(`${manifest.name}@${manifest.version}`, e.message);
+      if (isHearthError(e) && e.code === 'MODEL_INVALID') failed(`${manifest.name}@${manifest.version}`, e.message);
       throw e;
     } finally {
       gone.release();
@@ -333,7 +331,7 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
       await exec.load(manifest);
       loadFailures.delete(key);
     } catch (e) {
-      if (isHearthError(e) && (e.code === 'MODEL_INVALID' || e.code === 'INSTANCE_FAILED' || e.code === 'TIMEOUT')) loadFailures.set(key, e.message);
+      if (isHearthError(e) && (e.code === 'MODEL_INVALID' || e.code === 'INSTANCE_FAILED' || e.code === 'TIMEOUT')) failed(key, e.message);
       throw e;
     }
     return reply.code(200).send();

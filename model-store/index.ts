@@ -21,8 +21,8 @@ export { artifactId, checkManifest, MAX_PATH_BYTES, MAX_PATH_DEPTH, MAX_SEGMENT_
 export { ArtifactCache, type ArtifactSource, type EnsuredArtifact, type OpenArtifactFile, type ArtifactCacheOptions } from './artifact-cache.ts';
 export { ModelUploader, type ModelInspector, type UploadBody, type UploaderOptions } from './upload.ts';
 
-/** The backend the config names; call init() on it before use. */
-export function createObjectStore(store: Config['store']): ObjectStore {
+/** The backend the config names; call init() on it before use. `timeoutMs`: STORE_TIMEOUT_MS (S3 calls). */
+export function createObjectStore(store: Config['store'], opts: { timeoutMs?: number } = {}): ObjectStore {
   if (store.kind === 'fs') return new FsObjectStore({ root: store.root });
-  return new S3ObjectStore(store);
+  return new S3ObjectStore({ ...store, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) });
 }

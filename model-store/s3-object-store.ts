@@ -5,7 +5,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
 import { Client } from 'minio';
-import { hearthError, type HearthError } from '../core/index.ts';
+import { hearthError, isHearthError, type HearthError } from '../core/index.ts';
 import { checkFolderPrefix, checkObjectKey, ObjectNotFoundError, type ObjectChildren, type ObjectInfo, type ObjectStore } from './object-store.ts';
 
 export interface S3StoreOptions {
@@ -16,6 +16,11 @@ export interface S3StoreOptions {
   region: string;
   /** Bytes per multipart part, and the largest body sent in a single PUT. S3 needs at least 5 MiB. Default 16 MiB. */
   partSizeBytes?: number;
+  /**
+   * Longest any HTTP exchange with the endpoint may go without a byte moving either way, connecting included
+   * (STORE_TIMEOUT_MS); then it fails with STORE_UNAVAILABLE. A long transfer that keeps moving is never cut.
+   */
+  timeoutMs?: number;
 }
 
 const MIN_PART = 5 * 1024 * 1024;
@@ -34,6 +39,7 @@ export class S3ObjectStore implements ObjectStore {
     const u = new URL(opts.endpoint);
     const useSSL = u.protocol === 'https:';
     this.#agent = useSSL ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+    const timeoutMs = opts.timeoutMs ?? 30_000;
     this.#client = new Client({
       endPoint: u.hostname,
       port: u.port ? Number(u.port) : useSSL ? 443 : 80,
@@ -43,6 +49,7 @@ export class S3ObjectStore implements ObjectStore {
       region: opts.region,
       pathStyle: true,
       transportAgent: this.#agent,
+      transport: idleTimeoutTransport(useSSL ? https : http, timeoutMs),
     });
     this.#bucket = opts.bucket;
     this.#region = opts.region;
@@ -211,9 +218,30 @@ export class S3ObjectStore implements ObjectStore {
   /** The one place where S3 and network failures become Hearth errors. */
   #mapError(op: string, key: string, e: unknown): HearthError {
     const err = e as { code?: string; message?: string };
-    const what = err?.code ? `${err.code}: ${err.message ?? ''}` : (err?.message ?? String(e));
+    const what = isHearthError(e) ? e.message : err?.code ? `${err.code}: ${err.message ?? ''}` : (err?.message ?? String(e));
     return hearthError('STORE_UNAVAILABLE', `s3 store ${op}${key ? ` "${key}"` : ''} at ${this.#endpoint} (bucket ${this.#bucket}): ${what}`, {
       cause: e,
     });
   }
+}
+
+/**
+ * http(s).request with a socket idle timeout on every request minio makes: `timeout` arms it before the socket
+ * connects, every byte sent or received re-arms it. When it fires, the request (and the response being read, if
+ * any) is destroyed with STORE_UNAVAILABLE, which fails the call, or the object stream a caller is reading,
+ * instead of leaving it pending for ever.
+ */
+function idleTimeoutTransport(base: typeof http | typeof https, timeoutMs: number): Pick<typeof http, 'request'> {
+  const request = (options: http.RequestOptions, callback?: (res: http.IncomingMessage) => void): http.ClientRequest => {
+    const req = base.request({ ...options, timeout: timeoutMs }, callback);
+    let response: http.IncomingMessage | undefined;
+    req.once('response', (res) => (response = res));
+    req.on('timeout', () => {
+      const err = hearthError('STORE_UNAVAILABLE', `the s3 store sent nothing for ${timeoutMs} ms (STORE_TIMEOUT_MS)`);
+      response?.destroy(err);
+      req.destroy(err);
+    });
+    return req;
+  };
+  return { request } as Pick<typeof http, 'request'>;
 }
