@@ -139,14 +139,17 @@ function keepAnswering(server: http.Server): void {
   });
 }
 
-/** How long a client refused in the middle of its body may go on sending (read and dropped) after the answer. */
+/** How long a client refused in the middle of its body may go on sending (read and dropped) after the answer... */
 const LINGER_MS = 2000;
+/** ...and how much of it is read and dropped at most: above what socket buffers hold in flight (a few MB). */
+const LINGER_BYTES = 64 * 1024 * 1024;
 
 /**
- * An answer sent before the body has all arrived (413, 503): closing at once would reset a client still sending,
- * which may then never read the answer. The connection stays open while the rest of the body is read and
- * dropped; if it has not ended LINGER_MS after the answer, the connection is closed. A client that asked for
- * Connection: close gets its close once its body has ended.
+ * An answer sent before the body has all arrived (413, 503, a refused upload): closing at once would reset a
+ * client still sending, which may then never read the answer. The connection stays open while the rest of the
+ * body is read and dropped (as nginx's lingering close); past LINGER_BYTES, or if the body has not ended
+ * LINGER_MS after the answer, the connection is closed. A client that asked for Connection: close gets its close
+ * once its body has ended.
  */
 function lingerAfter(req: FastifyRequest, reply: FastifyReply): void {
   // fastify asks for a close after any parser error, and Node closes right after the answer when the client
@@ -158,14 +161,24 @@ function lingerAfter(req: FastifyRequest, reply: FastifyReply): void {
   const raw = req.raw;
   // (app.inject's requests have a stand-in socket that cannot be ended.)
   const socket = typeof raw.socket?.destroy === 'function' ? raw.socket : undefined;
+  let dropped = 0;
+  const close = () => {
+    if (raw.complete) return;
+    if (res.writableFinished) socket?.destroy();
+    else res.once('finish', () => socket?.destroy());
+  };
+  // A route that stopped reading (a refused upload) leaves the rest unread: read it on and drop it.
+  raw.on('data', (c: Buffer) => {
+    dropped += c.length;
+    if (dropped > LINGER_BYTES) close();
+  });
+  raw.resume();
   res.once('finish', () => {
     if (raw.complete) {
       if (clientClose) socket?.end();
       return;
     }
-    const timer = setTimeout(() => {
-      if (!raw.complete) socket?.destroy();
-    }, LINGER_MS);
+    const timer = setTimeout(close, LINGER_MS);
     timer.unref();
     raw.once('end', () => {
       clearTimeout(timer);
