@@ -2,8 +2,10 @@
 // JSON.stringify and recursive decoders overflow the stack a few thousand levels down, so rows are refused past
 // MAX_ROW_DEPTH first), and a bounded way to show a client's value back in an error message.
 
-/** Deepest nesting of arrays and objects a job row may have; a V2 request needs about ten. */
-export const MAX_ROW_DEPTH = 64;
+import { MAX_JSON_DEPTH } from '../core/v2-codec.ts';
+
+/** Deepest nesting of arrays and objects a job row may have: the decoder's own bound (a V2 request needs about ten). */
+export const MAX_ROW_DEPTH = MAX_JSON_DEPTH;
 
 /** True when a parsed JSON value nests arrays and objects deeper than `max` (a scalar is depth 0). */
 export function valueDeeperThan(value: unknown, max: number): boolean {
@@ -15,23 +17,6 @@ export function valueDeeperThan(value: unknown, max: number): boolean {
     for (const child of Array.isArray(v) ? v : Object.values(v)) {
       if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
     }
-  }
-  return false;
-}
-
-/** True when JSON text nests `[` and `{` deeper than `max`; brackets inside strings do not count. Linear, no parse. */
-export function textDeeperThan(text: string, max: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) return true;
-    } else if (c === 0x5d || c === 0x7d) depth--;
   }
   return false;
 }

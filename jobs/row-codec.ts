@@ -3,8 +3,6 @@
 import type { Manifest, Tensor } from '../core/index.ts';
 import { decodeInferRequest, jsonDataText } from '../core/v2-codec.ts';
 import { validateInputs } from '../executor/validate.ts';
-import { hearthError } from '../core/index.ts';
-import { MAX_ROW_DEPTH, textDeeperThan } from './client-json.ts';
 
 export interface DecodedRow {
   /** The request's "id", echoed in its result line. */
@@ -28,8 +26,7 @@ export type InputValidator = (manifest: Manifest, inputs: readonly Tensor[], req
 export function v2RowCodec(validate: InputValidator = validateInputs): RowCodec {
   return {
     decode(text, manifest) {
-      // A recursive walk of a row nested thousands deep would overflow the stack: refuse it first, as its own row.
-      if (textDeeperThan(text, MAX_ROW_DEPTH)) throw hearthError('INVALID_REQUEST', `row: nested deeper than ${MAX_ROW_DEPTH} levels`);
+      // The decoder bounds nesting itself (MAX_JSON_DEPTH), so a row nested thousands deep fails as its own row.
       const req = decodeInferRequest(text);
       const row: DecodedRow = { inputs: req.inputs };
       if (req.id !== undefined) row.id = req.id;
