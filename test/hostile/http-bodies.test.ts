@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baseline, expectError, expectIntact, request, startNode, uploadSilero, type Baseline, type HostileNode } from './rig.ts';
+import { startNodeWithVad, expectError, expectIntact, request, type Baseline, type HostileNode } from './rig.ts';
 import { filler, openRequest, type RawAnswer, type RawExchange } from './http-raw.ts';
 
 const MiB = 1024 * 1024;
@@ -27,9 +27,7 @@ describe('the body limit (MAX_REQUEST_BYTES, default 16 MiB)', () => {
   let base: Baseline;
 
   beforeAll(async () => {
-    node = await startNode();
-    await uploadSilero(node);
-    base = await baseline(node);
+    ({ node, base } = await startNodeWithVad());
   });
   afterAll(async () => {
     await node?.stop();
@@ -103,9 +101,7 @@ describe('bodies in flight (MAX_BODY_BYTES_IN_FLIGHT)', () => {
   let base: Baseline;
 
   beforeAll(async () => {
-    node = await startNode({ env: { MAX_BODY_BYTES_IN_FLIGHT: String(BUDGET) } });
-    await uploadSilero(node);
-    base = await baseline(node);
+    ({ node, base } = await startNodeWithVad({ env: { MAX_BODY_BYTES_IN_FLIGHT: String(BUDGET) } }));
   });
   afterAll(async () => {
     await node?.stop();

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baseline, expectError, expectIntact, request, startNode, uploadSilero, type Baseline, type HostileNode, type RawResponse } from './rig.ts';
+import { startNodeWithVad, expectError, expectIntact, request, type Baseline, type HostileNode, type RawResponse } from './rig.ts';
 import { tarGz } from '../helpers/model-bodies.ts';
 import { openRequest } from './http-raw.ts';
 
@@ -15,9 +15,7 @@ let node: HostileNode;
 let base: Baseline;
 
 beforeAll(async () => {
-  node = await startNode({ env: { MAX_MODEL_BYTES: String(3 * 1024 * 1024) } });
-  await uploadSilero(node);
-  base = await baseline(node);
+  ({ node, base } = await startNodeWithVad({ env: { MAX_MODEL_BYTES: String(3 * 1024 * 1024) } }));
 });
 afterAll(async () => {
   await node?.stop();

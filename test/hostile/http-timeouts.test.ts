@@ -3,7 +3,7 @@
 // SHUTDOWN_TIMEOUT_MS, then every connection is closed and the process exits 0.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baseline, expectError, expectIntact, startNode, uploadSilero, type Baseline, type HostileNode } from './rig.ts';
+import { startNodeWithVad, expectError, expectIntact, startNode, uploadSilero, type Baseline, type HostileNode } from './rig.ts';
 import { openRequest, type RawExchange } from './http-raw.ts';
 
 /** Sends one byte of the body every `everyMs` until the connection closes. */
@@ -21,9 +21,7 @@ describe('a slow body is cut', () => {
   let base: Baseline;
 
   beforeAll(async () => {
-    node = await startNode({ env: { REQUEST_TIMEOUT_MS: '2000', CONNECTION_TIMEOUT_MS: '500' } });
-    await uploadSilero(node);
-    base = await baseline(node);
+    ({ node, base } = await startNodeWithVad({ env: { REQUEST_TIMEOUT_MS: '2000', CONNECTION_TIMEOUT_MS: '500' } }));
   });
   afterAll(async () => {
     await node?.stop();

@@ -280,3 +280,10 @@ export function expectError(res: RawResponse, status: number, code: string, node
     expect(res.body.toString()).not.toContain(ROOT);
   }
 }
+
+/** A node with silero uploaded as `vad`, and the baseline its cases compare against. */
+export async function startNodeWithVad(opts: StartOptions = {}): Promise<{ node: HostileNode; base: Baseline }> {
+  const node = await startNode(opts);
+  await uploadSilero(node);
+  return { node, base: await baseline(node) };
+}

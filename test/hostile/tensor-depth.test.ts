@@ -2,15 +2,13 @@
 // answer 500 "Maximum call stack size exceeded" from a recursive walk of the value. Each must be a 400 naming the
 // depth limit, over HTTP against a real node, and the node must stay intact.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baseline, expectError, expectIntact, request, sileroRequestBody, startNode, uploadSilero, type Baseline, type HostileNode } from './rig.ts';
+import { startNodeWithVad, expectError, expectIntact, request, sileroRequestBody, type Baseline, type HostileNode } from './rig.ts';
 
 let node: HostileNode;
 let base: Baseline;
 
 beforeAll(async () => {
-  node = await startNode();
-  await uploadSilero(node);
-  base = await baseline(node);
+  ({ node, base } = await startNodeWithVad());
 });
 
 afterAll(async () => {

@@ -3,15 +3,13 @@
 // allocated or queued, over plain JSON, the deferred path (a flat array of at least DEFER_JSON_BYTES, parsed on
 // the instance thread) and the binary extension; and the warm instance must survive (no cold start after it).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baseline, expectError, expectIntact, request, sileroRequestBody, startNode, uploadSilero, type Baseline, type HostileNode } from './rig.ts';
+import { startNodeWithVad, expectError, expectIntact, request, sileroRequestBody, type Baseline, type HostileNode } from './rig.ts';
 
 let node: HostileNode;
 let base: Baseline;
 
 beforeAll(async () => {
-  node = await startNode();
-  await uploadSilero(node);
-  base = await baseline(node);
+  ({ node, base } = await startNodeWithVad());
 });
 
 afterAll(async () => {

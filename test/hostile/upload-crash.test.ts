@@ -4,15 +4,13 @@
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { multipartBody, sileroBytes, tarBytes, tarGz, type TarEntry } from '../helpers/model-bodies.ts';
-import { baseline, expectError, expectIntact, expectNoUploadLeftovers, request, startNode, uploadSilero, type Baseline, type HostileNode } from './rig.ts';
+import { startNodeWithVad, expectError, expectIntact, expectNoUploadLeftovers, request, type Baseline, type HostileNode } from './rig.ts';
 
 let node: HostileNode;
 let base: Baseline;
 
 beforeAll(async () => {
-  node = await startNode();
-  await uploadSilero(node);
-  base = await baseline(node);
+  ({ node, base } = await startNodeWithVad());
 });
 afterAll(async () => {
   await node?.stop();

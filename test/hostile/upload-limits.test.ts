@@ -4,7 +4,7 @@
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { multipartBody, sileroBytes, tarBytes, tarGz, type TarEntry } from '../helpers/model-bodies.ts';
-import { baseline, expectError, expectIntact, expectNoUploadLeftovers, request, sileroAnswer, startNode, storeKeys, uploadSilero, type Baseline, type HostileNode } from './rig.ts';
+import { startNodeWithVad, expectError, expectIntact, expectNoUploadLeftovers, request, sileroAnswer, storeKeys, type Baseline, type HostileNode } from './rig.ts';
 
 const MAX_BYTES = 4 * 1024 * 1024;
 const MAX_FILES = 100;
@@ -13,9 +13,7 @@ let node: HostileNode;
 let base: Baseline;
 
 beforeAll(async () => {
-  node = await startNode({ env: { MAX_MODEL_BYTES: String(MAX_BYTES), MAX_ARCHIVE_FILES: String(MAX_FILES) } });
-  await uploadSilero(node);
-  base = await baseline(node);
+  ({ node, base } = await startNodeWithVad({ env: { MAX_MODEL_BYTES: String(MAX_BYTES), MAX_ARCHIVE_FILES: String(MAX_FILES) } }));
 });
 afterAll(async () => {
   await node?.stop();
