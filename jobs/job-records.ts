@@ -1,6 +1,6 @@
-// Job metadata in Redis: one hash per job, one hash of per-chunk progress, one list of callback deliveries and a
-// sorted set for listing newest first. State moves only forward (queued -> running -> a terminal state), enforced
-// by small Lua scripts so two nodes can never move it back.
+// Job metadata in Redis: one hash per job, one hash of per-chunk progress, one list of callback deliveries, the
+// chunks' first rows, and a sorted set for listing newest first. State moves only forward (queued -> running -> a
+// terminal state), enforced by small Lua scripts so two nodes can never move it back.
 import type { Redis } from 'ioredis';
 
 export const JOB_STATES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
@@ -77,11 +77,15 @@ export class JobRecords {
   #callbacksKey(id: string): string {
     return `${this.#prefix}:hearth:job:${id}:callbacks`;
   }
+  #startsKey(id: string): string {
+    return `${this.#prefix}:hearth:job:${id}:starts`;
+  }
   #indexKey(): string {
     return `${this.#prefix}:hearth:jobs`;
   }
 
-  async create(redis: Redis, rec: JobRecord): Promise<void> {
+  /** Writes a new job's record; `starts` holds each chunk's first row (chunks are cut by rows and by bytes). */
+  async create(redis: Redis, rec: JobRecord, starts?: readonly number[]): Promise<void> {
     const fields: Record<string, string> = {
       id: rec.id,
       model: rec.model,
@@ -96,7 +100,16 @@ export class JobRecords {
     };
     if (rec.callbackUrl) fields.callbackUrl = rec.callbackUrl;
     if (rec.sizeBytes !== undefined) fields.sizeBytes = String(rec.sizeBytes);
-    await redis.multi().hset(this.key(rec.id), fields).zadd(this.#indexKey(), rec.createdAt, rec.id).exec().then(checkMulti);
+    const m = redis.multi().hset(this.key(rec.id), fields);
+    if (starts) m.set(this.#startsKey(rec.id), starts.join(','));
+    await m.zadd(this.#indexKey(), rec.createdAt, rec.id).exec().then(checkMulti);
+  }
+
+  /** Row range [start, end) of each chunk; records written before chunks had a byte bound are cut by chunkSize alone. */
+  async chunkRanges(redis: Redis, rec: JobRecord): Promise<[number, number][]> {
+    const text = await redis.get(this.#startsKey(rec.id));
+    const starts = text ? text.split(',').map(Number) : Array.from({ length: rec.chunks }, (_, n) => n * rec.chunkSize);
+    return starts.map((s, n) => [s, n + 1 < starts.length ? starts[n + 1] : rec.totalRows]);
   }
 
   async get(redis: Redis, id: string): Promise<JobRecord | undefined> {
@@ -164,7 +177,7 @@ export class JobRecords {
 
   /** Removes every key of a job (used by tests' cleanup and by purges). */
   async remove(redis: Redis, id: string): Promise<void> {
-    await redis.multi().del(this.key(id), this.#chunksKey(id), this.#callbacksKey(id)).zrem(this.#indexKey(), id).exec().then(checkMulti);
+    await redis.multi().del(this.key(id), this.#chunksKey(id), this.#callbacksKey(id), this.#startsKey(id)).zrem(this.#indexKey(), id).exec().then(checkMulti);
   }
 }
 
