@@ -36,8 +36,8 @@ export function shown(v: unknown): string {
 /** Longest error message written into a result line (a message quotes a few client values, each cut). */
 export const MAX_ROW_ERROR_CHARS = 400;
 
-// A quoted string longer than SHOWN_CHARS, or a run of more than SHOWN_CHARS without spaces, quotes or commas.
-const LONG_VALUE = /"(?:[^"\\]|\\.){100,}"|[^\s",]{101,}/g;
+// A quoted string (escapes included), or a run of more than SHOWN_CHARS without spaces, quotes or commas.
+const QUOTED_OR_RUN = /"(?:[^"\\]|\\.)*"|[^\s",]{101,}/g;
 
 /**
  * An error message for a row's result line, whoever wrote it (the decoder, the model checks, the executor): each
@@ -47,6 +47,9 @@ const LONG_VALUE = /"(?:[^"\\]|\\.){100,}"|[^\s",]{101,}/g;
 export function shownMessage(msg: string): string {
   // Only the head can survive the cuts below: never scan more of a message than that.
   const head = msg.length > 16 * MAX_ROW_ERROR_CHARS ? msg.slice(0, 16 * MAX_ROW_ERROR_CHARS) : msg;
-  const cut = head.replace(LONG_VALUE, (v) => (v.startsWith('"') ? `${v.slice(0, SHOWN_CHARS + 1)}..."` : `${v.slice(0, SHOWN_CHARS)}...`));
+  const cut = head.replace(QUOTED_OR_RUN, (v) => {
+    if (!v.startsWith('"')) return `${v.slice(0, SHOWN_CHARS)}...`;
+    return v.length > SHOWN_CHARS + 2 ? `${v.slice(0, SHOWN_CHARS + 1)}..."` : v;
+  });
   return cut.length > MAX_ROW_ERROR_CHARS || head !== msg ? `${cut.slice(0, MAX_ROW_ERROR_CHARS)}...` : cut;
 }
