@@ -62,6 +62,9 @@ if s == 'queued' or s == 'running' then
 end
 return 0`;
 
+/** Callback delivery attempts kept per job (a job makes at most its callbackAttempts, plus a retry after a stall). */
+export const MAX_CALLBACK_ATTEMPTS_KEPT = 20;
+
 export class JobRecords {
   readonly #prefix: string;
   constructor(prefix: string) {
@@ -139,8 +142,14 @@ export class JobRecords {
     return new Map(Object.entries(h).map(([k, v]) => [Number(k), JSON.parse(v) as ChunkProgress]));
   }
 
+  /** Records a delivery attempt; only the latest MAX_CALLBACK_ATTEMPTS_KEPT are kept. */
   async addCallbackAttempt(redis: Redis, id: string, a: CallbackAttempt): Promise<void> {
-    await redis.rpush(this.#callbacksKey(id), JSON.stringify(a));
+    await redis
+      .multi()
+      .rpush(this.#callbacksKey(id), JSON.stringify(a))
+      .ltrim(this.#callbacksKey(id), -MAX_CALLBACK_ATTEMPTS_KEPT, -1)
+      .exec()
+      .then(checkMulti);
   }
 
   async callbackAttempts(redis: Redis, id: string): Promise<CallbackAttempt[]> {
@@ -173,6 +182,11 @@ export class JobRecords {
     const last = pageIds[pageIds.length - 1];
     const score = await redis.zscore(this.#indexKey(), last);
     return { ids: pageIds, next: `${score}:${last}` };
+  }
+
+  /** Up to `limit` job ids created before `before` (ms), oldest first, after skipping `offset` of them. */
+  async createdBefore(redis: Redis, before: number, offset: number, limit: number): Promise<string[]> {
+    return redis.zrangebyscore(this.#indexKey(), '-inf', `(${before}`, 'LIMIT', offset, limit);
   }
 
   /** Removes every key of a job (used by tests' cleanup and by purges). */

@@ -118,6 +118,10 @@ interface ChunkData {
 const CHUNKS = 'chunks';
 const PARENTS = 'jobs';
 const CALLBACKS = 'callbacks';
+/** The parents queue's periodic job that deletes jobs older than JOB_RETENTION_MS. */
+const SWEEP = 'retention-sweep';
+/** Index entries one sweep looks at, at most (jobs still running are stepped over). */
+const SWEEP_MAX = 1000;
 const DEFAULT_CHUNK = 256;
 const MAX_CHUNK = 100_000;
 const DEFAULT_MEMORY_MB = 128;
@@ -194,11 +198,19 @@ export class JobsService {
     const common = { connection: w, prefix: this.#prefix, lockDuration: this.#t.lockDuration, stalledInterval: this.#t.stalledInterval, maxStalledCount: this.#t.maxStalledCount };
     this.#workers = [
       new Worker<ChunkData>(CHUNKS, (job, token, signal) => this.#track(this.#runChunk(job, token, signal)), { ...common, concurrency: this.#t.chunkConcurrency }),
-      new Worker<{ id: string }>(PARENTS, (job) => this.#finalize(job), { ...common, concurrency: 4 }),
+      new Worker<{ id: string }>(PARENTS, (job) => (job.name === SWEEP ? this.#sweep() : this.#finalize(job)), { ...common, concurrency: 4 }),
       new Worker<{ id: string }>(CALLBACKS, (job) => this.#deliver(job), { ...common, concurrency: 4 }),
     ];
     for (const wk of this.#workers) {
       wk.on('error', (e) => this.#o.log?.warn(`jobs worker: ${e.message}`));
+    }
+    // One sweep per interval for the whole cluster (a BullMQ job scheduler; every node upserts the same one).
+    const { retentionMs } = this.#o.config.jobs;
+    if (retentionMs > 0) {
+      const every = Math.min(Math.max(Math.floor(retentionMs / 10), 1000), 3_600_000);
+      this.#parents
+        .upsertJobScheduler(SWEEP, { every }, { name: SWEEP, data: { id: '' }, opts: { removeOnComplete: true, removeOnFail: { count: 10 } } })
+        .catch((e) => this.#o.log?.warn(`jobs retention sweep not scheduled: ${(e as Error).message}`));
     }
   }
 
@@ -300,7 +312,7 @@ export class JobsService {
           name: 'finalize',
           queueName: PARENTS,
           data: { id },
-          opts: { jobId: id, attempts: this.#t.attempts, backoff: { type: 'exponential', delay: this.#t.backoffMs }, removeOnComplete: true },
+          opts: { jobId: id, attempts: this.#t.attempts, backoff: { type: 'exponential', delay: this.#t.backoffMs }, removeOnComplete: true, removeOnFail: { count: 1000 } },
           children,
         });
       } catch (e) {
@@ -669,6 +681,30 @@ export class JobsService {
     await this.#dropInputs(id);
   }
 
+  /**
+   * Deletes the jobs that finished more than JOB_RETENTION_MS ago, oldest first: their store objects (results, any
+   * inputs left), then their Redis keys and index entry. Jobs not yet finished are kept whatever their age.
+   */
+  async #sweep(): Promise<void> {
+    const r = this.#wredis!;
+    const cutoff = Date.now() - this.#o.config.jobs.retentionMs;
+    let kept = 0;
+    for (let seen = 0; seen < SWEEP_MAX; ) {
+      const ids = await this.#records.createdBefore(r, cutoff, kept, 100);
+      if (ids.length === 0) return;
+      seen += ids.length;
+      for (const id of ids) {
+        const rec = await this.#records.get(r, id);
+        if (rec && (!TERMINAL_STATES.includes(rec.state) || (rec.finishedAt ?? rec.createdAt) > cutoff)) {
+          kept++;
+          continue;
+        }
+        for (const o of await this.#o.store.list(`jobs/${id}/`)) await this.#o.store.delete(o.key);
+        await this.#records.remove(r, id);
+      }
+    }
+  }
+
   async #dropInputs(id: string): Promise<void> {
     for (const o of await this.#o.store.list(`jobs/${id}/input/`)) await this.#o.store.delete(o.key);
   }
@@ -679,7 +715,14 @@ export class JobsService {
     await this.#callbacks!.add(
       'callback',
       { id: rec.id },
-      { jobId: `${rec.id}.callback`, attempts: this.#t.callbackAttempts, backoff: { type: 'exponential', delay: this.#t.callbackBackoffMs }, removeOnComplete: true },
+      {
+        jobId: `${rec.id}.callback`,
+        attempts: this.#t.callbackAttempts,
+        backoff: { type: 'exponential', delay: this.#t.callbackBackoffMs },
+        removeOnComplete: true,
+        // The job's record keeps every attempt; BullMQ keeps only the latest failures.
+        removeOnFail: { count: 1000 },
+      },
     );
   }
 
