@@ -6,6 +6,7 @@ import type { ObjectStore } from '../model-store/index.ts';
 export class ObjectWriter {
   readonly #out = new PassThrough();
   readonly #stored: Promise<{ sizeBytes: number }>;
+  readonly #settledOnce: Promise<void>;
   #settled = false;
   #bytes = 0;
 
@@ -13,9 +14,9 @@ export class ObjectWriter {
     // The store may fail the object before anyone awaits it: note the settlement, never leave it unhandled.
     this.#out.on('error', () => {});
     this.#stored = store.put(key, this.#out);
-    this.#stored.then(
-      () => (this.#settled = true),
-      () => (this.#settled = true),
+    this.#settledOnce = this.#stored.then(
+      () => void (this.#settled = true),
+      () => void (this.#settled = true),
     );
   }
 
@@ -32,17 +33,20 @@ export class ObjectWriter {
     if (this.#out.destroyed || this.#settled) return this.#failed();
     this.#bytes += Buffer.byteLength(text);
     if (this.#out.write(text)) return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
+    let done = () => {};
+    const drained = new Promise<void>((resolve) => {
+      done = () => {
         this.#out.off('drain', done);
         this.#out.off('close', done);
         resolve();
       };
       this.#out.on('drain', done);
-      // The store destroys its source when it fails: no 'drain' will come then.
       this.#out.on('close', done);
     });
-    if (this.#out.destroyed) return this.#failed();
+    // A store that fails stops reading: no 'drain' will come then, whether or not it destroyed its source.
+    await Promise.race([drained, this.#settledOnce]);
+    done();
+    if (this.#out.destroyed || this.#settled) return this.#failed();
   }
 
   /** Ends the text and waits until the store holds the object. */
@@ -58,7 +62,8 @@ export class ObjectWriter {
   }
 
   async #failed(): Promise<never> {
+    this.#out.destroy();
     await this.#stored;
-    throw new Error('the store stopped reading the object');
+    throw new Error('the store stopped reading the object before its end');
   }
 }
