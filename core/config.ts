@@ -65,6 +65,10 @@ export interface Config {
     maxInlineRows: number;
     /** Most chunks one job may be cut into (each is a store object and a queue entry). */
     maxChunks: number;
+    /** Most bytes of rows in one chunk (a single longer row makes a chunk of its own); bounds what a chunk holds. */
+    maxChunkBytes: number;
+    /** How long a finished job (its record and results) is kept; 0 keeps jobs for ever. */
+    retentionMs: number;
   };
   /** Bounds on what one client can make a node hold or do (docs: limits). Every one is a setting. */
   limits: Limits;
@@ -222,6 +226,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       prefix: env.JOBS_PREFIX || 'hearth',
       maxInlineRows: int(env, 'MAX_INLINE_ROWS', 100_000, 1),
       maxChunks: int(env, 'MAX_JOB_CHUNKS', 10_000, 1),
+      maxChunkBytes: int(env, 'MAX_CHUNK_BYTES', 16 * 1024 ** 2, 1),
+      retentionMs: int(env, 'JOB_RETENTION_MS', 7 * 24 * 3600 * 1000, 0),
     },
     limits: {
       maxRequestBytes: int(env, 'MAX_REQUEST_BYTES', 16 * 1024 ** 2, 1024),

@@ -19,7 +19,7 @@ export const ERROR_CODES = {
   MODEL_TOO_LARGE: { status: 413, doc: 'A model upload is larger than MAX_MODEL_BYTES (all files, after decompression).' },
   PAYLOAD_TOO_LARGE: { status: 413, doc: 'A request body, dataset, dataset line or upload file count is past its limit (MAX_REQUEST_BYTES, MAX_DATASET_BYTES, MAX_LINE_BYTES, MAX_ARCHIVE_FILES); the message names it.' },
   URI_TOO_LONG: { status: 414, doc: 'The URL or one of its path parameters is longer than the router accepts.' },
-  UNSUPPORTED_MEDIA_TYPE: { status: 415, doc: 'The upload Content-Type is not octet-stream, gzip or multipart/form-data.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, doc: 'The upload Content-Type is not octet-stream, gzip or multipart/form-data, or a body\'s Content-Encoding is not gzip, deflate or none.' },
   MODEL_INVALID: { status: 422, doc: 'The bytes are not a loadable model: not ONNX, truncated, missing weight shards, or a format that needs a runtime not installed.' },
   QUEUE_FULL: { status: 429, doc: "The model's queue holds maxQueueSize requests; retry after the Retry-After header." },
   HEADERS_TOO_LARGE: { status: 431, doc: "The request's headers are larger than the HTTP parser accepts (16 KiB in all)." },

@@ -1,7 +1,9 @@
-// Datasets: PUT /v1/datasets/{name} streams a JSON Lines body into the store; they need only the store, so they
-// keep working without Redis.
+// Datasets: PUT /v1/datasets/{name} streams a JSON Lines body (plain, gzip or deflate) into the store; they need only
+// the store, so they keep working without Redis.
+import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Datasets } from '../jobs/index.ts';
+import { bodyDecoder } from './request-body.ts';
 
 export interface DatasetsRoutesOptions {
   datasets: Datasets;
@@ -14,10 +16,15 @@ export async function datasetsRoutes(app: FastifyInstance, opts: DatasetsRoutesO
   app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
 
   app.put<{ Params: { name: string } }>('/v1/datasets/:name', async (req, reply) => {
-    const body = req.body as NodeJS.ReadableStream | undefined;
+    const body = (req.body ?? req.raw) as Readable;
     const declared = Number(req.headers['content-length']);
+    // gzip or deflate (as Triton-style clients send) is decompressed as it streams; other encodings get 415.
+    const { encoding, inflater } = bodyDecoder(req.headers['content-encoding']);
     // A refusal mid-body is answered by the app's error handler, which lets the client finish sending first.
-    const upload = await datasets.put(req.params.name, (body ?? req.raw) as import('node:stream').Readable, Number.isSafeInteger(declared) ? declared : undefined);
+    const upload = await datasets.put(req.params.name, body, {
+      ...(Number.isSafeInteger(declared) ? { declaredBytes: declared } : {}),
+      ...(inflater ? { inflater, encoding } : {}),
+    });
     reply.code(201).header('location', `/v1/datasets/${req.params.name}`).send(upload);
   });
 

@@ -88,18 +88,34 @@ export function readBody(req: FastifyRequest, payload: Readable, opts: BodyReadO
   const declared = Number(req.headers['content-length']);
   if (declared > maxBytes) return done(tooLarge(maxBytes));
   if (declared > 0 && !budget.fits(declared)) return done(overloaded(budget));
-  let inflater: zlib.Gunzip | zlib.Inflate | undefined;
-  let encoding = 'identity';
+  let decoder: BodyDecoder = { encoding: 'identity' };
   if (opts.inflate) {
-    const header = req.headers['content-encoding'];
-    encoding = header === undefined ? 'identity' : String(header).trim().toLowerCase();
-    if (encoding === 'gzip' || encoding === 'x-gzip') inflater = zlib.createGunzip();
-    else if (encoding === 'deflate') inflater = zlib.createInflate();
-    else if (encoding !== 'identity' && encoding !== '') {
-      return done(hearthError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${encoding}" is not supported; use gzip, deflate or none`));
+    try {
+      decoder = bodyDecoder(req.headers['content-encoding']);
+    } catch (e) {
+      return done(e as Error);
     }
   }
-  new BodyRead(payload, inflater, encoding, req.bodyResponse, opts, done);
+  new BodyRead(payload, decoder.inflater, decoder.encoding, req.bodyResponse, opts, done);
+}
+
+export interface BodyDecoder {
+  /** The Content-Encoding, lower case ('identity' when none). */
+  encoding: string;
+  /** The stream that decompresses it; none for identity. */
+  inflater?: zlib.Gunzip | zlib.Inflate;
+}
+
+/**
+ * The decompressor for a Content-Encoding (gzip or deflate, as Triton's clients send), shared by the buffered
+ * bodies and the streamed datasets; 415 UNSUPPORTED_MEDIA_TYPE naming the accepted ones for anything else.
+ */
+export function bodyDecoder(header: string | string[] | undefined): BodyDecoder {
+  const encoding = header === undefined ? 'identity' : String(header).trim().toLowerCase();
+  if (encoding === 'gzip' || encoding === 'x-gzip') return { encoding, inflater: zlib.createGunzip() };
+  if (encoding === 'deflate') return { encoding, inflater: zlib.createInflate() };
+  if (encoding === 'identity' || encoding === '') return { encoding: 'identity' };
+  throw hearthError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding ${JSON.stringify(encoding.slice(0, 100))} is not supported; use gzip, deflate or none`);
 }
 
 /**

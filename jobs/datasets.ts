@@ -24,10 +24,19 @@ export interface DatasetUpload {
   key: string;
   rows: number;
   bytes: number;
-  /** Lines that are not JSON; they stay in the dataset and fail as rows when a job runs them. */
+  /** Lines that are not a JSON object (a request body); they stay in the dataset and fail as rows when a job runs them. */
   invalidLines: number;
-  /** 1-based numbers of the first (up to 20) lines that are not JSON. */
+  /** 1-based numbers of the first (up to 20) lines that are not a JSON object. */
   invalidLineNumbers: number[];
+}
+
+export interface DatasetPutOptions {
+  /** The request's Content-Length, refused at once past MAX_DATASET_BYTES (for a body sent as it is stored). */
+  declaredBytes?: number;
+  /** Decompresses the body (Content-Encoding gzip or deflate); its output is what is counted and stored. */
+  inflater?: Transform;
+  /** The Content-Encoding's name, for messages. */
+  encoding?: string;
 }
 
 export function datasetKey(name: string): string {
@@ -60,16 +69,19 @@ export class Datasets {
   }
 
   /**
-   * Streams a JSON Lines body into the store, counting rows and non-JSON lines on the way; never buffers the body
-   * and holds at most one line of MAX_LINE_BYTES. A body (or its declared Content-Length, refused before any byte
-   * is read) past MAX_DATASET_BYTES, or a line past MAX_LINE_BYTES, fails with 413 PAYLOAD_TOO_LARGE at the first
-   * byte past the limit and stores nothing. The body is piped, not handed to a pipeline, so a refusal leaves the
-   * request open for its answer.
+   * Streams a JSON Lines body into the store, counting rows and lines that are not JSON objects on the way; never
+   * buffers the body and holds at most one line of MAX_LINE_BYTES. A body compressed with `inflater` (Content-Encoding
+   * gzip or deflate) is decompressed as it streams and its decompressed bytes are counted. A body (or its declared
+   * Content-Length, refused before any byte is read) past MAX_DATASET_BYTES, or a line past MAX_LINE_BYTES, fails
+   * with 413 PAYLOAD_TOO_LARGE at the first byte past the limit and stores nothing. The body is piped, not handed to
+   * a pipeline, so a refusal leaves the request open for its answer.
    */
-  async put(name: string, body: Readable, declaredBytes?: number): Promise<DatasetUpload> {
+  async put(name: string, body: Readable, opts: DatasetPutOptions = {}): Promise<DatasetUpload> {
     const key = datasetKey(name);
     const { maxDatasetBytes, maxLineBytes } = this.#limits;
-    if (declaredBytes !== undefined && declaredBytes > maxDatasetBytes) {
+    const { declaredBytes, inflater, encoding = 'identity' } = opts;
+    // A compressed body's declared length says nothing of its size once decompressed: that is counted as it streams.
+    if (!inflater && declaredBytes !== undefined && declaredBytes > maxDatasetBytes) {
       throw hearthError('PAYLOAD_TOO_LARGE', `dataset "${name}": Content-Length ${declaredBytes} is larger than MAX_DATASET_BYTES (${maxDatasetBytes} bytes)`);
     }
     const counter = new RowCounter({ maxBytes: maxDatasetBytes, maxLineBytes });
@@ -86,13 +98,26 @@ export class Datasets {
     finished(body, { writable: false }, (err) => {
       if (err && !counter.destroyed) counter.destroy(hearthError('INVALID_REQUEST', `dataset "${name}": the client closed the connection before the body ended`, { cause: err }));
     });
-    body.pipe(counter);
+    if (inflater) {
+      inflater.on('error', (err) => {
+        if (!counter.destroyed) counter.destroy(hearthError('INVALID_REQUEST', `dataset "${name}": the ${encoding} body could not be decompressed: ${err.message}`));
+      });
+      body.pipe(inflater).pipe(counter);
+    } else {
+      body.pipe(counter);
+    }
     let failure: unknown;
     await pipeline(counter, needRows, out).catch((e) => {
       failure = isHearthError(e) && e.code === 'PAYLOAD_TOO_LARGE' ? hearthError('PAYLOAD_TOO_LARGE', `dataset "${name}": ${e.message}`) : e;
       out.destroy(e as Error);
-      // Read no further into the body than needed: the rest is discarded as it arrives, never held.
-      body.unpipe(counter);
+      // Read no further into the body than needed: the rest is discarded as it arrives, never held or decompressed.
+      if (inflater) {
+        body.unpipe(inflater);
+        inflater.unpipe(counter);
+        inflater.destroy();
+      } else {
+        body.unpipe(counter);
+      }
       body.resume();
     });
     let sizeBytes: number;

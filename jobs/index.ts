@@ -6,7 +6,7 @@ import { Datasets } from './datasets.ts';
 import { JobsService, type ManifestSource, type WorkerTuning } from './jobs-service.ts';
 import { v2RowCodec, type InputValidator, type RowCodec } from './row-codec.ts';
 
-export { Datasets, DATASET_NAME_PATTERN, datasetKey, resolveDatasetKey, type DatasetInfo, type DatasetUpload } from './datasets.ts';
+export { Datasets, DATASET_NAME_PATTERN, datasetKey, resolveDatasetKey, type DatasetInfo, type DatasetPutOptions, type DatasetUpload } from './datasets.ts';
 export { JobsService, DEFAULT_TUNING, resultKey, inputKey, type CreateJobBody, type JobStatus, type ManifestSource, type WorkerTuning } from './jobs-service.ts';
 export { JOB_STATES, type JobState, type CallbackAttempt } from './job-records.ts';
 export { v2RowCodec, encodeOutputText, type RowCodec, type DecodedRow, type InputValidator } from './row-codec.ts';

@@ -1,6 +1,6 @@
-// Job metadata in Redis: one hash per job, one hash of per-chunk progress, one list of callback deliveries and a
-// sorted set for listing newest first. State moves only forward (queued -> running -> a terminal state), enforced
-// by small Lua scripts so two nodes can never move it back.
+// Job metadata in Redis: one hash per job, one hash of per-chunk progress, one list of callback deliveries, the
+// chunks' first rows, and a sorted set for listing newest first. State moves only forward (queued -> running -> a
+// terminal state), enforced by small Lua scripts so two nodes can never move it back.
 import type { Redis } from 'ioredis';
 
 export const JOB_STATES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
@@ -62,6 +62,9 @@ if s == 'queued' or s == 'running' then
 end
 return 0`;
 
+/** Callback delivery attempts kept per job (a job makes at most its callbackAttempts, plus a retry after a stall). */
+export const MAX_CALLBACK_ATTEMPTS_KEPT = 20;
+
 export class JobRecords {
   readonly #prefix: string;
   constructor(prefix: string) {
@@ -77,11 +80,15 @@ export class JobRecords {
   #callbacksKey(id: string): string {
     return `${this.#prefix}:hearth:job:${id}:callbacks`;
   }
+  #startsKey(id: string): string {
+    return `${this.#prefix}:hearth:job:${id}:starts`;
+  }
   #indexKey(): string {
     return `${this.#prefix}:hearth:jobs`;
   }
 
-  async create(redis: Redis, rec: JobRecord): Promise<void> {
+  /** Writes a new job's record; `starts` holds each chunk's first row (chunks are cut by rows and by bytes). */
+  async create(redis: Redis, rec: JobRecord, starts?: readonly number[]): Promise<void> {
     const fields: Record<string, string> = {
       id: rec.id,
       model: rec.model,
@@ -96,7 +103,16 @@ export class JobRecords {
     };
     if (rec.callbackUrl) fields.callbackUrl = rec.callbackUrl;
     if (rec.sizeBytes !== undefined) fields.sizeBytes = String(rec.sizeBytes);
-    await redis.multi().hset(this.key(rec.id), fields).zadd(this.#indexKey(), rec.createdAt, rec.id).exec().then(checkMulti);
+    const m = redis.multi().hset(this.key(rec.id), fields);
+    if (starts) m.set(this.#startsKey(rec.id), starts.join(','));
+    await m.zadd(this.#indexKey(), rec.createdAt, rec.id).exec().then(checkMulti);
+  }
+
+  /** Row range [start, end) of each chunk; records written before chunks had a byte bound are cut by chunkSize alone. */
+  async chunkRanges(redis: Redis, rec: JobRecord): Promise<[number, number][]> {
+    const text = await redis.get(this.#startsKey(rec.id));
+    const starts = text ? text.split(',').map(Number) : Array.from({ length: rec.chunks }, (_, n) => n * rec.chunkSize);
+    return starts.map((s, n) => [s, n + 1 < starts.length ? starts[n + 1] : rec.totalRows]);
   }
 
   async get(redis: Redis, id: string): Promise<JobRecord | undefined> {
@@ -126,8 +142,14 @@ export class JobRecords {
     return new Map(Object.entries(h).map(([k, v]) => [Number(k), JSON.parse(v) as ChunkProgress]));
   }
 
+  /** Records a delivery attempt; only the latest MAX_CALLBACK_ATTEMPTS_KEPT are kept. */
   async addCallbackAttempt(redis: Redis, id: string, a: CallbackAttempt): Promise<void> {
-    await redis.rpush(this.#callbacksKey(id), JSON.stringify(a));
+    await redis
+      .multi()
+      .rpush(this.#callbacksKey(id), JSON.stringify(a))
+      .ltrim(this.#callbacksKey(id), -MAX_CALLBACK_ATTEMPTS_KEPT, -1)
+      .exec()
+      .then(checkMulti);
   }
 
   async callbackAttempts(redis: Redis, id: string): Promise<CallbackAttempt[]> {
@@ -162,9 +184,14 @@ export class JobRecords {
     return { ids: pageIds, next: `${score}:${last}` };
   }
 
+  /** Up to `limit` job ids created before `before` (ms), oldest first, after skipping `offset` of them. */
+  async createdBefore(redis: Redis, before: number, offset: number, limit: number): Promise<string[]> {
+    return redis.zrangebyscore(this.#indexKey(), '-inf', `(${before}`, 'LIMIT', offset, limit);
+  }
+
   /** Removes every key of a job (used by tests' cleanup and by purges). */
   async remove(redis: Redis, id: string): Promise<void> {
-    await redis.multi().del(this.key(id), this.#chunksKey(id), this.#callbacksKey(id)).zrem(this.#indexKey(), id).exec().then(checkMulti);
+    await redis.multi().del(this.key(id), this.#chunksKey(id), this.#callbacksKey(id), this.#startsKey(id)).zrem(this.#indexKey(), id).exec().then(checkMulti);
   }
 }
 

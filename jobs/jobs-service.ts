@@ -16,8 +16,9 @@ import { JobRecords, TERMINAL_STATES, type CallbackAttempt, type ChunkProgress, 
 import { apiConnection, redactUrl, workerConnection } from './redis-link.ts';
 import type { RowCodec } from './row-codec.ts';
 import { checkCallbackUrl } from './callback-address.ts';
-import { MAX_ROW_DEPTH, shown, valueDeeperThan } from './client-json.ts';
+import { MAX_ROW_DEPTH, shown, shownMessage, valueDeeperThan } from './client-json.ts';
 import { CallbackSender } from './callback-delivery.ts';
+import { ObjectWriter } from './object-writer.ts';
 
 /** What jobs need from the registry. */
 export interface ManifestSource {
@@ -117,6 +118,10 @@ interface ChunkData {
 const CHUNKS = 'chunks';
 const PARENTS = 'jobs';
 const CALLBACKS = 'callbacks';
+/** The parents queue's periodic job that deletes jobs older than JOB_RETENTION_MS. */
+const SWEEP = 'retention-sweep';
+/** Index entries one sweep looks at, at most (jobs still running are stepped over). */
+const SWEEP_MAX = 1000;
 const DEFAULT_CHUNK = 256;
 const MAX_CHUNK = 100_000;
 const DEFAULT_MEMORY_MB = 128;
@@ -193,11 +198,19 @@ export class JobsService {
     const common = { connection: w, prefix: this.#prefix, lockDuration: this.#t.lockDuration, stalledInterval: this.#t.stalledInterval, maxStalledCount: this.#t.maxStalledCount };
     this.#workers = [
       new Worker<ChunkData>(CHUNKS, (job, token, signal) => this.#track(this.#runChunk(job, token, signal)), { ...common, concurrency: this.#t.chunkConcurrency }),
-      new Worker<{ id: string }>(PARENTS, (job) => this.#finalize(job), { ...common, concurrency: 4 }),
+      new Worker<{ id: string }>(PARENTS, (job) => (job.name === SWEEP ? this.#sweep() : this.#finalize(job)), { ...common, concurrency: 4 }),
       new Worker<{ id: string }>(CALLBACKS, (job) => this.#deliver(job), { ...common, concurrency: 4 }),
     ];
     for (const wk of this.#workers) {
       wk.on('error', (e) => this.#o.log?.warn(`jobs worker: ${e.message}`));
+    }
+    // One sweep per interval for the whole cluster (a BullMQ job scheduler; every node upserts the same one).
+    const { retentionMs } = this.#o.config.jobs;
+    if (retentionMs > 0) {
+      const every = Math.min(Math.max(Math.floor(retentionMs / 10), 1000), 3_600_000);
+      this.#parents
+        .upsertJobScheduler(SWEEP, { every }, { name: SWEEP, data: { id: '' }, opts: { removeOnComplete: true, removeOnFail: { count: 10 } } })
+        .catch((e) => this.#o.log?.warn(`jobs retention sweep not scheduled: ${(e as Error).message}`));
     }
   }
 
@@ -235,25 +248,26 @@ export class JobsService {
     const id = newJobId();
     const chunkSize = req.chunkSize;
     let input: string;
-    let totalRows: number;
+    let split: { totalRows: number; starts: number[] };
     // The rows are cut into one store object per chunk now, in one streaming pass, so each chunk later reads
     // only its own rows (a range read of one big object would need the store to support ranges).
     if (req.lines) {
       input = 'inline';
-      totalRows = await this.#splitInput(id, chunkSize, (async function* () {
+      split = await this.#splitInput(id, chunkSize, (async function* () {
         yield* req.lines!;
-      })());
+      })(), '"rows": the rows');
     } else {
       input = resolveDatasetKey(req.input!);
       if (!(await this.#o.store.stat(input))) throw hearthError('DATASET_NOT_FOUND', `"input": no dataset at key ${input}`);
       const rows = readRows(await this.#o.store.get(input), { maxLineBytes: this.#o.config.limits.maxLineBytes });
-      totalRows = await this.#splitInput(id, chunkSize, rows, input).catch((e) => {
+      split = await this.#splitInput(id, chunkSize, rows, `"input": dataset ${input}`).catch((e) => {
         // A dataset stored under a larger limit than this node's: name it.
         throw isHearthError(e) && e.code === 'PAYLOAD_TOO_LARGE' ? hearthError('PAYLOAD_TOO_LARGE', `"input": dataset ${input}: ${e.message}`) : e;
       });
-      if (totalRows === 0) throw hearthError('INVALID_REQUEST', `"input": dataset ${input} holds no rows`);
+      if (split.totalRows === 0) throw hearthError('INVALID_REQUEST', `"input": dataset ${input} holds no rows`);
     }
-    const chunks = Math.ceil(totalRows / chunkSize);
+    const { totalRows, starts } = split;
+    const chunks = starts.length;
     const rec: JobRecord = {
       id,
       model: manifest.name,
@@ -270,12 +284,12 @@ export class JobsService {
     };
     const cleanupInputs = (e: unknown) => this.#dropInputs(id).catch(() => {}).then(() => Promise.reject(e));
     await this.#api_(async (r) => {
-      await this.#records.create(r, rec);
+      await this.#records.create(r, rec, starts);
       // BullMQ: lower numbers go first; Hearth: 9 is the most urgent.
       const bullPriority = 10 - req.priority;
       const children = [];
       for (let n = 0; n < chunks; n++) {
-        const data: ChunkData = { id, chunk: n, start: n * chunkSize, end: Math.min(totalRows, (n + 1) * chunkSize) };
+        const data: ChunkData = { id, chunk: n, start: starts[n], end: n + 1 < chunks ? starts[n + 1] : totalRows };
         children.push({
           name: 'chunk',
           queueName: CHUNKS,
@@ -298,7 +312,7 @@ export class JobsService {
           name: 'finalize',
           queueName: PARENTS,
           data: { id },
-          opts: { jobId: id, attempts: this.#t.attempts, backoff: { type: 'exponential', delay: this.#t.backoffMs }, removeOnComplete: true },
+          opts: { jobId: id, attempts: this.#t.attempts, backoff: { type: 'exponential', delay: this.#t.backoffMs }, removeOnComplete: true, removeOnFail: { count: 1000 } },
           children,
         });
       } catch (e) {
@@ -310,33 +324,45 @@ export class JobsService {
   }
 
   /**
-   * Writes rows into `jobs/{id}/input/{chunk}.jsonl` objects of `chunkSize` rows; resolves with the row count.
-   * A dataset that would make more than MAX_JOB_CHUNKS chunks fails (400) at the first row past them.
+   * Streams rows into `jobs/{id}/input/{chunk}.jsonl` objects, one open at a time: a chunk closes at `chunkSize`
+   * rows or before a row that would take it past MAX_CHUNK_BYTES (a longer row makes a chunk of its own). Resolves
+   * with the row count and each chunk's first row. More than MAX_JOB_CHUNKS chunks fail (400) at the first row past
+   * them.
    */
-  async #splitInput(id: string, chunkSize: number, rows: AsyncIterable<string>, dataset?: string): Promise<number> {
-    const maxChunks = this.#o.config.jobs.maxChunks;
-    let part: string[] = [];
-    let chunk = 0;
+  async #splitInput(id: string, chunkSize: number, rows: AsyncIterable<string>, what: string): Promise<{ totalRows: number; starts: number[] }> {
+    const { maxChunks, maxChunkBytes } = this.#o.config.jobs;
+    const starts: number[] = [];
+    let writer: ObjectWriter | undefined;
+    let chunkRows = 0;
     let total = 0;
     try {
       for await (const row of rows) {
-        part.push(row);
+        const line = `${row}\n`;
+        const bytes = Buffer.byteLength(line);
+        if (writer && (chunkRows === chunkSize || writer.bytes + bytes > maxChunkBytes)) {
+          await writer.end();
+          writer = undefined;
+        }
+        if (!writer) {
+          if (starts.length === maxChunks) {
+            throw hearthError('INVALID_REQUEST', `${what} would make more than ${maxChunks} chunks (each at most ${chunkSize} rows and MAX_CHUNK_BYTES, ${maxChunkBytes} bytes); at most ${maxChunks} (MAX_JOB_CHUNKS): use a larger chunkSize`);
+          }
+          writer = new ObjectWriter(this.#o.store, inputKey(id, starts.length));
+          starts.push(total);
+          chunkRows = 0;
+        }
+        await writer.write(line);
+        chunkRows++;
         total++;
-        if (total > maxChunks * chunkSize) {
-          throw hearthError('INVALID_REQUEST', `"input": dataset ${dataset} makes more than ${maxChunks} chunks of ${chunkSize} rows; at most ${maxChunks} (MAX_JOB_CHUNKS): use a larger chunkSize`);
-        }
-        if (part.length === chunkSize) {
-          await this.#o.store.put(inputKey(id, chunk++), Buffer.from(part.join('\n') + '\n'));
-          part = [];
-        }
       }
-      if (part.length) await this.#o.store.put(inputKey(id, chunk), Buffer.from(part.join('\n') + '\n'));
+      await writer?.end();
     } catch (e) {
       // A store or read failure part-way: the chunks written so far belong to a job that will never exist.
+      await writer?.abort();
       await this.#dropInputs(id).catch(() => {});
       throw e;
     }
-    return total;
+    return { totalRows: total, starts };
   }
 
   async get(id: string): Promise<JobStatus> {
@@ -483,14 +509,15 @@ export class JobsService {
       throw e;
     }
 
-    const rows: string[] = [];
-    for await (const row of readRows(await this.#o.store.get(inputKey(id, chunk)), { maxLineBytes: this.#o.config.limits.maxLineBytes })) rows.push(row);
-    if (rows.length !== end - start) throw new Error(`input of chunk ${chunk} holds ${rows.length} rows, expected ${end - start}`);
-
-    const lines: string[] = new Array(rows.length);
+    // Rows stream in from the chunk's input and results stream out to the store in input order: at most
+    // rowConcurrency rows and their result lines are held, whatever the chunk's size.
+    const want = end - start;
+    const rows = readRows(await this.#o.store.get(inputKey(id, chunk)), { maxLineBytes: this.#o.config.limits.maxLineBytes })[Symbol.asyncIterator]();
+    const results = new ObjectWriter(this.#o.store, resultKey(id, chunk));
+    const inFlight: Promise<string>[] = [];
     const progress: ChunkProgress = { done: 0, failed: 0, billedMs: 0, requests: 0 };
     let stop: 'cancelled' | 'failed' | 'closing' | undefined;
-    let next = 0;
+    let taken = 0;
     // Cancellation and progress are polled, not per row: one Redis round trip per poll, not per row.
     const poll = setInterval(() => {
       this.#records.setChunk(r, id, chunk, progress).catch(() => {});
@@ -498,35 +525,51 @@ export class JobsService {
         if (s === 'cancelled' || s === 'failed') stop ??= s;
       }, () => {});
     }, this.#t.pollMs);
-    const runner = async () => {
-      while (next < rows.length && !stop) {
-        if (this.#closing) {
-          stop = 'closing';
-          break;
-        }
-        if (signal?.aborted) {
-          stop = 'cancelled';
-          break;
-        }
-        const i = next++;
-        lines[i] = await this.#runRow(manifest, start + i, rows[i], progress);
-        progress.done++;
-      }
-    };
     try {
-      await Promise.all(Array.from({ length: Math.min(this.#t.rowConcurrency, rows.length) }, runner));
+      for (;;) {
+        if (this.#closing) stop = 'closing';
+        else if (signal?.aborted) stop = 'cancelled';
+        if (stop) break;
+        const step = await rows.next();
+        if (step.done) break;
+        if (taken === want) throw new Error(`input of chunk ${chunk} holds more than the ${want} rows expected`);
+        inFlight.push(
+          this.#runRow(manifest, start + taken++, step.value, progress).then((line) => {
+            progress.done++;
+            return line;
+          }),
+        );
+        // The oldest row's line goes out first, so lines leave in input order while the others run.
+        if (inFlight.length >= this.#t.rowConcurrency) await results.write(await inFlight.shift()!);
+      }
+      if (!stop) {
+        while (inFlight.length) await results.write(await inFlight.shift()!);
+        if (taken !== want) throw new Error(`input of chunk ${chunk} holds ${taken} rows, expected ${want}`);
+        await results.end();
+      }
+    } catch (e) {
+      await this.#abandon(inFlight, rows, results);
+      throw e;
     } finally {
       clearInterval(poll);
     }
+    if (stop) await this.#abandon(inFlight, rows, results);
     if (stop === 'closing') {
       // Hand the chunk back untouched, without spending an attempt; another node (or this one after a restart) redoes it.
       await job.moveToWait(token);
       throw new WaitingError();
     }
     if (stop) return { skipped: stop };
-    await this.#o.store.put(resultKey(id, chunk), Buffer.from(lines.join('')));
     await this.#records.setChunk(r, id, chunk, { ...progress, final: true });
-    return { rows: rows.length, failed: progress.failed };
+    return { rows: taken, failed: progress.failed };
+  }
+
+  /** A chunk that stops early: its rows in flight finish (their lines dropped), its input closes, no result is stored. */
+  async #abandon(inFlight: Promise<string>[], rows: AsyncIterator<string>, results: ObjectWriter): Promise<void> {
+    await Promise.allSettled(inFlight);
+    inFlight.length = 0;
+    await rows.return?.(undefined).catch(() => {});
+    await results.abort();
   }
 
   /** One row → one result line; a bad row becomes an error line and never fails the chunk. */
@@ -561,7 +604,8 @@ export class JobsService {
       progress.failed++;
       // The decoder may have stopped before the id: read it from the row if the row is JSON at all.
       if (rowId === undefined) rowId = idOf(text);
-      const msg = isHearthError(e) ? `${e.code}: ${e.message}` : (e as Error).message;
+      // The message may quote the row's values (a name, a number): each is cut, so a row cannot make its line grow.
+      const msg = shownMessage(isHearthError(e) ? `${e.code}: ${e.message}` : String((e as Error)?.message));
       return `${head()},"error":${JSON.stringify(msg)}}\n`;
     }
   }
@@ -599,6 +643,7 @@ export class JobsService {
         if (m) reasons.set(Number(m[1]), v);
       }
       const progress = await this.#records.chunks(r, id);
+      let ranges: [number, number][] | undefined;
       for (let n = 0; n < rec.chunks; n++) {
         if (await this.#o.store.stat(resultKey(id, n))) {
           // The object is the truth: if the attempt that wrote it could not record its counts, count them here.
@@ -615,12 +660,18 @@ export class JobsService {
           }
           continue;
         }
-        const start = n * rec.chunkSize;
-        const end = Math.min(rec.totalRows, start + rec.chunkSize);
-        const reason = `chunk ${n} failed after ${this.#t.attempts} attempts: ${reasons.get(n) ?? 'no result was written'}`;
-        let text = '';
-        for (let i = start; i < end; i++) text += JSON.stringify({ index: i, error: reason }) + '\n';
-        await this.#o.store.put(resultKey(id, n), Buffer.from(text));
+        ranges ??= await this.#records.chunkRanges(r, rec);
+        const [start, end] = ranges[n];
+        const reason = `chunk ${n} failed after ${this.#t.attempts} attempts: ${shownMessage(reasons.get(n) ?? 'no result was written')}`;
+        // One error line per row, streamed: a chunk may hold up to 100000 rows.
+        const out = new ObjectWriter(this.#o.store, resultKey(id, n));
+        try {
+          for (let i = start; i < end; i++) await out.write(`${JSON.stringify({ index: i, error: reason })}\n`);
+          await out.end();
+        } catch (e) {
+          await out.abort();
+          throw e;
+        }
         await this.#records.setChunk(r, id, n, { done: end - start, failed: end - start, billedMs: 0, requests: 0, final: true });
       }
       await this.#records.finish(r, id, 'completed', Date.now());
@@ -628,6 +679,30 @@ export class JobsService {
     await this.#enqueueCallback(rec);
     // Every chunk has finished, so no one reads the job's copy of its input any more.
     await this.#dropInputs(id);
+  }
+
+  /**
+   * Deletes the jobs that finished more than JOB_RETENTION_MS ago, oldest first: their store objects (results, any
+   * inputs left), then their Redis keys and index entry. Jobs not yet finished are kept whatever their age.
+   */
+  async #sweep(): Promise<void> {
+    const r = this.#wredis!;
+    const cutoff = Date.now() - this.#o.config.jobs.retentionMs;
+    let kept = 0;
+    for (let seen = 0; seen < SWEEP_MAX; ) {
+      const ids = await this.#records.createdBefore(r, cutoff, kept, 100);
+      if (ids.length === 0) return;
+      seen += ids.length;
+      for (const id of ids) {
+        const rec = await this.#records.get(r, id);
+        if (rec && (!TERMINAL_STATES.includes(rec.state) || (rec.finishedAt ?? rec.createdAt) > cutoff)) {
+          kept++;
+          continue;
+        }
+        for (const o of await this.#o.store.list(`jobs/${id}/`)) await this.#o.store.delete(o.key);
+        await this.#records.remove(r, id);
+      }
+    }
   }
 
   async #dropInputs(id: string): Promise<void> {
@@ -640,7 +715,14 @@ export class JobsService {
     await this.#callbacks!.add(
       'callback',
       { id: rec.id },
-      { jobId: `${rec.id}.callback`, attempts: this.#t.callbackAttempts, backoff: { type: 'exponential', delay: this.#t.callbackBackoffMs }, removeOnComplete: true },
+      {
+        jobId: `${rec.id}.callback`,
+        attempts: this.#t.callbackAttempts,
+        backoff: { type: 'exponential', delay: this.#t.callbackBackoffMs },
+        removeOnComplete: true,
+        // The job's record keeps every attempt; BullMQ keeps only the latest failures.
+        removeOnFail: { count: 1000 },
+      },
     );
   }
 

@@ -77,7 +77,7 @@ export interface RowCounterLimits extends LineLimits {
 }
 
 /**
- * A pass-through that counts bytes, rows and rows that are not JSON as the bytes flow by, so an upload can be
+ * A pass-through that counts bytes, rows and rows that are not JSON objects as the bytes flow by, so an upload can be
  * streamed into the store and described in the same pass. It holds at most one partial line of at most
  * `maxLineBytes`, and fails with PAYLOAD_TOO_LARGE (passing none of the offending chunk on) at the first byte
  * past either limit.
@@ -86,7 +86,7 @@ export class RowCounter extends Transform {
   bytes = 0;
   rows = 0;
   invalidLines = 0;
-  /** 1-based line numbers of the first few lines that are not JSON, for the response. */
+  /** 1-based line numbers of the first few lines that are not JSON objects, for the response. */
   readonly invalidLineNumbers: number[] = [];
   readonly #limits: RowCounterLimits;
   #line = 0;
@@ -135,9 +135,15 @@ export class RowCounter extends Transform {
     const text = stripCr(line.toString('utf8'));
     if (text.trim() === '') return;
     this.rows++;
+    // A row is an Open Inference Protocol request body: a JSON object. A number, a string, null or an array would
+    // fail as a row when run, so it is counted here.
+    let value: unknown;
     try {
-      JSON.parse(text);
+      value = JSON.parse(text);
     } catch {
+      value = undefined;
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       this.invalidLines++;
       if (this.invalidLineNumbers.length < 20) this.invalidLineNumbers.push(this.#line);
     }

@@ -1,7 +1,9 @@
 // Hostile dataset uploads (issue 13, item 6): a body with no newline, or one larger than allowed, must be refused
 // with 413 PAYLOAD_TOO_LARGE naming the limit, at the first byte past it, storing nothing and leaving an earlier
-// dataset of the same name as it was. The node runs with small limits so the cases stay quick.
+// dataset of the same name as it was; a compressed body is counted decompressed; a line that is not a request body
+// (a JSON object) is reported at upload. The node runs with small limits so the cases stay quick.
 import fs from 'node:fs';
+import zlib from 'node:zlib';
 import type http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -151,6 +153,73 @@ describe('dataset limits', () => {
     expect(storeKeys(node)).toEqual(keys);
     // Neither this upload nor any refused one above left a temp file behind.
     expect(await tempFilesLeft()).toEqual([]);
+    await expectIntact(node, base);
+  });
+
+  it('a gzip or deflate body is decompressed as it streams: stored and counted as its JSON Lines', async () => {
+    const base = await baseline(node);
+    for (const [encoding, pack] of [['gzip', zlib.gzipSync], ['deflate', zlib.deflateSync]] as const) {
+      const res = await putDataset(`packed-${encoding}`, pack(Buffer.from(GOOD)), { 'content-encoding': encoding });
+      expect(res.status, res.body.toString()).toBe(201);
+      expect(res.json).toMatchObject({ rows: 2, bytes: Buffer.byteLength(GOOD), invalidLines: 0, invalidLineNumbers: [] });
+      expect(fs.readFileSync(path.join(node.dataDir, 'store', 'datasets', `packed-${encoding}.jsonl`), 'utf8')).toBe(GOOD);
+    }
+    const job = await postJob(node, { model: 'vad', input: 'packed-gzip' });
+    expect(job.status, job.body.toString()).toBe(202);
+    expect(await finished(node, job.json!.id as string)).toMatchObject({ state: 'completed', progress: { totalRows: 2, doneRows: 2, failedRows: 0 } });
+    await expectIntact(node, base);
+  });
+
+  it('a gzip body past MAX_DATASET_BYTES or MAX_LINE_BYTES once decompressed is refused with 413 at the limit', async () => {
+    const before = await datasetInfo('frames');
+    const base = await baseline(node);
+    const keys = storeKeys(node);
+    // 64 MiB of rows in about 100 KB: the decompressed bytes are what count.
+    const line = Buffer.from(`${JSON.stringify(sileroRow())}\n`);
+    const rows = zlib.gzipSync(Buffer.concat(Array.from({ length: Math.ceil((64 * 1024 * 1024) / line.length) }, () => line)));
+    expect(rows.length).toBeLessThan(DATASET_LIMIT);
+    const big = await putDataset('frames', rows, { 'content-encoding': 'gzip' });
+    expectError(big, 413, 'PAYLOAD_TOO_LARGE', node);
+    expect(big.json!.error).toMatch(new RegExp(`MAX_DATASET_BYTES \\(${DATASET_LIMIT} bytes\\)`));
+    // 6 MB of one line in a few KB.
+    const long = await putDataset('frames', zlib.gzipSync(Buffer.alloc(6 * 1024 * 1024, 0x61)), { 'content-encoding': 'gzip' });
+    expectError(long, 413, 'PAYLOAD_TOO_LARGE', node);
+    expect(long.json!.error).toMatch(new RegExp(`line 1 .*MAX_LINE_BYTES \\(${LINE_LIMIT} bytes\\)`));
+    expect(await datasetInfo('frames')).toEqual(before);
+    expect(storeKeys(node)).toEqual(keys);
+    expect(await tempFilesLeft()).toEqual([]);
+    await expectIntact(node, base, { rssSlackMb: 100 });
+  });
+
+  it('a corrupt or cut-off gzip body gets 400 and an unknown encoding 415 naming the accepted ones; nothing is stored', async () => {
+    const before = await datasetInfo('frames');
+    const base = await baseline(node);
+    const keys = storeKeys(node);
+    const packed = zlib.gzipSync(Buffer.from(GOOD.repeat(50)));
+    const cut = await putDataset('frames', packed.subarray(0, packed.length - 20), { 'content-encoding': 'gzip' });
+    expectError(cut, 400, 'INVALID_REQUEST', node);
+    expect(cut.json!.error).toMatch(/gzip body could not be decompressed/);
+    const garbage = await putDataset('frames', Buffer.from(GOOD), { 'content-encoding': 'gzip' });
+    expectError(garbage, 400, 'INVALID_REQUEST', node);
+    const br = await putDataset('frames', Buffer.from(GOOD), { 'content-encoding': 'br' });
+    expectError(br, 415, 'UNSUPPORTED_MEDIA_TYPE', node);
+    expect(br.json!.error).toMatch(/"br" is not supported; use gzip, deflate or none/);
+    expect(await datasetInfo('frames')).toEqual(before);
+    expect(storeKeys(node)).toEqual(keys);
+    expect(await tempFilesLeft()).toEqual([]);
+    await expectIntact(node, base);
+  });
+
+  it('lines that are JSON but not an object (a number, a string, null, an array) are counted as invalid at upload', async () => {
+    const base = await baseline(node);
+    const body = `1\n"x"\nnull\n[${JSON.stringify(sileroRow())}]\ntrue\n${JSON.stringify(sileroRow())}\n`;
+    const res = await putDataset('scalars', body);
+    expect(res.status, res.body.toString()).toBe(201);
+    expect(res.json).toMatchObject({ rows: 6, invalidLines: 5, invalidLineNumbers: [1, 2, 3, 4, 5] });
+    // They stay in the dataset and fail as rows, as the upload said they would.
+    const job = await postJob(node, { model: 'vad', input: 'scalars' });
+    expect(job.status, job.body.toString()).toBe(202);
+    expect(await finished(node, job.json!.id as string)).toMatchObject({ state: 'completed', progress: { totalRows: 6, doneRows: 6, failedRows: 5 } });
     await expectIntact(node, base);
   });
 

@@ -1,5 +1,6 @@
 // Hostile job rows (issue 13, item 7): inline rows nested deep, too many or too large are refused with 400
 // INVALID_REQUEST naming the bound before anything is queued; a dataset line nested deep fails only its own row;
+// client values quoted in a row's error line are cut to about 100 characters;
 // hostile job ids and cursors get 400 or 404, never a 500 or a Redis error.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseline, expectError, expectIntact, request, storeKeys, uploadSilero, type HostileNode } from './rig.ts';
@@ -116,6 +117,47 @@ describe('dataset rows', () => {
     expect(out[4].error).toMatch(/^INVALID_TENSOR: .*nested deeper than 64 levels/);
     expect(out[5].error).toMatch(/^INVALID_REQUEST: inputs\[0\] must be an object/);
     expect([out[1].id, out[3].id, out[4].id, out[5].id]).toEqual(['deep-shape', undefined, 'deep-data', 'deep-inputs']);
+    await expectIntact(node, base);
+  });
+});
+
+describe('values shown back in row errors', () => {
+  it('a 400-digit number or a 400-character name in a row comes back cut to 100 characters in its error line', async () => {
+    const base = await baseline(node);
+    const digits = '9'.repeat(400);
+    const name = 'n'.repeat(400);
+    const spaced = 'a b '.repeat(100);
+    const row = (edit: (text: string) => string) => edit(JSON.stringify(sileroRow()));
+    const rows = [
+      row((t) => t.replace('"data":[16000]', `"data":[${digits}]`)),
+      row((t) => t.replace('"name":"sr"', `"name":"${name}"`)),
+      row((t) => t.replace('"name":"sr"', `"name":"${spaced}"`)),
+      row((t) => t.replace('"shape":[1,512]', `"shape":[1,${digits}]`)),
+      row((t) => t.replace('"datatype":"INT64"', `"datatype":"${name}"`)),
+    ];
+    const check = (lines: Record<string, any>[], fromDataset: boolean) => {
+      expect(lines).toHaveLength(rows.length);
+      for (const [i, line] of lines.entries()) {
+        expect(line.index).toBe(i);
+        expect(typeof line.error, JSON.stringify(line).slice(0, 300)).toBe('string');
+        expect(line.error, `row ${i}`).not.toMatch(/9{101}|n{101}|(a b ){26}/);
+        expect(line.error.length, `row ${i}: ${line.error}`).toBeLessThanOrEqual(403);
+      }
+      // Inline rows are parsed as JSON first, where 400 digits become Infinity (written back as null).
+      if (fromDataset) expect(lines[0].error).toMatch(new RegExp(`^INVALID_TENSOR: input "sr": data element 0 is 9{100}\\.\\.\\.`));
+      expect(lines[1].error).toContain(`"${'n'.repeat(100)}..."`);
+    };
+    const put = await request(node, { method: 'PUT', path: '/v1/datasets/long-values', body: `${rows.join('\n')}\n` });
+    expect(put.status, put.body.toString()).toBe(201);
+    const fromDataset = await postJob(node, { model: 'vad', input: 'long-values' });
+    const inline = await postJob(node, `{"model":"vad","rows":[${rows.join(',')}]}`);
+    for (const [res, isDataset] of [[fromDataset, true], [inline, false]] as const) {
+      expect(res.status, res.body.toString().slice(0, 300)).toBe(202);
+      const s = await finished(node, res.json!.id as string);
+      expect(s).toMatchObject({ state: 'completed', progress: { totalRows: rows.length, doneRows: rows.length, failedRows: rows.length } });
+      const results = await request(node, { path: `/v1/jobs/${res.json!.id}/results` });
+      check(results.body.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l)), isDataset);
+    }
     await expectIntact(node, base);
   });
 });

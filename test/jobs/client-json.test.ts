@@ -1,7 +1,7 @@
 // Client JSON in jobs: depth measured without recursion (a value or its text), values shown back in messages without
 // walking them, the row codec refusing a deep row as a bad row, and the head of a result line read as failed or not.
 import { describe, expect, it } from 'vitest';
-import { MAX_ROW_DEPTH, shown, valueDeeperThan } from '../../jobs/client-json.ts';
+import { MAX_ROW_DEPTH, MAX_ROW_ERROR_CHARS, shown, shownMessage, valueDeeperThan } from '../../jobs/client-json.ts';
 import { isErrorLine } from '../../jobs/jobs-service.ts';
 import { v2RowCodec } from '../../jobs/index.ts';
 import { stubManifest } from '../helpers/model-bodies.ts';
@@ -29,6 +29,24 @@ describe('depth', () => {
     expect(shown(null)).toBe('null');
     expect(shown(12.5)).toBe('12.5');
     expect(shown('x'.repeat(1000))).toBe(`"${'x'.repeat(100)}..."`);
+  });
+});
+
+describe('row error messages', () => {
+  it('shownMessage cuts each long quoted value or unbroken run to 100 characters and the whole message', () => {
+    const digits = '9'.repeat(400);
+    expect(shownMessage(`input "sr": data element 0 is ${digits}, expected an integer`)).toBe(`input "sr": data element 0 is ${'9'.repeat(100)}..., expected an integer`);
+    expect(shownMessage(`input "${'n a '.repeat(100)}": missing`)).toBe(`input "${'n a '.repeat(25)}...": missing`);
+    // An escaped quote inside a value does not end it.
+    expect(shownMessage(`name "${'\\"'.repeat(80)}" is long`)).toBe(`name "${'\\"'.repeat(50)}..." is long`);
+    // Short values and ordinary messages pass as they are.
+    const plain = 'INVALID_TENSOR: input "input": shape [1,512] needs 512 elements, got 3';
+    expect(shownMessage(plain)).toBe(plain);
+    // Many values, each under the cut, still make at most MAX_ROW_ERROR_CHARS (plus the marker).
+    const many = shownMessage(`values ${Array.from({ length: 200 }, () => '"abcdefgh"').join(' ')}`);
+    expect(many).toHaveLength(MAX_ROW_ERROR_CHARS + 3);
+    // A message of megabytes is never scanned whole.
+    expect(shownMessage(`x ${'y '.repeat(4_000_000)}`).length).toBe(MAX_ROW_ERROR_CHARS + 3);
   });
 });
 

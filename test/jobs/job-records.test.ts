@@ -1,7 +1,8 @@
-// Job records in Redis: pages newest first with ties broken by id, and a state that only moves forward.
+// Job records in Redis: pages newest first with ties broken by id, a state that only moves forward, chunk ranges,
+// a bounded list of callback attempts, and every key gone on removal.
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JobRecords, type JobRecord } from '../../jobs/job-records.ts';
+import { JobRecords, MAX_CALLBACK_ATTEMPTS_KEPT, type JobRecord } from '../../jobs/job-records.ts';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.ts';
 
 let redis: TestRedis;
@@ -52,5 +53,25 @@ describe('job records', () => {
     await records.create(client, record('jy', 1));
     expect(await records.finish(client, 'jy', 'failed', 7, 'model gone')).toBe(true);
     expect(await records.get(client, 'jy')).toMatchObject({ state: 'failed', startedAt: 7, finishedAt: 7, error: 'model gone' });
+  });
+
+  it('keeps each chunk\'s row range, the latest callback attempts only, and removes every key of a job', async () => {
+    const prefix = uniquePrefix('ranges');
+    const records = new JobRecords(prefix);
+    const rec = { ...record('jr', 1), totalRows: 10, chunkSize: 6, chunks: 3 };
+    await records.create(client, rec, [0, 4, 6]);
+    expect(await records.chunkRanges(client, rec)).toEqual([[0, 4], [4, 6], [6, 10]]);
+    // A record written before chunks had a byte bound: cut by chunkSize alone.
+    const old = { ...record('jo', 1), totalRows: 10, chunkSize: 4, chunks: 3 };
+    await records.create(client, old);
+    expect(await records.chunkRanges(client, old)).toEqual([[0, 4], [4, 8], [8, 10]]);
+    for (let i = 0; i < MAX_CALLBACK_ATTEMPTS_KEPT + 5; i++) await records.addCallbackAttempt(client, 'jr', { at: String(i), ok: false });
+    const attempts = await records.callbackAttempts(client, 'jr');
+    expect(attempts.map((a) => a.at)).toEqual(Array.from({ length: MAX_CALLBACK_ATTEMPTS_KEPT }, (_, i) => String(i + 5)));
+    await records.setChunk(client, 'jr', 0, { done: 1, failed: 0, billedMs: 1, requests: 1 });
+    expect(await records.createdBefore(client, 2, 0, 10)).toEqual(['jo', 'jr']);
+    await records.remove(client, 'jr');
+    expect(await client.keys(`${prefix}:hearth:job:jr*`)).toEqual([]);
+    expect(await records.createdBefore(client, 2, 0, 10)).toEqual(['jo']);
   });
 });

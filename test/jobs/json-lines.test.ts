@@ -45,6 +45,15 @@ function endless(byte: number, size: number, total: number, pulled: { bytes: num
   });
 }
 
+describe('what counts as a row', () => {
+  it('a line that is JSON but not an object (a request body is one) counts as invalid', async () => {
+    const text = ['1', '"x"', 'null', '[{"inputs":[]}]', 'true', '{"inputs":[]}', '{}', 'nope'].join('\n');
+    const counter = new RowCounter({ maxLineBytes: 64, maxBytes: 1024 });
+    await pipeline(pieces(text, 3), counter, new Writable({ write: (_c, _e, cb) => cb() }));
+    expect([counter.rows, counter.invalidLines, counter.invalidLineNumbers]).toEqual([8, 6, [1, 2, 3, 4, 5, 8]]);
+  });
+});
+
 describe('line and size limits', () => {
   it('readRows fails at the first byte past maxLineBytes, holding no more than that of a partial line', async () => {
     const pulled = { bytes: 0 };
