@@ -105,6 +105,18 @@ describe('remove (a delete)', () => {
     expect(rig!.executor.control.node().memoryUsedMb).toBe(0);
   });
 
+  it('the very same bytes uploaded again after a delete are a new upload, served', async () => {
+    const { a, reg } = await setup();
+    expect((await infer(a, 0, 2)).outputs).toHaveLength(2);
+    reg.delete('m');
+    await rig!.executor.remove('m');
+    const again: Manifest = { ...a, createdAt: new Date(Date.parse(a.createdAt) + 1000).toISOString() };
+    reg.put(again);
+    expect(await codeOf(infer(a))).toBe('MODEL_NOT_FOUND');
+    const r = await infer(again, 0, 3);
+    expect((r.outputs[1].data as Float32Array)[0]).toBe(3);
+  });
+
   it('a request whose manifest was read before the delete, and whose pool is made after it, is refused', async () => {
     const { a, reg } = await setup();
     reg.delayMs = 100;
