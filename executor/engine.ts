@@ -795,7 +795,7 @@ export class Engine {
     if (pool.quarantine !== undefined) return hearthError('MODEL_UNAVAILABLE', pool.quarantine);
     const need = pool.memoryMb;
     if (need > this.#node.memoryMb) {
-      const why = pool.requested.memoryMb === need ? 'memoryMb in its serving config' : "the model's footprint";
+      const why = pool.requested.memoryMb === need ? 'memoryMb in its serving config' : "the model's footprint, measured at load or else estimated from its size";
       return hearthError(
         'MODEL_UNAVAILABLE',
         `model ${pool.key}: one instance needs ${need} MB (${why}), more than this node's whole memory budget of ${this.#node.memoryMb} MB (EXECUTOR_MEMORY_MB); it cannot run on this node`,
