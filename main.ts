@@ -1,4 +1,5 @@
 // Hearth's entry point: read the config, build the components, listen, and shut down cleanly on a signal.
+import fs from 'node:fs';
 import { ConfigError, loadConfig, type Config } from './core/index.ts';
 import { installFatalHandlers } from './gateway/fatal-errors.ts';
 import { createHearth } from './gateway/hearth.ts';
@@ -31,8 +32,11 @@ const closeTimeoutMs = 2 * config.limits.shutdownTimeoutMs + 1000;
 function exit(code: number): void {
   const stuck = hearth.busyNativeThreads();
   if (stuck === 0) process.exit(code);
-  hearth.app.log.fatal(`${stuck} instance thread(s) stuck in native code (onnxruntime cannot interrupt a run); an exit would wait for them for ever: ending the process with SIGKILL`);
-  process.kill(process.pid, 'SIGKILL');
+  const why = `${stuck} instance thread(s) stuck in native code (onnxruntime cannot interrupt a run); an exit would wait for them for ever: ending the process with SIGKILL`;
+  hearth.app.log.fatal(why);
+  // The logger writes asynchronously and a SIGKILL may come first: the reason also goes to stderr, synchronously.
+  fs.writeSync(2, `hearth: ${why}\n`);
+  setTimeout(() => process.kill(process.pid, 'SIGKILL'), 50);
 }
 
 installFatalHandlers(process, { log: hearth.app.log, close: () => hearth.close(), closeTimeoutMs, exit });

@@ -954,7 +954,8 @@ export class Engine {
     try {
       const c = await p;
       if (this.#configs.get(name) === p) this.#configs.set(name, c);
-      return this.#configs.get(name) as ModelConfig;
+      // A config set meanwhile (PUT) is newer; one dropped meanwhile (an unload or a delete) leaves this one.
+      return this.#configs.get(name) ?? c;
     } catch (e) {
       if (this.#configs.get(name) === p) this.#configs.delete(name);
       throw e;
