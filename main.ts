@@ -1,4 +1,5 @@
 // Hearth's entry point: read the config, build the components, listen, and shut down cleanly on a signal.
+import fs from 'node:fs';
 import { ConfigError, loadConfig, type Config } from './core/index.ts';
 import { installFatalHandlers } from './gateway/fatal-errors.ts';
 import { createHearth } from './gateway/hearth.ts';
@@ -22,23 +23,39 @@ const hearth = await createHearth(config, { logger: true }).catch((e: Error) => 
 // Requests in flight get SHUTDOWN_TIMEOUT_MS, then their connections are closed (hearth.close); the components
 // get as long again to close. Past that, or on a fatal error, the process exits 1.
 const closeTimeoutMs = 2 * config.limits.shutdownTimeoutMs + 1000;
-installFatalHandlers(process, { log: hearth.app.log, close: () => hearth.close(), closeTimeoutMs, exit: (code) => process.exit(code) });
+
+/**
+ * process.exit() joins every worker thread, and one stuck inside onnxruntime never returns: the exit would wait for
+ * ever (seen: a node alive at 1-2 cores long after SIGTERM). Nor does process.reallyExit help (it joins them too).
+ * With such threads, the process ends itself with SIGKILL, after saying why; the supervisor sees a non-zero end.
+ */
+function exit(code: number): void {
+  const stuck = hearth.busyNativeThreads();
+  if (stuck === 0) process.exit(code);
+  const why = `${stuck} instance thread(s) stuck in native code (onnxruntime cannot interrupt a run); an exit would wait for them for ever: ending the process with SIGKILL`;
+  hearth.app.log.fatal(why);
+  // The logger writes asynchronously and a SIGKILL may come first: the reason also goes to stderr, synchronously.
+  fs.writeSync(2, `hearth: ${why}\n`);
+  setTimeout(() => process.kill(process.pid, 'SIGKILL'), 50);
+}
+
+installFatalHandlers(process, { log: hearth.app.log, close: () => hearth.close(), closeTimeoutMs, exit });
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
-    if (stopping) process.exit(1); // a second signal forces the exit
+    if (stopping) exit(1); // a second signal forces the exit
     stopping = true;
     hearth.app.log.info(`${signal}: shutting down`);
     setTimeout(() => {
       hearth.app.log.fatal(`shutdown did not finish within ${closeTimeoutMs} ms; exiting`);
-      process.exit(1);
+      exit(1);
     }, closeTimeoutMs).unref();
     hearth.close().then(
-      () => process.exit(0),
+      () => exit(0),
       (err) => {
         hearth.app.log.fatal({ err }, 'shutdown failed');
-        process.exit(1);
+        exit(1);
       },
     );
   });

@@ -103,6 +103,8 @@ export interface Limits {
   shutdownTimeoutMs: number;
   /** Longest one object-store call may go without progress. */
   storeTimeoutMs: number;
+  /** Largest output data of one inference response (JSON text, or bytes of binary outputs). */
+  maxResponseBytes: number;
 }
 
 export const DEFAULT_PRICES: Readonly<Prices> = Object.freeze({
@@ -239,6 +241,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       connectionTimeoutMs: int(env, 'CONNECTION_TIMEOUT_MS', 120_000, 100),
       shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0),
       storeTimeoutMs: int(env, 'STORE_TIMEOUT_MS', 30_000, 100),
+      maxResponseBytes: int(env, 'MAX_RESPONSE_BYTES', 64 * 1024 ** 2, 1024),
     },
     callbacks: {
       allowPrivate: bool(env, 'CALLBACK_ALLOW_PRIVATE', false),

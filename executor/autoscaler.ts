@@ -7,7 +7,7 @@ import { ColdStartCounter } from './cold-start-count.ts';
 import { KeepAliveTracker, type KeepAliveDecision } from './keep-alive.ts';
 import { RateWindow } from './rate-window.ts';
 import { RunCost } from './run-cost.ts';
-import type { ExecutorObserver, InstanceState } from './types.ts';
+import type { ExecutorObserver, InstanceState, StuckRun } from './types.ts';
 
 /** One instance as the autoscaler sees it. */
 export interface PoolInstanceView {
@@ -42,6 +42,8 @@ export interface NodeBudget {
   readonly slots: number;
   readonly memoryMb: number;
   readonly memoryUsedMb: number;
+  /** Runs stuck in native code, each holding a slot (the real executor's; see executor/types.ts). */
+  readonly stuckRuns?: readonly StuckRun[];
 }
 
 /** What the autoscaler needs from an executor, real or simulated. Both actions are fire-and-forget. */

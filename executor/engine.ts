@@ -11,6 +11,7 @@ import {
   isHearthError,
   type Clock,
   type Config,
+  type ErrorCode,
   type HearthError,
   type InputTensor,
   isDeferred,
@@ -18,17 +19,19 @@ import {
   type ConfigClamp,
   type ModelConfig,
   type NodeCapacity,
+  type PrintedTensor,
   type Tensor,
 } from '../core/index.ts';
 import type { PrintPlan } from '../functions/print-outputs.ts';
 import type { LoadMessageOptions } from '../functions/protocol.ts';
+import { tensorBytes } from '../functions/tensor-transfer.ts';
 import type { ArtifactSource } from '../model-store/artifact-cache.ts';
 import { batchSignature, mergeRequests, splitOutputs } from './batcher.ts';
 import { Instance } from './instance.ts';
 import { ModelPool, type Waiting } from './model-pool.ts';
 import { instanceMemoryMb, NodeResources } from './node-resources.ts';
 import type { PoolView, QueuedRequest } from './scheduler.ts';
-import type { CancelSignal, ExecutorObserver, InferRequest, InferResult, InstanceState, ModelStats } from './types.ts';
+import type { CancelSignal, ExecutorObserver, InferRequest, InferResult, InstanceState, ModelStats, StuckRun } from './types.ts';
 import { WorkerPool } from './worker-pool.ts';
 
 export interface EngineOptions {
@@ -57,8 +60,22 @@ export interface EngineOptions {
   workerEntry?: URL;
   /** CPU cores the node counts (the cap on a session's op threads). Default os.availableParallelism(). */
   cores?: number;
-  /** Where warnings go (a stored serving config clamped to this node); the gateway passes its logger. */
+  /** Where warnings go (a stored serving config clamped to this node, a stuck run); the gateway passes its logger. */
   log?: { warn(msg: string): void };
+  /**
+   * The manifest the registry holds now for a version (throws MODEL_NOT_FOUND / VERSION_NOT_FOUND). Pools are made
+   * only for the current upload: a request still carrying the manifest of a deleted or replaced one (a job chunk
+   * that read it earlier, another node's manifest cache) is refused instead of starting instances of it. Absent:
+   * manifests are trusted (tests).
+   */
+  currentManifest?: (name: string, version: number) => Promise<Manifest>;
+  /**
+   * How long a worker may stay inside a native call after its instance ended (a run past its timeout) before it
+   * counts as stuck: listed, and its model version refused on this node until it returns. Default 2000 ms.
+   */
+  stuckGraceMs?: number;
+  /** Longest close() waits for native calls in flight to return. Default config.limits.shutdownTimeoutMs. */
+  closeTimeoutMs?: number;
 }
 
 /** One pool as the autoscaler and /v1/status see it; structurally a superset of the autoscaler's PoolStatus. */
@@ -83,7 +100,7 @@ export interface PoolSnapshot {
 export interface ExecutorControl {
   pools(): PoolSnapshot[];
   pool(name: string, version: number): PoolSnapshot | undefined;
-  node(): { slots: number; memoryMb: number; memoryUsedMb: number; busySlots: number; peakSlots: number };
+  node(): { slots: number; memoryMb: number; memoryUsedMb: number; busySlots: number; peakSlots: number; heldSlots: number; stuckRuns: StuckRun[] };
   /** Starts one more instance of the pool (a cold start, or a pre-warm) if maxInstances and memory allow. */
   startInstance(name: string, version: number): void;
   /** Retires that instance if it is idle. */
@@ -95,6 +112,39 @@ export interface ExecutorControl {
 }
 
 const DEFAULT_PRIORITY = 5;
+const STUCK_GRACE_MS = 2000;
+/** Deleted uploads remembered (tombstones), and unloaded pools whose counters and footprint are kept, each at most. */
+const MAX_REMEMBERED = 10_000;
+
+/**
+ * A worker still inside a native call after its instance ended (Instance.drainingNative): it cannot be stopped, so
+ * its core (a held slot) and its memory stay counted until it returns; past the grace it is a stuck run.
+ */
+interface NativeHold {
+  pool: ModelPool;
+  inst: Instance;
+  kind: 'run' | 'load';
+  since: number;
+  stuck: boolean;
+  timer: unknown;
+}
+
+/** One upload of a version: name, version and content (a re-upload of the same name and version is another). */
+function artifactOf(m: Manifest): string {
+  return `${m.name}@${m.version}#${m.sha256}`;
+}
+
+/** The same, down to the upload: a re-upload of the very same bytes has another createdAt. */
+function uploadOf(m: Manifest): string {
+  return `${artifactOf(m)}@${m.createdAt}`;
+}
+
+/** Adds to a map used as a bounded memo: past MAX_REMEMBERED, the oldest entry goes. */
+function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > MAX_REMEMBERED) map.delete(map.keys().next().value as K);
+}
 
 function abortError(signal: CancelSignal): unknown {
   return signal.reason ?? new DOMException('The request was aborted', 'AbortError');
@@ -110,9 +160,26 @@ export class Engine {
   #loadsBegun = 0;
   #workers: WorkerPool;
   #observer: ExecutorObserver;
+  /** The pool of each `name@version`: it belongs to one upload (ModelPool.artifact); another one retires it. */
   #pools = new Map<string, ModelPool>();
+  /** Pools being made, by upload. */
   #poolInit = new Map<string, Promise<ModelPool>>();
   #configs = new Map<string, ModelConfig | Promise<ModelConfig>>();
+  /** Uploads deleted (uploadOf), with the code a request still carrying their manifest gets. */
+  #deleted = new Map<string, ErrorCode>();
+  /** Bumped by every delete: a pool made across one checks its upload again. */
+  #deletes = 0;
+  /**
+   * What an unloaded pool knew, by `name@version`: its counters (the statistics still show them) and its measured
+   * footprint, both taken up again when a pool of the same upload is made.
+   */
+  #unloaded = new Map<string, { artifact: string; stats: ModelStats; measuredMb: number | undefined }>();
+  /** Workers inside native calls whose instances ended (see NativeHold). */
+  #holds = new Map<Instance, NativeHold>();
+  /** Every instance whose worker has not ended yet (dropped pools' and held ones included). */
+  #alive = new Set<Instance>();
+  /** Artifacts refused on this node while a stuck run of them lasts: how many, and why. */
+  #quarantine = new Map<string, { count: number; reason: string }>();
   #keepAliveTimers = new Map<Instance, unknown>();
   #seq = 0;
   #pumping = false;
@@ -150,7 +217,7 @@ export class Engine {
   async infer(req: InferRequest): Promise<InferResult> {
     const arrivedAt = this.#clock.now();
     if (this.#closed) throw hearthError('OVERLOADED', 'the executor is shutting down');
-    const pool = await this.#pool(req.manifest);
+    const pool = await this.#livePool(req.manifest);
     const { name, version } = req.manifest;
     const priority = req.priority ?? (req.source === 'batch' ? 0 : DEFAULT_PRIORITY);
     if (!Number.isInteger(priority) || priority < 0 || priority > 9) {
@@ -158,6 +225,11 @@ export class Engine {
     }
     this.#observer.onRequestQueued?.({ name, version, at: arrivedAt });
     pool.rate.recordArrival(arrivedAt);
+    const refused = this.#refusal(pool);
+    if (refused) {
+      this.#finishFailed(pool, arrivedAt, 'REJECTED', refused);
+      throw refused;
+    }
     if (req.signal?.aborted) {
       this.#finishFailed(pool, arrivedAt, 'CANCELED', undefined);
       throw abortError(req.signal);
@@ -306,7 +378,7 @@ export class Engine {
         const placement = pool.scheduler.place(this.#view(pool, now), now);
         if (placement.kind === 'run') {
           // No free slot: this pool waits, but others may still need a cold start (that takes no slot).
-          if (this.#node.freeSlots === 0) continue;
+          if (this.#node.freeSlots <= 0) continue;
           const inst = pool.instances.get(placement.instanceId);
           if (!inst || (inst.state !== 'idle' && inst.state !== 'busy') || inst.inflight >= inst.concurrency) continue;
           this.#runBatch(pool, inst, now);
@@ -395,7 +467,8 @@ export class Engine {
       return;
     }
     const startedAt = now;
-    inst.run(inputs, outputNames, pool.config.timeoutMs, printPlan(batch, offsets, pool)).then(
+    const maxResponseBytes = this.#o.config.limits.maxResponseBytes;
+    inst.run(inputs, outputNames, pool.config.timeoutMs, printPlan(batch, offsets, pool), { maxBytes: maxResponseBytes, requests: batch.length }).then(
       (r) => {
         this.#node.releaseSlot();
         const end = this.#clock.now();
@@ -433,6 +506,13 @@ export class Engine {
           const queueMs = startedAt - w.q.arrivedAt;
           const printed = r.printed?.[i];
           const outputs = selectOutputs(perRequest[i], w.req.outputs, w.req.printOutputs);
+          // The instance bounded the run's bytes and each request's text; a request's own share is checked here.
+          const bytes = responseBytes(outputs, printed);
+          if (bytes > maxResponseBytes) {
+            const err = hearthError('RESPONSE_TOO_LARGE', `the outputs take ${bytes} bytes, more than MAX_RESPONSE_BYTES (${maxResponseBytes} bytes); ask for less`);
+            this.#failRun(pool, w, err, startedAt, computeMs, batch.length, inst, wCold);
+            continue;
+          }
           const result: InferResult = { outputs, ...(printed ? { printed } : {}), coldStart: wCold, queueMs, computeMs, batchSize: batch.length };
           if (wCold && inst.timings) {
             result.coldStartMs = coldStartMs;
@@ -533,6 +613,9 @@ export class Engine {
   /** Reserves memory (evicting if it must) and starts one instance; false when the node cannot hold it. */
   #startInstance(pool: ModelPool, opts: { evict?: boolean } = {}): boolean {
     if (this.#closed || pool.liveInstances().length >= pool.config.maxInstances) return false;
+    // A dropped or refused pool starts nothing; nor one whose timed-out run is still inside onnxruntime (a request
+    // that made one instance run for ever would make the next one do the same: wait for it to return or be stuck).
+    if (pool.dropped || pool.quarantine !== undefined || pool.draining > 0 || pool.memoryMb > this.#node.memoryMb) return false;
     const need = pool.memoryMb;
     if (!this.#node.reserve(need)) {
       if (opts.evict === false || !this.#canGrow(pool)) return false;
@@ -550,6 +633,8 @@ export class Engine {
       hooks: { onState: (i, from, to) => this.#onInstanceState(pool, i, from, to) },
     });
     pool.instances.set(inst.id, inst);
+    this.#alive.add(inst);
+    void inst.ended.then(() => this.#alive.delete(inst));
     void this.#boot(pool, inst);
     return true;
   }
@@ -623,9 +708,7 @@ export class Engine {
    * from the pump; load() callers are told, unless another instance is on its way.
    */
   #startAbandoned(pool: ModelPool): void {
-    if (pool.liveInstances().length === 0) {
-      for (const r of pool.readyWaiters.splice(0)) r.reject(hearthError('INSTANCE_FAILED', `model ${pool.key}: the instance was retired (unload) before it was ready`));
-    }
+    if (pool.liveInstances().length === 0) for (const r of pool.readyWaiters.splice(0)) r.reject(unloadedWhileLoading(pool));
     this.#pump();
   }
 
@@ -635,7 +718,9 @@ export class Engine {
     if (to === 'gone') {
       this.#clearKeepAlive(inst);
       pool.instances.delete(inst.id);
-      this.#node.release(inst.memoryMb);
+      const native = inst.drainingNative;
+      if (native) this.#hold(pool, inst, native);
+      else this.#node.release(inst.memoryMb);
       // A serving instance that failed is replaced at once (without evicting anyone); otherwise queued work
       // asks for a new instance in the pump.
       if (inst.failed && inst.readyAt !== Infinity && !this.#closed) queueMicrotask(() => this.#startInstance(pool, { evict: false }));
@@ -646,6 +731,77 @@ export class Engine {
     } else if (to === 'retiring') {
       this.#clearKeepAlive(inst);
     }
+  }
+
+  /**
+   * An ended instance whose worker is still inside a native call: its core and memory stay counted until the call
+   * returns (Instance.ended); past the grace it is a stuck run, and its model version is refused meanwhile.
+   */
+  #hold(pool: ModelPool, inst: Instance, kind: 'run' | 'load'): void {
+    const h: NativeHold = { pool, inst, kind, since: this.#clock.now(), stuck: false, timer: undefined };
+    this.#holds.set(inst, h);
+    this.#node.holdSlot();
+    pool.draining++;
+    h.timer = this.#clock.setTimeout(() => this.#stuck(h), this.#o.stuckGraceMs ?? STUCK_GRACE_MS);
+    void inst.ended.then(() => {
+      this.#holds.delete(inst);
+      this.#clock.clearTimeout(h.timer);
+      this.#node.unholdSlot();
+      this.#node.release(inst.memoryMb);
+      pool.draining--;
+      if (h.stuck) this.#unquarantine(pool.artifact);
+      this.#pump();
+    });
+  }
+
+  #stuck(h: NativeHold): void {
+    if (!this.#holds.has(h.inst)) return;
+    h.stuck = true;
+    const { pool } = h;
+    const what = h.kind === 'run' ? `a run of it passed its timeoutMs (${pool.config.timeoutMs} ms)` : 'a load of it was given up';
+    const reason =
+      `model ${pool.key}: ${what} and is stuck computing inside onnxruntime, which cannot interrupt it (since ` +
+      `${new Date(h.since).toISOString()}, holding a CPU slot); this node refuses the model until that ${h.kind} returns or the node restarts`;
+    this.#o.log?.warn(`${reason} (instance ${h.inst.id})`);
+    const q = this.#quarantine.get(pool.artifact);
+    if (q) q.count++;
+    else this.#quarantine.set(pool.artifact, { count: 1, reason });
+    const current = this.#pools.get(pool.key);
+    if (current?.artifact === pool.artifact) this.#refuse(current, reason);
+  }
+
+  /** A pool whose model is refused on this node: its waiting requests and load() callers are told, its instances go. */
+  #refuse(pool: ModelPool, reason: string): void {
+    pool.quarantine = reason;
+    const err = hearthError('MODEL_UNAVAILABLE', reason);
+    for (const w of [...pool.waiting.values()]) {
+      if (!this.#unqueue(pool, w)) continue;
+      this.#finishFailed(pool, w.q.arrivedAt, 'REJECTED', err);
+      w.reject(err);
+    }
+    for (const r of pool.readyWaiters.splice(0)) r.reject(err);
+    for (const i of pool.instances.values()) void i.retire();
+  }
+
+  #unquarantine(artifact: string): void {
+    const q = this.#quarantine.get(artifact);
+    if (!q || --q.count > 0) return;
+    this.#quarantine.delete(artifact);
+    for (const pool of this.#pools.values()) if (pool.artifact === artifact) pool.quarantine = undefined;
+  }
+
+  /** Why a request for the pool is refused at once, if it is: waiting would not help. */
+  #refusal(pool: ModelPool): HearthError | undefined {
+    if (pool.quarantine !== undefined) return hearthError('MODEL_UNAVAILABLE', pool.quarantine);
+    const need = pool.memoryMb;
+    if (need > this.#node.memoryMb) {
+      const why = pool.requested.memoryMb === need ? 'memoryMb in its serving config' : "the model's footprint, measured at load or else estimated from its size";
+      return hearthError(
+        'MODEL_UNAVAILABLE',
+        `model ${pool.key}: one instance needs ${need} MB (${why}), more than this node's whole memory budget of ${this.#node.memoryMb} MB (EXECUTOR_MEMORY_MB); it cannot run on this node`,
+      );
+    }
+    return undefined;
   }
 
   /** Starts instances for pools below minInstances, without evicting anyone. */
@@ -686,25 +842,108 @@ export class Engine {
 
   // ---- pools and configs ----------------------------------------------------------------------------------
 
+  /** The pool of the manifest's upload: the one serving now when the content matches (the hot path), else made. */
   async #pool(manifest: Manifest): Promise<ModelPool> {
-    const key = `${manifest.name}@${manifest.version}`;
-    const have = this.#pools.get(key);
-    if (have) return have;
-    let init = this.#poolInit.get(key);
+    const have = this.#pools.get(`${manifest.name}@${manifest.version}`);
+    if (have && have.manifest.sha256 === manifest.sha256) return have;
+    const id = uploadOf(manifest);
+    let init = this.#poolInit.get(id);
     if (!init) {
-      init = (async () => {
-        const config = await this.#config(manifest.name);
-        let pool = this.#pools.get(key);
-        if (!pool) {
-          pool = new ModelPool(manifest, config, this.#clock, this.#capacity);
-          this.#warnClamps(pool);
-        }
-        this.#pools.set(key, pool);
-        return pool;
-      })().finally(() => this.#poolInit.delete(key));
-      this.#poolInit.set(key, init);
+      init = this.#makePool(manifest).finally(() => this.#poolInit.delete(id));
+      this.#poolInit.set(id, init);
     }
     return init;
+  }
+
+  /** #pool, again if the pool was dropped (a delete or an unload) while the caller waited for it. */
+  async #livePool(manifest: Manifest): Promise<ModelPool> {
+    for (let attempt = 0; ; attempt++) {
+      const pool = await this.#pool(manifest);
+      if (!pool.dropped) return pool;
+      if (attempt === 2) throw hearthError('MODEL_UNAVAILABLE', `model ${pool.key} was unloaded again and again while this request waited for it`, { headers: { 'Retry-After': '1' } });
+    }
+  }
+
+  /**
+   * Makes the pool of an upload that is still current (a deleted one is refused), retiring the pool of another
+   * upload of the same name and version: a re-upload after a delete is a new model, not the old one's pool.
+   */
+  async #makePool(manifest: Manifest): Promise<ModelPool> {
+    const key = `${manifest.name}@${manifest.version}`;
+    for (let attempt = 0; ; attempt++) {
+      this.#refuseDeleted(manifest);
+      const deletes = this.#deletes;
+      const [config] = await Promise.all([this.#config(manifest.name), this.#checkCurrent(manifest)]);
+      // A delete went by while the store was read: what was read may be gone; read again (a few times at most).
+      if (deletes !== this.#deletes && attempt < 3) continue;
+      this.#refuseDeleted(manifest);
+      const have = this.#pools.get(key);
+      if (have && have.manifest.sha256 === manifest.sha256) return have;
+      if (have) {
+        const err = hearthError('VERSION_NOT_FOUND', `model ${key}: the upload this request was for (sha256 ${have.manifest.sha256.slice(0, 12)}...) was replaced by another`);
+        this.#dropPool(have, err);
+      }
+      const pool = new ModelPool(manifest, config, this.#clock, this.#capacity);
+      const before = this.#unloaded.get(key);
+      this.#unloaded.delete(key);
+      if (before?.artifact === pool.artifact) {
+        Object.assign(pool.stats, before.stats);
+        if (before.measuredMb !== undefined) pool.recordFootprint(before.measuredMb);
+      }
+      pool.quarantine = this.#quarantine.get(pool.artifact)?.reason;
+      this.#warnClamps(pool);
+      this.#pools.set(key, pool);
+      return pool;
+    }
+  }
+
+  /** VERSION_NOT_FOUND or MODEL_NOT_FOUND when the manifest is that of a deleted upload. */
+  #refuseDeleted(manifest: Manifest): void {
+    const code = this.#deleted.get(uploadOf(manifest));
+    if (code) throw deletedError(manifest, code);
+  }
+
+  /** Checks with the registry that the manifest is the version's current one; remembers it as deleted if not. */
+  async #checkCurrent(manifest: Manifest): Promise<void> {
+    if (!this.#o.currentManifest) return;
+    let current: Manifest;
+    try {
+      current = await this.#o.currentManifest(manifest.name, manifest.version);
+    } catch (e) {
+      if (isHearthError(e) && (e.code === 'MODEL_NOT_FOUND' || e.code === 'VERSION_NOT_FOUND')) {
+        remember(this.#deleted, uploadOf(manifest), e.code);
+        throw deletedError(manifest, e.code);
+      }
+      throw e;
+    }
+    if (uploadOf(current) !== uploadOf(manifest)) {
+      remember(this.#deleted, uploadOf(manifest), 'VERSION_NOT_FOUND');
+      throw deletedError(manifest, 'VERSION_NOT_FOUND');
+    }
+  }
+
+  /**
+   * Takes a pool out of the engine: the autoscaler no longer sees it, its instances retire, nothing restarts them.
+   * With `err` (its upload is gone), its waiting requests and load() callers fail with it; without (an unload),
+   * what it knew is kept for the next pool of the same upload.
+   */
+  #dropPool(pool: ModelPool, err?: HearthError): Promise<void>[] {
+    if (this.#pools.get(pool.key) === pool) this.#pools.delete(pool.key);
+    pool.dropped = true;
+    if (!err) remember(this.#unloaded, pool.key, { artifact: pool.artifact, stats: pool.stats, measuredMb: pool.measuredMb });
+    if (pool.delayTimer !== undefined) {
+      this.#clock.clearTimeout(pool.delayTimer);
+      pool.delayTimer = undefined;
+    }
+    if (err) {
+      for (const w of [...pool.waiting.values()]) {
+        if (!this.#unqueue(pool, w)) continue;
+        this.#finishFailed(pool, w.q.arrivedAt, 'OTHER', err);
+        w.reject(err);
+      }
+      for (const r of pool.readyWaiters.splice(0)) r.reject(err);
+    }
+    return [...pool.instances.values()].map((i) => i.retire());
   }
 
   async #config(name: string): Promise<ModelConfig> {
@@ -715,7 +954,8 @@ export class Engine {
     try {
       const c = await p;
       if (this.#configs.get(name) === p) this.#configs.set(name, c);
-      return this.#configs.get(name) as ModelConfig;
+      // A config set meanwhile (PUT) is newer; one dropped meanwhile (an unload or a delete) leaves this one.
+      return this.#configs.get(name) ?? c;
     } catch (e) {
       if (this.#configs.get(name) === p) this.#configs.delete(name);
       throw e;
@@ -773,7 +1013,9 @@ export class Engine {
   }
 
   async load(manifest: Manifest): Promise<void> {
-    const pool = await this.#pool(manifest);
+    const pool = await this.#livePool(manifest);
+    const refused = this.#refusal(pool);
+    if (refused) throw refused;
     const counts = pool.countByState();
     if (counts.idle + counts.busy > 0) return;
     const ready = new Promise<void>((resolve, reject) => pool.readyWaiters.push({ resolve, reject }));
@@ -784,13 +1026,51 @@ export class Engine {
     await ready;
   }
 
+  /**
+   * Retires the model's instances. Its pools go too (a load after it reads the serving config again), except those
+   * with requests waiting, which get a fresh instance; a load() still waiting for an instance is told.
+   */
   async unload(name: string, version?: number): Promise<void> {
     const ends: Promise<void>[] = [];
-    for (const pool of this.#pools.values()) {
+    for (const pool of [...this.#pools.values()]) {
       if (pool.manifest.name !== name || (version !== undefined && pool.manifest.version !== version)) continue;
-      for (const i of pool.instances.values()) ends.push(i.retire());
+      for (const r of pool.readyWaiters.splice(0)) r.reject(unloadedWhileLoading(pool));
+      if (pool.waiting.size === 0) ends.push(...this.#dropPool(pool));
+      else for (const i of pool.instances.values()) ends.push(i.retire());
     }
+    this.#configs.delete(name);
     await Promise.all(ends);
+  }
+
+  async remove(name: string, version?: number): Promise<void> {
+    this.#deletes++;
+    const code: ErrorCode = version === undefined ? 'MODEL_NOT_FOUND' : 'VERSION_NOT_FOUND';
+    const ends: Promise<void>[] = [];
+    for (const pool of [...this.#pools.values()]) {
+      if (pool.manifest.name !== name || (version !== undefined && pool.manifest.version !== version)) continue;
+      remember(this.#deleted, uploadOf(pool.manifest), code);
+      ends.push(...this.#dropPool(pool, deletedError(pool.manifest, code)));
+    }
+    // An unloaded upload has no pool to mark: a request still carrying it is checked against the registry.
+    for (const key of [...this.#unloaded.keys()]) if (version === undefined ? key.startsWith(`${name}@`) : key === `${name}@${version}`) this.#unloaded.delete(key);
+    this.#configs.delete(name);
+    await Promise.all(ends);
+    this.#pump();
+  }
+
+  checkConfig(config: ModelConfig): void {
+    if (config.memoryMb !== undefined && config.memoryMb > this.#capacity.memoryMb) {
+      throw hearthError(
+        'INVALID_CONFIG',
+        `memoryMb: ${config.memoryMb} is more than this node's whole memory budget of ${this.#capacity.memoryMb} MB (EXECUTOR_MEMORY_MB): no instance could start here; ask for at most ${this.#capacity.memoryMb}, or null to size instances from the model`,
+      );
+    }
+  }
+
+  busyNativeThreads(): number {
+    let n = 0;
+    for (const i of this.#alive) if (i.nativeWorker) n++;
+    return n;
   }
 
   isLoaded(name: string, version: number): boolean {
@@ -802,10 +1082,10 @@ export class Engine {
 
   stats(filter: { name?: string; version?: number } = {}): ModelStats[] {
     const out: ModelStats[] = [];
-    for (const pool of this.#pools.values()) {
-      if (filter.name !== undefined && pool.manifest.name !== filter.name) continue;
-      if (filter.version !== undefined && pool.manifest.version !== filter.version) continue;
-      out.push(structuredClone(pool.stats));
+    for (const stats of [...[...this.#pools.values()].map((p) => p.stats), ...[...this.#unloaded.values()].map((u) => u.stats)]) {
+      if (filter.name !== undefined && stats.name !== filter.name) continue;
+      if (filter.version !== undefined && stats.version !== filter.version) continue;
+      out.push(structuredClone(stats));
     }
     return out.sort((a, b) => (a.name === b.name ? a.version - b.version : a.name < b.name ? -1 : 1));
   }
@@ -823,14 +1103,21 @@ export class Engine {
         w.reject(err);
       }
       for (const r of pool.readyWaiters.splice(0)) r.reject(err);
-      for (const i of pool.instances.values()) {
-        ends.push(i.retire());
-        // Terminating a worker mid native onnxruntime call aborts the process: let those calls finish first.
-        if (i.inNativeCall) ends.push(i.ended);
-      }
+      for (const i of pool.instances.values()) ends.push(i.retire());
     }
     await Promise.all(ends);
-    await this.#workers.close();
+    // Terminating a worker mid native onnxruntime call aborts the process, and cannot stop it anyway: runs in flight
+    // get until the deadline to return; those still inside then (stuck ones) are left to the process's exit, which
+    // must not wait for them (busyNativeThreads; main.ts).
+    const native = [...this.#alive].filter((i) => i.nativeWorker);
+    if (native.length > 0) {
+      let timer: unknown;
+      const deadline = new Promise<void>((resolve) => (timer = this.#clock.setTimeout(resolve, this.#o.closeTimeoutMs ?? this.#o.config.limits.shutdownTimeoutMs)));
+      await Promise.race([Promise.all(native.filter((i) => !this.#holds.get(i)?.stuck).map((i) => i.ended)), deadline]);
+      this.#clock.clearTimeout(timer);
+    }
+    for (const h of this.#holds.values()) this.#clock.clearTimeout(h.timer);
+    await this.#workers.close(new Set([...this.#alive].map((i) => i.nativeWorker).filter((w) => w !== undefined)));
   }
 
   // ---- control (autoscaler) -------------------------------------------------------------------------------
@@ -847,6 +1134,10 @@ export class Engine {
       memoryUsedMb: this.#node.reservedMb,
       busySlots: this.#node.busySlots,
       peakSlots: this.#node.peakSlots,
+      heldSlots: this.#node.heldSlots,
+      stuckRuns: [...this.#holds.values()]
+        .filter((h) => h.stuck)
+        .map((h) => ({ model: h.pool.manifest.name, version: h.pool.manifest.version, instanceId: h.inst.id, kind: h.kind, since: new Date(h.since).toISOString() })),
     }),
     startInstance: (name, version) => {
       const p = this.#pools.get(`${name}@${version}`);
@@ -932,6 +1223,14 @@ function checkTensorData(inputs: readonly InputTensor[]): void {
   }
 }
 
+/** Bytes of a response's output data: its tensors' bytes and its printed JSON text. O(outputs), not O(data). */
+function responseBytes(outputs: readonly Tensor[], printed: readonly PrintedTensor[] | undefined): number {
+  let n = 0;
+  for (const t of outputs) n += Array.isArray(t.data) ? tensorBytes(t) : t.data.byteLength;
+  if (printed) for (const p of printed) n += p.json.length;
+  return n;
+}
+
 function unionOutputs(batch: Waiting[]): string[] | undefined {
   const names = new Set<string>();
   for (const w of batch) {
@@ -961,6 +1260,16 @@ function printPlan(batch: readonly Waiting[], offsets: number[] | undefined, poo
   const axes: Record<string, number> = {};
   if (pool.layout) for (const [name, axis] of pool.layout.outputs) axes[name] = axis;
   return { offsets, axes, names };
+}
+
+/** The answer to a request that carries the manifest of a deleted upload. */
+function deletedError(m: Manifest, code: ErrorCode): HearthError {
+  return hearthError(code, code === 'MODEL_NOT_FOUND' ? `model "${m.name}" was deleted` : `model "${m.name}" version ${m.version} was deleted (or replaced by another upload)`);
+}
+
+/** The answer to a load() whose instance an unload retired before it was ready: nothing failed, it may load again. */
+function unloadedWhileLoading(pool: ModelPool): HearthError {
+  return hearthError('MODEL_UNAVAILABLE', `model ${pool.key} was unloaded while this load was starting it; nothing failed: load it again`, { headers: { 'Retry-After': '1' } });
 }
 
 /** An observer whose hooks cannot throw into the engine: a failing subscriber must not strand requests. */

@@ -23,13 +23,27 @@
 // For the autoscaler (executor/autoscaler.ts): `executor.control` implements its PoolControl seam —
 //   control.pools()                    per-pool snapshots: counts by state, queued, inflight, memoryMb, config,
 //                                      rate, measured cold-start and service times, each instance's view
-//   control.node()                     slots, memoryMb, memoryUsedMb (reserved), busySlots, peakSlots
+//   control.node()                     slots, memoryMb, memoryUsedMb (reserved), busySlots, peakSlots, heldSlots
+//                                      and stuckRuns (below)
 //   control.startInstance(n, v)        one more instance (pre-warm), if maxInstances and memory allow (may evict
 //                                      other models' idle instances, least recently used first)
 //   control.retireInstance(n, v, id)   retires that instance if it is idle
 //   control.retireIdleInstance(n, v)   retires the longest-idle instance
 //   control.scaleTo(n, v, count)       starts / retires idle instances toward count, clamped to min/maxInstances
-// Pools exist once a model version has been seen (infer or load). With `keepAlive: 'external'` the executor
+// Pools exist once a model version has been seen (infer or load). A pool belongs to one upload (name, version,
+// sha256): a manifest with another sha256 for the same version retires it; unload and remove (a delete) drop pools,
+// and after remove a request still carrying the deleted upload's manifest is refused (MODEL_NOT_FOUND /
+// VERSION_NOT_FOUND) rather than starting it. With `currentManifest`, a new pool is made only for the registry's
+// current upload of its version.
+//
+// Stuck runs: onnxruntime cannot interrupt a run, and terminate() cannot stop native code. An instance whose run
+// passed its timeout ends at once (the request gets TIMEOUT), but its worker's core and memory stay counted (a held
+// slot) until the native call returns; past a grace (stuckGraceMs) it is listed in control.node().stuckRuns and its
+// model version answers MODEL_UNAVAILABLE at once until it returns. close() does not wait for such threads, and
+// busyNativeThreads() tells the process that an exit must not wait for them either.
+//
+// Response size: a run's outputs past MAX_RESPONSE_BYTES per request (their bytes, or their JSON text as the
+// instance prints it) fail RESPONSE_TOO_LARGE on the instance thread before anything is printed or sent back. With `keepAlive: 'external'` the executor
 // does not retire idle instances on its own and leaves that to the autoscaler; by default it applies the
 // model's fixed keep-alive (idleMs; for the histogram policy its fallbackIdleMs).
 // Observer hooks (ExecutorObserver) fire for every request (queued, done with billedMs = ceil(runMs / batchSize)),
@@ -38,7 +52,7 @@ import type { ConfigClamp, Manifest, ModelConfig } from '../core/index.ts';
 import { Engine, type EngineOptions, type ExecutorControl } from './engine.ts';
 import type { Executor, ExecutorObserver, InferRequest, InferResult, ModelStats } from './types.ts';
 
-export type { CancelSignal, Executor, ExecutorObserver, InferRequest, InferResult, ModelStats, ColdStartBreakdown, InstanceState } from './types.ts';
+export type { CancelSignal, Executor, ExecutorObserver, InferRequest, InferResult, ModelStats, ColdStartBreakdown, InstanceState, StuckRun } from './types.ts';
 export type { Scheduler, QueuedRequest, InstanceView, PoolView, Placement } from './scheduler.ts';
 export type { ExecutorControl, PoolSnapshot } from './engine.ts';
 export { createScheduler, availableStrategies, type SchedulerFactory, type SchedulerContext } from './strategies/index.ts';
@@ -72,6 +86,15 @@ class ExecutorFacade implements HearthExecutor {
   }
   unload(name: string, version?: number): Promise<void> {
     return this.#engine.unload(name, version);
+  }
+  remove(name: string, version?: number): Promise<void> {
+    return this.#engine.remove(name, version);
+  }
+  checkConfig(config: ModelConfig): void {
+    this.#engine.checkConfig(config);
+  }
+  busyNativeThreads(): number {
+    return this.#engine.busyNativeThreads();
   }
   isLoaded(name: string, version: number): boolean {
     return this.#engine.isLoaded(name, version);

@@ -84,6 +84,10 @@ export class Instance implements InstanceView {
   #posted = new Set<number>();
   /** An onnxruntime load posted to the worker that it has not answered yet. */
   #nativeLoad = false;
+  /** The worker of an ended instance that is still inside a native call (see #end); undefined once it returned. */
+  #draining?: Worker;
+  /** Set when it ended while its worker was inside a native call: 'run' (a run past its timeout) or 'load'. */
+  #drainingKind?: 'run' | 'load';
   #endedResolve!: () => void;
   /** Settles when the instance is gone and its worker has been ended. */
   readonly ended = new Promise<void>((resolve) => (this.#endedResolve = resolve));
@@ -110,6 +114,20 @@ export class Instance implements InstanceView {
 
   get gone(): boolean {
     return this.#state === 'gone';
+  }
+
+  /**
+   * Set from its end until its worker returned from the native call it was in ('run' or 'load'): such a thread
+   * cannot be stopped, so its core and memory are still in use (the engine keeps them counted until `ended`).
+   */
+  get drainingNative(): 'run' | 'load' | undefined {
+    return this.#draining ? this.#drainingKind : undefined;
+  }
+
+  /** The worker thread while it is inside a native call (shutdown must not terminate it; see #end). */
+  get nativeWorker(): Worker | undefined {
+    if (this.#draining) return this.#draining;
+    return this.inNativeCall ? this.#worker : undefined;
   }
 
   /** Takes ownership of a booted worker; `terminate` is how it is ended (the worker pool's bookkeeping). */
@@ -160,7 +178,7 @@ export class Instance implements InstanceView {
    * Runs one (possibly merged) request. The input buffers are transferred to the worker: the caller must not
    * touch them afterwards. Past timeoutMs the run rejects with TIMEOUT and the instance is terminated.
    */
-  run(inputs: InputTensor[], outputs: string[] | undefined, timeoutMs: number, print?: PrintPlan): Promise<RunResult> {
+  run(inputs: InputTensor[], outputs: string[] | undefined, timeoutMs: number, print?: PrintPlan, response?: { maxBytes: number; requests: number }): Promise<RunResult> {
     if (!this.#worker || (this.#state !== 'idle' && this.#state !== 'busy')) {
       return Promise.reject(hearthError('INSTANCE_FAILED', `instance ${this.id} is ${this.#state}, not ready to run`));
     }
@@ -179,7 +197,8 @@ export class Instance implements InstanceView {
       }, timeoutMs);
       this.#runs.set(id, { resolve, reject, timer, startedAt });
       try {
-        this.#worker!.postMessage({ type: 'run', id, inputs: tensors, outputs, ...(print ? { print } : {}) }, transfer);
+        const limits = response ? { maxResponseBytes: response.maxBytes, requests: response.requests } : {};
+        this.#worker!.postMessage({ type: 'run', id, inputs: tensors, outputs, ...(print ? { print } : {}), ...limits }, transfer);
         this.#posted.add(id);
       } catch (e) {
         // Nothing reached the worker (e.g. data that cannot be cloned): only this request fails.
@@ -189,7 +208,10 @@ export class Instance implements InstanceView {
     });
   }
 
-  /** Stops taking work; ends the worker once its runs are done (at once when idle). */
+  /**
+   * Stops taking work; ends the worker once its runs are done (at once when idle). Resolves once it is gone, or at
+   * once while runs are in flight; a worker inside a native call is ended later (see `ended`).
+   */
   async retire(): Promise<void> {
     if (this.#state === 'gone') return;
     if (this.#state !== 'retiring') this.#setState('retiring');
@@ -270,19 +292,34 @@ export class Instance implements InstanceView {
       this.abandoned = true;
       l.reject(hearthError('INSTANCE_FAILED', `instance ${this.id} was retired before it finished loading`));
     }
-    this.#setState('gone');
     const w = this.#worker;
     this.#worker = undefined;
+    // Terminating a worker while onnxruntime-node creates a session or computes a run natively makes the addon
+    // throw Napi::Error into a torn-down environment, which aborts the whole process; and terminate() cannot stop
+    // native code anyway (session.run is synchronous on the worker's thread). So the worker is ended only once
+    // those calls have answered, which for a run that never ends is never: the engine keeps such a thread's core
+    // and memory counted (drainingNative) and shows it as a stuck run.
+    if (w && !dead && this.inNativeCall) {
+      this.#draining = w;
+      this.#drainingKind = this.#posted.size > 0 ? 'run' : 'load';
+    }
+    this.#setState('gone');
     if (w) {
       w.removeAllListeners('message');
       // Keep an 'error' listener: an error event with none would be thrown in the host.
       w.removeAllListeners('error');
       w.on('error', () => {});
       w.removeAllListeners('exit');
-      // Terminating a worker while onnxruntime-node creates a session or computes a run natively makes the addon
-      // throw Napi::Error into a torn-down environment, which aborts the whole process. Those calls finish and
-      // answer (the worker's JS thread is free meanwhile), so the worker is ended only after they have answered.
-      if (!dead && this.inNativeCall) await this.#drainNative(w);
+      if (this.#draining) {
+        // Not awaited: retire() and the engine's shutdown must not wait for a run that may never end.
+        void this.#drainNative(w)
+          .then(() => {
+            this.#draining = undefined;
+            return this.#terminate?.(w);
+          })
+          .finally(() => this.#endedResolve());
+        return;
+      }
       await this.#terminate?.(w);
     }
     this.#endedResolve();

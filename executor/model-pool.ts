@@ -23,7 +23,10 @@ export interface Waiting {
 const EWMA_ALPHA = 0.2;
 
 export class ModelPool {
+  /** `name@version`: what the autoscaler, stats and messages call it. */
   readonly key: string;
+  /** `name@version#sha256`: the upload it serves; another upload of the same version gets another pool. */
+  readonly artifact: string;
   readonly manifest: Manifest;
   /** The serving config as stored (what was asked). */
   requested: ModelConfig;
@@ -45,6 +48,12 @@ export class ModelPool {
   readyWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   /** Timer that re-runs dispatch when a batching delay (maxQueueDelayMs) ends. */
   delayTimer: unknown;
+  /** Taken out of the engine (its model deleted or replaced, or unloaded): it starts no instance again. */
+  dropped = false;
+  /** Why its model is refused on this node (a stuck run of it), while it is. */
+  quarantine: string | undefined;
+  /** Its ended instances whose workers are still inside a native call (it starts no new one meanwhile). */
+  draining = 0;
   #clock: Clock;
   #capacity: NodeCapacity;
   #coldStartMs: number | undefined;
@@ -54,6 +63,7 @@ export class ModelPool {
 
   constructor(manifest: Manifest, requested: ModelConfig, clock: Clock, capacity: NodeCapacity) {
     this.key = `${manifest.name}@${manifest.version}`;
+    this.artifact = `${this.key}#${manifest.sha256}`;
     this.manifest = manifest;
     this.requested = requested;
     this.#capacity = capacity;

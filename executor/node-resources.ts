@@ -6,6 +6,8 @@ export class NodeResources {
   readonly slots: number;
   readonly memoryMb: number;
   #busySlots = 0;
+  /** Slots whose core is held by a worker still inside a native call after its instance ended (engine.ts, holds). */
+  #heldSlots = 0;
   #reservedMb = 0;
   /** Highest number of runs ever in flight at once (tests assert it never passes `slots`). */
   #peakSlots = 0;
@@ -15,12 +17,17 @@ export class NodeResources {
     this.memoryMb = opts.memoryMb;
   }
 
+  /** Slots a run may take now; below 0 for a moment when a held core outlasts the run that had its slot. */
   get freeSlots(): number {
-    return this.slots - this.#busySlots;
+    return this.slots - this.#busySlots - this.#heldSlots;
   }
 
   get busySlots(): number {
     return this.#busySlots;
+  }
+
+  get heldSlots(): number {
+    return this.#heldSlots;
   }
 
   get peakSlots(): number {
@@ -36,13 +43,22 @@ export class NodeResources {
   }
 
   takeSlot(): void {
-    if (this.#busySlots >= this.slots) throw hearthError('INTERNAL', `no free CPU slot (${this.slots} in use)`);
+    if (this.freeSlots <= 0) throw hearthError('INTERNAL', `no free CPU slot (${this.slots} in use)`);
     this.#busySlots++;
     if (this.#busySlots > this.#peakSlots) this.#peakSlots = this.#busySlots;
   }
 
   releaseSlot(): void {
     if (this.#busySlots > 0) this.#busySlots--;
+  }
+
+  /** A core in use outside any run (a worker that cannot be stopped): no run may take its slot until unhold(). */
+  holdSlot(): void {
+    this.#heldSlots++;
+  }
+
+  unholdSlot(): void {
+    if (this.#heldSlots > 0) this.#heldSlots--;
   }
 
   reserve(mb: number): boolean {

@@ -115,12 +115,32 @@ export interface ExecutorObserver {
 
 export type InstanceState = 'starting' | 'idle' | 'busy' | 'retiring';
 
+/**
+ * A worker thread stuck inside onnxruntime: its instance ended (a run past its timeout, or a load given up) but the
+ * native call it was in did not return within a grace. It cannot be interrupted; it keeps a CPU slot and its memory
+ * until it returns, and its model version is refused on this node meanwhile.
+ */
+export interface StuckRun {
+  model: string;
+  version: number;
+  instanceId: string;
+  /** What was running: a run of a request, or the load of the model. */
+  kind: 'run' | 'load';
+  /** When its instance gave up on it (the run's timeout), ISO 8601. */
+  since: string;
+}
+
 export interface Executor {
   infer(req: InferRequest): Promise<InferResult>;
   /** Warms one instance now (V2 repository load). */
   load(manifest: Manifest): Promise<void>;
-  /** Retires every instance of the model, or of one version. */
+  /** Retires every instance of the model, or of one version; its pools go with them (unless requests wait in them). */
   unload(name: string, version?: number): Promise<void>;
+  /**
+   * The model, or one version, was deleted: its pools go, requests waiting in them fail with MODEL_NOT_FOUND or
+   * VERSION_NOT_FOUND, and requests that still carry its manifest are refused from now on instead of starting it.
+   */
+  remove(name: string, version?: number): Promise<void>;
   /** True when at least one instance of the version is idle or busy. */
   isLoaded(name: string, version: number): boolean;
   stats(filter?: { name?: string; version?: number }): ModelStats[];
@@ -128,5 +148,9 @@ export interface Executor {
   setConfig(name: string, config: ModelConfig): void;
   /** The config as this node applies it to the model version's pool: clamped to its cores, slots and memory. */
   fitConfig(manifest: Manifest, config: ModelConfig): { config: ModelConfig; clamped: ConfigClamp[] };
+  /** INVALID_CONFIG when no instance of the config could ever start on this node (memoryMb past EXECUTOR_MEMORY_MB). */
+  checkConfig(config: ModelConfig): void;
+  /** Worker threads inside a native call that cannot be interrupted: a process exit would wait for them. */
+  busyNativeThreads(): number;
   close(): Promise<void>;
 }

@@ -76,9 +76,13 @@ export class WorkerPool {
     await worker.terminate().catch(() => {});
   }
 
-  async close(): Promise<void> {
+  /**
+   * Ends every worker still known, but those in `keep`: workers inside a native call, which terminate() cannot stop
+   * (it would wait for ever) and would make abort the process when the call returns.
+   */
+  async close(keep: ReadonlySet<Worker> = new Set()): Promise<void> {
     this.#closed = true;
-    const all = [...this.#all];
+    const all = [...this.#all].filter((w) => !keep.has(w));
     this.#ready = [];
     this.#all.clear();
     await Promise.all(all.map((w) => w.terminate().catch(() => {})));

@@ -8,6 +8,7 @@ import type { LoadOptions, Runtime, Session } from './runtime.ts';
 import { checkFeeds, checkOutputNames } from './feed-check.ts';
 import { fromOrtTensor, toOrtTensor } from './tensor-convert.ts';
 import { describeNotOnnx } from './onnx-sniff.ts';
+import { ortMessage } from './ort-message.ts';
 
 /** Finds the model file in a version folder: model.onnx, else the only *.onnx file. */
 export async function findOnnxFile(dir: string): Promise<string> {
@@ -68,7 +69,7 @@ class OnnxSession implements Session {
     } catch (e) {
       const msg = (e as Error).message ?? String(e);
       const code = BAD_INPUT.test(msg) ? 'INVALID_TENSOR' : KERNEL_FAILED.test(msg) ? 'INTERNAL' : 'INSTANCE_FAILED';
-      throw hearthError(code, `onnxruntime: ${msg}`, { cause: e });
+      throw hearthError(code, `onnxruntime: ${ortMessage(msg)}`, { cause: e });
     }
     return fetches.map((n) => fromOrtTensor(n, results[n] as ort.Tensor));
   }
@@ -104,7 +105,7 @@ export class OnnxRuntime implements Runtime {
       session = await ort.InferenceSession.create(file, options);
     } catch (e) {
       if (isHearthError(e)) throw e;
-      const why = (await describeNotOnnx(file)) ?? (e as Error).message;
+      const why = (await describeNotOnnx(file)) ?? ortMessage((e as Error).message);
       throw hearthError('MODEL_INVALID', `${path.basename(file)} is not a loadable ONNX model: ${why}`, { cause: e });
     }
     try {

@@ -51,7 +51,12 @@ export type LoadMessageOptions = Omit<LoadOptions, 'dir' | 'format'>;
 export interface LoadMessage { type: 'load'; dir: string; format: ModelFormat; options?: LoadMessageOptions }
 /** Inputs may be deferred (JSON text, or a merge plan over several requests' parts): see functions/materialize.ts. */
 /** `print`: outputs to return as JSON `data` text too, per request of the run (functions/print-outputs.ts). */
-export interface RunMessage { type: 'run'; id: number; inputs: InputTensor[]; outputs?: string[]; print?: PrintPlan }
+/**
+ * `maxResponseBytes`: MAX_RESPONSE_BYTES; the outputs of the run may take at most that times `requests` (the requests
+ * merged into it) as bytes, and each request's printed text at most that, or they fail RESPONSE_TOO_LARGE before
+ * anything is printed or sent back.
+ */
+export interface RunMessage { type: 'run'; id: number; inputs: InputTensor[]; outputs?: string[]; print?: PrintPlan; maxResponseBytes?: number; requests?: number }
 export interface DisposeMessage { type: 'dispose' }
 export type HostToWorker = LoadMessage | RunMessage | DisposeMessage;
 

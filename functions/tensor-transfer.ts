@@ -1,5 +1,6 @@
 // Prepares tensors for postMessage across the instance thread boundary: each numeric tensor gets an
-// ArrayBuffer of its own that goes in the transfer list, so the bytes move instead of being copied.
+// ArrayBuffer of its own that goes in the transfer list, so the bytes move instead of being copied. tensorBytes
+// says how many bytes a tensor's data takes (the bound of a response, MAX_RESPONSE_BYTES).
 import { isDeferred, type DeferredPart, type InputTensor, type Tensor, type TensorData } from '../core/index.ts';
 
 type NumericData = Exclude<TensorData, string[]>;
@@ -33,4 +34,12 @@ export function transferTensors<T extends InputTensor = Tensor>(tensors: T[]): {
     return data === t.data ? t : { ...t, data };
   });
   return { tensors: out, transfer };
+}
+
+/** Bytes of a tensor's data as the binary extension sends it (BYTES: each string's UTF-8 bytes and a 4-byte length). */
+export function tensorBytes(t: Tensor): number {
+  if (!Array.isArray(t.data)) return t.data.byteLength;
+  let n = 0;
+  for (const s of t.data) n += 4 + Buffer.byteLength(s, 'utf8');
+  return n;
 }

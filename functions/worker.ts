@@ -1,13 +1,13 @@
 // The body of an instance worker: holds at most one session and answers the host's load, run and
 // dispose messages (functions/protocol.ts). Loaded by worker-entry.mjs; never imported by the host.
-import { parentPort, workerData as rawWorkerData } from 'node:worker_threads';
+import { MessageChannel, parentPort, workerData as rawWorkerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { elementCount, hearthError, isHearthError, type ErrorCode, type ModelFormat } from '../core/index.ts';
+import { elementCount, hearthError, isHearthError, type ErrorCode, type HearthError, type ModelFormat, type Tensor } from '../core/index.ts';
 import type { HostToWorker, LoadMessage, RunMessage, WorkerData, WorkerToHost } from './protocol.ts';
 import type { Runtime, Session } from './runtime.ts';
 import { materializeInputs } from './materialize.ts';
-import { printedByAll, printOutputs } from './print-outputs.ts';
-import { transferTensors } from './tensor-transfer.ts';
+import { printedByAll, printOutputsWithin } from './print-outputs.ts';
+import { tensorBytes, transferTensors } from './tensor-transfer.ts';
 
 const port = parentPort;
 if (!port) throw new Error('functions/worker.ts must run inside a worker_thread');
@@ -117,10 +117,19 @@ async function run(msg: RunMessage): Promise<void> {
     const outputs = await s.run(inputs, msg.outputs);
     inRuntime = false;
     const computeMs = performance.now() - start;
+    // Outputs past MAX_RESPONSE_BYTES fail here, before they are printed or sent: they are dropped on this thread.
+    const maxBytes = msg.maxResponseBytes ?? Infinity;
+    const tooMany = tooManyBytes(outputs, maxBytes, msg.requests ?? 1);
+    if (tooMany) throw release(outputs, tooMany);
     // Outputs the client wants as JSON are printed here, off the HTTP thread; those wanted by every request
     // of the run need not travel back as tensors.
     const t1 = performance.now();
-    const printed = msg.print ? printOutputs(outputs, msg.print) : undefined;
+    const print = msg.print ? printOutputsWithin(outputs, msg.print, maxBytes) : undefined;
+    if (print?.failed.length) {
+      if (msg.print!.names.length === 1) throw release(outputs, hearthError(print.failed[0].code, print.failed[0].message));
+      failed.push(...print.failed);
+    }
+    const printed = print?.printed;
     const everyone = msg.print ? printedByAll(msg.print.names) : undefined;
     const moved = transferTensors(everyone ? outputs.filter((t) => !everyone.has(t.name)) : outputs);
     const outputMs = performance.now() - t1;
@@ -131,6 +140,44 @@ async function run(msg: RunMessage): Promise<void> {
   } catch (e) {
     post({ type: 'error', id: msg.id, ...failure(e, inRuntime ? 'INSTANCE_FAILED' : 'INTERNAL') });
   }
+}
+
+/** RESPONSE_TOO_LARGE when the outputs of a run of `requests` requests take more than `maxBytes` each, as bytes. */
+function tooManyBytes(outputs: readonly Tensor[], maxBytes: number, requests: number): HearthError | undefined {
+  if (maxBytes === Infinity) return undefined;
+  let total = 0;
+  let largest: { t: Tensor; bytes: number } | undefined;
+  for (const t of outputs) {
+    const bytes = tensorBytes(t);
+    total += bytes;
+    if (!largest || bytes > largest.bytes) largest = { t, bytes };
+  }
+  if (total <= maxBytes * requests) return undefined;
+  const { t, bytes } = largest!;
+  const run = requests > 1 ? ` for a run of ${requests} requests (${maxBytes * requests} bytes)` : '';
+  return hearthError(
+    'RESPONSE_TOO_LARGE',
+    `the outputs take ${total} bytes, more than MAX_RESPONSE_BYTES (${maxBytes} bytes)${run}; the largest is "${t.name}" ${t.datatype} [${t.shape.join(',')}] (${bytes} bytes): ask for less`,
+  );
+}
+
+/**
+ * Frees the outputs' memory now and answers `err`. Dropped references wait for this thread's next garbage collection,
+ * and an idle instance may not collect for a long while (measured: 280 MB held for more than 12 s); a buffer
+ * transferred into a closed channel is freed with the message, without a collection.
+ */
+function release(outputs: readonly Tensor[], err: HearthError): HearthError {
+  const buffers = new Set<ArrayBuffer>();
+  for (const t of outputs) if (!Array.isArray(t.data) && t.data.buffer instanceof ArrayBuffer) buffers.add(t.data.buffer);
+  const { port1, port2 } = new MessageChannel();
+  try {
+    port1.postMessage(null, [...buffers]);
+  } catch {
+    // A buffer that cannot be transferred is left to the collector.
+  }
+  port1.close();
+  port2.close();
+  return err;
 }
 
 async function dispose(): Promise<void> {

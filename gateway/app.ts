@@ -78,7 +78,7 @@ export async function buildApp(deps: AppDeps, opts: { logger?: boolean } = {}): 
   trackBodyResponses(app);
   registerBufferedParsers(app, bodies);
 
-  await app.register(healthRoutes, { store: deps.store, scrubber });
+  await app.register(healthRoutes, { store: deps.store, scrubber, node: deps.poolControl ? () => (deps.poolControl as PoolControl).node() : undefined });
   if (deps.registry && deps.uploader) {
     await app.register(modelsRoutes, { registry: deps.registry, uploader: deps.uploader, maxModelBytes: deps.config.maxModelBytes, executor: deps.executor });
     await app.register(configRoutes, { registry: deps.registry, executor: deps.executor });

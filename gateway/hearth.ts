@@ -30,6 +30,8 @@ export interface Hearth {
   deps: AppDeps;
   /** Stops the HTTP server and every component, in reverse order of creation. */
   close(): Promise<void>;
+  /** Instance threads stuck inside native code: process.exit() would wait for them for ever (main.ts). */
+  busyNativeThreads(): number;
 }
 
 /** Staging folders older than this at start-up were left by a crash. */
@@ -59,7 +61,16 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
     const artifacts = new ArtifactCache({ dir: config.cacheDir, maxBytes: config.cacheMaxBytes, clock, openFile: (m, p) => registry.openFile(m, p) });
     // The executor's warnings (a stored serving config clamped to this node) go to the app's logger once it exists.
     let log: { warn(msg: string): void } | undefined;
-    const executor = createExecutor({ config, clock, artifacts, getConfig: (name) => registry.getServingConfig(name), keepAlive: 'external', log: { warn: (m) => log?.warn(m) } });
+    const executor = createExecutor({
+      config,
+      clock,
+      artifacts,
+      getConfig: (name) => registry.getServingConfig(name),
+      // Pools are made only for a version's current upload (never for a deleted one a job or a cache still names).
+      currentManifest: (name, version) => registry.getManifest(name, version),
+      keepAlive: 'external',
+      log: { warn: (m) => log?.warn(m) },
+    });
     closers.push(() => executor.close());
     deps.executor = executor;
     // Components added by later issues are built here, each pushing its close() onto `closers`.
@@ -87,7 +98,7 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
       (swept) => swept.length && app.log.info({ swept }, 'removed incomplete uploads'),
       (err) => app.log.warn({ err }, 'sweeping incomplete uploads failed'),
     );
-    return { app, deps, close: () => closeAll(closers) };
+    return { app, deps, close: () => closeAll(closers), busyNativeThreads: () => executor.busyNativeThreads() };
   } catch (e) {
     await closeAll(closers);
     throw e;

@@ -11,8 +11,8 @@ export interface ModelsRoutesOptions {
   registry: ModelRegistry;
   uploader: ModelUploader;
   maxModelBytes: number;
-  /** When present, deleting a model or version also retires its instances. */
-  executor?: Pick<Executor, 'unload'>;
+  /** When present, deleting a model or version also removes its pools and instances from the executor. */
+  executor?: Pick<Executor, 'remove'>;
 }
 
 const GZIP_TYPES = ['application/gzip', 'application/x-gzip', 'application/tar+gzip', 'application/x-tar+gzip', 'application/x-compressed-tar'];
@@ -85,13 +85,13 @@ export async function modelsRoutes(app: FastifyInstance, opts: ModelsRoutesOptio
     checkModelName(req.params.name);
     const version = parseVersion(req.params.version);
     await registry.deleteVersion(req.params.name, version);
-    await executor?.unload(req.params.name, version);
+    await executor?.remove(req.params.name, version);
     return { name: req.params.name, deleted: [version] };
   });
 
   app.delete<{ Params: { name: string } }>('/v1/models/:name', async (req) => {
     const deleted = await registry.deleteModel(req.params.name);
-    await executor?.unload(req.params.name);
+    await executor?.remove(req.params.name);
     return { name: req.params.name, deleted };
   });
 }

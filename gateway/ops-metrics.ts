@@ -12,8 +12,8 @@ const COLD_START_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120];
 const STATES: InstanceState[] = ['starting', 'idle', 'busy', 'retiring'];
 
 export interface HearthMetricsOptions {
-  /** Read at scrape time for hearth_instances. */
-  control?: Pick<PoolControl, 'pools'>;
+  /** Read at scrape time for hearth_instances (and hearth_stuck_runs, from node()). */
+  control?: Pick<PoolControl, 'pools'> & Partial<Pick<PoolControl, 'node'>>;
   /** Read at scrape time for hearth_cost_usd_total. */
   ledger?: CostLedger;
 }
@@ -62,6 +62,23 @@ export class HearthMetrics {
             this.set({ model: p.name, version: String(p.version), state }, p.instances.filter((i) => i.state === state).length);
           }
         }
+      },
+    });
+    new Gauge({
+      name: 'hearth_stuck_runs',
+      help: 'Instance threads stuck in native code past their timeout (each holds a CPU slot and its memory; its model version is refused meanwhile).',
+      labelNames: ['model', 'version'],
+      registers,
+      collect() {
+        this.reset();
+        const counts = new Map<string, { model: string; version: string; n: number }>();
+        for (const r of control?.node?.().stuckRuns ?? []) {
+          const k = `${r.model}@${r.version}`;
+          const c = counts.get(k) ?? { model: r.model, version: String(r.version), n: 0 };
+          c.n++;
+          counts.set(k, c);
+        }
+        for (const c of counts.values()) this.set({ model: c.model, version: c.version }, c.n);
       },
     });
     const ledger = opts.ledger;

@@ -21,7 +21,8 @@ export async function opsRoutes(app: FastifyInstance, opts: OpsRoutesOptions): P
     const n = node?.();
     return {
       models: autoscaler?.snapshot() ?? [],
-      node: { slots: n?.slots ?? 0, memoryMb: n?.memoryMb ?? 0, memoryUsedMb: n?.memoryUsedMb ?? 0 },
+      // stuckRuns: threads stuck in onnxruntime past their timeout, each holding a slot and its memory.
+      node: { slots: n?.slots ?? 0, memoryMb: n?.memoryMb ?? 0, memoryUsedMb: n?.memoryUsedMb ?? 0, stuckRuns: n?.stuckRuns ?? [] },
     };
   });
 

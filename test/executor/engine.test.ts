@@ -164,7 +164,8 @@ describe('engine', () => {
     );
     await tick(100);
     await rig.executor.unload('slow');
-    expect(await loading).toBe('INSTANCE_FAILED');
+    // Nothing failed: the load is told its instance was unloaded (503 with Retry-After over HTTP), not a 500.
+    expect(await loading).toBe('MODEL_UNAVAILABLE');
     const r = await rig.executor.infer({ manifest: f.manifest, inputs: faultInputs(0, 4) });
     expect(r.coldStart).toBe(true);
     expect((r.outputs[1].data as Float32Array)[0]).toBe(4);

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { isHearthError, type Manifest, type Tensor } from '../../core/index.ts';
 import { jsonDataText } from '../../core/v2-codec.ts';
 import { batchLayoutOf, splitOutputs } from '../../executor/batcher.ts';
-import { printedByAll, printOutputs } from '../../functions/print-outputs.ts';
+import { jsonWithin, printedByAll, printOutputs, printOutputsWithin } from '../../functions/print-outputs.ts';
 import { sileroManifest } from '../helpers/model-bodies.ts';
 
 const SILERO: Manifest = sileroManifest({ name: 'silero' });
@@ -112,5 +112,54 @@ describe('printedByAll', () => {
     expect([...printedByAll([[], ['output']])]).toEqual([]);
     expect([...printedByAll([])]).toEqual([]);
     expect([...printedByAll([['cn', 'hn'], ['hn', 'cn']])].sort()).toEqual(['cn', 'hn']);
+  });
+});
+
+describe('printing within MAX_RESPONSE_BYTES', () => {
+  const fp32 = (n: number, v = 0.123456789): Tensor => ({ name: 'y', datatype: 'FP32', shape: [1, n], data: new Float32Array(n).fill(v) });
+
+  it('jsonWithin: the same text as jsonDataText when it fits, undefined past the budget, decided in O(1) when the count settles it', () => {
+    const t = fp32(1000);
+    const text = jsonDataText(t);
+    // Under the upper bound (16 characters an element): printed at once.
+    expect(jsonWithin(t, 25 * 1000 + 2)).toBe(text);
+    // Between the bounds: printed a piece at a time; exactly its length fits, one less does not.
+    expect(jsonWithin(t, text.length)).toBe(text);
+    expect(jsonWithin(t, text.length - 1)).toBeUndefined();
+    // Past the lower bound (2 characters an element, "0,"): refused without printing.
+    const huge: Tensor = { name: 'y', datatype: 'FP32', shape: [1, 1e8], data: { length: 1e8 } as unknown as Float32Array };
+    expect(jsonWithin(huge, 1e8)).toBeUndefined();
+  });
+
+  it('jsonWithin prints pieces the same way for every datatype near its bound', () => {
+    const many = 200_000; // more than one piece
+    const cases: Tensor[] = [
+      { name: 'b', datatype: 'BOOL', shape: [many], data: Uint8Array.from({ length: many }, (_, i) => i % 3) },
+      { name: 'i', datatype: 'INT64', shape: [many], data: BigInt64Array.from({ length: many }, (_, i) => BigInt(i) * -7919n) },
+      { name: 'f', datatype: 'FP32', shape: [many], data: values(5, many, false) },
+      { name: 's', datatype: 'BYTES', shape: [3], data: ['a"b', 'ü', ''] },
+    ];
+    for (const t of cases) {
+      const text = jsonDataText(t);
+      expect(jsonWithin(t, text.length), t.datatype).toBe(text);
+      expect(jsonWithin(t, text.length - 1), t.datatype).toBeUndefined();
+    }
+    // With a NaN in one piece only, the other pieces may print shorter float32 text: the same values either way.
+    const edged: Tensor = { name: 'f', datatype: 'FP32', shape: [many], data: values(5, many) };
+    const printed = jsonWithin(edged, jsonDataText(edged).length)!;
+    const back = Float32Array.from(JSON.parse(printed) as (number | string)[], (v) => Number(v));
+    expect(Array.from(back).map(String)).toEqual(Array.from(edged.data as Float32Array).map(String));
+  });
+
+  it('printOutputsWithin fails only the request whose text is past the bound, with RESPONSE_TOO_LARGE', () => {
+    // Two requests merged: 1 row and 40 rows of silero's outputs; the bound admits the first one's text only.
+    const outputs = sileroOutputs(41, 3, false);
+    const plan = { offsets: [0, 1, 41], axes, names: [['output', 'hn'], ['output', 'hn']] };
+    const all = printOutputs(outputs, plan);
+    const first = all[0].reduce((n, p) => n + p.json.length, 0);
+    const { printed, failed } = printOutputsWithin(outputs, plan, first + 10);
+    expect(printed[0]).toEqual(all[0]);
+    expect(printed[1]).toEqual([]);
+    expect(failed).toEqual([{ request: 1, code: 'RESPONSE_TOO_LARGE', message: expect.stringMatching(/MAX_RESPONSE_BYTES/) }]);
   });
 });

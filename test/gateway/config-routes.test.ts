@@ -7,14 +7,14 @@ import { sileroBytes } from '../helpers/model-bodies.ts';
 describe('model serving config routes', () => {
   let h: TestHearth;
   const applied: { name: string; config: ModelConfig }[] = [];
-  const unloaded: { name: string; version?: number }[] = [];
+  const removed: { name: string; version?: number }[] = [];
 
   beforeAll(async () => {
     h = await startTestHearth();
     // A recording executor stands in for the real one: only setConfig is under test here.
     h.deps.executor = {
       setConfig: (name: string, config: ModelConfig) => void applied.push({ name, config }),
-      unload: async (name: string, version?: number) => void unloaded.push({ name, version }),
+      remove: async (name: string, version?: number) => void removed.push({ name, version }),
     } as never;
     await h.app.close();
     const { buildApp } = await import('../../gateway/app.ts');
@@ -75,6 +75,6 @@ describe('model serving config routes', () => {
   it('drops the config with the model', async () => {
     expect((await h.app.inject({ method: 'DELETE', url: '/v1/models/vad' })).statusCode).toBe(200);
     expect(await h.deps.store!.list('models/vad/')).toEqual([]);
-    expect(unloaded).toEqual([{ name: 'vad', version: undefined }]);
+    expect(removed).toEqual([{ name: 'vad', version: undefined }]);
   });
 });

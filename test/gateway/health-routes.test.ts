@@ -1,7 +1,11 @@
-// GET /v2/health/live and /v2/health/ready: 200 with an empty body; ready turns false when the store is unreachable.
+// GET /v2/health/live and /v2/health/ready: 200 with an empty body; ready turns false when the store is unreachable,
+// and both when every CPU slot is held by a run stuck in native code.
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, systemClock } from '../../core/index.ts';
+import type { StuckRun } from '../../executor/index.ts';
 import { buildApp } from '../../gateway/app.ts';
+import { healthRoutes } from '../../gateway/health-routes.ts';
+import Fastify from 'fastify';
 import { S3ObjectStore } from '../../model-store/index.ts';
 import { startTestHearth, type TestHearth } from '../helpers/app.ts';
 import { startS3rver } from '../helpers/s3rver.ts';
@@ -35,5 +39,23 @@ describe('health routes', () => {
     expect(res.body).toBe('');
     expect(String(res.headers['hearth-not-ready'])).toMatch(/unreachable/);
     expect((await app.inject({ url: '/v2/health/live' })).statusCode).toBe(200);
+  });
+
+  it('live and ready turn false (4xx, the reason in a header) only when stuck runs hold every slot', async () => {
+    const stuckRuns: StuckRun[] = [];
+    const app = Fastify();
+    opened.push(app);
+    await app.register(healthRoutes, { node: () => ({ slots: 2, memoryMb: 1024, memoryUsedMb: 0, stuckRuns }) });
+    const run = (model: string): StuckRun => ({ model, version: 1, instanceId: `${model}@1#1`, kind: 'run', since: new Date(0).toISOString() });
+    stuckRuns.push(run('loop'));
+    for (const url of ['/v2/health/live', '/v2/health/ready']) expect((await app.inject({ url })).statusCode, url).toBe(200);
+    stuckRuns.push(run('loop2'));
+    const live = await app.inject({ url: '/v2/health/live' });
+    expect(live.statusCode).toBe(400);
+    expect(live.body).toBe('');
+    expect(String(live.headers['hearth-not-live'])).toMatch(/all 2 CPU slots are held by runs stuck in native code \(loop@1, loop2@1\)/);
+    const ready = await app.inject({ url: '/v2/health/ready' });
+    expect(ready.statusCode).toBe(400);
+    expect(String(ready.headers['hearth-not-ready'])).toMatch(/stuck/);
   });
 });

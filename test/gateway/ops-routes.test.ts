@@ -47,7 +47,7 @@ describe('ops routes', async () => {
     expect(prom.headers['content-type']).toMatch(/text\/plain/);
     const text = prom.body;
 
-    expect(status.node).toEqual({ slots: 4, memoryMb: 8192, memoryUsedMb: expect.any(Number) });
+    expect(status.node).toEqual({ slots: 4, memoryMb: 8192, memoryUsedMb: expect.any(Number), stuckRuns: [] });
     const byName = (xs: { name: string }[], n: string) => xs.find((x) => x.name === n)! as Record<string, any>;
     for (const [name, version, sent] of [['alpha', '1', sentAlpha], ['beta', '2', sentBeta]] as const) {
       const s = byName(status.models, name);

@@ -126,3 +126,35 @@ describe('a serving config larger than the node', () => {
     expect(await sileroAnswer(n)).toBeDefined();
   });
 });
+
+// PUT {"memoryMb": 1048576} answered 200 (only maxInstances was clamped), and afterwards the model could not start:
+// an infer waited out its 30 s queue budget for 503 OVERLOADED, a load answered 503. No single instance of such a
+// config fits the node: that is refused at PUT, and a stored one (written by a bigger node) fails requests at once.
+describe('a memoryMb larger than the whole node', () => {
+  it('PUT answers 400 INVALID_CONFIG naming EXECUTOR_MEMORY_MB, and the stored config is unchanged', async () => {
+    const n = restarted!;
+    const file = path.join(dataDir, 'store/models/vad/config.json');
+    const before = await fs.readFile(file, 'utf8');
+    const res = await putConfig(n, { memoryMb: 1_048_576 });
+    expectError(res, 400, 'INVALID_CONFIG', n);
+    expect(res.json!.error).toMatch(/memoryMb/);
+    expect(res.json!.error).toMatch(/EXECUTOR_MEMORY_MB/);
+    expect(await fs.readFile(file, 'utf8')).toBe(before);
+    expect(await sileroAnswer(n)).toBeDefined();
+  });
+
+  it('a stored config that does not fit (a bigger node wrote it) fails infer and load at once with 503 MODEL_UNAVAILABLE naming the memory', async () => {
+    const n = restarted!;
+    await uploadSilero(n, 'huge');
+    await fs.writeFile(path.join(dataDir, 'store/models/huge/config.json'), JSON.stringify({ memoryMb: 1_048_576 }));
+    const base = await baseline(n);
+    // 10 s: well under the 30 s queue budget the request used to wait out (a bound that detects the old wait).
+    const res = await request(n, { method: 'POST', path: '/v2/models/huge/infer', headers: { 'content-type': 'application/json' }, body: sileroRequestBody(), timeoutMs: 10_000 });
+    expectError(res, 503, 'MODEL_UNAVAILABLE', n);
+    expect(res.json!.error).toMatch(/1048576 MB/);
+    expect(res.json!.error).toMatch(/EXECUTOR_MEMORY_MB/);
+    const load = await request(n, { method: 'POST', path: '/v2/repository/models/huge/load', timeoutMs: 10_000 });
+    expectError(load, 503, 'MODEL_UNAVAILABLE', n);
+    await expectIntact(n, base);
+  });
+});
