@@ -77,7 +77,11 @@ export async function startNode(opts: StartOptions = {}): Promise<HostileNode> {
     }),
   );
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Hearth did not start within 30 s:\n${out}`)), 30_000);
+    // A node that never listens is killed, so a failed start leaves no process behind.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`Hearth did not start within 30 s:\n${out}`));
+    }, 30_000);
     const look = () => {
       const m = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
       if (m) {
