@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
     exclude: process.env.HEARTH_FAST_TESTS ? ['test/**/*.slow.test.ts', 'node_modules/**'] : ['node_modules/**'],
     pool: 'forks',
     maxWorkers: 2,

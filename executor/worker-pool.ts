@@ -4,15 +4,12 @@ import type { Worker } from 'node:worker_threads';
 import { hearthError, type Clock } from '../core/index.ts';
 import { resolveWorkerEntry, spawnInstanceWorker, type WorkerData, type WorkerToHost } from '../functions/index.ts';
 
-/** The instance worker's tsx bootstrap (functions/), loaded by path. Pools start from the bundle when there is one. */
-export const WORKER_ENTRY_URL = new URL('../functions/worker-entry.mjs', import.meta.url);
-
 export interface WorkerPoolOptions {
   /** Workers kept booted and waiting (EXECUTOR_PREWARM_WORKERS). */
   size: number;
   workerData: WorkerData;
   clock: Clock;
-  /** Entry file override (tests). Default: the bundled worker, else the tsx bootstrap (functions/worker-bundle.ts). */
+  /** Entry file override (tests). Default: the compiled worker (functions/worker-entry.ts). */
   entry?: URL;
   /** Longest a worker may take to boot before it counts as failed. */
   bootTimeoutMs?: number;
@@ -143,7 +140,6 @@ export class WorkerPool {
   }
 
   async #boot(): Promise<Worker> {
-    // The first call in a process builds (or finds) the bundle; later ones get the same URL at once.
     const entry = this.#opts.entry ?? (await resolveWorkerEntry());
     if (this.#closed) throw hearthError('INTERNAL', 'the executor is shutting down');
     const worker = spawnInstanceWorker(entry, { workerData: this.#opts.workerData });

@@ -1,9 +1,9 @@
 // functions: what runs inside an instance. The host imports this front door; the worker body
-// (worker-entry.mjs -> worker.ts) is loaded by path through WORKER_ENTRY_URL and never imported.
+// (the compiled worker.js) is loaded by path through WORKER_ENTRY_URL and never imported.
 export type { Runtime, Session, LoadOptions } from './runtime.ts';
 export type * from './protocol.ts';
-export { inspectModel, WORKER_ENTRY_URL, type InspectOptions, type ModelSignature } from './inspect-model.ts';
-export { resolveWorkerEntry, buildWorkerBundle, hashWorkerSources, workerExecArgv, spawnInstanceWorker, type WorkerBundle, type WorkerBundleOptions } from './worker-bundle.ts';
+export { inspectModel, type InspectOptions, type ModelSignature } from './inspect-model.ts';
+export { WORKER_ENTRY_URL, resolveWorkerEntry, workerExecArgv, spawnInstanceWorker } from './worker-entry.ts';
 export { transferTensors } from './tensor-transfer.ts';
 export { checkFeeds, checkOutputNames, shapeFits } from './feed-check.ts';
 export {

@@ -2,10 +2,7 @@
 // hostile model cannot block or crash the main thread, and read its inputs and outputs as V2 specs.
 import { hearthError, type HearthError, type ModelFormat, type TensorSpec } from '../core/index.ts';
 import type { LoadMessageOptions, WorkerData, WorkerToHost } from './protocol.ts';
-import { resolveWorkerEntry, spawnInstanceWorker } from './worker-bundle.ts';
-
-/** Path of the instance worker's entry file, for `new Worker(WORKER_ENTRY_URL, { workerData })`. */
-export const WORKER_ENTRY_URL = new URL('./worker-entry.mjs', import.meta.url);
+import { resolveWorkerEntry, spawnInstanceWorker } from './worker-entry.ts';
 
 export interface InspectOptions {
   /** Give up (MODEL_INVALID) when loading takes longer than this. Default 120000. */
@@ -35,7 +32,7 @@ export interface ModelSignature {
 export async function inspectModel(dir: string, format: ModelFormat, opts: InspectOptions = {}): Promise<ModelSignature> {
   const timeoutMs = opts.timeoutMs ?? 120_000;
   const workerData: WorkerData = { allowTestRuntimes: opts.allowTestRuntimes === true };
-  const entry = await resolveWorkerEntry(); // the bundled worker, else the tsx bootstrap
+  const entry = await resolveWorkerEntry();
   return new Promise<ModelSignature>((resolve, reject) => {
     const worker = spawnInstanceWorker(entry, {
       workerData,

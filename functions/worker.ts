@@ -1,5 +1,5 @@
 // The body of an instance worker: holds at most one session and answers the host's load, run and
-// dispose messages (functions/protocol.ts). Loaded by worker-entry.mjs; never imported by the host.
+// dispose messages (functions/protocol.ts). Started by path (worker-entry.ts); never imported by the host.
 import { MessageChannel, parentPort, workerData as rawWorkerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { elementCount, hearthError, isHearthError, type ErrorCode, type HearthError, type ModelFormat, type Tensor } from '../core/index.ts';
@@ -8,6 +8,11 @@ import type { Runtime, Session } from './runtime.ts';
 import { materializeInputs } from './materialize.ts';
 import { printedByAll, printOutputsWithin } from './print-outputs.ts';
 import { tensorBytes, transferTensors } from './tensor-transfer.ts';
+
+// Node 24 has a native Float16Array, and onnxruntime-node then hands float16 tensors to its binding as one, which
+// the binding cannot read ("not enough space: expected 12, got 0"). Without it, float16 stays raw Uint16 bits, as on
+// Node 20 and as V2 carries FP16. Deleted before the runtime is imported (runtimes load lazily, below).
+delete (globalThis as { Float16Array?: unknown }).Float16Array;
 
 const port = parentPort;
 if (!port) throw new Error('functions/worker.ts must run inside a worker_thread');

@@ -2,8 +2,7 @@
 // placeholders, and the path an errno error names (ENOENT: ..., open '/...') is never echoed. Logs keep them.
 import os from 'node:os';
 import path from 'node:path';
-
-const INSTALL_DIR = path.resolve(import.meta.dirname, '..');
+import { PACKAGE_ROOT as INSTALL_DIR } from './package-info.ts';
 
 /** `E...: <text>, <syscall> '<path>'` and `'<path>' -> '<dest>'`, as Node words errno messages. */
 const ERRNO_PATH = /(\b[A-Z][A-Z0-9_]+: [^'\n]*?, [a-z_]+ )'[^']*'( -> '[^']*')?/g;

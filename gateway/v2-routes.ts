@@ -6,7 +6,6 @@
 // in a throwaway instance. So an existing version is "ready" (it can serve: the first call waits for its cold
 // start instead of failing), unless its last load on this node failed; `hearth-warm` tells whether an instance
 // is up right now. The repository index uses the same rule: READY, or UNAVAILABLE with the load error as reason.
-import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hearthError, isHearthError, platformOf, type Clock, type Manifest, type PrintedTensor, type Tensor } from '../core/index.ts';
@@ -15,6 +14,7 @@ import { binaryOutputSelector, encodeInferResponse, scanInferRequest } from '../
 import { validateInputs } from '../executor/validate.ts';
 import { parseVersion, type ModelRegistry } from '../model-store/index.ts';
 import { ClientGone } from './client-gone.ts';
+import { PACKAGE_VERSION } from './package-info.ts';
 import { readBody, type BodyReadOptions } from './request-body.ts';
 import type { PathScrubber } from './scrub-paths.ts';
 
@@ -76,7 +76,7 @@ export class ManifestCache {
 
 export const V2_EXTENSIONS = ['binary_tensor_data', 'model_repository', 'statistics'] as const;
 
-const SERVER_VERSION = (JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const SERVER_VERSION = PACKAGE_VERSION;
 
 interface ModelParams {
   name: string;

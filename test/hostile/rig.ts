@@ -38,7 +38,7 @@ export interface StartOptions {
 
 /** The command that runs Hearth the way `npm start` does. */
 export function hearthCommand(): { cmd: string; args: string[] } {
-  return { cmd: process.execPath, args: ['--import', 'tsx', 'main.ts'] };
+  return { cmd: process.execPath, args: ['dist/main.js'] };
 }
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
