@@ -1,7 +1,7 @@
 // float32ArrayJson (shortest round-trip float32 text) against the encoder's old path, JSON.stringify(Array.from(f)),
 // measured in the same run on a silero VAD-sized response, a large random tensor and small integers.
 // Run: npx tsx benchmarks/float-text.ts [reps]
-import { float32ArrayJson } from '../core/float-text.ts';
+import { float32ArrayJson } from '../protocol/index.ts';
 import { median } from './percentiles.ts';
 
 const reps = Math.max(5, Number(process.argv[2] ?? 9));

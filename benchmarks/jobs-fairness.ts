@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../core/index.ts';
-import { encodeInferRequest } from '../core/v2-codec.ts';
+import { encodeInferRequest } from '../protocol/index.ts';
 import { createHearth } from '../gateway/hearth.ts';
 import { startTestRedis } from '../test/helpers/redis.ts';
 import { arg } from './args.ts';

@@ -1,7 +1,7 @@
 // V2 codec fast paths: decoding a large JSON `data` array and encoding a large response, against the
 // obvious baseline (JSON.parse, flatten, copy into a typed array; JSON.stringify of Array.from) in the same run.
 // Run: npx tsx benchmarks/v2-codec.ts [elements]
-import { decodeInferRequest, encodeInferResponse } from '../core/v2-codec.ts';
+import { decodeInferRequest, encodeInferResponse } from '../protocol/index.ts';
 import type { Tensor } from '../core/index.ts';
 import { sampleAt } from './percentiles.ts';
 

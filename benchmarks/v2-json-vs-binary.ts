@@ -6,7 +6,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Tensor } from '../core/index.ts';
-import { encodeInferRequest } from '../core/v2-codec.ts';
+import { encodeInferRequest } from '../protocol/index.ts';
 import { sileroFeed } from '../test/helpers/model-bodies.ts';
 import { arg } from './args.ts';
 import { SILERO_FILE as modelPath } from './bench-models.ts';

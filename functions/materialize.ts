@@ -4,7 +4,7 @@
 // fails only the request it came from: its rows stay zero, the batch runs for the others, and the host
 // answers that request with the error.
 import { datatypeInfo, elementCount, hearthError, isDeferred, isHearthError, type DeferredPart, type ErrorCode, type InputTensor, type Tensor, type TensorData } from '../core/index.ts';
-import { decodeDeferredJson } from '../core/v2-codec.ts';
+import { decodeDeferredJson } from '../protocol/index.ts';
 
 export interface RequestFailure {
   /** Index of the request in its batch. */

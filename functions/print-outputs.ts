@@ -2,7 +2,7 @@
 // (possibly merged) run, the outputs it wants as JSON, cut to its own rows. The HTTP thread then splices the
 // text into the response instead of formatting thousands of floats itself.
 import { elementCount, hearthError, type Datatype, type PrintedTensor, type Tensor, type TensorData } from '../core/index.ts';
-import { jsonDataText } from '../core/v2-codec.ts';
+import { jsonDataText } from '../protocol/index.ts';
 import type { RequestFailure } from './materialize.ts';
 
 export interface PrintPlan {
@@ -89,7 +89,7 @@ const JSON_CHARS: Partial<Record<Datatype, [number, number]>> = {
   UINT64: [2, 21],
   INT64: [2, 21],
   // Floats: a float64's text ("-2.2250738585072014e-308"); float32 values print that way too when a NaN or an
-  // Infinity sends the tensor down the slow path (core/v2-codec.ts).
+  // Infinity sends the tensor down the slow path (protocol/v2-codec.ts).
   FP16: [2, 25],
   FP32: [2, 25],
   FP64: [2, 25],

@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hearthError, isHearthError, platformOf, type Clock, type Manifest, type PrintedTensor, type Tensor } from '../core/index.ts';
 import type { Executor, InferResult, ModelStats } from '../executor/types.ts';
-import { binaryOutputSelector, encodeInferResponse, scanInferRequest } from '../core/v2-codec.ts';
+import { binaryOutputSelector, encodeInferResponse, scanInferRequest } from '../protocol/index.ts';
 import { validateInputs } from '../executor/validate.ts';
 import { parseVersion, type ModelRegistry } from '../model-store/index.ts';
 import { ClientGone } from './client-gone.ts';

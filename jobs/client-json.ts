@@ -2,7 +2,7 @@
 // JSON.stringify and recursive decoders overflow the stack a few thousand levels down, so rows are refused past
 // MAX_ROW_DEPTH first), and bounded ways to show a client's value, or a message quoting one, back to the client.
 
-import { MAX_JSON_DEPTH } from '../core/v2-codec.ts';
+import { MAX_JSON_DEPTH } from '../protocol/index.ts';
 
 /** Deepest nesting of arrays and objects a job row may have: the decoder's own bound (a V2 request needs about ten). */
 export const MAX_ROW_DEPTH = MAX_JSON_DEPTH;

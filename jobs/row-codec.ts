@@ -1,7 +1,7 @@
 // How one dataset row (the text of an Open Inference Protocol request body) becomes executor inputs, and how
 // outputs become the text of a result line. Decoding works on the raw text so INT64 values stay exact.
 import type { Manifest, Tensor } from '../core/index.ts';
-import { decodeInferRequest, jsonDataText } from '../core/v2-codec.ts';
+import { decodeInferRequest, jsonDataText } from '../protocol/index.ts';
 import { validateInputs } from '../executor/validate.ts';
 
 export interface DecodedRow {

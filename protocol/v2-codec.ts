@@ -16,7 +16,7 @@ import {
   type PrintedTensor,
   type Tensor,
   type TensorData,
-} from './index.ts';
+} from '../core/index.ts';
 import { float32ArrayJson } from './float-text.ts';
 
 /** V2 parameter values are strings, numbers or booleans. */

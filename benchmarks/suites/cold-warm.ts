@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import type { Tensor } from '../../core/index.ts';
-import { encodeInferRequest } from '../../core/v2-codec.ts';
+import { encodeInferRequest } from '../../protocol/index.ts';
 import { largeOnnxModel, sileroModel, toOrtFeeds, uploadModel, upscalerModel, userModel, type BenchModel } from '../bench-models.ts';
 import { httpCall, startHearth, type ChildServer } from '../child-server.ts';
 import { runLoad } from '../load-generator.ts';

@@ -10,7 +10,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Manifest } from '../../core/index.ts';
-import { encodeInferRequest } from '../../core/v2-codec.ts';
+import { encodeInferRequest } from '../../protocol/index.ts';
 import { seededRandom } from '../azure-trace.ts';
 import { cnnModel, sileroInputs, sileroModel, uploadModel, type BenchModel } from '../bench-models.ts';
 import { httpCall, startHearth, type ChildServer } from '../child-server.ts';

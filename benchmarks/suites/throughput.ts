@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import type { Manifest, Tensor } from '../../core/index.ts';
-import { encodeInferRequest } from '../../core/v2-codec.ts';
+import { encodeInferRequest } from '../../protocol/index.ts';
 import { cnnModel, sileroInputs, sileroModel, toOrtFeeds, uploadModel, type BenchModel } from '../bench-models.ts';
 import { httpCall, startHearth, startMinimal, type ChildServer } from '../child-server.ts';
 import { runLoad, type LoadResult } from '../load-generator.ts';

@@ -5,7 +5,7 @@
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDeferred, isHearthError, type InputTensor, type Manifest, type Tensor } from '../../core/index.ts';
-import { scanInferRequest } from '../../core/v2-codec.ts';
+import { scanInferRequest } from '../../protocol/index.ts';
 import type { InferResult } from '../../executor/index.ts';
 import { SILERO_VAD_FILE } from '../fixtures/golden.ts';
 import { makeRig, manifestOf, type TestRig } from './helpers.ts';

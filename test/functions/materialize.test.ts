@@ -3,7 +3,7 @@
 // decoded eagerly; a part that fails fails only its own request, whose rows stay zero.
 import { describe, expect, it } from 'vitest';
 import { isDeferred, type Datatype, type InputTensor, type Manifest, type Tensor, type TensorData, type TensorSpec } from '../../core/index.ts';
-import { decodeInferRequest, scanInferRequest } from '../../core/v2-codec.ts';
+import { decodeInferRequest, scanInferRequest } from '../../protocol/index.ts';
 import { batchLayoutOf, mergeRequests } from '../../executor/batcher.ts';
 import { materializeInputs } from '../../functions/materialize.ts';
 

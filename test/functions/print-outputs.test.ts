@@ -2,7 +2,7 @@
 // the instance thread. Each request must get exactly the text the host would print for its split outputs.
 import { describe, expect, it } from 'vitest';
 import { isHearthError, type Manifest, type Tensor } from '../../core/index.ts';
-import { jsonDataText } from '../../core/v2-codec.ts';
+import { jsonDataText } from '../../protocol/index.ts';
 import { batchLayoutOf, splitOutputs } from '../../executor/batcher.ts';
 import { jsonWithin, printedByAll, printOutputs, printOutputsWithin } from '../../functions/print-outputs.ts';
 import { sileroManifest } from '../helpers/model-bodies.ts';

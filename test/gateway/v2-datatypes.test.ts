@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATATYPES, type Datatype, type Tensor } from '../../core/index.ts';
-import { decodeInferResponse, encodeInferRequest, floatToHalfBits } from '../../core/v2-codec.ts';
+import { decodeInferResponse, encodeInferRequest, floatToHalfBits } from '../../protocol/index.ts';
 import { IDENTITY_FIXTURES, onnxFixtureDir } from '../fixtures/golden.ts';
 import { startV2Rig, type V2Rig } from './v2-rig.ts';
 

@@ -5,7 +5,7 @@ import { deflateSync, gzipSync } from 'node:zlib';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Tensor } from '../../core/index.ts';
-import { decodeInferResponse, encodeInferRequest } from '../../core/v2-codec.ts';
+import { decodeInferResponse, encodeInferRequest } from '../../protocol/index.ts';
 import { TfjsRuntime } from '../../functions/tfjs-runtime.ts';
 import { SILERO_VAD_FILE, UPSCALER_DIR } from '../fixtures/golden.ts';
 import { multipartBody, sileroBytes, upscalerFiles } from '../helpers/model-bodies.ts';

@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DATATYPES, elementCount, isDeferred, isHearthError, type Datatype, type Tensor } from '../../core/index.ts';
-import { decodeDeferredJson, decodeInferRequest, encodeInferRequest, scanInferRequest } from '../../core/v2-codec.ts';
+import { decodeDeferredJson, decodeInferRequest, encodeInferRequest, scanInferRequest } from '../../protocol/index.ts';
 
 const SEED = 0x4ea27;
 /** Each property stops after this long even when its runs are not done (fast-check's interruptAfterTimeLimit). */

@@ -1,7 +1,7 @@
 // float32ArrayJson: every finite float32 reads back (JSON number -> double -> float32) as itself, in valid JSON, with
 // no more significant digits than a brute-force shortest search; NaN and ±Infinity are left to the caller.
 import { describe, expect, it } from 'vitest';
-import { float32ArrayJson } from '../../core/float-text.ts';
+import { float32ArrayJson } from '../../protocol/index.ts';
 
 const JSON_NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
 

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { hearthFailure as codeOf } from '../helpers/errors.ts';
 import { isDeferred } from '../../core/index.ts';
-import { decodeInferRequest, MAX_JSON_DEPTH, MAX_TENSOR_RANK, scanInferRequest, tensorFromJson } from '../../core/v2-codec.ts';
+import { decodeInferRequest, MAX_JSON_DEPTH, MAX_TENSOR_RANK, scanInferRequest, tensorFromJson } from '../../protocol/index.ts';
 
 const deep = (n: number, leaf = '1') => '['.repeat(n) + leaf + ']'.repeat(n);
 const input = (fields: string) => Buffer.from(`{"inputs":[{"name":"x",${fields}}]}`);

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { hearthFailure as failureOf } from '../helpers/errors.ts';
 import { isDeferred, isHearthError, type Datatype, type DeferredTensor, type InputTensor, type Tensor, type TensorData } from '../../core/index.ts';
-import { decodeDeferredJson, decodeInferRequest, scanInferRequest } from '../../core/v2-codec.ts';
+import { decodeDeferredJson, decodeInferRequest, scanInferRequest } from '../../protocol/index.ts';
 
 interface RawInput {
   name: string;

@@ -12,7 +12,7 @@ import {
   floatToHalfBits,
   halfBitsToFloat,
   tensorFromJson,
-} from '../../core/v2-codec.ts';
+} from '../../protocol/index.ts';
 
 function body(o: unknown): Buffer {
   return Buffer.from(JSON.stringify(o));
