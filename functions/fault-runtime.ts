@@ -3,7 +3,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hearthError, type Tensor, type TensorSpec } from '../core/index.ts';
 import type { LoadOptions, Runtime, Session } from './runtime.ts';
-import { checkFeeds, checkOutputNames } from './feed-check.ts';
+import { checkOutputNames, validateInputs } from '../protocol/index.ts';
 
 const SPECS: TensorSpec[] = [
   { name: 'mode', datatype: 'INT32', shape: [-1] },
@@ -22,8 +22,8 @@ class FaultSession implements Session {
   }
 
   async run(feeds: Tensor[], outputNames?: string[]): Promise<Tensor[]> {
-    checkFeeds(this.inputs, feeds);
-    const fetches = checkOutputNames(this.outputs, outputNames);
+    validateInputs(this, feeds);
+    const fetches = checkOutputNames(this, outputNames);
     const mode = (feeds.find((t) => t.name === 'mode')!.data as Int32Array)[0] ?? 0;
     switch (mode) {
       case 0: break;

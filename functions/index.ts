@@ -5,8 +5,3 @@ export type * from './protocol.ts';
 export { inspectModel, type InspectOptions, type ModelSignature } from './inspect-model.ts';
 export { WORKER_ENTRY_URL, resolveWorkerEntry, workerExecArgv, spawnInstanceWorker } from './worker-entry.ts';
 export { transferTensors } from './tensor-transfer.ts';
-export { checkFeeds, checkOutputNames, shapeFits } from './feed-check.ts';
-export {
-  tensorDataFromJson, tensorDataToJson, tensorDataFromBytes, tensorDataToBytes, flattenJsonData,
-  checkTensorData, floatToHalfBits, halfBitsToFloat,
-} from './tensor-convert.ts';

@@ -5,8 +5,8 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { datatypeFromOnnx, hearthError, isHearthError, type Tensor, type TensorSpec } from '../core/index.ts';
 import type { LoadOptions, Runtime, Session } from './runtime.ts';
-import { checkFeeds, checkOutputNames } from './feed-check.ts';
-import { fromOrtTensor, toOrtTensor } from './tensor-convert.ts';
+import { checkOutputNames, validateInputs } from '../protocol/index.ts';
+import { fromOrtTensor, toOrtTensor } from './runtime-tensors.ts';
 import { describeNotOnnx } from './onnx-sniff.ts';
 import { ortMessage } from './ort-message.ts';
 
@@ -54,8 +54,8 @@ class OnnxSession implements Session {
   }
 
   async run(feeds: Tensor[], outputNames?: string[]): Promise<Tensor[]> {
-    checkFeeds(this.inputs, feeds);
-    const fetches = checkOutputNames(this.outputs, outputNames);
+    validateInputs(this, feeds);
+    const fetches = checkOutputNames(this, outputNames);
     const ortFeeds: Record<string, ort.Tensor> = {};
     try {
       for (const t of feeds) ortFeeds[t.name] = toOrtTensor(ort, t);

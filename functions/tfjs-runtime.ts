@@ -6,8 +6,8 @@ import path from 'node:path';
 import type * as TfModule from '@tensorflow/tfjs';
 import { hearthError, isHearthError, type ModelFormat, type Tensor, type TensorSpec } from '../core/index.ts';
 import type { LoadOptions, Runtime, Session } from './runtime.ts';
-import { checkFeeds, checkOutputNames } from './feed-check.ts';
-import { datatypeFromTfjs, fromTfTensor, toTfTensor } from './tensor-convert.ts';
+import { checkOutputNames, validateInputs } from '../protocol/index.ts';
+import { datatypeFromTfjs, fromTfTensor, toTfTensor } from './runtime-tensors.ts';
 
 type Tf = typeof TfModule;
 type TfDtype = 'float32' | 'int32' | 'bool' | 'string';
@@ -161,8 +161,8 @@ abstract class TfSession implements Session {
   }
 
   async run(feeds: Tensor[], outputNames?: string[]): Promise<Tensor[]> {
-    checkFeeds(this.inputs, feeds);
-    const fetches = checkOutputNames(this.outputs, outputNames);
+    validateInputs(this, feeds);
+    const fetches = checkOutputNames(this, outputNames);
     const byName = new Map(feeds.map((t) => [t.name, t]));
     const inputs = this.inputs.map((s) => toTfTensor(this.tf, byName.get(s.name)!, tfDtypeOf(s)));
     let outputs: TfModule.Tensor[] = [];

@@ -10,8 +10,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hearthError, isHearthError, platformOf, type Clock, type Manifest, type PrintedTensor, type Tensor } from '../core/index.ts';
 import type { Executor, InferResult, ModelStats } from '../executor/types.ts';
-import { binaryOutputSelector, encodeInferResponse, scanInferRequest } from '../protocol/index.ts';
-import { validateInputs } from '../executor/validate.ts';
+import { binaryOutputSelector, encodeInferResponse, manifestSignature, scanInferRequest, validateInputs } from '../protocol/index.ts';
 import { parseVersion, type ModelRegistry } from '../model-store/index.ts';
 import { ClientGone } from './client-gone.ts';
 import { PACKAGE_VERSION } from './package-info.ts';
@@ -212,7 +211,7 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
     const manifest = await manifests.get(req.params.name, versionOf(req.params));
     const decoded = scanInferRequest(bodyBytes(req), { headerLength: parseHeaderLength(req.headers['inference-header-content-length']), deferAbove });
     const outputNames = decoded.outputs?.map((o) => o.name);
-    validateInputs(manifest, decoded.inputs, outputNames);
+    validateInputs(manifestSignature(manifest), decoded.inputs, outputNames);
     const exec = needExecutor();
 
     let priority: number | undefined;

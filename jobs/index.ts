@@ -17,7 +17,7 @@ export interface CreateJobsOptions {
   store: ObjectStore;
   registry: ManifestSource;
   executor: Pick<Executor, 'infer'>;
-  /** Checks a row's decoded inputs against the model (the executor's validateInputs). */
+  /** Checks a row's decoded inputs against the model (protocol's validateInputs). */
   validate?: InputValidator;
   /** Replaces the whole row codec (tests). */
   codec?: RowCodec;

@@ -1,8 +1,7 @@
 // How one dataset row (the text of an Open Inference Protocol request body) becomes executor inputs, and how
 // outputs become the text of a result line. Decoding works on the raw text so INT64 values stay exact.
 import type { Manifest, Tensor } from '../core/index.ts';
-import { decodeInferRequest, jsonDataText } from '../protocol/index.ts';
-import { validateInputs } from '../executor/validate.ts';
+import { decodeInferRequest, jsonDataText, manifestSignature, validateInputs } from '../protocol/index.ts';
 
 export interface DecodedRow {
   /** The request's "id", echoed in its result line. */
@@ -19,11 +18,11 @@ export interface RowCodec {
   encodeOutput(t: Tensor): string;
 }
 
-/** Checks decoded inputs against a model's declared inputs (the executor's validateInputs). */
+/** Checks decoded inputs against a model's declared inputs (protocol's validateInputs). */
 export type InputValidator = (manifest: Manifest, inputs: readonly Tensor[], requestedOutputs?: readonly string[]) => void;
 
 /** The online path's decoder and checks, so a row fails exactly when the same online request would. */
-export function v2RowCodec(validate: InputValidator = validateInputs): RowCodec {
+export function v2RowCodec(validate: InputValidator = (m, inputs, outputs) => validateInputs(manifestSignature(m), inputs, outputs)): RowCodec {
   return {
     decode(text, manifest) {
       // The decoder bounds nesting itself (MAX_JSON_DEPTH), so a row nested thousands deep fails as its own row.

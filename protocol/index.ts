@@ -10,3 +10,4 @@ export {
   type ScannedInferRequest, type EncodeResponseInput, type EncodedResponse,
 } from './v2-codec.ts';
 export { float32ArrayJson } from './float-text.ts';
+export { validateInputs, checkOutputNames, checkTensorData, shapeFits, manifestSignature, type Signature } from './validate.ts';

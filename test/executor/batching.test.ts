@@ -5,7 +5,7 @@ import * as ort from 'onnxruntime-node';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isHearthError, type Manifest, type Tensor } from '../../core/index.ts';
-import { validateInputs } from '../../executor/validate.ts';
+import { manifestSignature, validateInputs } from '../../protocol/index.ts';
 import { onnxFixtureDir, SILERO_VAD_FILE } from '../fixtures/golden.ts';
 import { makeRig, manifestOf, type TestRig } from './helpers.ts';
 
@@ -128,7 +128,7 @@ describe('dynamic batching', () => {
     const crowd = [...good.slice(0, 7), bad, ...good.slice(7)];
     const settled = await Promise.allSettled(
       crowd.map(async (inputs) => {
-        validateInputs(mlp, inputs);
+        validateInputs(manifestSignature(mlp), inputs);
         return rig.executor.infer({ manifest: mlp, inputs });
       }),
     );

@@ -1,7 +1,7 @@
 // validateInputs: each way an input can fail its manifest answers 400 with a code and a message naming the input.
 import { describe, expect, it } from 'vitest';
 import { isHearthError, type Manifest, type Tensor } from '../../core/index.ts';
-import { validateInputs } from '../../executor/validate.ts';
+import { checkTensorData, manifestSignature, validateInputs } from '../../protocol/index.ts';
 
 const manifest: Manifest = {
   name: 'ocr',
@@ -26,7 +26,7 @@ const sr: Tensor = { name: 'sr', datatype: 'INT64', shape: [], data: new BigInt6
 
 function failure(tensors: Tensor[], outputs?: string[]): { status: number; code: string; message: string } {
   try {
-    validateInputs(manifest, tensors, outputs);
+    validateInputs(manifestSignature(manifest), tensors, outputs);
   } catch (e) {
     if (isHearthError(e)) return { status: e.statusCode, code: e.code, message: e.message };
     throw e;
@@ -36,8 +36,8 @@ function failure(tensors: Tensor[], outputs?: string[]): { status: number; code:
 
 describe('validateInputs', () => {
   it('accepts inputs that fit, with -1 matching any size, in any order', () => {
-    expect(() => validateInputs(manifest, [sr, x([2, 3, 48, 192])])).not.toThrow();
-    expect(() => validateInputs(manifest, [x([1, 3, 48, 192]), sr], ['state'])).not.toThrow();
+    expect(() => validateInputs(manifestSignature(manifest), [sr, x([2, 3, 48, 192])])).not.toThrow();
+    expect(() => validateInputs(manifestSignature(manifest), [x([1, 3, 48, 192]), sr], ['state'])).not.toThrow();
   });
 
   it('missing input', () => {
@@ -86,5 +86,20 @@ describe('validateInputs', () => {
       code: 'INVALID_REQUEST',
       message: 'output "probs": not an output of model "ocr" version 3; expected "logits", "state"',
     });
+  });
+});
+
+describe('checkTensorData', () => {
+  it('refuses data of the wrong array type or length for its shape, and a shape that is not counts', () => {
+    expect(() => checkTensorData({ name: 'x', datatype: 'INT64', shape: [2], data: new Int32Array(2) })).toThrow(/input "x": INT64 data must be a BigInt64Array/);
+    expect(() => checkTensorData({ name: 'x', datatype: 'FP32', shape: [2, 2], data: new Float32Array(3) })).toThrow(/needs 4 elements, got 3/);
+    expect(() => checkTensorData({ name: 'x', datatype: 'FP32', shape: [-1], data: new Float32Array(1) })).toThrow(/non-negative integers/);
+    expect(() => checkTensorData({ name: 'x', datatype: 'FP32', shape: [2], data: new Float32Array(2) })).not.toThrow();
+  });
+
+  it('names a detached buffer (one already handed to an earlier infer) as such', () => {
+    const data = new Float32Array(4);
+    structuredClone(data.buffer, { transfer: [data.buffer] });
+    expect(() => checkTensorData({ name: 'x', datatype: 'FP32', shape: [4], data })).toThrow(expect.objectContaining({ code: 'INVALID_TENSOR', message: expect.stringMatching(/detached/) }));
   });
 });
