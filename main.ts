@@ -1,8 +1,7 @@
 // Hearth's entry point: read the config, build the components, listen, and shut down cleanly on a signal.
 import fs from 'node:fs';
 import { ConfigError, loadConfig, type Config } from './core/index.ts';
-import { installFatalHandlers } from './gateway/fatal-errors.ts';
-import { createHearth } from './gateway/hearth.ts';
+import { createHearth, installFatalHandlers } from './gateway/index.ts';
 
 let config: Readonly<Config>;
 try {

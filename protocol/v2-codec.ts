@@ -1138,7 +1138,7 @@ export function tensorFromJson(input: unknown, index = 0): Tensor {
   // Re-serialise only the data and read it with the exact scanner: one code path for every datatype.
   let text: string;
   try {
-    text = JSON.stringify(o.data, (_k, v) => (typeof v === 'bigint' ? `${v}` : v));
+    text = JSON.stringify(o.data, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}` : v));
   } catch (e) {
     // JSON.stringify recurses: data nested tens of thousands deep overflows the stack (a RangeError, as is a string too long).
     throw hearthError('INVALID_TENSOR', `input "${name}": "data" cannot be read: ${(e as Error).message}`);
