@@ -1,23 +1,24 @@
+// Lab, kept for the record: the measurement behind starting instance workers from a bundle (docs/performance/decisions.md, 2026-11-26).
 // Instance worker start-up: the esbuild bundle (functions/worker-bundle.ts) against the tsx bootstrap
 // (functions/worker-entry.mjs), taking turns in the same run. Spawn-to-ready wall time and the process CPU
 // each boot costs (boots run one at a time, so the process CPU delta is that boot's), then silero cold starts
 // through the executor: with no pre-spawned worker (every cold start pays a boot in its acquire step), and with
 // one (the refill boot that follows each acquire competes with the session load).
-//   tsx benchmarks/worker-boot.ts [--boots 12] [--cold 5]
+//   tsx benchmarks/lab/worker-boot.ts [--boots 12] [--cold 5]
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { defaultModelConfig, loadConfig, systemClock } from '../core/index.ts';
-import { createExecutor } from '../executor/index.ts';
-import { WorkerPool } from '../executor/worker-pool.ts';
-import { buildWorkerBundle, TSX_WORKER_ENTRY_URL, workerExecArgv } from '../functions/worker-bundle.ts';
-import type { WorkerData } from '../functions/protocol.ts';
-import { ArtifactCache } from '../model-store/index.ts';
-import { arg } from './args.ts';
-import { SILERO_FILE as modelPath, sileroFileManifest, sileroQuietFrame } from './bench-models.ts';
-import { sampleAt } from './percentiles.ts';
+import { defaultModelConfig, loadConfig, systemClock } from '../../core/index.ts';
+import { createExecutor } from '../../executor/index.ts';
+import { WorkerPool } from '../../executor/worker-pool.ts';
+import { buildWorkerBundle, TSX_WORKER_ENTRY_URL, workerExecArgv } from '../../functions/worker-bundle.ts';
+import type { WorkerData } from '../../functions/index.ts';
+import { ArtifactCache } from '../../model-store/index.ts';
+import { arg } from '../lib/args.ts';
+import { SILERO_FILE as modelPath, sileroFileManifest, sileroQuietFrame } from '../lib/bench-models.ts';
+import { sampleAt } from '../lib/percentiles.ts';
 
 const boots = Number(arg('boots', '12'));
 const colds = Number(arg('cold', '5'));
