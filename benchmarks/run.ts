@@ -7,14 +7,20 @@
 //   npm run bench -- --out DIR            results under DIR/<timestamp>/ and DIR/latest/
 //   --smoke                               the smallest run that still exercises every suite (CI smoke test)
 //   --seed N                              the keep-alive trace's seed (default 2019)
+// Two suites print their figures instead of writing a report, and take their own flags (listed at the top of each file):
+//   npm run bench -- --suite hearth-vs-minimal [--rounds 8 ...]   Hearth against a hand-rolled server, same run
+//   npm run bench -- --suite jobs-fairness [--rows 30000 ...]     a batch job beside online traffic
+// Each runs in a process of its own, as it did when it was started directly.
+// One-off scripts kept for the record are in benchmarks/lab/ (npx tsx benchmarks/lab/<name>.ts).
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TopLevelSpec } from 'vega-lite';
-import { coldBreakdownChart, coldWarmChart, keepAliveChart, strategiesChart, throughputChart, throughputLatencyChart, writeChart } from './charts.ts';
-import { describeMachine } from './machine.ts';
-import { Progress, type SuitePlan } from './progress.ts';
-import { emptyReport, evaluateGoals, renderMarkdown, SUITES, type BenchMode, type BenchReport, type SuiteName } from './report.ts';
+import { coldBreakdownChart, coldWarmChart, keepAliveChart, strategiesChart, throughputChart, throughputLatencyChart, writeChart } from './report/charts.ts';
+import { describeMachine } from './lib/machine.ts';
+import { Progress, type SuitePlan } from './lib/progress.ts';
+import { emptyReport, evaluateGoals, renderMarkdown, SUITES, type BenchMode, type BenchReport, type SuiteName } from './report/report.ts';
 import { runColdWarmSuite } from './suites/cold-warm.ts';
 import { runKeepAliveSuite, type ExecutorCostModel } from './suites/keep-alive.ts';
 import { runStrategiesSuite } from './suites/strategies.ts';
@@ -30,7 +36,37 @@ export interface BenchArgs {
   seed: number;
 }
 
-const USAGE = `usage: npm run bench -- [--quick | --smoke] [--suite cold-warm|throughput|strategies|keep-alive]... [--model PATH]... [--out DIR] [--seed N]`;
+const USAGE = `usage: npm run bench -- [--quick | --smoke] [--suite cold-warm|throughput|strategies|keep-alive]... [--model PATH]... [--out DIR] [--seed N]
+       npm run bench -- --suite hearth-vs-minimal|jobs-fairness [that suite's flags]`;
+
+/** Suites that print their own figures (no report) and read their own flags. */
+export const SCRIPT_SUITES = ['hearth-vs-minimal', 'jobs-fairness'] as const;
+export type ScriptSuiteName = (typeof SCRIPT_SUITES)[number];
+
+/** When argv selects a script suite: its name and the flags to hand it (all but the --suite selecting it). */
+export function scriptSuiteOf(argv: string[]): { suite: ScriptSuiteName; args: string[] } | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const inline = a.startsWith('--suite=') ? a.slice('--suite='.length) : undefined;
+    const value = inline ?? (a === '--suite' ? argv[i + 1] : undefined);
+    if (value === undefined) continue;
+    const names = value.split(',').map((x) => x.trim());
+    const script = names.find((n): n is ScriptSuiteName => (SCRIPT_SUITES as readonly string[]).includes(n));
+    if (!script) continue;
+    if (names.length > 1) throw new Error(`--suite ${script} runs alone, not with ${names.filter((n) => n !== script).join(', ')}\n${USAGE}`);
+    return { suite: script, args: [...argv.slice(0, i), ...argv.slice(i + (inline === undefined ? 2 : 1))] };
+  }
+  return undefined;
+}
+
+/** Runs a script suite in a process of its own with its flags, its output on ours; resolves to its exit code. */
+export function runScriptSuite(suite: ScriptSuiteName, args: string[]): Promise<number> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'suites', `${suite}.ts`), ...args], { stdio: 'inherit' });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
 
 export function parseArgs(argv: string[]): BenchArgs {
   const out: BenchArgs = { mode: 'full', suites: [], models: [], outRoot: path.join(here, 'results'), seed: 2019 };
@@ -51,7 +87,7 @@ export function parseArgs(argv: string[]): BenchArgs {
         break;
       case '--suite':
         for (const s of value().split(',').map((x) => x.trim()).filter(Boolean)) {
-          if (!(SUITES as readonly string[]).includes(s)) throw new Error(`--suite: unknown suite "${s}"; expected one of ${SUITES.join(', ')}`);
+          if (!(SUITES as readonly string[]).includes(s)) throw new Error(`--suite: unknown suite "${s}"; expected one of ${[...SUITES, ...SCRIPT_SUITES].join(', ')}`);
           if (!out.suites.includes(s as SuiteName)) out.suites.push(s as SuiteName);
         }
         break;
@@ -169,6 +205,14 @@ export async function runBench(args: BenchArgs): Promise<{ report: BenchReport; 
 
 const isMain = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
 if (isMain) {
+  let script: ReturnType<typeof scriptSuiteOf>;
+  try {
+    script = scriptSuiteOf(process.argv.slice(2));
+  } catch (e) {
+    console.error((e as Error).message);
+    process.exit(2);
+  }
+  if (script) process.exit(await runScriptSuite(script.suite, script.args));
   let args: BenchArgs;
   try {
     args = parseArgs(process.argv.slice(2));

@@ -34,7 +34,7 @@ export interface Config {
   /**
    * JSON `data` arrays of at least this many bytes are parsed on the instance thread instead of the HTTP thread;
    * smaller ones are parsed as the request arrives, while the instance runs the batch before. Default 16 KiB;
-   * README, Performance, has the measurements behind it.
+   * docs/performance/decisions.md has the measurements behind it.
    */
   deferJsonBytes: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';

@@ -1,5 +1,5 @@
 // The one registry of Hearth's error codes. Each code names its HTTP status and when it is used;
-// README.md's error table is checked against this list by test/core/errors.test.ts.
+// The error table of docs/reference/errors.md is checked against this list by test/core/errors.test.ts.
 
 export const ERROR_CODES = {
   INVALID_REQUEST: { status: 400, doc: 'The request is malformed: not JSON, a missing field, a bad parameter.' },

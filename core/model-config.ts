@@ -62,7 +62,7 @@ export function defaultModelConfig(keepAliveMs = 600_000): ModelConfig {
     concurrency: 1,
     keepAlive: { kind: 'fixed', idleMs: keepAliveMs },
     batching: { maxBatchSize: 16, maxQueueDelayMs: 0 },
-    // `event` measured best on the mixed workload of `npm run bench` (README, "Serving config").
+    // `event` measured best on the mixed workload of `npm run bench` (docs/performance/decisions.md).
     scheduling: { strategy: 'event' },
     maxQueueSize: 1024,
     runtime: { intraOpNumThreads: 1, graphOptimizationLevel: 'all' },

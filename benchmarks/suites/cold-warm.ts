@@ -9,12 +9,12 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import type { Tensor } from '../../core/index.ts';
 import { encodeInferRequest } from '../../protocol/index.ts';
-import { largeOnnxModel, sileroModel, toOrtFeeds, uploadModel, upscalerModel, userModel, type BenchModel } from '../bench-models.ts';
-import { httpCall, startHearth, type ChildServer } from '../child-server.ts';
-import { runLoad } from '../load-generator.ts';
-import { median, summarize } from '../percentiles.ts';
-import type { Progress } from '../progress.ts';
-import type { BenchMode, ColdStartBreakdownMs, ColdWarmRow } from '../report.ts';
+import { largeOnnxModel, sileroModel, toOrtFeeds, uploadModel, upscalerModel, userModel, type BenchModel } from '../lib/bench-models.ts';
+import { httpCall, startHearth, type ChildServer } from '../lib/child-server.ts';
+import { runLoad } from '../lib/load-generator.ts';
+import { median, summarize } from '../lib/percentiles.ts';
+import type { Progress } from '../lib/progress.ts';
+import type { BenchMode, ColdStartBreakdownMs, ColdWarmRow } from '../report/report.ts';
 import type { ExecutorCostModel } from './keep-alive.ts';
 
 export interface ColdWarmOptions {

@@ -7,8 +7,8 @@
 import { ManualClock, DEFAULT_HISTOGRAM, DEFAULT_PRICES, type KeepAlivePolicy, type Prices } from '../../core/index.ts';
 import { KeepAliveTracker } from '../../executor/keep-alive.ts';
 import { simulateKeepAlive, type SimulatedFunction } from '../../executor/keep-alive-simulation.ts';
-import { describeTrace, generateTrace, type Trace } from '../azure-trace.ts';
-import { percentile, round3 } from '../percentiles.ts';
+import { describeTrace, generateTrace, type Trace } from '../lib/azure-trace.ts';
+import { percentile, round3 } from '../lib/percentiles.ts';
 
 /** What one invocation costs on the executor, per model. */
 export interface ExecutorCostModel {

@@ -11,13 +11,13 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Manifest } from '../../core/index.ts';
 import { encodeInferRequest } from '../../protocol/index.ts';
-import { seededRandom } from '../azure-trace.ts';
-import { cnnModel, sileroInputs, sileroModel, uploadModel, type BenchModel } from '../bench-models.ts';
-import { httpCall, startHearth, type ChildServer } from '../child-server.ts';
-import { runLoad } from '../load-generator.ts';
-import { summarize } from '../percentiles.ts';
-import type { Progress } from '../progress.ts';
-import type { BenchMode, StrategyClassRow, StrategyRow } from '../report.ts';
+import { seededRandom } from '../lib/azure-trace.ts';
+import { cnnModel, sileroInputs, sileroModel, uploadModel, type BenchModel } from '../lib/bench-models.ts';
+import { httpCall, startHearth, type ChildServer } from '../lib/child-server.ts';
+import { runLoad } from '../lib/load-generator.ts';
+import { summarize } from '../lib/percentiles.ts';
+import type { Progress } from '../lib/progress.ts';
+import type { BenchMode, StrategyClassRow, StrategyRow } from '../report/report.ts';
 
 export interface StrategiesOptions {
   mode: BenchMode;

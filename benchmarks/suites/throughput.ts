@@ -2,7 +2,7 @@
 // for silero VAD and the CNN fixture, over V2 JSON and the binary extension, against three servers that take
 // turns within each level so that drift in the machine hits all of them alike:
 //   raw      a session.run loop in this process (one session, one intra-op thread, no HTTP): the ceiling
-//   minimal  the hand-rolled fastify + onnxruntime-node server (benchmarks/minimal-server.ts), JSON only
+//   minimal  the hand-rolled fastify + onnxruntime-node server (benchmarks/lib/minimal-server.ts), JSON only
 //   hearth   a Hearth node in its own process, default model config
 // Hearth's own split of each request into queue and compute comes from its Triton statistics, read before and
 // after each measurement (the same figures as the hearth-queue-ms / hearth-compute-ms headers, summed).
@@ -12,12 +12,12 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import type { Manifest, Tensor } from '../../core/index.ts';
 import { encodeInferRequest } from '../../protocol/index.ts';
-import { cnnModel, sileroInputs, sileroModel, toOrtFeeds, uploadModel, type BenchModel } from '../bench-models.ts';
-import { httpCall, startHearth, startMinimal, type ChildServer } from '../child-server.ts';
-import { runLoad, type LoadResult } from '../load-generator.ts';
-import { summarize } from '../percentiles.ts';
-import type { Progress } from '../progress.ts';
-import type { BenchMode, ThroughputRow } from '../report.ts';
+import { cnnModel, sileroInputs, sileroModel, toOrtFeeds, uploadModel, type BenchModel } from '../lib/bench-models.ts';
+import { httpCall, startHearth, startMinimal, type ChildServer } from '../lib/child-server.ts';
+import { runLoad, type LoadResult } from '../lib/load-generator.ts';
+import { summarize } from '../lib/percentiles.ts';
+import type { Progress } from '../lib/progress.ts';
+import type { BenchMode, ThroughputRow } from '../report/report.ts';
 
 export interface ThroughputOptions {
   mode: BenchMode;
@@ -187,8 +187,8 @@ export async function runThroughputSuite(opts: ThroughputOptions): Promise<{ row
       levels: size.levels,
       hearthMeanBatchSize: batchSizes,
       raw: 'one onnxruntime session (intraOpNumThreads 1) in the benchmark process, `concurrency` callers awaiting session.run in a closed loop',
-      minimal: 'benchmarks/minimal-server.ts in its own process: fastify + onnxruntime-node, V2 JSON, one session, no pool, no batching',
-      hearth: 'benchmarks/hearth-server.ts (createHearth) in its own process, default model config',
+      minimal: 'benchmarks/lib/minimal-server.ts in its own process: fastify + onnxruntime-node, V2 JSON, one session, no pool, no batching',
+      hearth: 'benchmarks/lib/hearth-server.ts (createHearth) in its own process, default model config',
     },
   };
 }

@@ -2,12 +2,12 @@
 // shape; the replay through the real autoscaler prices what it simulates; the report states goals without
 // asserting them. No timing assertions.
 import { describe, expect, it } from 'vitest';
-import { describeTrace, generateTrace, seededRandom } from '../../benchmarks/azure-trace.ts';
+import { describeTrace, generateTrace, seededRandom } from '../../benchmarks/lib/azure-trace.ts';
 import { KEEP_ALIVE_POLICIES, runKeepAliveSuite, simulateWithAutoscaler, simulateWithTracker } from '../../benchmarks/suites/keep-alive.ts';
-import { evaluateGoals, emptyReport, renderMarkdown } from '../../benchmarks/report.ts';
-import { describeMachine } from '../../benchmarks/machine.ts';
-import { percentile, median, summarize } from '../../benchmarks/percentiles.ts';
-import { formatDuration, Progress } from '../../benchmarks/progress.ts';
+import { evaluateGoals, emptyReport, renderMarkdown } from '../../benchmarks/report/report.ts';
+import { describeMachine } from '../../benchmarks/lib/machine.ts';
+import { percentile, median, summarize } from '../../benchmarks/lib/percentiles.ts';
+import { formatDuration, Progress } from '../../benchmarks/lib/progress.ts';
 
 describe('generateTrace', () => {
   it('is reproducible from its seed and differs across seeds', () => {

@@ -6,9 +6,9 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isPng } from '../../benchmarks/charts.ts';
+import { isPng } from '../../benchmarks/report/charts.ts';
 import { parseArgs } from '../../benchmarks/run.ts';
-import { SUITES, type BenchReport } from '../../benchmarks/report.ts';
+import { SUITES, type BenchReport } from '../../benchmarks/report/report.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 let outRoot: string;

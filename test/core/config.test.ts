@@ -57,12 +57,12 @@ describe('loadConfig', () => {
   }
 });
 
-describe("README's configuration table", () => {
+describe("docs/reference/configuration.md's table", () => {
   it('lists every variable that core/config.ts reads', () => {
     const src = fs.readFileSync(new URL('../../core/config.ts', import.meta.url), 'utf8');
     const read = new Set([...src.matchAll(/env\.([A-Z][A-Z0-9_]+)|\(env, '([A-Z][A-Z0-9_]+)'/g)].map((m) => m[1] ?? m[2]));
-    const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    const section = readme.split(/^## Configuration\s*$/m)[1]?.split(/^## /m)[0] ?? '';
+    const page = fs.readFileSync(new URL('../../docs/reference/configuration.md', import.meta.url), 'utf8');
+    const section = page.split(/^## Variables\s*$/m)[1]?.split(/^## /m)[0] ?? '';
     const documented = new Set([...section.matchAll(/^\|\s*`([A-Z][A-Z0-9_]+)`/gm)].map((m) => m[1]));
     expect(read.size).toBeGreaterThan(10);
     expect([...read].filter((v) => !documented.has(v))).toEqual([]);

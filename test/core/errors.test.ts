@@ -1,12 +1,12 @@
-// The error registry and README's error table must agree, code for code and status for status.
+// The error registry and the error table of docs/reference/errors.md must agree, code for code and status for status.
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES, hearthError } from '../../core/index.ts';
 
-function readmeErrorTable(): Map<string, number> {
-  const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-  const section = readme.split(/^## Errors\s*$/m)[1]?.split(/^## /m)[0];
-  if (!section) throw new Error('README.md has no "## Errors" section');
+function documentedErrorTable(): Map<string, number> {
+  const page = fs.readFileSync(new URL('../../docs/reference/errors.md', import.meta.url), 'utf8');
+  const section = page.split(/^## Codes\s*$/m)[1]?.split(/^## /m)[0];
+  if (!section) throw new Error('docs/reference/errors.md has no "## Codes" section');
   const rows = new Map<string, number>();
   for (const line of section.split('\n')) {
     const m = /^\|\s*`([A-Z_]+)`\s*\|\s*(\d{3})\s*\|/.exec(line);
@@ -16,8 +16,8 @@ function readmeErrorTable(): Map<string, number> {
 }
 
 describe('error registry', () => {
-  it("README's error table lists exactly the registry's codes with the same statuses", () => {
-    const table = readmeErrorTable();
+  it("docs/reference/errors.md's table lists exactly the registry's codes with the same statuses", () => {
+    const table = documentedErrorTable();
     const registry = new Map(Object.entries(ERROR_CODES).map(([code, e]) => [code, e.status as number]));
     expect([...table.keys()].sort()).toEqual([...registry.keys()].sort());
     for (const [code, status] of registry) expect(table.get(code), code).toBe(status);

@@ -1,8 +1,9 @@
+// Lab, kept for the record: the upload memory figures (docs/api/models.md, docs/performance/decisions.md, 2026-11-26).
 // Peak memory of a Hearth node while a large body streams through an upload, on the fs store and on s3 (s3rver).
 // The node runs as its own process (npm start's entry); this script samples its RSS from /proc while it sends
 // a generated body of UPLOAD_MB megabytes (default 400). The bytes are not a model, so inspection refuses them,
 // but only after they have streamed whole through the store: the figure that matters is RSS while streaming.
-// Run: npx tsx benchmarks/upload-memory.ts   (Linux only: reads /proc/<pid>/status)
+// Run: npx tsx benchmarks/lab/upload-memory.ts   (Linux only: reads /proc/<pid>/status)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -11,7 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { startS3rver } from '../test/helpers/s3rver.ts';
+import { startS3rver } from '../../test/helpers/s3rver.ts';
 
 const UPLOAD_MB = Number(process.env.UPLOAD_MB ?? 400);
 

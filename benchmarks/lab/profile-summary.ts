@@ -1,9 +1,10 @@
+// Lab, kept for the record: read the --cpu-prof profiles of the 2026-11-26 throughput hunt (docs/performance/lab-notes.md).
 // Summarises V8 .cpuprofile files (node --cpu-prof): total sampled time, and the functions with the most self
 // time, with their file and line, so a profile can be read in a terminal and quoted in a report.
-//   tsx benchmarks/profile-summary.ts <file-or-dir> [--top 25]
+//   tsx benchmarks/lab/profile-summary.ts <file-or-dir> [--top 25]
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { arg } from './args.ts';
+import { arg } from '../lib/args.ts';
 
 interface ProfileNode {
   id: number;
@@ -42,7 +43,7 @@ function summarise(p: Profile, top: number): string {
 
 const target = process.argv[2];
 if (!target) {
-  console.error('usage: tsx benchmarks/profile-summary.ts <file-or-dir> [--top 25]');
+  console.error('usage: tsx benchmarks/lab/profile-summary.ts <file-or-dir> [--top 25]');
   process.exit(2);
 }
 const top = Number(arg('top', '25'));

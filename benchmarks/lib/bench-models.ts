@@ -8,10 +8,10 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
-import type { Datatype, Manifest, Tensor, TensorData, TensorSpec } from '../core/index.ts';
-import { SILERO_VAD_FILE, UPSCALER_DIR, onnxFixtureDir } from '../test/fixtures/golden.ts';
-import { writeLargeOnnx } from '../test/fixtures/make-large-onnx.ts';
-import { sileroFeed, sileroManifest, tarGz } from '../test/helpers/model-bodies.ts';
+import type { Datatype, Manifest, Tensor, TensorData, TensorSpec } from '../../core/index.ts';
+import { SILERO_VAD_FILE, UPSCALER_DIR, onnxFixtureDir } from '../../test/fixtures/golden.ts';
+import { writeLargeOnnx } from '../../test/fixtures/make-large-onnx.ts';
+import { sileroFeed, sileroManifest, tarGz } from '../../test/helpers/model-bodies.ts';
 import { httpCall } from './child-server.ts';
 
 export const SILERO_FILE = SILERO_VAD_FILE;

@@ -1,18 +1,19 @@
+// Lab, kept for the record: V2 JSON against the binary extension, before the throughput suite measured both (2026-11-26).
 // Silero VAD through Hearth over HTTP, the same requests as V2 JSON and as the binary tensor extension (binary
 // inputs and outputs), in alternating rounds so drifting machine load hits both alike. Prints throughput,
-// p50/p99 and the binary/JSON ratio. Hearth runs in its own process (benchmarks/hearth-server.ts).
-//   tsx benchmarks/v2-json-vs-binary.ts [--duration 3000] [--warmup 500] [--rounds 3] [--concurrency 16]
+// p50/p99 and the binary/JSON ratio. Hearth runs in its own process (benchmarks/lib/hearth-server.ts).
+//   tsx benchmarks/lab/v2-json-vs-binary.ts [--duration 3000] [--warmup 500] [--rounds 3] [--concurrency 16]
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Tensor } from '../core/index.ts';
-import { encodeInferRequest } from '../protocol/index.ts';
-import { sileroFeed } from '../test/helpers/model-bodies.ts';
-import { arg } from './args.ts';
-import { SILERO_FILE as modelPath } from './bench-models.ts';
-import { startHearth, type ChildServer } from './child-server.ts';
-import { formatLoad, runLoad, type LoadResult } from './load-generator.ts';
-import { sampleAt } from './percentiles.ts';
+import type { Tensor } from '../../core/index.ts';
+import { encodeInferRequest } from '../../protocol/index.ts';
+import { sileroFeed } from '../../test/helpers/model-bodies.ts';
+import { arg } from '../lib/args.ts';
+import { SILERO_FILE as modelPath } from '../lib/bench-models.ts';
+import { startHearth, type ChildServer } from '../lib/child-server.ts';
+import { formatLoad, runLoad, type LoadResult } from '../lib/load-generator.ts';
+import { sampleAt } from '../lib/percentiles.ts';
 
 const durationMs = Number(arg('duration', '3000'));
 const warmupMs = Number(arg('warmup', '500'));

@@ -1,12 +1,12 @@
 // Servers under test run in their own processes, so the load generator and the server do not share an event
-// loop: Hearth through benchmarks/hearth-server.ts (createHearth + listen on port 0), the hand-rolled baseline
-// through benchmarks/minimal-server.ts. Each prints "listening <url>" when it accepts requests.
+// loop: Hearth through benchmarks/lib/hearth-server.ts (createHearth + listen on port 0), the hand-rolled baseline
+// through benchmarks/lib/minimal-server.ts. Each prints "listening <url>" when it accepts requests.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..');
+const root = path.resolve(here, '../..');
 
 export interface ChildServer {
   url: string;

@@ -2,12 +2,12 @@
 // off (a log line per request would be measured too). Prints "listening <url>" once it accepts requests.
 // SIGUSR2 starts a CPU profile of the main thread and a second SIGUSR2 writes it to the folder named by the
 // first argument, so a profile covers only the measured window, not start-up, upload and cold starts.
-//   DATA_DIR=/tmp/x PORT=0 tsx benchmarks/hearth-server.ts [profile-dir]
+//   DATA_DIR=/tmp/x PORT=0 tsx benchmarks/lib/hearth-server.ts [profile-dir]
 import fs from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import path from 'node:path';
-import { loadConfig } from '../core/index.ts';
-import { createHearth } from '../gateway/hearth.ts';
+import { loadConfig } from '../../core/index.ts';
+import { createHearth } from '../../gateway/index.ts';
 
 const config = loadConfig(process.env);
 const hearth = await createHearth(config, { logger: false });

@@ -1,7 +1,7 @@
 // The benchmark report: its JSON shape (report.json), the goals it is read against, and its Markdown rendering
 // (report.md). Goals are reported, never asserted: a missed goal says by how much.
-import type { MachineInfo } from './machine.ts';
-import type { KeepAliveRow, KeepAliveSuiteResult } from './suites/keep-alive.ts';
+import type { MachineInfo } from '../lib/machine.ts';
+import type { KeepAliveRow, KeepAliveSuiteResult } from '../suites/keep-alive.ts';
 
 export const SUITES = ['cold-warm', 'throughput', 'strategies', 'keep-alive'] as const;
 export type SuiteName = (typeof SUITES)[number];

@@ -1,17 +1,18 @@
+// Lab, kept for the record: checked the executor's cold-start breakdown and warm overhead before the cold-warm suite measured them over HTTP (2026-11-26).
 // Silero VAD through createExecutor(): the cold-start breakdown (store fetch, then cache), and the warm
 // sequential latency beside session.run on the calling thread, measured in the same run.
-//   tsx benchmarks/executor-cold-warm-silero.ts [--warm 2000]
+//   tsx benchmarks/lab/executor-cold-warm-silero.ts [--warm 2000]
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
-import { defaultModelConfig, loadConfig, systemClock } from '../core/index.ts';
-import { createExecutor } from '../executor/index.ts';
-import { ArtifactCache } from '../model-store/index.ts';
-import { arg } from './args.ts';
-import { SILERO_FILE as modelPath, sileroFileManifest, sileroQuietFrame, toOrtFeeds } from './bench-models.ts';
-import { sampleAt } from './percentiles.ts';
+import { defaultModelConfig, loadConfig, systemClock } from '../../core/index.ts';
+import { createExecutor } from '../../executor/index.ts';
+import { ArtifactCache } from '../../model-store/index.ts';
+import { arg } from '../lib/args.ts';
+import { SILERO_FILE as modelPath, sileroFileManifest, sileroQuietFrame, toOrtFeeds } from '../lib/bench-models.ts';
+import { sampleAt } from '../lib/percentiles.ts';
 
 const warmN = Number(arg('warm', '2000'));
 const manifest = await sileroFileManifest();

@@ -5,7 +5,7 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 import { parse, View } from 'vega';
 import { Resvg } from '@resvg/resvg-js';
 import type { ColdWarmRow, StrategyRow, ThroughputRow } from './report.ts';
-import type { KeepAliveRow } from './suites/keep-alive.ts';
+import type { KeepAliveRow } from '../suites/keep-alive.ts';
 
 /** Fonts tried in order; the first that exists is the chart's font. DejaVu ships with Debian's fontconfig. */
 const FONT_CANDIDATES = [

@@ -4,8 +4,8 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig, systemClock, type ModelConfig } from '../core/index.ts';
-import { createExecutor, type HearthExecutor } from '../executor/index.ts';
+import { loadConfig, systemClock, type ModelConfig } from '../../core/index.ts';
+import { createExecutor, type HearthExecutor } from '../../executor/index.ts';
 import { SILERO_FILE } from './bench-models.ts';
 
 export interface FolderExecutor {

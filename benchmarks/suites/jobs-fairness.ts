@@ -3,20 +3,20 @@
 // Starts its own redis-server on a free port and a Hearth on a temp dir.
 // Rounds alternate the conditions (capacity, online alone, online with a fresh job, job alone) and the summary
 // gives medians of the per-round figures, so drifting machine load does not favour one condition.
-//   tsx benchmarks/jobs-fairness.ts [--rows 30000] [--seconds 4] [--rounds 3] [--online 2] [--capacity-clients 8]
+//   npm run bench -- --suite jobs-fairness [--rows 30000] [--seconds 4] [--rounds 3] [--online 2] [--capacity-clients 8]
 //                                   [--row-concurrency 8] [--chunk 256] [--strategy stateless|stateful|event]
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../core/index.ts';
-import { encodeInferRequest } from '../protocol/index.ts';
-import { createHearth } from '../gateway/hearth.ts';
-import { startTestRedis } from '../test/helpers/redis.ts';
-import { arg } from './args.ts';
-import { SILERO_FILE, sileroInputs } from './bench-models.ts';
-import { runLoad, type LoadResult } from './load-generator.ts';
-import { median } from './percentiles.ts';
-import { describeMachine } from './machine.ts';
+import { loadConfig } from '../../core/index.ts';
+import { encodeInferRequest } from '../../protocol/index.ts';
+import { createHearth } from '../../gateway/index.ts';
+import { startTestRedis } from '../../test/helpers/redis.ts';
+import { arg } from '../lib/args.ts';
+import { SILERO_FILE, sileroInputs } from '../lib/bench-models.ts';
+import { runLoad, type LoadResult } from '../lib/load-generator.ts';
+import { median } from '../lib/percentiles.ts';
+import { describeMachine } from '../lib/machine.ts';
 
 const ROWS = Number(arg('rows', '30000'));
 const SECONDS = Number(arg('seconds', '4'));

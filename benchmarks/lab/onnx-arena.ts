@@ -1,17 +1,18 @@
+// Lab, kept for the record: the measurement behind running onnxruntime without its CPU arena (docs/performance/decisions.md, 2026-12-03).
 // onnxruntime's CPU arena (enableCpuMemArena), on and off: the process RSS after one large run (the tile fixture,
 // 4 KB in and `--mb` MB allocated inside onnxruntime; each variant in a fresh process, since RSS is per process),
 // and silero VAD's warm session.run time at batch 1 and 16 (both sessions in one process, alternating round by
 // round so drifting machine load hits both alike; medians of the rounds).
-// Run: npx tsx benchmarks/onnx-arena.ts [--mb 1024] [--rounds 15]
+// Run: npx tsx benchmarks/lab/onnx-arena.ts [--mb 1024] [--rounds 15]
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
-import { SILERO_VAD_FILE } from '../test/fixtures/golden.ts';
-import { writeTileOnnx } from '../test/fixtures/make-tile-onnx.ts';
-import { median } from './percentiles.ts';
+import { SILERO_VAD_FILE } from '../../test/fixtures/golden.ts';
+import { writeTileOnnx } from '../../test/fixtures/make-tile-onnx.ts';
+import { median } from '../lib/percentiles.ts';
 
 const argv = process.argv.slice(2);
 const arg = (name: string, def: number) => {

@@ -1,9 +1,10 @@
+// Lab, kept for the record: measured the V2 codec's fast paths against JSON.parse/stringify when they were written (2026-11-26).
 // V2 codec fast paths: decoding a large JSON `data` array and encoding a large response, against the
 // obvious baseline (JSON.parse, flatten, copy into a typed array; JSON.stringify of Array.from) in the same run.
-// Run: npx tsx benchmarks/v2-codec.ts [elements]
-import { decodeInferRequest, encodeInferResponse } from '../protocol/index.ts';
-import type { Tensor } from '../core/index.ts';
-import { sampleAt } from './percentiles.ts';
+// Run: npx tsx benchmarks/lab/v2-codec.ts [elements]
+import { decodeInferRequest, encodeInferResponse } from '../../protocol/index.ts';
+import type { Tensor } from '../../core/index.ts';
+import { sampleAt } from '../lib/percentiles.ts';
 
 const n = Number(process.argv[2] ?? 1_000_000);
 const reps = 7;

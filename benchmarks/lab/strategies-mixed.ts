@@ -1,13 +1,14 @@
+// Lab, kept for the record: the executor-only mixed run behind the `event` default (docs/performance/decisions.md, 2026-11-26).
 // Mixed traffic through the executor, one strategy at a time: a few online clients (priority 9) share silero
 // VAD with many batch-job clients (priority 0, source 'batch'), closed loop. Reports online latency and both
 // throughputs per strategy, so the default strategy can be chosen by measurement. Strategies take turns.
-//   tsx benchmarks/strategies-mixed.ts [--duration 4000] [--rounds 2] [--online 4] [--batch 48] [--max-batch 16]
+//   tsx benchmarks/lab/strategies-mixed.ts [--duration 4000] [--rounds 2] [--online 4] [--batch 48] [--max-batch 16]
 import os from 'node:os';
-import { defaultModelConfig, type ModelConfig, type SchedulingStrategy, type Tensor } from '../core/index.ts';
-import { arg } from './args.ts';
-import { sileroFolderExecutor } from './folder-executor.ts';
-import { percentileSorted, sampleAt } from './percentiles.ts';
-import { sileroFolderManifest as manifest, sileroFrame as frame } from './bench-models.ts';
+import { defaultModelConfig, type ModelConfig, type SchedulingStrategy, type Tensor } from '../../core/index.ts';
+import { arg } from '../lib/args.ts';
+import { sileroFolderExecutor } from '../lib/folder-executor.ts';
+import { percentileSorted, sampleAt } from '../lib/percentiles.ts';
+import { sileroFolderManifest as manifest, sileroFrame as frame } from '../lib/bench-models.ts';
 
 const durationMs = Number(arg('duration', '4000'));
 const rounds = Number(arg('rounds', '2'));

@@ -1,7 +1,7 @@
 // The hand-rolled baseline Hearth has to beat: fastify + onnxruntime-node, Open Inference Protocol JSON in
 // and out, one session with one intra-op thread, on the event loop's thread; no pool, no batching.
 // Written the way a developer would write it in an afternoon: JSON.parse, TypedArray.from, Array.from.
-//   tsx benchmarks/minimal-server.ts <model.onnx> [port]   prints "listening <url>"
+//   tsx benchmarks/lib/minimal-server.ts <model.onnx> [port]   prints "listening <url>"
 import { pathToFileURL } from 'node:url';
 import Fastify from 'fastify';
 import ort from 'onnxruntime-node';
@@ -66,7 +66,7 @@ export async function startMinimalServer(opts: { modelPath: string; modelName?: 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const [modelPath, port] = process.argv.slice(2);
   if (!modelPath) {
-    console.error('usage: tsx benchmarks/minimal-server.ts <model.onnx> [port]');
+    console.error('usage: tsx benchmarks/lib/minimal-server.ts <model.onnx> [port]');
     process.exit(2);
   }
   const server = await startMinimalServer({ modelPath, modelName: 'vad', port: port ? Number(port) : 0 });

@@ -1,8 +1,8 @@
 // Same-run throughput comparison, silero VAD over HTTP JSON at concurrency 16: the hand-rolled fastify +
-// onnxruntime-node server (benchmarks/minimal-server.ts) against Hearth with batching on and off and with
+// onnxruntime-node server (benchmarks/lib/minimal-server.ts) against Hearth with batching on and off and with
 // each scheduling strategy. Servers run in their own processes; the variants take turns, round after round,
 // so drifting machine load hits them alike. Prints throughput, p50/p99 and the ratio hearth/minimal.
-//   tsx benchmarks/hearth-vs-minimal.ts [--duration 5000] [--warmup 1000] [--prewarm 3000] [--rounds 2] [--concurrency 16]
+//   npm run bench -- --suite hearth-vs-minimal [--duration 5000] [--warmup 1000] [--prewarm 3000] [--rounds 2] [--concurrency 16]
 //     [--variants minimal,batch-on,batch-off,batch-delay,stateful,event,event-defer-1k] [--delay 1] (batch-delay's maxQueueDelayMs) [--min-instances N] [--max-instances N] [--max-batch 16]
 //     [--instance-concurrency N] (runs sent to one instance at once) [--idle-models N] (extra warmed, then idle, models)
 //     [--prof DIR] (DIR/hearth-main-N: the Hearth main thread over each measured window; DIR/threads: whole-life
@@ -13,14 +13,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
-import { arg } from './args.ts';
-import { SILERO_FILE as modelPath } from './bench-models.ts';
-import { formatLoad, runLoad, type LoadResult } from './load-generator.ts';
-import { median } from './percentiles.ts';
-import { cpuShare, readThreadCpu, type ThreadCpu } from './thread-cpu.ts';
+import { arg } from '../lib/args.ts';
+import { SILERO_FILE as modelPath } from '../lib/bench-models.ts';
+import { formatLoad, runLoad, type LoadResult } from '../lib/load-generator.ts';
+import { median } from '../lib/percentiles.ts';
+import { cpuShare, readThreadCpu, type ThreadCpu } from '../lib/thread-cpu.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..');
+const root = path.resolve(here, '../..');
 
 const durationMs = Number(arg('duration', '5000'));
 const warmupMs = Number(arg('warmup', '1000'));
@@ -183,7 +183,7 @@ async function main(): Promise<void> {
     const urls = new Map<string, string>();
     const pids = new Map<string, number>();
     if (variants.some((v) => !v.model)) {
-      const minimal = await startChild(path.join(here, 'minimal-server.ts'), [modelPath], {});
+      const minimal = await startChild(path.join(here, '../lib/minimal-server.ts'), [modelPath], {});
       children.push(minimal.child);
       pids.set('minimal', minimal.child.pid!);
       urls.set('minimal', `${minimal.url}/v2/models/vad/infer`);
@@ -202,7 +202,7 @@ async function main(): Promise<void> {
         const profile = profDir && !hearthChild;
         if (profile) await fs.mkdir(profDir, { recursive: true });
         hearth = await startChild(
-          path.join(here, 'hearth-server.ts'),
+          path.join(here, '../lib/hearth-server.ts'),
           profile ? [path.resolve(profDir)] : [],
           { DATA_DIR: path.join(dataDir, String(hearths.size)), PORT: '0', HOST: '127.0.0.1', REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'silent', ...v.env },
           profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profDir, 'threads')}`] : [],

@@ -1,14 +1,15 @@
+// Lab, kept for the record: separated the engine's cost from the gateway's while batching and the strategies were tuned (2026-11-26).
 // The executor alone, without HTTP or JSON: silero VAD through createExecutor() at concurrency 16, closed
 // loop, batching on and off and each strategy, against session.run on the calling thread. Separates the
 // engine's cost (queue, thread hop, merge/split) from the gateway's (HTTP, JSON codec).
-//   tsx benchmarks/executor-throughput.ts [--duration 3000] [--concurrency 16] [--rounds 1] [--variants batch-on,batch-off,stateful,event] [--no-direct]
+//   tsx benchmarks/lab/executor-throughput.ts [--duration 3000] [--concurrency 16] [--rounds 1] [--variants batch-on,batch-off,stateful,event] [--no-direct]
 import os from 'node:os';
 import ort from 'onnxruntime-node';
-import { defaultModelConfig, type ModelConfig, type SchedulingStrategy, type Tensor } from '../core/index.ts';
-import { arg, flag } from './args.ts';
-import { sileroFolderExecutor } from './folder-executor.ts';
-import { sampleAt } from './percentiles.ts';
-import { SILERO_FILE as modelPath, sileroFolderManifest as manifest, sileroFrame as inputs, toOrtFeeds } from './bench-models.ts';
+import { defaultModelConfig, type ModelConfig, type SchedulingStrategy, type Tensor } from '../../core/index.ts';
+import { arg, flag } from '../lib/args.ts';
+import { sileroFolderExecutor } from '../lib/folder-executor.ts';
+import { sampleAt } from '../lib/percentiles.ts';
+import { SILERO_FILE as modelPath, sileroFolderManifest as manifest, sileroFrame as inputs, toOrtFeeds } from '../lib/bench-models.ts';
 
 const durationMs = Number(arg('duration', '3000'));
 const concurrency = Number(arg('concurrency', '16'));

@@ -1,8 +1,9 @@
+// Lab, kept for the record: measured the shortest-float32 printer before it replaced JSON.stringify in the encoder (2026-11-26).
 // float32ArrayJson (shortest round-trip float32 text) against the encoder's old path, JSON.stringify(Array.from(f)),
 // measured in the same run on a silero VAD-sized response, a large random tensor and small integers.
-// Run: npx tsx benchmarks/float-text.ts [reps]
-import { float32ArrayJson } from '../protocol/index.ts';
-import { median } from './percentiles.ts';
+// Run: npx tsx benchmarks/lab/float-text.ts [reps]
+import { float32ArrayJson } from '../../protocol/index.ts';
+import { median } from '../lib/percentiles.ts';
 
 const reps = Math.max(5, Number(process.argv[2] ?? 9));
 
