@@ -8,8 +8,8 @@ import { inspectModel } from '../functions/index.ts';
 import { ArtifactCache, createObjectStore, ModelRegistry, ModelUploader, type ModelInspector, type ObjectStore } from '../model-store/index.ts';
 import { createExecutor } from '../executor/index.ts';
 import { buildApp, type AppDeps } from './app.ts';
-import type { Executor, ExecutorObserver } from '../executor/types.ts';
-import type { PoolControl } from '../executor/autoscaler.ts';
+import type { Executor, ExecutorObserver } from '../executor/index.ts';
+import type { PoolControl } from '../scaling/index.ts';
 import { startOps } from './ops-wiring.ts';
 import { createJobs, type WorkerTuning } from '../jobs/index.ts';
 
