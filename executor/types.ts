@@ -130,3 +130,8 @@ export interface Executor {
   busyNativeThreads(): number;
   close(): Promise<void>;
 }
+
+/** Where the executor's warnings go: a pino logger fits (the gateway passes a child of its own). */
+export interface ExecutorLog {
+  warn(obj: object, msg: string): void;
+}
