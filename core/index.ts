@@ -6,3 +6,5 @@ export * from './config.ts';
 export * from './clock.ts';
 export * from './manifest.ts';
 export * from './model-config.ts';
+export * from './observer.ts';
+export * from './cold-start-count.ts';

@@ -1,38 +1,40 @@
 // The executor's private engine: admission, the dispatch loop over every pool (CPU slots to the pool whose head
-// ranks highest, memory to cold starts with LRU eviction of other models' idle instances), instance start-up
-// and retirement, keep-alive, counters and observer hooks. executor/index.ts is its public facade.
-import os from 'node:os';
+// ranks highest; a cold start when the strategy asks for one), pools and their configs, and the observer hooks.
+// Instances start and end in executor/lifecycle.ts; the counters and events of a request's end are built in
+// executor/request-stats.ts. executor/index.ts is its public facade.
 import {
   defaultModelConfig,
   describeClamps,
-  elementCount,
   fitModelConfig,
   hearthError,
   isHearthError,
   type Clock,
   type Config,
   type ErrorCode,
+  type ExecutorObserver,
   type HearthError,
   type InputTensor,
-  isDeferred,
   type Manifest,
   type ConfigClamp,
   type ModelConfig,
-  type NodeCapacity,
   type PrintedTensor,
   type Tensor,
 } from '../core/index.ts';
-import type { PrintPlan } from '../functions/print-outputs.ts';
-import type { LoadMessageOptions } from '../functions/protocol.ts';
-import { tensorBytes } from '../functions/tensor-transfer.ts';
-import type { ArtifactSource } from '../model-store/artifact-cache.ts';
+import type { LoadMessageOptions, RunMessage } from '../functions/index.ts';
+import { tensorBytes } from '../functions/index.ts';
+import { checkTensorData } from '../protocol/index.ts';
+import type { ArtifactSource } from '../model-store/index.ts';
 import { batchSignature, mergeRequests, splitOutputs } from './batcher.ts';
-import { Instance } from './instance.ts';
+import type { Instance } from './instance.ts';
+import { InstanceLifecycle, unloadedWhileLoading } from './lifecycle.ts';
 import { ModelPool, type Waiting } from './model-pool.ts';
-import { instanceMemoryMb, NodeResources } from './node-resources.ts';
+import { instanceMemoryMb } from './node-resources.ts';
+import { answered, coldStarted, neverRan, runFailed } from './request-stats.ts';
 import type { PoolView, QueuedRequest } from './scheduler.ts';
-import type { CancelSignal, ExecutorObserver, InferRequest, InferResult, InstanceState, ModelStats, StuckRun } from './types.ts';
-import { WorkerPool } from './worker-pool.ts';
+import type { CancelSignal, ExecutorLog, InferRequest, InferResult, InstanceState, ModelStats, StuckRun } from './types.ts';
+
+/** What the instance prints as JSON for each request of a run. */
+type PrintPlan = NonNullable<RunMessage['print']>;
 
 export interface EngineOptions {
   config: Readonly<Config>;
@@ -51,17 +53,15 @@ export interface EngineOptions {
   queueBudgetMs?: number;
   /** Longest a model load may take. Default 120 s. */
   loadTimeoutMs?: number;
-  /**
-   * 'executor' (default): an idle instance retires after its model's keep-alive (fixed idleMs; for the
-   * histogram policy, its fallbackIdleMs). 'external': the autoscaler retires instances through control.
-   */
-  keepAlive?: 'executor' | 'external';
   /** Worker entry override (tests). */
   workerEntry?: URL;
   /** CPU cores the node counts (the cap on a session's op threads). Default os.availableParallelism(). */
   cores?: number;
-  /** Where warnings go (a stored serving config clamped to this node, a stuck run); the gateway passes its logger. */
-  log?: { warn(msg: string): void };
+  /**
+   * Where warnings go (a stored serving config clamped to this node, a stuck run, an observer that threw); the
+   * gateway passes its logger. Without one, the executor's first warning becomes a process warning, the rest are dropped.
+   */
+  log?: ExecutorLog;
   /**
    * The manifest the registry holds now for a version (throws MODEL_NOT_FOUND / VERSION_NOT_FOUND). Pools are made
    * only for the current upload: a request still carrying the manifest of a deleted or replaced one (a job chunk
@@ -103,31 +103,13 @@ export interface ExecutorControl {
   node(): { slots: number; memoryMb: number; memoryUsedMb: number; busySlots: number; peakSlots: number; heldSlots: number; stuckRuns: StuckRun[] };
   /** Starts one more instance of the pool (a cold start, or a pre-warm) if maxInstances and memory allow. */
   startInstance(name: string, version: number): void;
-  /** Retires that instance if it is idle. */
+  /** Retires that instance if it is idle (idle instances retire only so: the autoscaler applies the keep-alive). */
   retireInstance(name: string, version: number, instanceId: string): void;
-  /** Retires the pool's longest-idle instance; false when none is idle. */
-  retireIdleInstance(name: string, version: number): boolean;
-  /** Starts or retires (idle only) instances until the pool has `n` live ones, within min/maxInstances and memory. */
-  scaleTo(name: string, version: number, n: number): { started: number; retired: number };
 }
 
 const DEFAULT_PRIORITY = 5;
-const STUCK_GRACE_MS = 2000;
 /** Deleted uploads remembered (tombstones), and unloaded pools whose counters and footprint are kept, each at most. */
 const MAX_REMEMBERED = 10_000;
-
-/**
- * A worker still inside a native call after its instance ended (Instance.drainingNative): it cannot be stopped, so
- * its core (a held slot) and its memory stay counted until it returns; past the grace it is a stuck run.
- */
-interface NativeHold {
-  pool: ModelPool;
-  inst: Instance;
-  kind: 'run' | 'load';
-  since: number;
-  stuck: boolean;
-  timer: unknown;
-}
 
 /** One upload of a version: name, version and content (a re-upload of the same name and version is another). */
 function artifactOf(m: Manifest): string {
@@ -153,12 +135,8 @@ function abortError(signal: CancelSignal): unknown {
 export class Engine {
   #o: EngineOptions;
   #clock: Clock;
-  #node: NodeResources;
-  #capacity: NodeCapacity;
-  /** Instance loads in progress, and a count of those begun: a load is measured only when it ran alone. */
-  #loading = 0;
-  #loadsBegun = 0;
-  #workers: WorkerPool;
+  #life: InstanceLifecycle;
+  #log: ExecutorLog;
   #observer: ExecutorObserver;
   /** The pool of each `name@version`: it belongs to one upload (ModelPool.artifact); another one retires it. */
   #pools = new Map<string, ModelPool>();
@@ -174,13 +152,6 @@ export class Engine {
    * footprint, both taken up again when a pool of the same upload is made.
    */
   #unloaded = new Map<string, { artifact: string; stats: ModelStats; measuredMb: number | undefined }>();
-  /** Workers inside native calls whose instances ended (see NativeHold). */
-  #holds = new Map<Instance, NativeHold>();
-  /** Every instance whose worker has not ended yet (dropped pools' and held ones included). */
-  #alive = new Set<Instance>();
-  /** Artifacts refused on this node while a stuck run of them lasts: how many, and why. */
-  #quarantine = new Map<string, { count: number; reason: string }>();
-  #keepAliveTimers = new Map<Instance, unknown>();
   #seq = 0;
   #pumping = false;
   #pumpAgain = false;
@@ -190,26 +161,27 @@ export class Engine {
   constructor(o: EngineOptions) {
     this.#o = o;
     this.#clock = o.clock;
-    this.#observer = guarded(o.observer ?? {});
-    this.#node = new NodeResources({ slots: o.config.executor.slots, memoryMb: o.config.executor.memoryMb });
-    this.#capacity = Object.freeze({ cores: o.cores ?? os.availableParallelism(), slots: o.config.executor.slots, memoryMb: o.config.executor.memoryMb });
-    this.#workers = new WorkerPool({
-      size: o.config.executor.prewarmWorkers,
-      workerData: { allowTestRuntimes: !!o.allowTestRuntimes, preload: ['onnx'] },
-      clock: o.clock,
-      ...(o.workerEntry ? { entry: o.workerEntry } : {}),
+    this.#log = o.log ?? processWarningLog();
+    this.#observer = guarded(o.observer ?? {}, this.#log);
+    const engine = this;
+    this.#life = new InstanceLifecycle(o, {
+      pools: this.#pools,
+      log: this.#log,
+      observer: () => engine.#observer,
+      closed: () => engine.#closed,
+      pump: () => engine.#pump(),
+      failWaiting: (pool, err, reason, which) => engine.#failWaiting(pool, err, reason, which),
+      warnClamps: (pool) => engine.#warnClamps(pool),
     });
-    // Background: the first cold start finds a booted worker when this has finished.
-    this.#workers.fill().catch(() => {});
   }
 
   /** Resolves when the pre-spawned workers are booted (tests and benchmarks wait for it). */
   prewarmed(): Promise<void> {
-    return this.#workers.fill();
+    return this.#life.prewarmed();
   }
 
   setObserver(observer: ExecutorObserver): void {
-    this.#observer = guarded(observer);
+    this.#observer = guarded(observer, this.#log);
   }
 
   // ---- requests -------------------------------------------------------------------------------------------
@@ -244,7 +216,8 @@ export class Engine {
       throw err;
     }
     try {
-      checkTensorData(req.inputs);
+      // Every input's data must hold its shape's elements (protocol's check; it also names a detached buffer).
+      for (const t of req.inputs) checkTensorData(t);
     } catch (e) {
       this.#finishFailed(pool, arrivedAt, 'REJECTED', e as HearthError);
       throw e;
@@ -306,23 +279,17 @@ export class Engine {
 
   /** Counts a request that never ran. */
   #finishFailed(pool: ModelPool, arrivedAt: number, reason: 'REJECTED' | 'CANCELED' | 'OTHER', err: HearthError | undefined): void {
-    const now = this.#clock.now();
-    pool.stats.fail.count++;
-    pool.stats.fail.ns += Math.round((now - arrivedAt) * 1e6);
-    this.#observer.onRequestDone?.({
-      name: pool.manifest.name,
-      version: pool.manifest.version,
-      ok: false,
-      reason,
-      ...(err ? { code: err.code } : {}),
-      queueMs: now - arrivedAt,
-      computeMs: 0,
-      billedMs: 0,
-      memoryMb: pool.memoryMb,
-      batchSize: 0,
-      coldStart: false,
-      at: now,
-    });
+    const e = neverRan(pool.stats, pool.manifest, { arrivedAt, now: this.#clock.now(), reason, ...(err ? { code: err.code } : {}), memoryMb: pool.memoryMb });
+    this.#observer.onRequestDone?.(e);
+  }
+
+  /** Fails the pool's waiting requests (those `which` picks, else all) with `err`; each counts as never run. */
+  #failWaiting(pool: ModelPool, err: HearthError, reason: 'REJECTED' | 'OTHER', which?: (w: Waiting) => boolean): void {
+    for (const w of [...pool.waiting.values()]) {
+      if ((which && !which(w)) || !this.#unqueue(pool, w)) continue;
+      this.#finishFailed(pool, w.q.arrivedAt, reason, err);
+      w.reject(err);
+    }
   }
 
   // ---- dispatch -------------------------------------------------------------------------------------------
@@ -353,7 +320,7 @@ export class Engine {
       do {
         this.#pumpAgain = false;
         this.#dispatch();
-        this.#keepMinimum();
+        this.#life.keepMinimum();
       } while (this.#pumpAgain);
     } finally {
       this.#pumping = false;
@@ -378,14 +345,14 @@ export class Engine {
         const placement = pool.scheduler.place(this.#view(pool, now), now);
         if (placement.kind === 'run') {
           // No free slot: this pool waits, but others may still need a cold start (that takes no slot).
-          if (this.#node.freeSlots <= 0) continue;
+          if (this.#life.node.freeSlots <= 0) continue;
           const inst = pool.instances.get(placement.instanceId);
           if (!inst || (inst.state !== 'idle' && inst.state !== 'busy') || inst.inflight >= inst.concurrency) continue;
           this.#runBatch(pool, inst, now);
           progressed = true;
           break;
         }
-        if (placement.kind === 'cold-start' && this.#startInstance(pool)) {
+        if (placement.kind === 'cold-start' && this.#life.start(pool)) {
           progressed = true;
           break;
         }
@@ -407,7 +374,7 @@ export class Engine {
       ratePerSec: pool.rate.panicRate(now),
       maxBatchItems: pool.maxBatchItems,
       get canGrow() {
-        return (canGrow ??= engine.#canGrow(pool));
+        return (canGrow ??= engine.#life.canGrow(pool));
       },
     };
   }
@@ -438,8 +405,7 @@ export class Engine {
       batch.push(w);
     }
     if (batch.length === 0) return;
-    this.#node.takeSlot();
-    this.#clearKeepAlive(inst);
+    this.#life.node.takeSlot();
     // The instance's first run is its cold start's; a request counts as cold when it was already waiting
     // before the instance became ready (one pre-warmed by load() or the autoscaler serves warm).
     const firstRun = inst.runs === 0;
@@ -462,7 +428,7 @@ export class Engine {
         outputNames = unionOutputs(batch);
       }
     } catch (e) {
-      this.#node.releaseSlot();
+      this.#life.node.releaseSlot();
       for (const w of batch) this.#failRun(pool, w, e, now, 0, 1, inst, coldOf(w));
       return;
     }
@@ -470,7 +436,7 @@ export class Engine {
     const maxResponseBytes = this.#o.config.limits.maxResponseBytes;
     inst.run(inputs, outputNames, pool.config.timeoutMs, printPlan(batch, offsets, pool), { maxBytes: maxResponseBytes, requests: batch.length }).then(
       (r) => {
-        this.#node.releaseSlot();
+        this.#life.node.releaseSlot();
         const end = this.#clock.now();
         const computeMs = r.computeMs;
         pool.stats.executionCount++;
@@ -490,8 +456,7 @@ export class Engine {
         let coldStartMs: number | undefined;
         if (cold) {
           coldStartMs = end - inst.createdAt;
-          pool.stats.coldStarts++;
-          pool.stats.coldStartNs += Math.round(coldStartMs * 1e6);
+          coldStarted(pool.stats, coldStartMs);
         }
         // Requests whose deferred inputs did not parse on the instance: their rows ran as zeros; they fail alone.
         const failedAt = r.failed ? new Map(r.failed.map((f) => [f.request, f])) : undefined;
@@ -518,40 +483,26 @@ export class Engine {
             result.coldStartMs = coldStartMs;
             result.breakdown = { ...inst.timings, firstRunMs: computeMs };
           }
-          const s = pool.stats;
-          s.inferenceCount++;
-          s.lastInference = Date.now();
-          s.success.count++;
-          s.success.ns += Math.round((end - w.q.arrivedAt) * 1e6);
-          s.queue.count++;
-          s.queue.ns += Math.round(queueMs * 1e6);
-          s.computeInfer.count++;
-          // The three parts add up to the run as the host saw it (thread hop counted in compute_infer).
-          s.computeInfer.ns += Math.round(Math.max(0, computeMs - r.inputMs - r.outputMs) * 1e6);
-          s.computeInput.count++;
-          s.computeInput.ns += Math.round(r.inputMs * 1e6);
-          s.computeOutput.count++;
-          s.computeOutput.ns += Math.round(r.outputMs * 1e6);
-          s.bySource![w.req.source === 'batch' ? 'batch' : 'online']++;
-          this.#observer.onRequestDone?.({
-            name: pool.manifest.name,
-            version: pool.manifest.version,
-            ok: true,
+          const done = answered(pool.stats, pool.manifest, {
+            arrivedAt: w.q.arrivedAt,
+            now: end,
             queueMs,
             computeMs,
-            billedMs: Math.max(1, Math.ceil(computeMs / batch.length)),
-            memoryMb: inst.memoryMb,
+            inputMs: r.inputMs,
+            outputMs: r.outputMs,
             batchSize: batch.length,
+            memoryMb: inst.memoryMb,
             coldStart: wCold,
-            ...(wCold && coldStartMs !== undefined ? { coldStartMs } : {}),
-            at: end,
+            ...(coldStartMs !== undefined ? { coldStartMs } : {}),
+            source: w.req.source === 'batch' ? 'batch' : 'online',
           });
+          this.#observer.onRequestDone?.(done);
           w.resolve(result);
         }
         this.#pump();
       },
       (e) => {
-        this.#node.releaseSlot();
+        this.#life.node.releaseSlot();
         const ranMs = this.#clock.now() - startedAt;
         for (const w of batch) this.#failRun(pool, w, e, startedAt, ranMs, batch.length, inst, coldOf(w));
         this.#pump();
@@ -560,284 +511,33 @@ export class Engine {
   }
 
   #failRun(pool: ModelPool, w: Waiting, e: unknown, startedAt: number, ranMs: number, batchSize: number, inst: Instance, cold: boolean): void {
-    const now = this.#clock.now();
     const err = isHearthError(e) ? e : hearthError('INTERNAL', (e as Error)?.message ?? String(e), { cause: e });
-    pool.stats.fail.count++;
-    pool.stats.fail.ns += Math.round((now - w.q.arrivedAt) * 1e6);
-    this.#observer.onRequestDone?.({
-      name: pool.manifest.name,
-      version: pool.manifest.version,
-      ok: false,
-      reason: err.code === 'INSTANCE_FAILED' || err.code === 'TIMEOUT' ? 'BACKEND' : 'OTHER',
+    const done = runFailed(pool.stats, pool.manifest, {
+      arrivedAt: w.q.arrivedAt,
+      now: this.#clock.now(),
       code: err.code,
       queueMs: startedAt - w.q.arrivedAt,
       computeMs: ranMs,
-      // Time an instance spent on the request is billed even when it failed (Lambda bills timeouts).
-      billedMs: ranMs > 0 ? Math.max(1, Math.ceil(ranMs / batchSize)) : 0,
-      memoryMb: inst.memoryMb,
       batchSize,
+      memoryMb: inst.memoryMb,
       coldStart: cold,
-      at: now,
     });
+    this.#observer.onRequestDone?.(done);
     w.reject(err);
-  }
-
-  // ---- instances ------------------------------------------------------------------------------------------
-
-  /** Memory an instance of `pool` could get now, evicting other models' idle instances if need be. */
-  #canGrow(pool: ModelPool): boolean {
-    if (pool.liveInstances().length >= pool.config.maxInstances) return false;
-    const need = pool.memoryMb;
-    if (this.#node.freeMb >= need) return true;
-    let freeable = this.#node.freeMb;
-    for (const v of this.#evictable(pool)) {
-      freeable += v.memoryMb;
-      if (freeable >= need) return true;
-    }
-    return false;
-  }
-
-  /** Idle instances of other pools above their minInstances, least recently used first. */
-  #evictable(except: ModelPool): Instance[] {
-    const out: Instance[] = [];
-    for (const p of this.#pools.values()) {
-      if (p === except) continue;
-      const idle = [...p.instances.values()].filter((i) => i.state === 'idle' && i.inflight === 0);
-      const spare = p.liveInstances().length - p.config.minInstances;
-      idle.sort((a, b) => a.idleSince - b.idleSince);
-      out.push(...idle.slice(0, Math.max(0, spare)));
-    }
-    return out.sort((a, b) => a.idleSince - b.idleSince);
-  }
-
-  /** Reserves memory (evicting if it must) and starts one instance; false when the node cannot hold it. */
-  #startInstance(pool: ModelPool, opts: { evict?: boolean } = {}): boolean {
-    if (this.#closed || pool.liveInstances().length >= pool.config.maxInstances) return false;
-    // A dropped or refused pool starts nothing; nor one whose timed-out run is still inside onnxruntime (a request
-    // that made one instance run for ever would make the next one do the same: wait for it to return or be stuck).
-    if (pool.dropped || pool.quarantine !== undefined || pool.draining > 0 || pool.memoryMb > this.#node.memoryMb) return false;
-    const need = pool.memoryMb;
-    if (!this.#node.reserve(need)) {
-      if (opts.evict === false || !this.#canGrow(pool)) return false;
-      for (const v of this.#evictable(pool)) {
-        if (this.#node.freeMb >= need) break;
-        void v.retire();
-      }
-      if (!this.#node.reserve(need)) return false;
-    }
-    const inst = new Instance({
-      manifest: pool.manifest,
-      memoryMb: need,
-      concurrency: pool.config.concurrency,
-      clock: this.#clock,
-      hooks: { onState: (i, from, to) => this.#onInstanceState(pool, i, from, to) },
-    });
-    pool.instances.set(inst.id, inst);
-    this.#alive.add(inst);
-    void inst.ended.then(() => this.#alive.delete(inst));
-    void this.#boot(pool, inst);
-    return true;
-  }
-
-  async #boot(pool: ModelPool, inst: Instance): Promise<void> {
-    const t0 = this.#clock.now();
-    const cfg = pool.config;
-    try {
-      // The thread and the artifact come in parallel: a cold start waits for the slower of the two.
-      const acquiring = this.#workers.acquire();
-      const fetching = this.#o.artifacts.ensure(pool.manifest);
-      const [acq, art] = await Promise.all([acquiring, fetching]).catch(async (e) => {
-        const a = await acquiring.catch(() => undefined);
-        if (a) await this.#workers.terminate(a.worker);
-        throw e;
-      });
-      if (inst.state !== 'starting') {
-        await this.#workers.terminate(acq.worker);
-        this.#startAbandoned(pool);
-        return;
-      }
-      inst.attach(acq.worker, (w) => this.#workers.terminate(w));
-      const options: LoadMessageOptions = {
-        intraOpNumThreads: cfg.runtime.intraOpNumThreads,
-        graphOptimizationLevel: cfg.runtime.graphOptimizationLevel,
-        ...this.#o.loadOptions?.(pool.manifest),
-      };
-      // The load's RSS growth is the instance's footprint, when nothing else loaded meanwhile (a concurrent load or a
-      // large request would be counted in). It replaces the size estimate in the reservation once it is larger.
-      const alone = this.#loading++ === 0;
-      const begun = ++this.#loadsBegun;
-      const rss0 = process.memoryUsage.rss();
-      let loaded: Awaited<ReturnType<Instance['load']>>;
-      try {
-        loaded = await inst.load(art.dir, options, this.#o.loadTimeoutMs ?? 120_000);
-      } finally {
-        this.#loading--;
-      }
-      if (alone && begun === this.#loadsBegun) this.#recordFootprint(pool, (process.memoryUsage.rss() - rss0) / 1024 ** 2);
-      if (inst.state !== 'starting') {
-        this.#startAbandoned(pool);
-        return;
-      }
-      inst.timings = { acquireMs: acq.acquireMs, fetchMs: art.fetchMs, fetchSource: art.source, loadMs: loaded.loadMs };
-      pool.recordColdStart(this.#clock.now() - t0);
-      inst.ready(loaded);
-      for (const r of pool.readyWaiters.splice(0)) r.resolve();
-    } catch (e) {
-      if (inst.abandoned || (inst.gone && inst.timings === undefined && this.#closed)) {
-        this.#startAbandoned(pool);
-        return;
-      }
-      const err = isHearthError(e) ? e : hearthError('INSTANCE_FAILED', `starting ${pool.key}: ${(e as Error)?.message ?? e}`, { cause: e });
-      // The requests that were already waiting when this start began would only start the same failing load
-      // again: they get its error instead. Later arrivals wait for (or trigger) the next attempt.
-      {
-        if (pool.liveInstances().every((i) => i === inst)) for (const r of pool.readyWaiters.splice(0)) r.reject(err);
-        for (const w of [...pool.waiting.values()]) {
-          if (w.q.arrivedAt > inst.createdAt || !this.#unqueue(pool, w)) continue;
-          this.#finishFailed(pool, w.q.arrivedAt, 'OTHER', err);
-          w.reject(err);
-        }
-      }
-      if (!inst.gone) await inst.retire();
-    }
-    this.#pump();
-  }
-
-  /**
-   * An instance was retired on purpose while starting (unload, shutdown): waiting requests get a fresh instance
-   * from the pump; load() callers are told, unless another instance is on its way.
-   */
-  #startAbandoned(pool: ModelPool): void {
-    if (pool.liveInstances().length === 0) for (const r of pool.readyWaiters.splice(0)) r.reject(unloadedWhileLoading(pool));
-    this.#pump();
-  }
-
-  #onInstanceState(pool: ModelPool, inst: Instance, from: InstanceState | 'none', to: InstanceState | 'gone'): void {
-    const { name, version } = pool.manifest;
-    this.#observer.onInstanceState?.({ name, version, instanceId: inst.id, from, to, memoryMb: inst.memoryMb, at: this.#clock.now() });
-    if (to === 'gone') {
-      this.#clearKeepAlive(inst);
-      pool.instances.delete(inst.id);
-      const native = inst.drainingNative;
-      if (native) this.#hold(pool, inst, native);
-      else this.#node.release(inst.memoryMb);
-      // A serving instance that failed is replaced at once (without evicting anyone); otherwise queued work
-      // asks for a new instance in the pump.
-      if (inst.failed && inst.readyAt !== Infinity && !this.#closed) queueMicrotask(() => this.#startInstance(pool, { evict: false }));
-      queueMicrotask(() => this.#pump());
-    } else if (to === 'idle') {
-      this.#armKeepAlive(pool, inst);
-      queueMicrotask(() => this.#pump());
-    } else if (to === 'retiring') {
-      this.#clearKeepAlive(inst);
-    }
-  }
-
-  /**
-   * An ended instance whose worker is still inside a native call: its core and memory stay counted until the call
-   * returns (Instance.ended); past the grace it is a stuck run, and its model version is refused meanwhile.
-   */
-  #hold(pool: ModelPool, inst: Instance, kind: 'run' | 'load'): void {
-    const h: NativeHold = { pool, inst, kind, since: this.#clock.now(), stuck: false, timer: undefined };
-    this.#holds.set(inst, h);
-    this.#node.holdSlot();
-    pool.draining++;
-    h.timer = this.#clock.setTimeout(() => this.#stuck(h), this.#o.stuckGraceMs ?? STUCK_GRACE_MS);
-    void inst.ended.then(() => {
-      this.#holds.delete(inst);
-      this.#clock.clearTimeout(h.timer);
-      this.#node.unholdSlot();
-      this.#node.release(inst.memoryMb);
-      pool.draining--;
-      if (h.stuck) this.#unquarantine(pool.artifact);
-      this.#pump();
-    });
-  }
-
-  #stuck(h: NativeHold): void {
-    if (!this.#holds.has(h.inst)) return;
-    h.stuck = true;
-    const { pool } = h;
-    const what = h.kind === 'run' ? `a run of it passed its timeoutMs (${pool.config.timeoutMs} ms)` : 'a load of it was given up';
-    const reason =
-      `model ${pool.key}: ${what} and is stuck computing inside onnxruntime, which cannot interrupt it (since ` +
-      `${new Date(h.since).toISOString()}, holding a CPU slot); this node refuses the model until that ${h.kind} returns or the node restarts`;
-    this.#o.log?.warn(`${reason} (instance ${h.inst.id})`);
-    const q = this.#quarantine.get(pool.artifact);
-    if (q) q.count++;
-    else this.#quarantine.set(pool.artifact, { count: 1, reason });
-    const current = this.#pools.get(pool.key);
-    if (current?.artifact === pool.artifact) this.#refuse(current, reason);
-  }
-
-  /** A pool whose model is refused on this node: its waiting requests and load() callers are told, its instances go. */
-  #refuse(pool: ModelPool, reason: string): void {
-    pool.quarantine = reason;
-    const err = hearthError('MODEL_UNAVAILABLE', reason);
-    for (const w of [...pool.waiting.values()]) {
-      if (!this.#unqueue(pool, w)) continue;
-      this.#finishFailed(pool, w.q.arrivedAt, 'REJECTED', err);
-      w.reject(err);
-    }
-    for (const r of pool.readyWaiters.splice(0)) r.reject(err);
-    for (const i of pool.instances.values()) void i.retire();
-  }
-
-  #unquarantine(artifact: string): void {
-    const q = this.#quarantine.get(artifact);
-    if (!q || --q.count > 0) return;
-    this.#quarantine.delete(artifact);
-    for (const pool of this.#pools.values()) if (pool.artifact === artifact) pool.quarantine = undefined;
   }
 
   /** Why a request for the pool is refused at once, if it is: waiting would not help. */
   #refusal(pool: ModelPool): HearthError | undefined {
     if (pool.quarantine !== undefined) return hearthError('MODEL_UNAVAILABLE', pool.quarantine);
     const need = pool.memoryMb;
-    if (need > this.#node.memoryMb) {
+    if (need > this.#life.node.memoryMb) {
       const why = pool.requested.memoryMb === need ? 'memoryMb in its serving config' : "the model's footprint, measured at load or else estimated from its size";
       return hearthError(
         'MODEL_UNAVAILABLE',
-        `model ${pool.key}: one instance needs ${need} MB (${why}), more than this node's whole memory budget of ${this.#node.memoryMb} MB (EXECUTOR_MEMORY_MB); it cannot run on this node`,
+        `model ${pool.key}: one instance needs ${need} MB (${why}), more than this node's whole memory budget of ${this.#life.node.memoryMb} MB (EXECUTOR_MEMORY_MB); it cannot run on this node`,
       );
     }
     return undefined;
-  }
-
-  /** Starts instances for pools below minInstances, without evicting anyone. */
-  #keepMinimum(): void {
-    for (const pool of this.#pools.values()) {
-      while (pool.liveInstances().length < pool.config.minInstances) {
-        if (!this.#startInstance(pool, { evict: false })) break;
-      }
-    }
-  }
-
-  #keepAliveMs(pool: ModelPool): number {
-    const k = pool.config.keepAlive;
-    return k.kind === 'fixed' ? k.idleMs : k.fallbackIdleMs;
-  }
-
-  #armKeepAlive(pool: ModelPool, inst: Instance): void {
-    if ((this.#o.keepAlive ?? 'executor') !== 'executor') return;
-    this.#clearKeepAlive(inst);
-    const idleMs = this.#keepAliveMs(pool);
-    const timer = this.#clock.setTimeout(() => {
-      this.#keepAliveTimers.delete(inst);
-      if (inst.state !== 'idle') return;
-      // Provisioned instances (minInstances) stay.
-      if (pool.liveInstances().length <= pool.config.minInstances) return;
-      void inst.retire();
-    }, idleMs);
-    this.#keepAliveTimers.set(inst, timer);
-  }
-
-  #clearKeepAlive(inst: Instance): void {
-    const t = this.#keepAliveTimers.get(inst);
-    if (t !== undefined) {
-      this.#clock.clearTimeout(t);
-      this.#keepAliveTimers.delete(inst);
-    }
   }
 
   // ---- pools and configs ----------------------------------------------------------------------------------
@@ -881,16 +581,17 @@ export class Engine {
       if (have && have.manifest.sha256 === manifest.sha256) return have;
       if (have) {
         const err = hearthError('VERSION_NOT_FOUND', `model ${key}: the upload this request was for (sha256 ${have.manifest.sha256.slice(0, 12)}...) was replaced by another`);
-        this.#dropPool(have, err);
+        // Its instances retire in the background; nothing here waits for them.
+        for (const ended of this.#dropPool(have, err)) void ended;
       }
-      const pool = new ModelPool(manifest, config, this.#clock, this.#capacity);
+      const pool = new ModelPool(manifest, config, this.#clock, this.#life.capacity);
       const before = this.#unloaded.get(key);
       this.#unloaded.delete(key);
       if (before?.artifact === pool.artifact) {
         Object.assign(pool.stats, before.stats);
         if (before.measuredMb !== undefined) pool.recordFootprint(before.measuredMb);
       }
-      pool.quarantine = this.#quarantine.get(pool.artifact)?.reason;
+      pool.quarantine = this.#life.quarantined(pool.artifact);
       this.#warnClamps(pool);
       this.#pools.set(key, pool);
       return pool;
@@ -936,11 +637,7 @@ export class Engine {
       pool.delayTimer = undefined;
     }
     if (err) {
-      for (const w of [...pool.waiting.values()]) {
-        if (!this.#unqueue(pool, w)) continue;
-        this.#finishFailed(pool, w.q.arrivedAt, 'OTHER', err);
-        w.reject(err);
-      }
+      this.#failWaiting(pool, err, 'OTHER');
       for (const r of pool.readyWaiters.splice(0)) r.reject(err);
     }
     return [...pool.instances.values()].map((i) => i.retire());
@@ -968,16 +665,7 @@ export class Engine {
       if (pool.manifest.name !== name) continue;
       pool.applyConfig(config);
       this.#warnClamps(pool);
-      // Fewer maxInstances: idle extras go now, busy ones when they finish their run and idle out.
-      let extra = pool.liveInstances().length - pool.config.maxInstances;
-      for (const i of [...pool.instances.values()].sort((a, b) => a.idleSince - b.idleSince)) {
-        if (extra <= 0) break;
-        if (i.state === 'idle') {
-          void i.retire();
-          extra--;
-        }
-      }
-      for (const i of pool.instances.values()) if (i.state === 'idle') this.#armKeepAlive(pool, i);
+      this.#life.trimToMax(pool);
     }
     this.#pump();
   }
@@ -985,18 +673,7 @@ export class Engine {
   /** A serving config as this node would apply it to `manifest`'s pool (for GET and PUT config), with what it clamps. */
   fitConfig(manifest: Manifest, requested: ModelConfig): { config: ModelConfig; clamped: ConfigClamp[] } {
     const pool = this.#pools.get(`${manifest.name}@${manifest.version}`);
-    return fitModelConfig(requested, this.#capacity, instanceMemoryMb(manifest.sizeBytes, requested.memoryMb, pool?.measuredMb));
-  }
-
-  /** A measured footprint: every instance of the pool now reserves the new amount, and the config is refitted. */
-  #recordFootprint(pool: ModelPool, mb: number): void {
-    if (!(mb > 0) || !pool.recordFootprint(mb)) return;
-    const each = pool.memoryMb;
-    for (const i of pool.instances.values()) {
-      this.#node.resize(i.memoryMb, each);
-      i.memoryMb = each;
-    }
-    this.#warnClamps(pool);
+    return fitModelConfig(requested, this.#life.capacity, instanceMemoryMb(manifest.sizeBytes, requested.memoryMb, pool?.measuredMb));
   }
 
   /**
@@ -1009,7 +686,7 @@ export class Engine {
     const text = describeClamps(asked);
     if (text === pool.warned) return;
     pool.warned = text;
-    if (text) this.#o.log?.warn(`serving config of ${pool.key} clamped to this node: ${text}`);
+    if (text) this.#log.warn({ model: pool.manifest.name, version: pool.manifest.version }, `serving config of ${pool.key} clamped to this node: ${text}`);
   }
 
   async load(manifest: Manifest): Promise<void> {
@@ -1019,9 +696,9 @@ export class Engine {
     const counts = pool.countByState();
     if (counts.idle + counts.busy > 0) return;
     const ready = new Promise<void>((resolve, reject) => pool.readyWaiters.push({ resolve, reject }));
-    if (counts.starting === 0 && !this.#startInstance(pool)) {
+    if (counts.starting === 0 && !this.#life.start(pool)) {
       pool.readyWaiters.pop();
-      throw hearthError('OVERLOADED', `model ${pool.key}: the node has no memory for another instance (${pool.memoryMb} MB needed, ${this.#node.freeMb} MB free, nothing idle to evict)`);
+      throw hearthError('OVERLOADED', `model ${pool.key}: the node has no memory for another instance (${pool.memoryMb} MB needed, ${this.#life.node.freeMb} MB free, nothing idle to evict)`);
     }
     await ready;
   }
@@ -1059,18 +736,17 @@ export class Engine {
   }
 
   checkConfig(config: ModelConfig): void {
-    if (config.memoryMb !== undefined && config.memoryMb > this.#capacity.memoryMb) {
+    const capacity = this.#life.capacity;
+    if (config.memoryMb !== undefined && config.memoryMb > capacity.memoryMb) {
       throw hearthError(
         'INVALID_CONFIG',
-        `memoryMb: ${config.memoryMb} is more than this node's whole memory budget of ${this.#capacity.memoryMb} MB (EXECUTOR_MEMORY_MB): no instance could start here; ask for at most ${this.#capacity.memoryMb}, or null to size instances from the model`,
+        `memoryMb: ${config.memoryMb} is more than this node's whole memory budget of ${capacity.memoryMb} MB (EXECUTOR_MEMORY_MB): no instance could start here; ask for at most ${capacity.memoryMb}, or null to size instances from the model`,
       );
     }
   }
 
   busyNativeThreads(): number {
-    let n = 0;
-    for (const i of this.#alive) if (i.nativeWorker) n++;
-    return n;
+    return this.#life.busyNativeThreads();
   }
 
   isLoaded(name: string, version: number): boolean {
@@ -1097,27 +773,12 @@ export class Engine {
     const ends: Promise<void>[] = [];
     for (const pool of this.#pools.values()) {
       if (pool.delayTimer !== undefined) this.#clock.clearTimeout(pool.delayTimer);
-      for (const w of [...pool.waiting.values()]) {
-        if (!this.#unqueue(pool, w)) continue;
-        this.#finishFailed(pool, w.q.arrivedAt, 'OTHER', err);
-        w.reject(err);
-      }
+      this.#failWaiting(pool, err, 'OTHER');
       for (const r of pool.readyWaiters.splice(0)) r.reject(err);
       for (const i of pool.instances.values()) ends.push(i.retire());
     }
     await Promise.all(ends);
-    // Terminating a worker mid native onnxruntime call aborts the process, and cannot stop it anyway: runs in flight
-    // get until the deadline to return; those still inside then (stuck ones) are left to the process's exit, which
-    // must not wait for them (busyNativeThreads; main.ts).
-    const native = [...this.#alive].filter((i) => i.nativeWorker);
-    if (native.length > 0) {
-      let timer: unknown;
-      const deadline = new Promise<void>((resolve) => (timer = this.#clock.setTimeout(resolve, this.#o.closeTimeoutMs ?? this.#o.config.limits.shutdownTimeoutMs)));
-      await Promise.race([Promise.all(native.filter((i) => !this.#holds.get(i)?.stuck).map((i) => i.ended)), deadline]);
-      this.#clock.clearTimeout(timer);
-    }
-    for (const h of this.#holds.values()) this.#clock.clearTimeout(h.timer);
-    await this.#workers.close(new Set([...this.#alive].map((i) => i.nativeWorker).filter((w) => w !== undefined)));
+    await this.#life.close();
   }
 
   // ---- control (autoscaler) -------------------------------------------------------------------------------
@@ -1128,40 +789,25 @@ export class Engine {
       const p = this.#pools.get(`${name}@${version}`);
       return p && this.#snapshot(p);
     },
-    node: () => ({
-      slots: this.#node.slots,
-      memoryMb: this.#node.memoryMb,
-      memoryUsedMb: this.#node.reservedMb,
-      busySlots: this.#node.busySlots,
-      peakSlots: this.#node.peakSlots,
-      heldSlots: this.#node.heldSlots,
-      stuckRuns: [...this.#holds.values()]
-        .filter((h) => h.stuck)
-        .map((h) => ({ model: h.pool.manifest.name, version: h.pool.manifest.version, instanceId: h.inst.id, kind: h.kind, since: new Date(h.since).toISOString() })),
-    }),
+    node: () => {
+      const node = this.#life.node;
+      return {
+        slots: node.slots,
+        memoryMb: node.memoryMb,
+        memoryUsedMb: node.reservedMb,
+        busySlots: node.busySlots,
+        peakSlots: node.peakSlots,
+        heldSlots: node.heldSlots,
+        stuckRuns: this.#life.stuckRuns(),
+      };
+    },
     startInstance: (name, version) => {
       const p = this.#pools.get(`${name}@${version}`);
-      if (p) this.#startInstance(p);
+      if (p) this.#life.start(p);
     },
     retireInstance: (name, version, instanceId) => {
-      const inst = this.#pools.get(`${name}@${version}`)?.instances.get(instanceId);
-      if (inst && inst.state === 'idle') void inst.retire();
-    },
-    retireIdleInstance: (name, version) => {
       const p = this.#pools.get(`${name}@${version}`);
-      const idle = p && [...p.instances.values()].filter((i) => i.state === 'idle').sort((a, b) => a.idleSince - b.idleSince)[0];
-      if (!idle) return false;
-      void idle.retire();
-      return true;
-    },
-    scaleTo: (name, version, n) => {
-      const p = this.#pools.get(`${name}@${version}`);
-      const res = { started: 0, retired: 0 };
-      if (!p) return res;
-      const target = Math.min(p.config.maxInstances, Math.max(p.config.minInstances, n));
-      while (p.liveInstances().length < target && this.#startInstance(p)) res.started++;
-      while (p.liveInstances().length > target && this.control.retireIdleInstance(name, version)) res.retired++;
-      return res;
+      if (p) this.#life.retireIdle(p, instanceId);
     },
   };
 
@@ -1190,36 +836,6 @@ export class Engine {
       coldStartMs: p.coldStartMs,
       serviceMs: p.serviceMs,
     };
-  }
-}
-
-/**
- * Every numeric input's data must hold exactly its shape's elements. This is what catches a tensor whose
- * buffer was already transferred by an earlier infer() (a detached buffer reads as length 0): it answers
- * INVALID_TENSOR here instead of reaching a worker, where a short buffer would hang the run or abort the
- * process inside the runtime.
- */
-function checkTensorData(inputs: readonly InputTensor[]): void {
-  for (const t of inputs) {
-    // Deferred JSON is counted where it is parsed, on the instance thread; here only bounded by its text, in O(1)
-    // (n numbers take 2n + 1 bytes), so that no caller can make the instance allocate from a shape alone.
-    if (isDeferred(t)) {
-      for (const p of t.data.parts) {
-        if (p.json && !(p.count <= (p.json.length - 1) / 2)) {
-          throw hearthError('INVALID_TENSOR', `input "${t.name}": shape [${p.shape.join(',')}] needs ${p.count} elements, but its data array of ${p.json.length} bytes cannot hold them`);
-        }
-      }
-      continue;
-    }
-    const want = elementCount(t.shape);
-    if (t.data.length === want) continue;
-    const detached = !Array.isArray(t.data) && t.data.buffer.byteLength === 0 && want > 0;
-    throw hearthError(
-      'INVALID_TENSOR',
-      detached
-        ? `input "${t.name}": its data buffer is detached (already sent to an earlier infer(), which takes ownership of input buffers); pass a copy`
-        : `input "${t.name}": shape [${t.shape.join(',')}] needs ${want} elements, got ${t.data.length}`,
-    );
   }
 }
 
@@ -1267,26 +883,39 @@ function deletedError(m: Manifest, code: ErrorCode): HearthError {
   return hearthError(code, code === 'MODEL_NOT_FOUND' ? `model "${m.name}" was deleted` : `model "${m.name}" version ${m.version} was deleted (or replaced by another upload)`);
 }
 
-/** The answer to a load() whose instance an unload retired before it was ready: nothing failed, it may load again. */
-function unloadedWhileLoading(pool: ModelPool): HearthError {
-  return hearthError('MODEL_UNAVAILABLE', `model ${pool.key} was unloaded while this load was starting it; nothing failed: load it again`, { headers: { 'Retry-After': '1' } });
-}
-
-/** An observer whose hooks cannot throw into the engine: a failing subscriber must not strand requests. */
-function guarded(o: ExecutorObserver): ExecutorObserver {
-  const wrap = <E>(fn: ((e: E) => void) | undefined) =>
+/** An observer whose hooks cannot throw into the engine: a failing subscriber must not strand requests; its error is logged. */
+function guarded(o: ExecutorObserver, log: ExecutorLog): ExecutorObserver {
+  const wrap = <E>(hook: keyof ExecutorObserver, fn: ((e: E) => void) | undefined) =>
     fn &&
     ((e: E) => {
       try {
         fn.call(o, e);
-      } catch {
+      } catch (err) {
         // Observers (ledger, metrics, autoscaler) are best-effort from the request path's point of view.
+        log.warn({ err, hook }, `an executor observer threw in ${hook}; the request went on`);
       }
     });
   return {
-    onRequestQueued: wrap(o.onRequestQueued),
-    onRequestDone: wrap(o.onRequestDone),
-    onRun: wrap(o.onRun),
-    onInstanceState: wrap(o.onInstanceState),
+    onRequestQueued: wrap('onRequestQueued', o.onRequestQueued),
+    onRequestDone: wrap('onRequestDone', o.onRequestDone),
+    onRun: wrap('onRun', o.onRun),
+    onInstanceState: wrap('onInstanceState', o.onInstanceState),
+  };
+}
+
+/**
+ * The log of an executor given none: its first warning becomes a process warning (on stderr unless the process
+ * listens for 'warning'), later ones are dropped so that a throwing observer does not flood stderr.
+ */
+function processWarningLog(): ExecutorLog {
+  let warned = false;
+  return {
+    warn(obj, msg) {
+      if (warned) return;
+      warned = true;
+      const err = (obj as { err?: unknown }).err;
+      const why = err instanceof Error ? `: ${err.message}` : '';
+      process.emitWarning(`${msg}${why} (pass the executor a log to see every warning; later ones are not shown)`, { code: 'HEARTH_EXECUTOR' });
+    },
   };
 }

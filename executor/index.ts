@@ -20,7 +20,7 @@
 // `queueBudgetMs` (default 30 s) after its arrival; then it answers 503 OVERLOADED. A cold start never fails the
 // first request for being "not ready": the request simply waits for the instance within that budget.
 //
-// For the autoscaler (executor/autoscaler.ts): `executor.control` implements its PoolControl seam —
+// For the autoscaler (scaling/autoscaler.ts): `executor.control` implements its PoolControl seam —
 //   control.pools()                    per-pool snapshots: counts by state, queued, inflight, memoryMb, config,
 //                                      rate, measured cold-start and service times, each instance's view
 //   control.node()                     slots, memoryMb, memoryUsedMb (reserved), busySlots, peakSlots, heldSlots
@@ -28,8 +28,8 @@
 //   control.startInstance(n, v)        one more instance (pre-warm), if maxInstances and memory allow (may evict
 //                                      other models' idle instances, least recently used first)
 //   control.retireInstance(n, v, id)   retires that instance if it is idle
-//   control.retireIdleInstance(n, v)   retires the longest-idle instance
-//   control.scaleTo(n, v, count)       starts / retires idle instances toward count, clamped to min/maxInstances
+// The executor retires no idle instance on its own: the autoscaler applies each model's keep-alive policy through
+// retireInstance. It does start instances for minInstances, and retires idle extras when maxInstances shrinks.
 // Pools exist once a model version has been seen (infer or load). A pool belongs to one upload (name, version,
 // sha256): a manifest with another sha256 for the same version retires it; unload and remove (a delete) drop pools,
 // and after remove a request still carrying the deleted upload's manifest is refused (MODEL_NOT_FOUND /
@@ -43,21 +43,22 @@
 // busyNativeThreads() tells the process that an exit must not wait for them either.
 //
 // Response size: a run's outputs past MAX_RESPONSE_BYTES per request (their bytes, or their JSON text as the
-// instance prints it) fail RESPONSE_TOO_LARGE on the instance thread before anything is printed or sent back. With `keepAlive: 'external'` the executor
-// does not retire idle instances on its own and leaves that to the autoscaler; by default it applies the
-// model's fixed keep-alive (idleMs; for the histogram policy its fallbackIdleMs).
+// instance prints it) fail RESPONSE_TOO_LARGE on the instance thread before anything is printed or sent back.
 // Observer hooks (ExecutorObserver) fire for every request (queued, done with billedMs = ceil(runMs / batchSize)),
-// every successful run, and every instance state change (from 'none' at creation to 'gone').
+// every successful run, and every instance state change (from 'none' at creation to 'gone'). An observer that
+// throws does not stop a request; its error goes to `log` (an optional pino-style logger, `warn(obj, msg)`).
 import type { ConfigClamp, Manifest, ModelConfig } from '../core/index.ts';
 import { Engine, type EngineOptions, type ExecutorControl } from './engine.ts';
 import type { Executor, ExecutorObserver, InferRequest, InferResult, ModelStats } from './types.ts';
 
-export type { CancelSignal, Executor, ExecutorObserver, InferRequest, InferResult, ModelStats, ColdStartBreakdown, InstanceState, StuckRun } from './types.ts';
+export type { CancelSignal, Executor, ExecutorLog, ExecutorObserver, InferRequest, InferResult, ModelStats, ColdStartBreakdown, InstanceState, RequestDoneEvent, StuckRun } from './types.ts';
 export type { Scheduler, QueuedRequest, InstanceView, PoolView, Placement } from './scheduler.ts';
 export type { ExecutorControl, PoolSnapshot } from './engine.ts';
 export { createScheduler, availableStrategies, type SchedulerFactory, type SchedulerContext } from './strategies/index.ts';
 export { defaultMemoryMb } from './node-resources.ts';
 export { batchLayoutOf, isBatchable } from './batcher.ts';
+/** The pre-spawned worker threads instances start from (the worker-boot benchmark measures it alone). */
+export { WorkerPool, type WorkerPoolOptions } from './worker-pool.ts';
 
 /** The engine's options less its test-only worker-entry override (documented field by field in engine.ts). */
 export type CreateExecutorOptions = Omit<EngineOptions, 'workerEntry'>;

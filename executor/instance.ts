@@ -2,13 +2,14 @@
 // busy, retiring), runs requests with a per-run timeout, and reports its own death so the pool replaces it.
 import type { Worker } from 'node:worker_threads';
 import { ERROR_CODES, hearthError, type Clock, type ErrorCode, type HearthError, type InputTensor, type Manifest, type PrintedTensor, type Tensor, type TensorSpec } from '../core/index.ts';
-import type { RequestFailure } from '../functions/materialize.ts';
-import type { PrintPlan } from '../functions/print-outputs.ts';
-import type { LoadMessageOptions, LoadedMessage, WorkerToHost } from '../functions/protocol.ts';
-import { transferTensors } from '../functions/tensor-transfer.ts';
+import { transferTensors, type LoadMessageOptions, type LoadedMessage, type ResultMessage, type RunMessage, type WorkerToHost } from '../functions/index.ts';
 import type { InstanceView } from './scheduler.ts';
 import type { InstanceState } from './types.ts';
 import { ChurnMap } from './churn-map.ts';
+
+/** What the instance prints as JSON for each request of a run, and a request of a run that failed alone. */
+type PrintPlan = NonNullable<RunMessage['print']>;
+type RequestFailure = NonNullable<ResultMessage['failed']>[number];
 
 export interface InstanceHooks {
   /** Every state change, from 'none' at creation to 'gone' at the end. */

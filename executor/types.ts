@@ -88,32 +88,8 @@ export interface ModelStats {
   bySource?: { online: number; batch: number };
 }
 
-/** Hooks the executor calls as things happen; the cost ledger, metrics and autoscaler subscribe. */
-export interface ExecutorObserver {
-  onRequestQueued?(e: { name: string; version: number; at: number }): void;
-  onRequestDone?(e: {
-    name: string;
-    version: number;
-    ok: boolean;
-    /** Failure reason in Triton's vocabulary: REJECTED, CANCELED, BACKEND, OTHER. */
-    reason?: 'REJECTED' | 'CANCELED' | 'BACKEND' | 'OTHER';
-    code?: string;
-    queueMs: number;
-    computeMs: number;
-    /** This request's share of its run, rounded up to 1 ms. */
-    billedMs: number;
-    memoryMb: number;
-    batchSize: number;
-    coldStart: boolean;
-    coldStartMs?: number;
-    at: number;
-  }): void;
-  /** One run. `firstRun`: the instance's first, which includes the runtime's one-time warm-up. */
-  onRun?(e: { name: string; version: number; batchSize: number; computeMs: number; at: number; firstRun?: boolean }): void;
-  onInstanceState?(e: { name: string; version: number; instanceId: string; from: InstanceState | 'none'; to: InstanceState | 'gone'; memoryMb: number; at: number }): void;
-}
-
-export type InstanceState = 'starting' | 'idle' | 'busy' | 'retiring';
+// The observer hooks live in core (core/observer.ts): the ledger, which may use only core, subscribes to them too.
+export type { ExecutorObserver, InstanceState, RequestDoneEvent } from '../core/index.ts';
 
 /**
  * A worker thread stuck inside onnxruntime: its instance ended (a run past its timeout, or a load given up) but the
@@ -153,4 +129,9 @@ export interface Executor {
   /** Worker threads inside a native call that cannot be interrupted: a process exit would wait for them. */
   busyNativeThreads(): number;
   close(): Promise<void>;
+}
+
+/** Where the executor's warnings go: a pino logger fits (the gateway passes a child of its own). */
+export interface ExecutorLog {
+  warn(obj: object, msg: string): void;
 }

@@ -4,4 +4,4 @@ export type { Runtime, Session, LoadOptions } from './runtime.ts';
 export type * from './protocol.ts';
 export { inspectModel, type InspectOptions, type ModelSignature } from './inspect-model.ts';
 export { WORKER_ENTRY_URL, resolveWorkerEntry, workerExecArgv, spawnInstanceWorker } from './worker-entry.ts';
-export { transferTensors } from './tensor-transfer.ts';
+export { transferTensors, tensorBytes } from './tensor-transfer.ts';

@@ -3,7 +3,7 @@
 // cost about 6 µs of the HTTP thread per call in a microbenchmark, and showed as 3% of its profile.
 import type { ServerResponse } from 'node:http';
 import { hearthError } from '../core/index.ts';
-import type { CancelSignal } from '../executor/types.ts';
+import type { CancelSignal } from '../executor/index.ts';
 
 export class ClientGone implements CancelSignal {
   aborted = false;

@@ -8,7 +8,7 @@
 // node's whole budget is refused (400 INVALID_CONFIG): no instance of it could start here at all.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { describeClamps, mergeModelConfig, type ModelConfig } from '../core/index.ts';
-import type { Executor } from '../executor/types.ts';
+import type { Executor } from '../executor/index.ts';
 import { checkModelName, type ModelRegistry } from '../model-store/index.ts';
 
 export interface ConfigRoutesOptions {

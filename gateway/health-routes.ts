@@ -2,7 +2,7 @@
 // Both are false when every CPU slot is held by a run stuck in native code: nothing can run, and only a restart
 // of the process frees those threads, so a supervisor's liveness probe should restart the node.
 import type { FastifyInstance } from 'fastify';
-import type { NodeBudget } from '../executor/autoscaler.ts';
+import type { NodeBudget } from '../scaling/index.ts';
 import type { ObjectStore } from '../model-store/index.ts';
 import type { PathScrubber } from './scrub-paths.ts';
 

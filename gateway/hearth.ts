@@ -8,8 +8,8 @@ import { inspectModel } from '../functions/index.ts';
 import { ArtifactCache, createObjectStore, ModelRegistry, ModelUploader, type ModelInspector, type ObjectStore } from '../model-store/index.ts';
 import { createExecutor } from '../executor/index.ts';
 import { buildApp, type AppDeps } from './app.ts';
-import type { Executor, ExecutorObserver } from '../executor/types.ts';
-import type { PoolControl } from '../executor/autoscaler.ts';
+import type { Executor, ExecutorObserver } from '../executor/index.ts';
+import type { PoolControl } from '../scaling/index.ts';
 import { startOps } from './ops-wiring.ts';
 import { createJobs, type WorkerTuning } from '../jobs/index.ts';
 
@@ -59,8 +59,9 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
     // Inference: the node-local artifact cache in front of the store, and the executor (its idle instances are
     // retired by the autoscaler's keep-alive policy, started below with the ops side).
     const artifacts = new ArtifactCache({ dir: config.cacheDir, maxBytes: config.cacheMaxBytes, clock, openFile: (m, p) => registry.openFile(m, p) });
-    // The executor's warnings (a stored serving config clamped to this node) go to the app's logger once it exists.
-    let log: { warn(msg: string): void } | undefined;
+    // The executor's warnings (a stored serving config clamped to this node, a stuck run, an observer that threw) go
+    // to the app's logger once it exists.
+    let log: { warn(obj: object, msg: string): void } | undefined;
     const executor = createExecutor({
       config,
       clock,
@@ -68,8 +69,7 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
       getConfig: (name) => registry.getServingConfig(name),
       // Pools are made only for a version's current upload (never for a deleted one a job or a cache still names).
       currentManifest: (name, version) => registry.getManifest(name, version),
-      keepAlive: 'external',
-      log: { warn: (m) => log?.warn(m) },
+      log: { warn: (obj, msg) => log?.warn(obj, msg) },
     });
     closers.push(() => executor.close());
     deps.executor = executor;
@@ -81,8 +81,8 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
     deps.jobs = jobs;
 
     // Operations (issue 5): cost ledger (Redis if it answers, else a store snapshot), autoscaler and metrics,
-    // fed by the executor's observer hooks. The executor should be built with keepAlive: 'external' so the
-    // autoscaler's keep-alive policy (fixed or histogram) decides when idle instances go.
+    // fed by the executor's observer hooks. The executor retires no idle instance on its own: the autoscaler's
+    // keep-alive policy (fixed or histogram) decides when idle instances go.
     const executorWithControl = deps.executor as (Executor & { control?: PoolControl; setObserver?(o: ExecutorObserver): void }) | undefined;
     if (executorWithControl?.control && executorWithControl.setObserver) {
       const ops = await startOps({ config, clock, executor: executorWithControl as Parameters<typeof startOps>[0]['executor'], store });

@@ -3,7 +3,7 @@
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hearthError, isHearthError } from '../core/index.ts';
-import type { Executor } from '../executor/types.ts';
+import type { Executor } from '../executor/index.ts';
 import { checkModelName, parseVersion, type ModelRegistry, type ModelUploader, type UploadBody } from '../model-store/index.ts';
 import type { Readable } from 'node:stream';
 

@@ -2,10 +2,9 @@
 // many apps in one process). Request counters come from the executor's observer hooks; instance counts and
 // costs are read at scrape time from the pools and the cost ledger, so they agree with /v1/status and /v1/costs.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { PoolControl } from '../executor/autoscaler.ts';
-import { ColdStartCounter } from '../executor/cold-start-count.ts';
-import type { CostLedger } from '../executor/cost-ledger.ts';
-import type { ExecutorObserver, InstanceState } from '../executor/types.ts';
+import { ColdStartCounter, type ExecutorObserver, type InstanceState } from '../core/index.ts';
+import type { CostLedger } from '../ledger/index.ts';
+import type { PoolControl } from '../scaling/index.ts';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const COLD_START_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120];

@@ -2,8 +2,8 @@
 // cost ledger's bill, with the always-on comparison) and GET /metrics (Prometheus text).
 import type { FastifyInstance } from 'fastify';
 import { hearthError } from '../core/index.ts';
-import type { Autoscaler, NodeBudget } from '../executor/autoscaler.ts';
-import type { CostLedger } from '../executor/cost-ledger.ts';
+import type { Autoscaler, NodeBudget } from '../scaling/index.ts';
+import type { CostLedger } from '../ledger/index.ts';
 import type { HearthMetrics } from './ops-metrics.ts';
 
 export interface OpsRoutesOptions {

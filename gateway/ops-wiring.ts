@@ -1,12 +1,9 @@
 // Builds the operations side of one Hearth node around its executor: the cost ledger (Redis when it answers,
 // else a snapshot in the object store), the autoscaler on the injected clock, and the per-app metrics,
 // all fed by one fan-out of the executor's observer hooks. createHearth calls startOps once the executor exists.
-import type { Clock, Config } from '../core/index.ts';
-import { Autoscaler, autoscalerOptions, type PoolControl } from '../executor/autoscaler.ts';
-import { CostLedger, type StoredModel } from '../executor/cost-ledger.ts';
-import { openLedgerPersistence } from '../executor/ledger-open.ts';
-import { fanOutObserver } from '../executor/simulated-pools.ts';
-import type { ExecutorObserver } from '../executor/types.ts';
+import { fanOutObserver, type Clock, type Config, type ExecutorObserver } from '../core/index.ts';
+import { CostLedger, openLedgerPersistence, type StoredModel } from '../ledger/index.ts';
+import { Autoscaler, autoscalerOptions, type PoolControl } from '../scaling/index.ts';
 import type { ObjectStore } from '../model-store/index.ts';
 import { HearthMetrics } from './ops-metrics.ts';
 

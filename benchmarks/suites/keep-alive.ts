@@ -5,8 +5,8 @@
 // cold-warm suite when it ran in the same invocation, else from defaults. A second driver, 'tracker', replays the trace with only the
 // executor's KeepAliveTracker deciding (no Little's-law sizing, no tick granularity), as a cross-check.
 import { ManualClock, DEFAULT_HISTOGRAM, DEFAULT_PRICES, type KeepAlivePolicy, type Prices } from '../../core/index.ts';
-import { KeepAliveTracker } from '../../executor/keep-alive.ts';
-import { simulateKeepAlive, type SimulatedFunction } from '../../executor/keep-alive-simulation.ts';
+import { CostLedger } from '../../ledger/index.ts';
+import { KeepAliveTracker, simulateKeepAlive, type SimulatedFunction } from '../../scaling/index.ts';
 import { describeTrace, generateTrace, type Trace } from '../lib/azure-trace.ts';
 import { percentile, round3 } from '../lib/percentiles.ts';
 
@@ -293,7 +293,7 @@ export function simulateWithTracker(
 }
 
 /**
- * Replays `trace` under one policy through the executor's own simulation (executor/keep-alive-simulation.ts):
+ * Replays `trace` under one policy through the executor's own simulation (scaling/keep-alive-simulation.ts):
  * the real Autoscaler, keep-alive policies and CostLedger over SimulatedPools on a ManualClock (the
  * 'autoscaler' driver). One instance per function (maxInstances 1), as in the paper's simulation, so the
  * policies differ only in keep-alive and pre-warm, not in scale-out; overlapping requests queue on the instance.
@@ -321,7 +321,7 @@ export function simulateWithAutoscaler(
     keepAlive: policy,
     durationMs: trace.durationMs + 1_000,
     autoscaler: { tickMs: opts.tickMs ?? 1000 },
-    prices,
+    meter: (clock) => new CostLedger({ clock, prices }),
   });
   const rates = r.functions.filter((f) => f.requests > 0).map((f) => f.coldStartRate);
   return {

@@ -69,13 +69,11 @@ export class StatelessScheduler implements Scheduler {
     const free = pickFree(pool.instances);
     if (free) return { kind: 'run', instanceId: free.id };
     let live = 0;
-    let starting = 0;
     let startingRoom = 0;
     for (const i of pool.instances) {
       if (i.state === 'retiring') continue;
       live++;
       if (i.state === 'starting') {
-        starting++;
         startingRoom += i.concurrency;
       }
     }

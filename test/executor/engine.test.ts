@@ -2,7 +2,7 @@
 // a strategy switch with requests queued, exact observer figures, and the autoscaler's control surface.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../core/index.ts';
-import type { ExecutorObserver } from '../../executor/index.ts';
+import type { ExecutorLog, ExecutorObserver } from '../../executor/index.ts';
 import { onnxFixtureDir } from '../fixtures/golden.ts';
 import { FAULT_SPECS, faultInputs, makeRig, manifestOf, modelConfig, type TestRig } from './helpers.ts';
 
@@ -12,8 +12,8 @@ afterEach(async () => {
   rig = undefined;
 });
 
-async function setup(configs: Record<string, unknown>, observer?: ExecutorObserver, env: Record<string, string> = {}): Promise<Record<string, Manifest>> {
-  rig = await makeRig({ allowTestRuntimes: true, loadOptions: () => ({ runtime: 'fault' }), configs, observer, env });
+async function setup(configs: Record<string, unknown>, observer?: ExecutorObserver, env: Record<string, string> = {}, log?: ExecutorLog): Promise<Record<string, Manifest>> {
+  rig = await makeRig({ allowTestRuntimes: true, loadOptions: () => ({ runtime: 'fault' }), configs, observer, env, ...(log ? { log } : {}) });
   const out: Record<string, Manifest> = {};
   for (const name of Object.keys(configs)) {
     const f = await manifestOf(name, onnxFixtureDir('mlp-dynamic'), FAULT_SPECS);
@@ -108,31 +108,72 @@ describe('engine', () => {
     expect(results.slice(1).map((r) => (r.outputs[1].data as Float32Array)[0])).toEqual([1, 2, 3, 4]);
   });
 
-  it('control: snapshots, startInstance, scaleTo and retireInstance', async () => {
+  it("control (the autoscaler's PoolControl): snapshots, startInstance within maxInstances, retireInstance of idle ones", async () => {
     // Four slots: three instances of concurrency 1 fit the node (on fewer slots maxInstances is clamped to them).
     const { c } = await setup({ c: { maxInstances: 3, memoryMb: 100 } }, undefined, { EXECUTOR_SLOTS: '4' });
     await rig!.executor.load(c);
     const control = rig!.executor.control;
     expect(control.pool('c', 1)!.counts.idle).toBe(1);
-    expect(control.scaleTo('c', 1, 5)).toEqual({ started: 2, retired: 0 }); // clamped to maxInstances 3
+    // Four asks: two more fit under maxInstances 3, the other two are ignored.
+    for (let i = 0; i < 4; i++) control.startInstance('c', 1);
+    expect(control.pool('c', 1)!.instances).toHaveLength(3);
     for (let i = 0; i < 200 && control.pool('c', 1)!.counts.idle < 3; i++) await tick(20);
     expect(control.pool('c', 1)!.counts.idle).toBe(3);
     expect(control.node().memoryUsedMb).toBe(300);
     const [victim] = control.pool('c', 1)!.instances;
     control.retireInstance('c', 1, victim.id);
     expect(control.pool('c', 1)!.instances.map((i) => i.id)).not.toContain(victim.id);
-    expect(control.scaleTo('c', 1, 0)).toEqual({ started: 0, retired: 2 });
+    for (const i of control.pool('c', 1)!.instances) control.retireInstance('c', 1, i.id);
     expect(rig!.executor.isLoaded('c', 1)).toBe(false);
     expect(control.node().memoryUsedMb).toBe(0);
   });
 
-  it('an observer that throws does not strand requests', async () => {
+  it('control.retireInstance leaves a busy instance alone', async () => {
+    const { r } = await setup({ r: { maxInstances: 1, batching: { maxBatchSize: 1 } } });
+    await rig!.executor.load(r);
+    const control = rig!.executor.control;
+    const running = rig!.executor.infer({ manifest: r, inputs: faultInputs(1100, 7) });
+    for (let i = 0; i < 200 && control.pool('r', 1)!.counts.busy < 1; i++) await tick(5);
+    const [busy] = control.pool('r', 1)!.instances;
+    expect(busy.state).toBe('busy');
+    control.retireInstance('r', 1, busy.id);
+    expect(((await running).outputs[1].data as Float32Array)[0]).toBe(7);
+    expect(control.pool('r', 1)!.instances.map((i) => i.id)).toEqual([busy.id]);
+    expect(rig!.executor.isLoaded('r', 1)).toBe(true);
+  });
+
+  it('an observer that throws does not strand requests; its errors go to the log', async () => {
     const boom = () => {
       throw new Error('subscriber bug');
     };
-    const { t } = await setup({ t: {} }, { onRequestQueued: boom, onRequestDone: boom, onRun: boom, onInstanceState: boom });
+    const warned: { obj: { hook?: string; err?: unknown }; msg: string }[] = [];
+    const log: ExecutorLog = { warn: (obj, msg) => warned.push({ obj, msg }) };
+    const { t } = await setup({ t: {} }, { onRequestQueued: boom, onRequestDone: boom, onRun: boom, onInstanceState: boom }, {}, log);
     const r = await rig!.executor.infer({ manifest: t, inputs: faultInputs(0, 3) });
     expect((r.outputs[1].data as Float32Array)[0]).toBe(3);
+    const hooks = new Set(warned.map((w) => w.obj.hook));
+    expect([...hooks].sort()).toEqual(['onInstanceState', 'onRequestDone', 'onRequestQueued', 'onRun']);
+    expect(warned.every((w) => (w.obj.err as Error).message === 'subscriber bug' && /observer threw/.test(w.msg))).toBe(true);
+  });
+
+  it('without a log, the first observer error becomes one process warning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const boom = () => {
+        throw new Error('subscriber bug');
+      };
+      const { u } = await setup({ u: {} }, { onRequestDone: boom });
+      await rig!.executor.infer({ manifest: u, inputs: faultInputs(0) });
+      await rig!.executor.infer({ manifest: u, inputs: faultInputs(0) });
+      await tick(20); // process warnings are emitted on the next tick
+      const ours = warnings.filter((w) => (w as Error & { code?: string }).code === 'HEARTH_EXECUTOR');
+      expect(ours).toHaveLength(1);
+      expect(ours[0].message).toMatch(/observer threw in onRequestDone.*subscriber bug/);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 
   it('when a CPU slot frees, the pool whose head ranks highest (equal priority and rate: the oldest) runs next', async () => {

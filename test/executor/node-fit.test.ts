@@ -22,7 +22,7 @@ async function setup(opts: { configs: Record<string, unknown>; env?: Record<stri
     loadOptions: () => ({ runtime: 'fault', ...(opts.allocMb ? { fault: { loadAllocMb: opts.allocMb } } : {}) }),
     configs: opts.configs,
     env: opts.env,
-    log: { warn: (m) => warnings.push(m) },
+    log: { warn: (_obj, m) => warnings.push(m) },
     ...(opts.cores ? { cores: opts.cores } : {}),
   });
   const name = Object.keys(opts.configs)[0];
@@ -45,7 +45,9 @@ describe('a serving config larger than the node', () => {
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/serving config of p@1 clamped to this node: .*maxInstances 1024 -> 2.*minInstances 1024 -> 2.*memoryMb 16 -> \d+/);
     // The autoscaler's control surface cannot go past it either.
-    expect(rig!.executor.control.scaleTo('p', 1, 50)).toEqual({ started: 0, retired: 0 });
+    for (let i = 0; i < 50; i++) rig!.executor.control.startInstance('p', 1);
+    expect(rig!.executor.control.pool('p', 1)!.instances.length).toBe(2);
+    expect(rig!.executor.control.node().memoryUsedMb).toBe(2 * pool.memoryMb);
     // The same config again logs nothing new; a different clamp does.
     rig!.executor.setConfig('p', modelConfig({ minInstances: 1024, maxInstances: 1024, memoryMb: 16 }));
     expect(warnings).toHaveLength(1);

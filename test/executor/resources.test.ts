@@ -1,10 +1,12 @@
 // The node's budgets and admission control, on real worker threads with the test-only fault runtime:
 // memory eviction of another model's idle instance, 503 when nothing can be evicted, CPU slots never exceeded,
-// 429 with Retry-After, deadline 503, abort, keep-alive on a ManualClock.
+// 429 with Retry-After, deadline 503, abort, and keep-alive as production applies it (the autoscaler retiring idle
+// instances through executor.control) on a ManualClock.
 import { afterEach, describe, expect, it } from 'vitest';
 import { isHearthError, ManualClock, type Manifest } from '../../core/index.ts';
 import type { InferResult } from '../../executor/index.ts';
 import { onnxFixtureDir } from '../fixtures/golden.ts';
+import { Autoscaler } from '../../scaling/index.ts';
 import { FAULT_SPECS, faultInputs, makeRig, manifestOf, type TestRig } from './helpers.ts';
 
 let rig: TestRig | undefined;
@@ -143,30 +145,53 @@ describe('admission', () => {
   });
 });
 
-describe('keep-alive', () => {
-  it('retires an idle instance after its fixed idleMs, and not before (ManualClock)', async () => {
+describe('keep-alive (the autoscaler on the real engine, as createHearth wires them)', () => {
+  let autoscaler: Autoscaler | undefined;
+  afterEach(() => {
+    autoscaler?.stop();
+    autoscaler = undefined;
+  });
+
+  /** An autoscaler ticking every second on `clock`, fed by the rig's executor and driving it through control. */
+  function scaleWith(r: TestRig, clock: ManualClock): void {
+    autoscaler = new Autoscaler({ clock, control: r.executor.control, tickMs: 1000 });
+    r.executor.setObserver(autoscaler.observer);
+    autoscaler.start();
+  }
+
+  const until = async (cond: () => boolean) => {
+    for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  };
+
+  it('retires an idle instance at its fixed idleMs and not before; a request restarts the idle period (ManualClock)', async () => {
     const clock = new ManualClock(1_000_000);
     rig = await faultRig({ clock, configs: { k: { keepAlive: { kind: 'fixed', idleMs: 60_000 } } } });
+    scaleWith(rig, clock);
     const m = await faultModel(rig, 'k');
     await rig.executor.infer({ manifest: m, inputs: faultInputs(0) });
     expect(rig.executor.isLoaded('k', 1)).toBe(true);
-    clock.advance(59_999);
+    // Ticks fall on whole seconds from the request's end: the last one here finds it idle for 59 s.
+    clock.advance(59_000);
     expect(rig.executor.isLoaded('k', 1)).toBe(true);
-    // A request in between restarts the idle period.
     await rig.executor.infer({ manifest: m, inputs: faultInputs(0) });
-    clock.advance(59_999);
+    clock.advance(59_000);
     expect(rig.executor.isLoaded('k', 1)).toBe(true);
-    clock.advance(1);
+    // The next tick finds it idle for 60 s: it goes.
+    clock.advance(1_000);
     expect(rig.executor.isLoaded('k', 1)).toBe(false);
+    await until(() => rig!.executor.control.pool('k', 1)!.instances.length === 0);
     expect(rig.executor.control.pool('k', 1)!.instances).toHaveLength(0);
+    expect(rig.executor.control.node().memoryUsedMb).toBe(0);
   });
 
   it('minInstances keeps provisioned instances warm past the keep-alive', async () => {
     const clock = new ManualClock(0);
     rig = await faultRig({ clock, configs: { p: { minInstances: 1, keepAlive: { kind: 'fixed', idleMs: 1000 } } } });
+    scaleWith(rig, clock);
     const m = await faultModel(rig, 'p');
     await rig.executor.infer({ manifest: m, inputs: faultInputs(0) });
     clock.advance(10_000);
     expect(rig.executor.isLoaded('p', 1)).toBe(true);
+    expect(rig.executor.control.pool('p', 1)!.instances).toHaveLength(1);
   });
 });

@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CostLedger } from '../../executor/cost-ledger.ts';
+import type { CostLedger } from '../../ledger/cost-ledger.ts';
 import { onnxFixtureDir } from '../fixtures/golden.ts';
 import { startTestHearth, type TestHearth } from '../helpers/app.ts';
 

@@ -2,7 +2,7 @@
 // the three agree exactly with each other and with the number of requests sent.
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_HISTOGRAM, ManualClock, defaultModelConfig, loadConfig } from '../../core/index.ts';
-import { SimulatedPools } from '../../executor/simulated-pools.ts';
+import { SimulatedPools } from '../../scaling/simulated-pools.ts';
 import { buildApp } from '../../gateway/app.ts';
 import { startOps, type Ops } from '../../gateway/ops-wiring.ts';
 

@@ -1,7 +1,7 @@
 // Cost figures against values computed by hand, on a ManualClock.
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_PRICES, ManualClock } from '../../core/index.ts';
-import { CostLedger, MONTH_MS, cloneTotals, mergeTotals, type LedgerPersistence, type LedgerTotals } from '../../executor/cost-ledger.ts';
+import { CostLedger, MONTH_MS, cloneTotals, mergeTotals, type LedgerPersistence, type LedgerTotals } from '../../ledger/cost-ledger.ts';
 
 const H = 3_600_000;
 const done = (at: number, billedMs: number, extra: Partial<{ coldStart: boolean; coldStartMs: number; ok: boolean; memoryMb: number; name: string }> = {}) => ({

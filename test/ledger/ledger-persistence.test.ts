@@ -6,10 +6,10 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_PRICES, ManualClock } from '../../core/index.ts';
-import { CostLedger, type LedgerPersistence } from '../../executor/cost-ledger.ts';
-import { openLedgerPersistence } from '../../executor/ledger-open.ts';
-import { RedisLedgerPersistence } from '../../executor/ledger-redis.ts';
-import { LEDGER_SNAPSHOT_KEY, StoreLedgerPersistence } from '../../executor/ledger-store.ts';
+import { CostLedger, type LedgerPersistence } from '../../ledger/cost-ledger.ts';
+import { openLedgerPersistence } from '../../ledger/ledger-open.ts';
+import { RedisLedgerPersistence } from '../../ledger/ledger-redis.ts';
+import { LEDGER_SNAPSHOT_KEY, StoreLedgerPersistence } from '../../ledger/ledger-store.ts';
 import { FsObjectStore } from '../../model-store/index.ts';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.ts';
 

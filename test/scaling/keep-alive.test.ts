@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_HISTOGRAM } from '../../core/index.ts';
-import { IdleTimeHistogram, KeepAliveTracker, decideHistogram } from '../../executor/keep-alive.ts';
-import { RateWindow } from '../../executor/rate-window.ts';
+import { IdleTimeHistogram, KeepAliveTracker, decideHistogram } from '../../scaling/keep-alive.ts';
+import { RateWindow } from '../../scaling/rate-window.ts';
 
 const MIN = 60_000;
 

@@ -1,10 +1,18 @@
-// Replays an invocation trace in simulated time through the real Autoscaler, keep-alive policies and CostLedger,
-// with SimulatedPools standing in for the executor (no worker threads). For the keep-alive benchmark: the same
-// trace under several policies gives each one's cold-start rate, idle GB-s and bill.
-import { DEFAULT_PRICES, ManualClock, defaultModelConfig, type KeepAlivePolicy, type ModelConfig, type Prices } from '../core/index.ts';
+// Replays an invocation trace in simulated time through the real Autoscaler and keep-alive policies and a cost meter
+// (the caller's: the ledger's CostLedger), with SimulatedPools standing in for the executor (no worker threads). For
+// the keep-alive benchmark: the same trace under several policies gives each one's cold-start rate, idle GB-s and bill.
+import { ManualClock, defaultModelConfig, fanOutObserver, type Clock, type ExecutorObserver, type KeepAlivePolicy, type ModelConfig } from '../core/index.ts';
 import { Autoscaler, type AutoscalerOptions } from './autoscaler.ts';
-import { CostLedger } from './cost-ledger.ts';
-import { SimulatedPools, fanOutObserver } from './simulated-pools.ts';
+import { SimulatedPools } from './simulated-pools.ts';
+
+/**
+ * What the simulation reads from a cost meter: its hooks, and its totals per model version. The ledger's CostLedger
+ * fits; it is passed in because scaling/ may not use ledger/.
+ */
+export interface SimulationMeter {
+  readonly observer: ExecutorObserver;
+  totals(): readonly { name: string; version: number; idleGbSeconds: number; computeGbSeconds: number; totalCost: number; alwaysOn: { cost: number } }[];
+}
 
 export interface SimulatedFunction {
   name: string;
@@ -26,7 +34,8 @@ export interface KeepAliveSimulationOptions {
   durationMs?: number;
   /** Autoscaler settings; tickMs defaults to 1000 like the node. */
   autoscaler?: Omit<AutoscalerOptions, 'clock' | 'control'>;
-  prices?: Prices;
+  /** Makes the cost meter on the simulation's clock, e.g. `(clock) => new CostLedger({ clock, prices })`. */
+  meter: (clock: Clock) => SimulationMeter;
   slots?: number;
   memoryMb?: number;
 }
@@ -63,7 +72,7 @@ export function simulateKeepAlive(o: KeepAliveSimulationOptions): KeepAliveSimul
     pools.addModel({ name: fn.name, version: fn.version ?? 1, config, memoryMb: fn.memoryMb, coldStartMs: fn.coldStartMs, serviceMs: fn.serviceMs });
   }
   const autoscaler = new Autoscaler({ clock, control: pools, ...o.autoscaler });
-  const ledger = new CostLedger({ clock, prices: o.prices ?? DEFAULT_PRICES });
+  const ledger = o.meter(clock);
   const requests = new Map<string, { n: number; cold: number }>();
   pools.setObserver(
     fanOutObserver(autoscaler.observer, ledger.observer, {

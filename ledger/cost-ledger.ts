@@ -2,7 +2,7 @@
 // version and hour, priced from the configured sheet the way a cloud bill prices it. It listens to the
 // executor's observer hooks, integrates idle and storage time on the injected clock, and flushes deltas to its
 // persistence (Redis, else a snapshot in the object store) so totals survive a restart without counting twice.
-import type { Clock, Prices } from '../core/index.ts';
+import { ColdStartCounter, type Clock, type ExecutorObserver, type InstanceState, type Prices } from '../core/index.ts';
 import {
   MemoryLedgerPersistence,
   cloneTotals,
@@ -13,8 +13,6 @@ import {
   type LedgerQuantities,
   type LedgerTotals,
 } from './ledger-quantities.ts';
-import { ColdStartCounter } from './cold-start-count.ts';
-import type { ExecutorObserver, InstanceState } from './types.ts';
 
 export * from './ledger-quantities.ts';
 

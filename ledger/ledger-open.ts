@@ -1,17 +1,17 @@
 // Picks the ledger's persistence at start-up: Redis when it answers within a short timeout, else the object
 // store snapshot. Start-up never fails or hangs because Redis is down.
 import { Redis } from 'ioredis';
-import type { ObjectStore } from '../model-store/index.ts';
 import type { LedgerPersistence } from './ledger-quantities.ts';
 import { MemoryLedgerPersistence } from './ledger-quantities.ts';
 import { RedisLedgerPersistence } from './ledger-redis.ts';
-import { StoreLedgerPersistence } from './ledger-store.ts';
+import { StoreLedgerPersistence, type SnapshotStore } from './ledger-store.ts';
 
 export interface OpenLedgerOptions {
   redisUrl?: string;
   /** Key prefix in Redis (config.jobs.prefix). */
   prefix?: string;
-  store?: ObjectStore;
+  /** The object store (for a snapshot when Redis does not answer). */
+  store?: SnapshotStore;
   /** How long to wait for Redis to answer PING. */
   connectTimeoutMs?: number;
 }

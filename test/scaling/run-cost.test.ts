@@ -1,8 +1,8 @@
 // RunCost (the service time of the autoscaler's sizing) and what it changes for a pool that batches.
 import { describe, expect, it } from 'vitest';
 import { ManualClock, defaultModelConfig, type ModelConfig } from '../../core/index.ts';
-import { Autoscaler, type PoolControl, type PoolStatus } from '../../executor/autoscaler.ts';
-import { RunCost } from '../../executor/run-cost.ts';
+import { Autoscaler, type PoolControl, type PoolStatus } from '../../scaling/autoscaler.ts';
+import { RunCost } from '../../scaling/run-cost.ts';
 
 describe('RunCost', () => {
   it('fits a + b·n over runs of different sizes and answers per item of a full batch', () => {

@@ -1,7 +1,8 @@
 // simulateKeepAlive: a small mixed trace through the real autoscaler and ledger under three policies.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_HISTOGRAM } from '../../core/index.ts';
-import { simulateKeepAlive, type SimulatedFunction } from '../../executor/keep-alive-simulation.ts';
+import { DEFAULT_HISTOGRAM, DEFAULT_PRICES } from '../../core/index.ts';
+import { CostLedger } from '../../ledger/index.ts';
+import { simulateKeepAlive, type SimulatedFunction } from '../../scaling/keep-alive-simulation.ts';
 
 const MIN = 60_000;
 const H = 60 * MIN;
@@ -32,7 +33,7 @@ function trace() {
 
 describe('simulateKeepAlive', () => {
   const { functions, arrivals } = trace();
-  const run = (keepAlive: Parameters<typeof simulateKeepAlive>[0]['keepAlive']) => simulateKeepAlive({ functions, arrivals, keepAlive, durationMs: 7 * H });
+  const run = (keepAlive: Parameters<typeof simulateKeepAlive>[0]['keepAlive']) => simulateKeepAlive({ functions, arrivals, keepAlive, durationMs: 7 * H, meter: (clock) => new CostLedger({ clock, prices: DEFAULT_PRICES }) });
   const hist = run({ ...DEFAULT_HISTOGRAM });
   const fixed10 = run({ kind: 'fixed', idleMs: 10 * MIN });
   const fixed1 = run({ kind: 'fixed', idleMs: MIN });

@@ -1,9 +1,10 @@
 // The real Autoscaler and keep-alive policies driving the simulated executor on a ManualClock.
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_HISTOGRAM, DEFAULT_PRICES, ManualClock, defaultModelConfig, type KeepAlivePolicy, type ModelConfig } from '../../core/index.ts';
-import { Autoscaler } from '../../executor/autoscaler.ts';
-import { CostLedger } from '../../executor/cost-ledger.ts';
-import { SimulatedPools, fanOutObserver, replayTrace } from '../../executor/simulated-pools.ts';
+import { Autoscaler } from '../../scaling/autoscaler.ts';
+import { CostLedger } from '../../ledger/cost-ledger.ts';
+import { fanOutObserver } from '../../core/index.ts';
+import { SimulatedPools, replayTrace } from '../../scaling/simulated-pools.ts';
 
 const MIN = 60_000;
 

@@ -2,10 +2,19 @@
 // `ledger/snapshot.json` on each flush. A put is whole-or-nothing, and the file holds totals (not deltas),
 // so a restart resumes from the last snapshot and can only lose the unflushed tail, never count twice.
 import type { Readable } from 'node:stream';
-import type { ObjectStore } from '../model-store/index.ts';
 import { QUANTITY_KEYS, cloneTotals, emptyQuantities, mergeTotals, type LedgerPersistence, type LedgerTotals, type QuantityKey } from './ledger-quantities.ts';
 
 export const LEDGER_SNAPSHOT_KEY = 'ledger/snapshot.json';
+
+/**
+ * The three calls the snapshot makes on the object store. Declared here rather than imported from model-store:
+ * the ledger may use only core, and any ObjectStore fits.
+ */
+export interface SnapshotStore {
+  put(key: string, body: Buffer): Promise<unknown>;
+  get(key: string): Promise<Readable>;
+  stat(key: string): Promise<unknown>;
+}
 
 interface SnapshotFile {
   format: 'hearth-ledger/1';
@@ -22,13 +31,13 @@ async function readAll(s: Readable): Promise<Buffer> {
 
 export class StoreLedgerPersistence implements LedgerPersistence {
   readonly kind = 'store' as const;
-  #store: ObjectStore;
+  #store: SnapshotStore;
   #key: string;
   #totals: LedgerTotals | undefined;
   #seq = 0;
   #fileSeq = 0;
 
-  constructor(store: ObjectStore, opts: { key?: string } = {}) {
+  constructor(store: SnapshotStore, opts: { key?: string } = {}) {
     this.#store = store;
     this.#key = opts.key ?? LEDGER_SNAPSHOT_KEY;
   }

@@ -1,9 +1,7 @@
 // Counts cold starts once per instance start, not once per request. Every request that waited for a cold start
 // is flagged coldStart, and all of those served by the instance's first (batch) run carry the same coldStartMs
 // and end time, so a repeat of (model, at, coldStartMs) is the same cold start seen again.
-import type { ExecutorObserver } from './types.ts';
-
-type Done = Parameters<NonNullable<ExecutorObserver['onRequestDone']>>[0];
+import type { RequestDoneEvent as Done } from './observer.ts';
 
 export class ColdStartCounter {
   #last = new Map<string, { at: number; ms: number }>();

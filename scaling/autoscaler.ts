@@ -1,13 +1,12 @@
 // The autoscaler: every tick it sizes each model pool by Little's law from its arrival rate and service time,
 // with Knative KPA's stable and panic windows, the model's keep-alive policy for the last instance, and the
 // node's CPU and memory budget. It drives pools only through the small PoolControl seam, so the same code runs
-// the real executor and the trace simulation (executor/simulated-pools.ts).
-import type { Clock, Config, ModelConfig, SchedulingStrategy } from '../core/index.ts';
-import { ColdStartCounter } from './cold-start-count.ts';
+// the real executor and the trace simulation (scaling/simulated-pools.ts).
+import { ColdStartCounter, type Clock, type Config, type ExecutorObserver, type InstanceState, type ModelConfig, type SchedulingStrategy } from '../core/index.ts';
+import type { StuckRun } from '../executor/index.ts';
 import { KeepAliveTracker, type KeepAliveDecision } from './keep-alive.ts';
 import { RateWindow } from './rate-window.ts';
 import { RunCost } from './run-cost.ts';
-import type { ExecutorObserver, InstanceState, StuckRun } from './types.ts';
 
 /** One instance as the autoscaler sees it. */
 export interface PoolInstanceView {

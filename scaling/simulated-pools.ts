@@ -1,9 +1,8 @@
 // A model of the executor for simulated time: instances that take coldStartMs to start and serviceMs per request,
 // no worker threads. It implements PoolControl and emits the same ExecutorObserver events as the real executor,
 // so the real Autoscaler, keep-alive policies and CostLedger can replay a trace on a ManualClock (tests, benchmarks).
-import type { Clock, ManualClock, ModelConfig } from '../core/index.ts';
+import type { Clock, ExecutorObserver, InstanceState, ManualClock, ModelConfig } from '../core/index.ts';
 import type { NodeBudget, PoolControl, PoolInstanceView, PoolStatus } from './autoscaler.ts';
-import type { ExecutorObserver, InstanceState } from './types.ts';
 
 export interface SimulatedModel {
   name: string;
@@ -223,16 +222,6 @@ export class SimulatedPools implements PoolControl {
       if (inst.inflight === 0 && inst.state === 'busy') this.#emit(pool, inst, 'idle');
     }, m.serviceMs);
   }
-}
-
-/** Sends every event to each observer in turn. */
-export function fanOutObserver(...observers: ExecutorObserver[]): ExecutorObserver {
-  return {
-    onRequestQueued: (e) => observers.forEach((o) => o.onRequestQueued?.(e)),
-    onRequestDone: (e) => observers.forEach((o) => o.onRequestDone?.(e)),
-    onRun: (e) => observers.forEach((o) => o.onRun?.(e)),
-    onInstanceState: (e) => observers.forEach((o) => o.onInstanceState?.(e)),
-  };
 }
 
 /**
