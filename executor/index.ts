@@ -58,6 +58,7 @@ export type { ExecutorControl, PoolSnapshot } from './engine.ts';
 export { createScheduler, availableStrategies, type SchedulerFactory, type SchedulerContext } from './strategies/index.ts';
 export { defaultMemoryMb } from './node-resources.ts';
 export { batchLayoutOf, isBatchable } from './batcher.ts';
+export { validateInputs } from './validate.ts';
 
 /** The engine's options less its test-only worker-entry override (documented field by field in engine.ts). */
 export type CreateExecutorOptions = Omit<EngineOptions, 'workerEntry'>;

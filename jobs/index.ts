@@ -1,6 +1,6 @@
 // jobs: batch scoring on BullMQ (a flow per job, a chunk per child) and the datasets it reads. Others import only this file.
 import type { Config } from '../core/index.ts';
-import type { Executor } from '../executor/types.ts';
+import type { Executor } from '../executor/index.ts';
 import type { ObjectStore } from '../model-store/index.ts';
 import { Datasets } from './datasets.ts';
 import { JobsService, type ManifestSource, type WorkerTuning } from './jobs-service.ts';

@@ -7,8 +7,7 @@ import { Readable } from 'node:stream';
 import { FlowProducer, Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { hearthError, isHearthError, type Config, type Manifest } from '../core/index.ts';
-import type { Executor } from '../executor/types.ts';
-import { defaultMemoryMb } from '../executor/index.ts';
+import { defaultMemoryMb, type Executor } from '../executor/index.ts';
 import { isNotFound, type ObjectStore } from '../model-store/index.ts';
 import { readRows } from './json-lines.ts';
 import { resolveDatasetKey } from './datasets.ts';
@@ -132,9 +131,6 @@ export function resultKey(id: string, chunk: number): string {
 export function inputKey(id: string, chunk: number): string {
   return `jobs/${id}/input/${String(chunk).padStart(6, '0')}.jsonl`;
 }
-
-/** Raised when a node shuts down mid-chunk: the chunk goes back to the queue untouched. */
-class Interrupted extends Error {}
 
 export class JobsService {
   readonly #o: JobsOptions;

@@ -2,7 +2,7 @@
 // outputs become the text of a result line. Decoding works on the raw text so INT64 values stay exact.
 import type { Manifest, Tensor } from '../core/index.ts';
 import { decodeInferRequest, jsonDataText } from '../core/v2-codec.ts';
-import { validateInputs } from '../executor/validate.ts';
+import { validateInputs } from '../executor/index.ts';
 
 export interface DecodedRow {
   /** The request's "id", echoed in its result line. */
