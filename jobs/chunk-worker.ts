@@ -62,8 +62,8 @@ export class ChunkWorker {
       if (isHearthError(e) && (e.code === 'MODEL_NOT_FOUND' || e.code === 'VERSION_NOT_FOUND')) {
         // The job cannot run at all: fail it and drop the chunks nobody started.
         await this.#ctx.records.finish(r, id, 'failed', Date.now(), `model ${rec.model} version ${rec.version} is gone: ${e.message}`);
-        await dropUnstarted(this.#link.parents, this.#ctx.store, id).catch(() => {});
-        await this.#callbacks.enqueue(rec).catch(() => {});
+        await dropUnstarted(this.#link.parents, this.#ctx.store, id, this.#ctx.log).catch((err: unknown) => this.#ctx.log.warn({ err, job: id }, 'the unstarted chunks of a failed job were not removed'));
+        await this.#callbacks.enqueue(rec).catch((err: unknown) => this.#ctx.log.warn({ err, job: id }, 'callback not queued'));
         throw new UnrecoverableError(e.message);
       }
       throw e;
@@ -78,12 +78,18 @@ export class ChunkWorker {
     const progress: ChunkProgress = { done: 0, failed: 0, billedMs: 0, requests: 0 };
     let stop: 'cancelled' | 'failed' | 'closing' | undefined;
     let taken = 0;
+    // A poll that fails is repeated by the next one (and the final counts are written at the end): log it once per run.
+    let pollFailed = false;
+    const pollError = (e: unknown) => {
+      if (!pollFailed) this.#ctx.log.warn({ err: e, job: id, chunk }, 'chunk progress not published or cancellation not read; retrying at the next poll');
+      pollFailed = true;
+    };
     // Cancellation and progress are polled, not per row: one Redis round trip per poll, not per row.
     const poll = setInterval(() => {
-      this.#ctx.records.setChunk(r, id, chunk, progress).catch(() => {});
+      this.#ctx.records.setChunk(r, id, chunk, progress).catch(pollError);
       this.#ctx.records.state(r, id).then((s) => {
         if (s === 'cancelled' || s === 'failed') stop ??= s;
-      }, () => {});
+      }, pollError);
     }, this.#ctx.tuning.pollMs);
     try {
       for (;;) {
@@ -128,7 +134,7 @@ export class ChunkWorker {
   async #abandon(inFlight: Promise<string>[], rows: AsyncIterator<string>, results: ObjectWriter): Promise<void> {
     await Promise.allSettled(inFlight);
     inFlight.length = 0;
-    await rows.return?.(undefined).catch(() => {});
+    await rows.return?.(undefined).catch((err: unknown) => this.#ctx.log.warn({ err }, 'a stopped chunk\'s input did not close'));
     await results.abort();
   }
 

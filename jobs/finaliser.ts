@@ -55,9 +55,15 @@ export class Finaliser {
       if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
         const r = this.#link.worker;
         const msg = isHearthError(e) ? `${e.code}: ${e.message}` : (e as Error)?.message;
-        const moved = await this.#ctx.records.finish(r, job.data.id, 'failed', Date.now(), `could not finish the job after ${job.attemptsMade + 1} attempts: ${msg}`).catch(() => false);
-        const rec = moved ? await this.#ctx.records.get(r, job.data.id).catch(() => undefined) : undefined;
-        if (rec) await this.#callbacks.enqueue(rec).catch(() => {});
+        const id = job.data.id;
+        const log = this.#ctx.log;
+        // The reason is rethrown below, so BullMQ records it; what fails here is only logged.
+        const moved = await this.#ctx.records.finish(r, id, 'failed', Date.now(), `could not finish the job after ${job.attemptsMade + 1} attempts: ${msg}`).catch((err: unknown) => {
+          log.error({ err, job: id }, 'a job whose finalisation failed could not be marked failed');
+          return false;
+        });
+        const rec = moved ? await this.#ctx.records.get(r, id).catch((err: unknown) => void log.warn({ err, job: id }, 'job record not read; its callback is not queued')) : undefined;
+        if (rec) await this.#callbacks.enqueue(rec).catch((err: unknown) => log.warn({ err, job: id }, 'callback not queued'));
       }
       throw e;
     }

@@ -82,7 +82,7 @@ export class JobApi {
       createdAt: Date.now(),
       ...(req.callbackUrl ? { callbackUrl: req.callbackUrl } : {}),
     };
-    const cleanupInputs = (e: unknown) => dropInputs(this.#ctx.store, id).catch(() => {}).then(() => Promise.reject(e));
+    const cleanupInputs = (e: unknown) => this.#dropInputs(id).then(() => Promise.reject(e));
     await this.#link.call(async (r) => {
       await this.#ctx.records.create(r, rec, starts);
       // BullMQ: lower numbers go first; Hearth: 9 is the most urgent.
@@ -116,7 +116,7 @@ export class JobApi {
           children,
         });
       } catch (e) {
-        await this.#ctx.records.finish(r, id, 'failed', Date.now(), `could not enqueue: ${(e as Error).message}`).catch(() => {});
+        await this.#ctx.records.finish(r, id, 'failed', Date.now(), `could not enqueue: ${(e as Error).message}`).catch((err: unknown) => this.#ctx.log.warn({ err, job: id }, 'a job that could not be queued was not marked failed'));
         throw e;
       }
     }).catch(cleanupInputs);
@@ -159,7 +159,7 @@ export class JobApi {
     } catch (e) {
       // A store or read failure part-way: the chunks written so far belong to a job that will never exist.
       await writer?.abort();
-      await dropInputs(this.#ctx.store, id).catch(() => {});
+      await this.#dropInputs(id);
       throw e;
     }
     return { totalRows: total, starts };
@@ -203,11 +203,16 @@ export class JobApi {
       if (!rec) throw hearthError('JOB_NOT_FOUND', `no job "${id}"`);
       if (!TERMINAL_STATES.includes(rec.state)) {
         await this.#ctx.records.finish(r, id, 'cancelled', Date.now());
-        await dropUnstarted(this.#link.parents, this.#ctx.store, id);
+        await dropUnstarted(this.#link.parents, this.#ctx.store, id, this.#ctx.log);
         await this.#callbacks.enqueue(rec);
       }
       return jobStatus(this.#ctx, r, (await this.#ctx.records.get(r, id))!);
     });
+  }
+
+  /** Deletes the input objects of a job that will never run; a failure is logged, not raised (the caller's error is the answer). */
+  async #dropInputs(id: string): Promise<void> {
+    await dropInputs(this.#ctx.store, id).catch((err: unknown) => this.#ctx.log.warn({ err, job: id }, 'the input objects of a refused job were not deleted'));
   }
 
   /** The results so far, as JSON Lines in input order: every finished chunk up to the first unfinished one. */

@@ -2,6 +2,7 @@
 // (cancel, a model gone), and every store object of a job past retention.
 import { Job, type Queue } from 'bullmq';
 import type { ObjectStore } from '../model-store/index.ts';
+import type { JobsLog } from './job-context.ts';
 
 /** Deletes the job's copy of its input (jobs/{id}/input/). */
 export async function dropInputs(store: ObjectStore, id: string): Promise<void> {
@@ -14,13 +15,14 @@ export async function dropObjects(store: ObjectStore, id: string): Promise<void>
 }
 
 /** Removes the chunks no node has started; if none is running either, the parent is removed too. */
-export async function dropUnstarted(parents: Queue, store: ObjectStore, id: string): Promise<void> {
+export async function dropUnstarted(parents: Queue, store: ObjectStore, id: string, log: JobsLog): Promise<void> {
   const parent = await Job.fromId(parents, id);
   if (!parent) return;
   await parent.removeUnprocessedChildren();
   const left = await parent.getDependenciesCount({ unprocessed: true });
   if ((left.unprocessed ?? 0) === 0 && (await parent.getState()) === 'waiting-children') {
+    // A chunk may start between the check and the removal; then the parent stays and finalises the job.
     const removed = await parent.remove({ removeChildren: false }).then(() => true, () => false);
-    if (removed) await dropInputs(store, id).catch(() => {});
+    if (removed) await dropInputs(store, id).catch((e: unknown) => log.warn({ err: e, job: id }, 'the input objects of a cancelled job were not deleted'));
   }
 }

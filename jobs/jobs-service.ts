@@ -54,7 +54,7 @@ export class JobsService {
       records: new JobRecords(prefix),
       log: o.log ?? SILENT_LOG,
     };
-    this.#link = new RedisLink(o.redisUrl ?? o.config.redisUrl, prefix, () => this.#startWorkers());
+    this.#link = new RedisLink(o.redisUrl ?? o.config.redisUrl, prefix, this.#ctx.log, () => this.#startWorkers());
     this.#callbacks = new CallbackQueue(this.#ctx, this.#link);
     this.#api = new JobApi(this.#ctx, this.#link, this.#callbacks);
     this.#chunks = new ChunkWorker(this.#ctx, this.#link, this.#callbacks);
@@ -82,8 +82,11 @@ export class JobsService {
       new Worker<{ id: string }>(PARENTS, (job) => this.#finaliser.run(job), { ...common, concurrency: 4 }),
       new Worker<{ id: string }>(CALLBACKS, (job) => this.#callbacks.deliver(job), { ...common, concurrency: 4 }),
     ];
+    const log = this.#ctx.log;
     for (const wk of this.#workers) {
-      wk.on('error', (e) => this.#ctx.log.warn({ err: e, queue: wk.name }, 'jobs worker error'));
+      wk.on('error', (err) => log.warn({ err, queue: wk.name }, 'jobs worker error'));
+      // A failed attempt is kept in Redis (and a chunk's last one becomes its rows' error lines); say so here too.
+      wk.on('failed', (job, err) => log.warn({ err, queue: wk.name, job: job?.id, attempt: job?.attemptsMade }, 'job attempt failed'));
     }
     this.#finaliser.scheduleSweep();
   }

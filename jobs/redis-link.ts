@@ -4,6 +4,7 @@
 import { FlowProducer, Queue } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import { hearthError, isHearthError } from '../core/index.ts';
+import type { JobsLog } from './job-context.ts';
 
 /** Reconnect forever, backing off to at most 1 s, so jobs come back soon after Redis does. */
 export function reconnectDelay(times: number): number {
@@ -55,6 +56,7 @@ export class RedisLink {
   readonly #url: string;
   readonly #prefix: string;
   readonly #onReady: () => void;
+  readonly #log: JobsLog;
   #api?: Redis;
   #worker?: Redis;
   #flow?: FlowProducer;
@@ -63,11 +65,14 @@ export class RedisLink {
   #ready = false;
   #closing = false;
   #started = false;
+  /** An outage was logged: its later errors are not, and the next 'ready' says Redis is back. */
+  #outageLogged = false;
 
   /** `onReady` runs once, when Redis first answers and the queues are set up. */
-  constructor(url: string, prefix: string, onReady: () => void) {
+  constructor(url: string, prefix: string, log: JobsLog, onReady: () => void) {
     this.#url = url;
     this.#prefix = prefix;
+    this.#log = log;
     this.#onReady = onReady;
   }
 
@@ -81,10 +86,14 @@ export class RedisLink {
     this.#started = true;
     const api = apiConnection(this.#url);
     this.#api = api;
-    api.on('error', () => {}); // reconnects on its own; availability is read from its status
+    // It reconnects on its own and availability is read from its status; an outage is logged once.
+    api.on('error', (e: Error) => this.#linkError(e));
     api.on('ready', () => {
+      if (this.#outageLogged) this.#log.info({ redis: redactUrl(this.#url) }, 'Redis answers again: jobs are available');
+      this.#outageLogged = false;
       if (!this.#ready && !this.#closing) this.#init();
     });
+    // A failed first connect also fires 'error' above.
     api.connect().catch(() => {});
   }
 
@@ -99,9 +108,9 @@ export class RedisLink {
     this.#flow = new FlowProducer({ connection: api, prefix: this.#prefix });
     this.#parents = new Queue(PARENTS, { connection: api, prefix: this.#prefix });
     this.#callbacks = new Queue(CALLBACKS, { connection: api, prefix: this.#prefix });
-    this.#flow.on('error', () => {});
-    this.#parents.on('error', () => {});
-    this.#callbacks.on('error', () => {});
+    this.#flow.on('error', (e) => this.#linkError(e));
+    this.#parents.on('error', (e) => this.#linkError(e));
+    this.#callbacks.on('error', (e) => this.#linkError(e));
     this.#onReady();
   }
 
@@ -119,7 +128,7 @@ export class RedisLink {
   /** Opens the connection the BullMQ workers share (commands queue through an outage). */
   openWorkerConnection(): Redis {
     const w = workerConnection(this.#url);
-    w.on('error', () => {});
+    w.on('error', (e: Error) => this.#linkError(e));
     this.#worker = w;
     return w;
   }
@@ -127,6 +136,15 @@ export class RedisLink {
   /** The workers' connection; set once openWorkerConnection() ran. */
   get worker(): Redis {
     return this.#worker!;
+  }
+
+  /** Logs an error of a connection or queue; while Redis is away (retried every second) only the first one. */
+  #linkError(e: Error): void {
+    if (this.#closing) return;
+    const outage = isConnectionError(e) || this.#api?.status !== 'ready';
+    if (outage && this.#outageLogged) return;
+    if (outage) this.#outageLogged = true;
+    this.#log.warn({ err: e, redis: redactUrl(this.#url) }, outage ? 'Redis does not answer: jobs answer 503 JOBS_UNAVAILABLE until it does' : 'jobs Redis error');
   }
 
   /** The Redis client for API calls, or 503 JOBS_UNAVAILABLE naming REDIS_URL. */
