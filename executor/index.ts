@@ -57,8 +57,6 @@ export type { ExecutorControl, PoolSnapshot } from './engine.ts';
 export { createScheduler, availableStrategies, type SchedulerFactory, type SchedulerContext } from './strategies/index.ts';
 export { defaultMemoryMb } from './node-resources.ts';
 export { batchLayoutOf, isBatchable } from './batcher.ts';
-/** The pre-spawned worker threads instances start from (the worker-boot benchmark measures it alone). */
-export { WorkerPool, type WorkerPoolOptions } from './worker-pool.ts';
 
 /** The engine's options less its test-only worker-entry override (documented field by field in engine.ts). */
 export type CreateExecutorOptions = Omit<EngineOptions, 'workerEntry'>;

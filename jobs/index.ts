@@ -3,11 +3,15 @@ import type { Config } from '../core/index.ts';
 import type { Executor } from '../executor/index.ts';
 import type { ObjectStore } from '../model-store/index.ts';
 import { Datasets } from './datasets.ts';
-import { JobsService, type ManifestSource, type WorkerTuning } from './jobs-service.ts';
+import type { JobsLog, ManifestSource, WorkerTuning } from './job-context.ts';
+import { JobsService } from './jobs-service.ts';
 import { v2RowCodec, type InputValidator, type RowCodec } from './row-codec.ts';
 
 export { Datasets, DATASET_NAME_PATTERN, datasetKey, resolveDatasetKey, type DatasetInfo, type DatasetPutOptions, type DatasetUpload } from './datasets.ts';
-export { JobsService, DEFAULT_TUNING, resultKey, inputKey, type CreateJobBody, type JobStatus, type ManifestSource, type WorkerTuning } from './jobs-service.ts';
+export { JobsService, type JobsOptions } from './jobs-service.ts';
+export { DEFAULT_TUNING, resultKey, inputKey, type JobsLog, type ManifestSource, type WorkerTuning } from './job-context.ts';
+export type { CreateJobBody } from './job-api.ts';
+export type { JobStatus } from './job-status.ts';
 export { JOB_STATES, type JobState, type CallbackAttempt } from './job-records.ts';
 export { v2RowCodec, encodeOutputText, type RowCodec, type DecodedRow, type InputValidator } from './row-codec.ts';
 export { readRows, RowCounter } from './json-lines.ts';
@@ -26,7 +30,8 @@ export interface CreateJobsOptions {
   /** Default config.jobs.prefix. */
   prefix?: string;
   workerOptions?: Partial<WorkerTuning>;
-  log?: { info(msg: string): void; warn(msg: string): void; error(msg: string): void };
+  /** A pino-style logger (e.g. the app's, or a child of it); default: nothing is logged. */
+  log?: JobsLog;
 }
 
 export interface Jobs {

@@ -2,7 +2,7 @@
 // walking them, the row codec refusing a deep row as a bad row, and the head of a result line read as failed or not.
 import { describe, expect, it } from 'vitest';
 import { MAX_ROW_DEPTH, MAX_ROW_ERROR_CHARS, shown, shownMessage, valueDeeperThan } from '../../jobs/client-json.ts';
-import { isErrorLine } from '../../jobs/jobs-service.ts';
+import { isErrorLine } from '../../jobs/finaliser.ts';
 import { v2RowCodec } from '../../jobs/index.ts';
 import { stubManifest } from '../helpers/model-bodies.ts';
 

@@ -1,12 +1,13 @@
 // A job whose finalize step fails on every attempt (the store refuses to answer) ends in a terminal state with
-// the reason, instead of staying "running" for ever. Real Redis and BullMQ; the executor and codec are stubs.
+// the reason, instead of staying "running" for ever, and each failed attempt reaches the logger it was given.
+// Real Redis and BullMQ; the executor and codec are stubs.
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/index.ts';
 import { JobsService, type JobStatus } from '../../jobs/index.ts';
-import type { InferResult } from '../../executor/types.ts';
+import type { InferResult } from '../../executor/index.ts';
 import { FsObjectStore } from '../../model-store/index.ts';
 import { faultyStore } from '../helpers/faulty-store.ts';
 import { stubManifest } from '../helpers/model-bodies.ts';
@@ -16,6 +17,8 @@ let redis: TestRedis;
 let dir: string;
 let jobs: JobsService;
 let failedStats = 0;
+const logged: { level: string; obj: Record<string, unknown>; msg: string }[] = [];
+const at = (level: string) => (obj: object, msg: string) => void logged.push({ level, obj: obj as Record<string, unknown>, msg });
 
 const manifest = stubManifest();
 
@@ -34,6 +37,7 @@ beforeAll(async () => {
     codec: { decode: () => ({ inputs: [] }), encodeOutput: () => '{}' },
     prefix: uniquePrefix('finalize'),
     worker: { attempts: 2, backoffMs: 10, lockDuration: 2000, stalledInterval: 1000, pollMs: 20 },
+    log: { info: at('info'), warn: at('warn'), error: at('error') },
   });
   jobs.start();
   for (let i = 0; i < 200 && !jobs.available(); i++) await new Promise((r) => setTimeout(r, 25));
@@ -60,5 +64,9 @@ describe('finalizing a job', () => {
     expect(status?.finishedAt).not.toBeNull();
     // Every attempt (2) ran before the job was given up; finalize fails at its first look-up each time.
     expect(failedStats).toBe(2);
+    // Each failed finalize attempt is logged with its queue, job and reason (BullMQ alone would only keep it in Redis).
+    const attempts = logged.filter((l) => l.msg === 'job attempt failed' && l.obj.queue === 'jobs' && l.obj.job === id);
+    expect(attempts).toHaveLength(2);
+    expect(attempts.every((l) => l.level === 'warn' && String((l.obj.err as Error)?.message).includes('injected outage'))).toBe(true);
   });
 });

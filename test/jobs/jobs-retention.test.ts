@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Tensor } from '../../core/index.ts';
 import { JobsService } from '../../jobs/index.ts';
-import type { InferResult } from '../../executor/types.ts';
+import type { InferResult } from '../../executor/index.ts';
 import { FsObjectStore } from '../../model-store/index.ts';
 import { stubManifest } from '../helpers/model-bodies.ts';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.ts';

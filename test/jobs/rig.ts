@@ -7,8 +7,7 @@ import { defaultModelConfig, loadConfig, type Config, type Manifest, type Tensor
 import { createExecutor, type HearthExecutor } from '../../executor/index.ts';
 import { createHearth, type Hearth } from '../../gateway/hearth.ts';
 import type { WorkerTuning } from '../../jobs/index.ts';
-import { ArtifactCache } from '../../model-store/artifact-cache.ts';
-import type { ModelRegistry } from '../../model-store/index.ts';
+import { ArtifactCache, type ModelRegistry } from '../../model-store/index.ts';
 import { sileroBytes } from '../helpers/model-bodies.ts';
 
 export interface JobsRig {
