@@ -1,6 +1,6 @@
-// The executor's worker pool (executor/worker-pool.ts) on the bundled worker: it boots from the bundle by default
-// and runs a real model, and a handed-out pre-spawned worker is replaced after its first run, its exit, or the
-// refill delay cap on the injected clock — whichever comes first.
+// The executor's worker pool (executor/worker-pool.ts) on the compiled worker: a pre-spawned worker runs a real model,
+// and a handed-out pre-spawned worker is replaced after its first run, its exit, or the refill delay cap on the
+// injected clock — whichever comes first.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../core/index.ts';
 import { WorkerPool } from '../../executor/worker-pool.ts';
@@ -32,7 +32,7 @@ afterEach(async () => {
   await Promise.all(pools.splice(0).map((p) => p.close()));
 });
 
-describe('worker pool on the bundled worker', () => {
+describe('worker pool refill', () => {
   it('a pre-spawned worker runs mlp-dynamic, and its replacement boots after the first run', async () => {
     const clock = new ManualClock();
     const p = pool(clock);
