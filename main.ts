@@ -32,28 +32,28 @@ function exit(code: number): void {
   const stuck = hearth.busyNativeThreads();
   if (stuck === 0) process.exit(code);
   const why = `${stuck} instance thread(s) stuck in native code (onnxruntime cannot interrupt a run); an exit would wait for them for ever: ending the process with SIGKILL`;
-  hearth.app.log.fatal(why);
+  hearth.log.fatal(why);
   // The logger writes asynchronously and a SIGKILL may come first: the reason also goes to stderr, synchronously.
   fs.writeSync(2, `hearth: ${why}\n`);
   setTimeout(() => process.kill(process.pid, 'SIGKILL'), 50);
 }
 
-installFatalHandlers(process, { log: hearth.app.log, close: () => hearth.close(), closeTimeoutMs, exit });
+installFatalHandlers(process, { log: hearth.log, close: () => hearth.close(), closeTimeoutMs, exit });
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     if (stopping) exit(1); // a second signal forces the exit
     stopping = true;
-    hearth.app.log.info(`${signal}: shutting down`);
+    hearth.log.info(`${signal}: shutting down`);
     setTimeout(() => {
-      hearth.app.log.fatal(`shutdown did not finish within ${closeTimeoutMs} ms; exiting`);
+      hearth.log.fatal(`shutdown did not finish within ${closeTimeoutMs} ms; exiting`);
       exit(1);
     }, closeTimeoutMs).unref();
     hearth.close().then(
       () => exit(0),
       (err) => {
-        hearth.app.log.fatal({ err }, 'shutdown failed');
+        hearth.log.fatal({ err }, 'shutdown failed');
         exit(1);
       },
     );

@@ -2,7 +2,7 @@
 // Each route group is a plugin in its own file; they all share one error shape: { error, code }.
 import http, { type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { HearthError, isHearthError, type Clock, type Config, type ErrorCode } from '../core/index.ts';
 import type { Executor } from '../executor/index.ts';
 import type { ModelRegistry, ModelUploader, ObjectStore } from '../model-store/index.ts';
@@ -28,14 +28,25 @@ export interface AppDeps {
   registry?: ModelRegistry;
   uploader?: ModelUploader;
   executor?: Executor;
-  // The remaining members are added by the components as they land (store, registry, executor, jobs, ledger, metrics).
-  [component: string]: unknown;
+  /** Batch jobs and datasets (routes under /v1/jobs and /v1/datasets). */
+  jobs?: Jobs;
+  /** Operations: the autoscaler and cost ledger behind /v1/status and /v1/costs, the metrics behind /metrics. */
+  autoscaler?: Autoscaler;
+  ledger?: CostLedger;
+  metrics?: HearthMetrics;
+  /** The executor's control surface: the node's slots and memory, for health and status. */
+  poolControl?: PoolControl;
 }
 
-export async function buildApp(deps: AppDeps, opts: { logger?: boolean } = {}): Promise<FastifyInstance> {
+export interface BuildAppOptions {
+  /** The node's logger (fastify logs requests through it), or true for a new one at LOG_LEVEL; none by default. */
+  logger?: FastifyBaseLogger | boolean;
+}
+
+export async function buildApp(deps: AppDeps, opts: BuildAppOptions = {}): Promise<FastifyInstance> {
   const { limits } = deps.config;
   const app = Fastify({
-    logger: opts.logger ? { level: deps.config.logLevel } : false,
+    ...(typeof opts.logger === 'object' ? { loggerInstance: opts.logger } : { logger: opts.logger ? { level: deps.config.logLevel } : false }),
     // Every buffered body goes through request-body.ts, which enforces the same limit; this covers anything else.
     bodyLimit: limits.maxRequestBytes,
     // The whole request (headers and body) must arrive within REQUEST_TIMEOUT_MS, checked this often (Node's
@@ -78,7 +89,7 @@ export async function buildApp(deps: AppDeps, opts: { logger?: boolean } = {}): 
   trackBodyResponses(app);
   registerBufferedParsers(app, bodies);
 
-  await app.register(healthRoutes, { store: deps.store, scrubber, node: deps.poolControl ? () => (deps.poolControl as PoolControl).node() : undefined });
+  await app.register(healthRoutes, { store: deps.store, scrubber, node: nodeView(deps.poolControl) });
   if (deps.registry && deps.uploader) {
     await app.register(modelsRoutes, { registry: deps.registry, uploader: deps.uploader, maxModelBytes: deps.config.maxModelBytes, executor: deps.executor });
     await app.register(configRoutes, { registry: deps.registry, executor: deps.executor });
@@ -92,18 +103,23 @@ export async function buildApp(deps: AppDeps, opts: { logger?: boolean } = {}): 
   }
   if (deps.autoscaler || deps.ledger || deps.metrics) {
     await app.register(opsRoutes, {
-      autoscaler: deps.autoscaler as Autoscaler | undefined,
-      ledger: deps.ledger as CostLedger | undefined,
-      metrics: deps.metrics as HearthMetrics | undefined,
-      node: deps.poolControl ? () => (deps.poolControl as PoolControl).node() : undefined,
+      autoscaler: deps.autoscaler,
+      ledger: deps.ledger,
+      metrics: deps.metrics,
+      node: nodeView(deps.poolControl),
     });
   }
   if (deps.jobs) {
-    await app.register(jobsRoutes, { jobs: deps.jobs as Jobs });
-    await app.register(datasetsRoutes, { datasets: (deps.jobs as Jobs).datasets });
+    await app.register(jobsRoutes, { jobs: deps.jobs });
+    await app.register(datasetsRoutes, { datasets: deps.jobs.datasets });
   }
 
   return app;
+}
+
+/** The node's budget as the health and status routes read it, when there is an executor. */
+function nodeView(control: PoolControl | undefined): (() => ReturnType<PoolControl['node']>) | undefined {
+  return control ? () => control.node() : undefined;
 }
 
 /** The upload routes: a 413 from their multipart reader is about the model, not a request body. */

@@ -3,13 +3,12 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
 import { systemClock, type Clock, type Config } from '../core/index.ts';
 import { inspectModel } from '../functions/index.ts';
 import { ArtifactCache, createObjectStore, ModelRegistry, ModelUploader, type ModelInspector, type ObjectStore } from '../model-store/index.ts';
 import { createExecutor } from '../executor/index.ts';
 import { buildApp, type AppDeps } from './app.ts';
-import type { Executor, ExecutorObserver } from '../executor/index.ts';
-import type { PoolControl } from '../scaling/index.ts';
 import { startOps } from './ops-wiring.ts';
 import { createJobs, type WorkerTuning } from '../jobs/index.ts';
 
@@ -19,14 +18,16 @@ export interface HearthOverrides {
   store?: ObjectStore;
   /** Replaces the real inspection (a throwaway worker that loads the model). */
   inspector?: ModelInspector;
-  /** fastify's logger; off unless asked for. */
-  logger?: boolean;
+  /** true: log at LOG_LEVEL to stdout (main.ts); a pino logger: log through it; default: nothing is logged. */
+  logger?: boolean | Logger;
   /** Batch jobs: Redis URL, key prefix and worker tuning (tests use short locks and back-offs). */
   jobs?: { redisUrl?: string; prefix?: string; workerOptions?: Partial<WorkerTuning> };
 }
 
 export interface Hearth {
   app: FastifyInstance;
+  /** The node's logger (components log through children of it). */
+  log: Logger;
   deps: AppDeps;
   /** Stops the HTTP server and every component, in reverse order of creation. */
   close(): Promise<void>;
@@ -39,11 +40,14 @@ const STALE_STAGING_MS = 3_600_000;
 
 export async function createHearth(config: Readonly<Config>, overrides: HearthOverrides = {}): Promise<Hearth> {
   const clock = overrides.clock ?? systemClock;
+  // One logger for the node; each component logs through a child that names it ({"component": "jobs"}).
+  const logger = typeof overrides.logger === 'object' ? overrides.logger : pino({ level: overrides.logger ? config.logLevel : 'silent' });
   const closers: (() => Promise<void>)[] = [];
   const store = overrides.store ?? createObjectStore(config.store, { timeoutMs: config.limits.storeTimeoutMs });
   closers.push(() => store.close());
   try {
     await store.init();
+    logger.child({ component: 'store' }).info(describeStore(config, store), 'object store ready');
     const registry = new ModelRegistry(store, { clock, keepAliveMs: config.executor.keepAliveMs });
     const stagingDir = path.join(config.cacheDir, 'staging');
     await sweepStaging(stagingDir);
@@ -59,9 +63,8 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
     // Inference: the node-local artifact cache in front of the store, and the executor (its idle instances are
     // retired by the autoscaler's keep-alive policy, started below with the ops side).
     const artifacts = new ArtifactCache({ dir: config.cacheDir, maxBytes: config.cacheMaxBytes, clock, openFile: (m, p) => registry.openFile(m, p) });
-    // The executor's warnings (a stored serving config clamped to this node, a stuck run, an observer that threw) go
-    // to the app's logger once it exists.
-    let log: { warn(obj: object, msg: string): void } | undefined;
+    // The executor's warnings: a stored serving config clamped to this node, a stuck run, an observer that threw.
+    const executorLog = logger.child({ component: 'executor' });
     const executor = createExecutor({
       config,
       clock,
@@ -69,13 +72,15 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
       getConfig: (name) => registry.getServingConfig(name),
       // Pools are made only for a version's current upload (never for a deleted one a job or a cache still names).
       currentManifest: (name, version) => registry.getManifest(name, version),
-      log: { warn: (obj, msg) => log?.warn(obj, msg) },
+      log: executorLog,
     });
     closers.push(() => executor.close());
     deps.executor = executor;
+    const { slots, memoryMb, prewarmWorkers } = config.executor;
+    executorLog.info({ slots, memoryMb, prewarmWorkers }, `executor ready: ${slots} CPU slots, ${memoryMb} MB for instances`);
     // Components added by later issues are built here, each pushing its close() onto `closers`.
     // Batch jobs: start() never waits for Redis; closed before the executor, so running chunks can hand back.
-    const jobs = createJobs({ config, store, registry, executor, ...overrides.jobs });
+    const jobs = createJobs({ config, store, registry, executor, log: logger.child({ component: 'jobs' }), ...overrides.jobs });
     jobs.start();
     closers.push(() => jobs.close());
     deps.jobs = jobs;
@@ -83,26 +88,30 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
     // Operations (issue 5): cost ledger (Redis if it answers, else a store snapshot), autoscaler and metrics,
     // fed by the executor's observer hooks. The executor retires no idle instance on its own: the autoscaler's
     // keep-alive policy (fixed or histogram) decides when idle instances go.
-    const executorWithControl = deps.executor as (Executor & { control?: PoolControl; setObserver?(o: ExecutorObserver): void }) | undefined;
-    if (executorWithControl?.control && executorWithControl.setObserver) {
-      const ops = await startOps({ config, clock, executor: executorWithControl as Parameters<typeof startOps>[0]['executor'], store });
-      closers.push(() => ops.close());
-      Object.assign(deps, { autoscaler: ops.autoscaler, ledger: ops.ledger, metrics: ops.metrics, poolControl: executorWithControl.control });
-    }
+    const opsLog = logger.child({ component: 'ops' });
+    const ops = await startOps({ config, clock, executor, store, onError: (err) => opsLog.warn({ err }, 'autoscaler or ledger error') });
+    closers.push(() => ops.close());
+    opsLog.info({ ledger: ops.ledgerPersistence }, `cost ledger: ${ops.ledgerPersistence}`);
+    Object.assign(deps, { autoscaler: ops.autoscaler, ledger: ops.ledger, metrics: ops.metrics, poolControl: executor.control });
 
-    const app = await buildApp(deps, { logger: overrides.logger ?? false });
+    const app = await buildApp(deps, { logger: logger.child({ component: 'http' }) });
     closers.push(() => closeHttp(app, config.limits.shutdownTimeoutMs));
-    log = app.log;
     // A crashed upload leaves a version folder with no manifest; sweep those without holding up start-up.
     void registry.sweepIncomplete().then(
-      (swept) => swept.length && app.log.info({ swept }, 'removed incomplete uploads'),
-      (err) => app.log.warn({ err }, 'sweeping incomplete uploads failed'),
+      (swept) => swept.length && logger.child({ component: 'store' }).info({ swept }, 'removed incomplete uploads'),
+      (err) => logger.child({ component: 'store' }).warn({ err }, 'sweeping incomplete uploads failed'),
     );
-    return { app, deps, close: () => closeAll(closers), busyNativeThreads: () => executor.busyNativeThreads() };
+    return { app, log: logger, deps, close: () => closeAll(closers), busyNativeThreads: () => executor.busyNativeThreads() };
   } catch (e) {
     await closeAll(closers);
     throw e;
   }
+}
+
+/** Where the models live, for the start-up line (never the S3 credentials). */
+function describeStore(config: Readonly<Config>, store: ObjectStore): Record<string, string> {
+  const s = config.store;
+  return s.kind === 's3' ? { kind: store.kind, endpoint: s.endpoint, bucket: s.bucket } : { kind: store.kind, root: s.root };
 }
 
 async function closeAll(closers: (() => Promise<void>)[]): Promise<void> {

@@ -90,6 +90,7 @@ export class RedisLink {
     api.on('error', (e: Error) => this.#linkError(e));
     api.on('ready', () => {
       if (this.#outageLogged) this.#log.info({ redis: redactUrl(this.#url) }, 'Redis answers again: jobs are available');
+      else if (!this.#ready) this.#log.info({ redis: redactUrl(this.#url) }, 'Redis answers: jobs are available');
       this.#outageLogged = false;
       if (!this.#ready && !this.#closing) this.#init();
     });
