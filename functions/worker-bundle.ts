@@ -1,11 +1,13 @@
 // The instance worker as one prebuilt plain-JS bundle, so a thread starts without registering tsx and
 // transpiling functions/ and core/ again (Node 20 workers do not inherit the parent's loader). Built with
 // esbuild once per hash of its sources; worker-entry.mjs (the tsx bootstrap) stays the fallback.
+import { fork, type ChildProcess } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
+import type { WorkerData } from './protocol.ts';
 
 /** The tsx bootstrap: what a worker runs when there is no bundle. */
 const TSX_ENTRY_URL = new URL('./worker-entry.mjs', import.meta.url);
@@ -228,6 +230,17 @@ export function spawnInstanceWorker(entry: URL, options: WorkerOptions = {}, par
     if ((e as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw e;
     return new Worker(entry, options);
   }
+}
+
+/**
+ * The same worker entry as a child process (model inspection: its native memory and time can be bounded, and it can
+ * be killed mid-load, which a thread cannot). It speaks the protocol of functions/protocol.ts over its IPC channel
+ * (structured clone, no transfer lists) and reads `workerData` as JSON from argv[2]. `execArgv` is added to the
+ * parent's flags (minus tsx's, as for threads); stdout and stderr go to the parent's.
+ */
+export function forkInstanceProcess(entry: URL, workerData: WorkerData, opts: { execArgv?: string[] } = {}, parentExecArgv: readonly string[] = process.execArgv): ChildProcess {
+  const execArgv = [...(workerExecArgv(entry, parentExecArgv) ?? parentExecArgv), ...(opts.execArgv ?? [])];
+  return fork(fileURLToPath(entry), [JSON.stringify(workerData)], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 }
 
 /** The tsx bootstrap entry, which transpiles the TypeScript sources in each worker. */

@@ -24,8 +24,11 @@ import {
 import { artifactId, MAX_PATH_BYTES, MAX_PATH_DEPTH, MAX_SEGMENT_BYTES } from './manifest-check.ts';
 import type { ModelRegistry } from './registry.ts';
 
-/** Loads a staged model once and reports its signature; throws HearthError MODEL_INVALID for anything unloadable. */
-export type ModelInspector = (dir: string, format: ModelFormat) => Promise<{ inputs: TensorSpec[]; outputs: TensorSpec[] }>;
+/**
+ * Loads a staged model once and reports its signature; throws HearthError MODEL_INVALID for anything unloadable
+ * (OVERLOADED when too many wait). `signal` aborts when the client has gone: the inspection may stop.
+ */
+export type ModelInspector = (dir: string, format: ModelFormat, signal?: AbortSignal) => Promise<{ inputs: TensorSpec[]; outputs: TensorSpec[] }>;
 
 /** An upload body, by Content-Type. */
 export type UploadBody =
@@ -99,9 +102,10 @@ export class ModelUploader {
       const format = await run.detectFormat();
       let signature: { inputs: TensorSpec[]; outputs: TensorSpec[] };
       try {
-        const inspected = await this.#inspector(run.stagingDir, format);
+        const inspected = await this.#inspector(run.stagingDir, format, signal);
         signature = { inputs: inspected.inputs, outputs: inspected.outputs };
       } catch (e) {
+        if (signal?.aborted) throw clientGone(signal.reason);
         if (isHearthError(e)) throw e;
         throw hearthError('MODEL_INVALID', `the ${format} model could not be loaded: ${(e as Error)?.message ?? e}`, { cause: e });
       }
