@@ -48,6 +48,11 @@ const killLive = () => {
   for (const c of live) c.kill('SIGKILL');
 };
 
+/** An abort reason as an Error (AbortSignal reasons may be anything). */
+function asError(reason: unknown): HearthError {
+  return reason instanceof Error ? (reason as HearthError) : hearthError('INTERNAL', `inspection stopped: ${String(reason)}`);
+}
+
 /** Resident memory of `pid` in MB, from /proc (it counts native allocations); undefined where /proc is missing. */
 function residentMb(pid: number): number | undefined {
   try {
@@ -75,7 +80,7 @@ export async function inspectModel(dir: string, format: ModelFormat, opts: Inspe
     if (live.size === 0) process.once('exit', killLive);
     live.add(child);
     let settled = false;
-    const finish = (result: ModelSignature | HearthError | unknown, ok = false): void => {
+    const finish = (result: { ok: ModelSignature } | { failed: Error }): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -87,36 +92,36 @@ export async function inspectModel(dir: string, format: ModelFormat, opts: Inspe
       child.kill('SIGKILL');
       live.delete(child);
       if (live.size === 0) process.removeListener('exit', killLive);
-      if (ok) resolve(result as ModelSignature);
-      else reject(result);
+      if ('ok' in result) resolve(result.ok);
+      else reject(result.failed);
     };
     const timer = setTimeout(() => {
-      finish(hearthError('MODEL_INVALID', `loading the model did not finish within ${timeoutMs} ms (INSPECT_TIMEOUT_MS); it was stopped`));
+      finish({ failed: hearthError('MODEL_INVALID', `loading the model did not finish within ${timeoutMs} ms (INSPECT_TIMEOUT_MS); it was stopped`) });
     }, timeoutMs);
     const poll = setInterval(() => {
       const mb = child.pid === undefined ? undefined : residentMb(child.pid);
       if (mb !== undefined && mb > maxRssMb) {
-        finish(hearthError('MODEL_INVALID', `loading the model took more than ${maxRssMb} MB of memory (INSPECT_MAX_RSS_MB); it was stopped at ${Math.round(mb)} MB`));
+        finish({ failed: hearthError('MODEL_INVALID', `loading the model took more than ${maxRssMb} MB of memory (INSPECT_MAX_RSS_MB); it was stopped at ${Math.round(mb)} MB`) });
       }
     }, RSS_POLL_MS);
-    const onAbort = () => finish(opts.signal!.reason);
+    const onAbort = () => finish({ failed: asError(opts.signal!.reason) });
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     child.on('message', (msg: WorkerToHost) => {
       if (msg.type === 'ready') {
         child.send({ type: 'load', dir, format, options: opts.options });
       } else if (msg.type === 'loaded') {
-        finish({ inputs: msg.inputs, outputs: msg.outputs, loadMs: msg.loadMs, runtime: msg.runtime }, true);
+        finish({ ok: { inputs: msg.inputs, outputs: msg.outputs, loadMs: msg.loadMs, runtime: msg.runtime } });
       } else if (msg.type === 'error') {
-        finish(hearthError(msg.code, msg.message));
+        finish({ failed: hearthError(msg.code, msg.message) });
       }
     });
     child.on('error', (e: Error) => {
-      finish(hearthError('INTERNAL', `the inspection process failed: ${e.message}`, { cause: e }));
+      finish({ failed: hearthError('INTERNAL', `the inspection process failed: ${e.message}`, { cause: e }) });
     });
     child.on('exit', (code, signal) => {
-      finish(hearthError('MODEL_INVALID', signal
+      finish({ failed: hearthError('MODEL_INVALID', signal
         ? `the runtime was killed by ${signal} while loading the model`
-        : `the runtime exited (code ${code}) while loading the model`));
+        : `the runtime exited (code ${code}) while loading the model`) });
     });
   });
 }
@@ -176,7 +181,7 @@ export class InspectionQueue {
       const onAbort = () => {
         const i = this.#waiting.indexOf(waiter);
         if (i >= 0) this.#waiting.splice(i, 1);
-        reject(signal!.reason);
+        reject(asError(signal!.reason));
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#waiting.push(waiter);

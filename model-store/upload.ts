@@ -499,7 +499,7 @@ class ShardReader {
       this.#window = buf.subarray(0, bytesRead);
       this.#windowAt = at;
     }
-    return this.#window[at - this.#windowAt]!;
+    return this.#window[at - this.#windowAt] ?? 0;
   }
 
   async close(): Promise<void> {

@@ -36,6 +36,12 @@ function identityOnnx(dims: bigint[]): Buffer {
   return Buffer.from(concat([fInt(1, 8), fBytes(7, graph), fBytes(8, concat([fBytes(1, ''), fInt(2, 17)]))]));
 }
 
+/** The parts of the fixture's model.json these cases edit. */
+interface GraphJson {
+  signature: { outputs: { y: { tensorShape: { dim: { size: string }[] } } } };
+  weightsManifest: unknown;
+}
+
 const postOnnx = (name: string, body: Buffer) => request(node, { method: 'POST', path: `/v1/models/${name}`, headers: { 'content-type': 'application/octet-stream' }, body });
 const postTar = async (name: string, entries: TarEntry[]) =>
   request(node, { method: 'POST', path: `/v1/models/${name}`, headers: { 'content-type': 'application/gzip' }, body: await tarGz(entries) });
@@ -57,8 +63,8 @@ describe('signature dimensions', () => {
     expect((await request(node, { method: 'DELETE', path: '/v1/models/neg' })).status).toBeLessThan(300);
   });
 
-  const graphModel = async (edit: (json: Record<string, any>) => void): Promise<TarEntry[]> => {
-    const json = JSON.parse(await fs.readFile(path.join(FIXTURES_DIR, 'tfjs-graph', 'model.json'), 'utf8'));
+  const graphModel = async (edit: (json: GraphJson) => void): Promise<TarEntry[]> => {
+    const json = JSON.parse(await fs.readFile(path.join(FIXTURES_DIR, 'tfjs-graph', 'model.json'), 'utf8')) as GraphJson;
     edit(json);
     return [
       { name: 'model.json', data: Buffer.from(JSON.stringify(json)) },
@@ -105,7 +111,7 @@ describe('tar entries that are not regular files or folders: 400 UNSAFE_ARCHIVE'
 describe('TF.js weight manifests whose shards disagree with their specs: 422 MODEL_INVALID at upload', () => {
   const shard = () => fs.readFile(path.join(FIXTURES_DIR, 'tfjs-graph', 'group1-shard1of1.bin')); // W [4,3] then b [3], 60 bytes
   const upload = async (weightsManifest: unknown, shards: Record<string, Buffer>) => {
-    const json = JSON.parse(await fs.readFile(path.join(FIXTURES_DIR, 'tfjs-graph', 'model.json'), 'utf8'));
+    const json = JSON.parse(await fs.readFile(path.join(FIXTURES_DIR, 'tfjs-graph', 'model.json'), 'utf8')) as GraphJson;
     json.weightsManifest = weightsManifest;
     return postTar('weights', [{ name: 'model.json', data: Buffer.from(JSON.stringify(json)) }, ...Object.entries(shards).map(([name, data]) => ({ name, data }))]);
   };
