@@ -105,6 +105,14 @@ export interface Limits {
   storeTimeoutMs: number;
   /** Largest output data of one inference response (JSON text, or bytes of binary outputs). */
   maxResponseBytes: number;
+  /** Longest the inspection of an upload (loading it once in a child process) may take, child start included. */
+  inspectTimeoutMs: number;
+  /** Most resident memory an inspection's child process may reach, in MB; never more than executor.memoryMb. */
+  inspectMaxRssMb: number;
+  /** Inspections running at once on this node. */
+  inspectConcurrency: number;
+  /** Uploads waiting for an inspection slot; past it 503 OVERLOADED. */
+  inspectQueueSize: number;
 }
 
 export const DEFAULT_PRICES: Readonly<Prices> = Object.freeze({
@@ -200,6 +208,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     throw new ConfigError('AUTOSCALER_PANIC_WINDOW_MS', `${panicWindowMs} exceeds AUTOSCALER_STABLE_WINDOW_MS ${stableWindowMs}; the panic window is the shorter one`);
   }
 
+  const executorMemoryMb = int(env, 'EXECUTOR_MEMORY_MB', Math.floor((os.totalmem() / 1024 ** 2) * 0.5), 64);
+
   const config: Config = {
     port,
     host,
@@ -214,7 +224,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     executor: {
       prewarmWorkers: int(env, 'EXECUTOR_PREWARM_WORKERS', 1, 0, 64),
       slots: int(env, 'EXECUTOR_SLOTS', os.availableParallelism(), 1, 1024),
-      memoryMb: int(env, 'EXECUTOR_MEMORY_MB', Math.floor((os.totalmem() / 1024 ** 2) * 0.5), 64),
+      memoryMb: executorMemoryMb,
       keepAliveMs: int(env, 'KEEP_ALIVE_MS', 600_000, 0),
     },
     autoscaler: {
@@ -242,6 +252,11 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0),
       storeTimeoutMs: int(env, 'STORE_TIMEOUT_MS', 30_000, 100),
       maxResponseBytes: int(env, 'MAX_RESPONSE_BYTES', 64 * 1024 ** 2, 1024),
+      inspectTimeoutMs: int(env, 'INSPECT_TIMEOUT_MS', 120_000, 100),
+      // Clamped to the node's memory budget: an inspection may not take more than every instance together.
+      inspectMaxRssMb: Math.min(int(env, 'INSPECT_MAX_RSS_MB', 2048, 128), executorMemoryMb),
+      inspectConcurrency: int(env, 'INSPECT_CONCURRENCY', 1, 1, 64),
+      inspectQueueSize: int(env, 'INSPECT_QUEUE_SIZE', 32, 0, 10_000),
     },
     callbacks: {
       allowPrivate: bool(env, 'CALLBACK_ALLOW_PRIVATE', false),

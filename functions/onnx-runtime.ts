@@ -9,6 +9,7 @@ import { checkOutputNames, validateInputs } from '../protocol/index.ts';
 import { fromOrtTensor, toOrtTensor } from './runtime-tensors.ts';
 import { describeNotOnnx } from './onnx-sniff.ts';
 import { ortMessage } from './ort-message.ts';
+import { specDimension } from './spec-shape.ts';
 
 /** Finds the model file in a version folder: model.onnx, else the only *.onnx file. */
 export async function findOnnxFile(dir: string): Promise<string> {
@@ -30,8 +31,9 @@ function specsOf(meta: readonly ort.InferenceSession.ValueMetadata[], kind: 'inp
     if (!m.isTensor) throw hearthError('MODEL_INVALID', `${kind} "${m.name}" is not a tensor (sequence and map values are not supported)`);
     const datatype = datatypeFromOnnx(m.type);
     if (!datatype) throw hearthError('MODEL_INVALID', `${kind} "${m.name}" has element type ${m.type}, which has no V2 datatype`);
-    // Symbolic dimensions arrive as strings ("batch"), unknown ones as -1 or missing: all become -1.
-    const shape = (m.shape ?? []).map((d) => (typeof d === 'number' && d >= 0 ? d : -1));
+    // Symbolic dimensions arrive as strings ("batch"), unknown ones (negative in the file too) as "": all become -1.
+    // Sizes past 2^53 arrive rounded and are refused.
+    const shape = (m.shape ?? []).map((d) => specDimension(kind, m.name, d));
     return { name: m.name, datatype, shape };
   });
 }

@@ -4,6 +4,8 @@
 //
 // Life of a worker:
 //   spawn  new Worker(WORKER_ENTRY_URL, { workerData })       workerData: WorkerData
+//          or, for inspection, fork(entry, [JSON.stringify(workerData)]) (forkInstanceProcess): the same messages
+//          over the IPC channel, structured-cloned without transfer lists; the process exits when the channel closes
 //   <- { type: 'ready', bootMs }    bootstrap done (tsx registered, preloads imported); bootMs since the thread started
 //   -> { type: 'load', dir, format, options }                 at most one session at a time
 //   <- { type: 'loaded', inputs, outputs, loadMs, runtime }   or { type: 'error', code, message } (no id)
@@ -16,7 +18,7 @@
 // message. A run error with code INSTANCE_FAILED means the runtime itself threw (the host should
 // replace the instance); INVALID_TENSOR means the inputs did not fit and the instance is fine.
 // A worker that dies (process.exit, uncaught exception, native crash) shows up on the host as the
-// Worker's 'error' / 'exit' events instead.
+// Worker's 'error' / 'exit' events instead (a child process's 'exit', with its code or signal).
 //
 // TEST-ONLY FAULT RUNTIME. When workerData.allowTestRuntimes is true, a load with options.runtime = 'fault'
 // ignores dir/format and yields a session with

@@ -8,6 +8,7 @@ import { hearthError, isHearthError, type ModelFormat, type Tensor, type TensorS
 import type { LoadOptions, Runtime, Session } from './runtime.ts';
 import { checkOutputNames, validateInputs } from '../protocol/index.ts';
 import { datatypeFromTfjs, fromTfTensor, toTfTensor } from './runtime-tensors.ts';
+import { specDimension } from './spec-shape.ts';
 
 type Tf = typeof TfModule;
 type TfDtype = 'float32' | 'int32' | 'bool' | 'string';
@@ -148,7 +149,8 @@ function specOf(kind: 'input' | 'output', name: string, dtype: string | undefine
   const datatype = datatypeFromTfjs(dtype ?? 'float32');
   if (!datatype) throw hearthError('MODEL_INVALID', `${kind} "${name}" has TF.js dtype ${dtype}, which has no V2 datatype`);
   // TF.js marks unknown sizes with null (layers) or -1 (graph). An unknown rank has no V2 spelling; [-1] is the closest.
-  const dims = shape === undefined ? [-1] : shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1));
+  if (shape !== undefined && !Array.isArray(shape)) throw hearthError('MODEL_INVALID', `${kind} "${name}" has a shape that is not a list`);
+  const dims = shape === undefined ? [-1] : shape.map((d) => specDimension(kind, name, d));
   return { name, datatype, shape: dims };
 }
 
@@ -195,7 +197,8 @@ function signatureShapes(signature: unknown): Map<string, { dtype?: string; shap
       if (!e || typeof e.name !== 'string') continue;
       const node = e.name.replace(/:\d+$/, '');
       const ts = e.tensorShape;
-      const shape = !ts || ts.unknownRank ? undefined : (ts.dim ?? []).map((d) => Number(d.size ?? -1));
+      // Sizes are int64 text in the converter's JSON; one past 2^53 or not a number reaches specOf as NaN or unsafe.
+      const shape = !ts || ts.unknownRank ? undefined : (ts.dim ?? []).map((d) => Number(d?.size ?? -1));
       out.set(node, { dtype: e.dtype ? TF_DTYPES[e.dtype] : undefined, shape });
     }
   }

@@ -1,9 +1,11 @@
 // Where instance workers start: the compiled functions/worker.js in dist/ (`npm run build`). From the built code
 // it sits beside this file; from the TypeScript sources (tests, benchmarks under tsx) the build's copy is used, so
 // a worker always runs plain JavaScript and never needs a TypeScript loader.
+import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
+import type { WorkerData } from './protocol.ts';
 
 /** The instance worker's entry, for `new Worker(WORKER_ENTRY_URL, { workerData })`. */
 export const WORKER_ENTRY_URL = import.meta.url.endsWith('.ts')
@@ -59,4 +61,15 @@ export function spawnInstanceWorker(entry: URL, options: WorkerOptions = {}, par
     if ((e as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw e;
     return new Worker(entry, options);
   }
+}
+
+/**
+ * The same worker entry as a child process (model inspection: its native memory and time can be bounded, and it can
+ * be killed mid-load, which a thread cannot). It speaks the protocol of functions/protocol.ts over its IPC channel
+ * (structured clone, no transfer lists) and reads `workerData` as JSON from argv[2]. `execArgv` is added to the
+ * parent's flags (minus tsx's, as for threads); stdout and stderr go to the parent's.
+ */
+export function forkInstanceProcess(entry: URL, workerData: WorkerData, opts: { execArgv?: string[] } = {}, parentExecArgv: readonly string[] = process.execArgv): ChildProcess {
+  const execArgv = [...(workerExecArgv(parentExecArgv) ?? parentExecArgv), ...(opts.execArgv ?? [])];
+  return fork(fileURLToPath(entry), [JSON.stringify(workerData)], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 }

@@ -14,9 +14,25 @@ import { tensorBytes, transferTensors } from './tensor-transfer.ts';
 // Node 20 and as V2 carries FP16. Deleted before the runtime is imported (runtimes load lazily, below).
 delete (globalThis as { Float16Array?: unknown }).Float16Array;
 
-const port = parentPort;
-if (!port) throw new Error('functions/worker.ts must run inside a worker_thread');
-const workerData = (rawWorkerData ?? {}) as WorkerData;
+/** The host link: a thread's parentPort, or a forked process's IPC channel (inspection; workerData in argv[2]). */
+interface HostLink {
+  postMessage(msg: WorkerToHost, transfer?: ArrayBuffer[]): void;
+  on(event: 'message', listener: (msg: HostToWorker) => void): void;
+}
+
+function processLink(): HostLink {
+  // A parent that goes away closes the channel: nothing is left to answer.
+  process.on('disconnect', () => process.exit(0));
+  return {
+    // The channel structured-clones (serialization 'advanced'); there is no transfer list across processes.
+    postMessage: (msg) => void process.send!(msg),
+    on: (_event, listener) => void process.on('message', listener as (m: unknown) => void),
+  };
+}
+
+const port: HostLink | null = parentPort ?? (process.send ? processLink() : null);
+if (!port) throw new Error('functions/worker.ts must run inside a worker_thread or a forked process');
+const workerData = (parentPort ? rawWorkerData ?? {} : JSON.parse(process.argv[2] ?? '{}')) as WorkerData;
 
 /** One runtime per kind, created on first use so a worker imports only what its model needs. */
 class Runtimes {

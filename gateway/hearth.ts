@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { systemClock, type Clock, type Config } from '../core/index.ts';
-import { inspectModel } from '../functions/index.ts';
+import { InspectionQueue, inspectModel } from '../functions/index.ts';
 import { ArtifactCache, createObjectStore, ModelRegistry, ModelUploader, type ModelInspector, type ObjectStore } from '../model-store/index.ts';
 import { createExecutor } from '../executor/index.ts';
 import { buildApp, type AppDeps } from './app.ts';
@@ -51,9 +51,18 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
     const registry = new ModelRegistry(store, { clock, keepAliveMs: config.executor.keepAliveMs });
     const stagingDir = path.join(config.cacheDir, 'staging');
     await sweepStaging(stagingDir);
+    // Inspections run in child processes bounded in time and memory, a few at a time; close() kills those running.
+    const inspections = new InspectionQueue({ concurrency: config.limits.inspectConcurrency, queueSize: config.limits.inspectQueueSize });
+    const closing = new AbortController();
+    closers.push(async () => closing.abort(new Error('the node is shutting down')));
+    const { inspectTimeoutMs: timeoutMs, inspectMaxRssMb: maxRssMb } = config.limits;
+    const inspector: ModelInspector = (dir, format, signal) => {
+      const stop = signal ? AbortSignal.any([signal, closing.signal]) : closing.signal;
+      return inspections.run(() => inspectModel(dir, format, { timeoutMs, maxRssMb, signal: stop }), stop);
+    };
     const uploader = new ModelUploader({
       registry,
-      inspector: overrides.inspector ?? ((dir, format) => inspectModel(dir, format)),
+      inspector: overrides.inspector ?? inspector,
       stagingDir,
       maxModelBytes: config.maxModelBytes,
       maxArchiveFiles: config.limits.maxArchiveFiles,

@@ -24,8 +24,11 @@ import {
 import { artifactId, MAX_PATH_BYTES, MAX_PATH_DEPTH, MAX_SEGMENT_BYTES } from './manifest-check.ts';
 import type { ModelRegistry } from './registry.ts';
 
-/** Loads a staged model once and reports its signature; throws HearthError MODEL_INVALID for anything unloadable. */
-export type ModelInspector = (dir: string, format: ModelFormat) => Promise<{ inputs: TensorSpec[]; outputs: TensorSpec[] }>;
+/**
+ * Loads a staged model once and reports its signature; throws HearthError MODEL_INVALID for anything unloadable
+ * (OVERLOADED when too many wait). `signal` aborts when the client has gone: the inspection may stop.
+ */
+export type ModelInspector = (dir: string, format: ModelFormat, signal?: AbortSignal) => Promise<{ inputs: TensorSpec[]; outputs: TensorSpec[] }>;
 
 /** An upload body, by Content-Type. */
 export type UploadBody =
@@ -50,6 +53,12 @@ export interface UploaderOptions {
 const CONVERT_HINT =
   'this is a TensorFlow SavedModel; Hearth runs TF.js without tfjs-node here. Convert it first: ' +
   'tensorflowjs_converter --input_format=tf_saved_model --output_format=tfjs_graph_model <saved_model_dir> <out_dir>, then upload the folder as .tar.gz';
+
+/** Bytes per element of the weight dtypes TF.js reads (a quantized weight counts its quantization dtype). */
+const WEIGHT_DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2, complex64: 8 };
+
+/** Tar entry types an upload may hold: regular files and folders (links, devices, fifos are refused). */
+const ACCEPTED_ENTRY_TYPES = new Set(['file', 'contiguous-file', 'directory']);
 
 /** A TF.js model.json is topology and a weight list; one larger than this is not read into memory. */
 const MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024;
@@ -99,9 +108,10 @@ export class ModelUploader {
       const format = await run.detectFormat();
       let signature: { inputs: TensorSpec[]; outputs: TensorSpec[] };
       try {
-        const inspected = await this.#inspector(run.stagingDir, format);
+        const inspected = await this.#inspector(run.stagingDir, format, signal);
         signature = { inputs: inspected.inputs, outputs: inspected.outputs };
       } catch (e) {
+        if (signal?.aborted) throw clientGone(signal.reason);
         if (isHearthError(e)) throw e;
         throw hearthError('MODEL_INVALID', `the ${format} model could not be loaded: ${(e as Error)?.message ?? e}`, { cause: e });
       }
@@ -262,15 +272,17 @@ class UploadRun {
         const raw = h.name;
         const type = h.type ?? 'file';
         if (type === 'symlink' || type === 'link') throw hearthError('UNSAFE_ARCHIVE', `archive entry "${show(raw)}" is a ${type}; links are not accepted`);
+        // Whatever its name (even "." or the top folder): devices, fifos and the rest are refused, never skipped.
+        if (!ACCEPTED_ENTRY_TYPES.has(type)) throw hearthError('UNSAFE_ARCHIVE', `archive entry "${show(raw)}" is a ${show(type)}; only files and folders are accepted`);
         const rel = checkUploadPath(raw, 'UNSAFE_ARCHIVE');
         if (first && type === 'directory' && rel !== '' && !rel.includes('/')) strip = rel + '/';
         first = false;
-        if (type === 'directory' || rel === '') {
+        if (type === 'directory') {
           if (++this.#folderEntries > maxFiles) throw tooManyFiles(maxFiles, 'folder entries');
           entry.resume();
           continue;
         }
-        if (type !== 'file' && type !== 'contiguous-file') throw hearthError('UNSAFE_ARCHIVE', `archive entry "${show(raw)}" is a ${type}; only files and folders are accepted`);
+        if (rel === '') throw hearthError('UNSAFE_ARCHIVE', `archive entry "${show(raw)}" is a file named as a folder`);
         let target = rel;
         if (strip !== undefined) {
           if (!rel.startsWith(strip)) throw hearthError('MODEL_INVALID', `archive entry "${show(raw)}" lies outside the archive's top folder "${show(strip)}"`);
@@ -323,7 +335,75 @@ class UploadRun {
       }
     }
     if (missing.length) throw hearthError('MODEL_INVALID', `model.json names weight shards that are not in the upload: ${missing.slice(0, 10).join(', ')}`);
+    await this.#checkWeightBytes(json.weightsManifest);
     return format;
+  }
+
+  /**
+   * Each weights-manifest group's shards hold exactly the bytes its weight specs need (dtype size × elements, each
+   * shape a list of whole numbers); string weights are walked through their 4-byte length prefixes. A manifest that
+   * disagrees is refused here, not left to a runtime that would misread the weights.
+   */
+  async #checkWeightBytes(groups: unknown): Promise<void> {
+    if (groups === undefined) return;
+    if (!Array.isArray(groups)) throw hearthError('MODEL_INVALID', "model.json's weightsManifest is not a list");
+    for (const [g, group] of (groups as { paths?: unknown; weights?: unknown }[]).entries()) {
+      const where = `model.json's weightsManifest group ${g + 1}`;
+      if (!group || typeof group !== 'object' || !Array.isArray(group.paths) || !Array.isArray(group.weights)) {
+        throw hearthError('MODEL_INVALID', `${where} lacks paths or weights`);
+      }
+      let need = 0;
+      let strings = false;
+      // Bytes per weight in order: a number, or 'string' (its size is read from the shards).
+      const layout: (number | { strings: number; name: string })[] = [];
+      for (const w of group.weights as { name?: unknown; shape?: unknown; dtype?: unknown; quantization?: { dtype?: unknown } }[]) {
+        const name = show(String(w?.name));
+        const shape = w?.shape;
+        if (!Array.isArray(shape) || shape.length > 64 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+          throw hearthError('MODEL_INVALID', `${where}: weight "${name}" has shape ${show(JSON.stringify(shape) ?? String(shape))}; expected a list of whole numbers >= 0`);
+        }
+        const elements = (shape as number[]).reduce((a, b) => a * b, 1);
+        const dtype = w.quantization?.dtype ?? w.dtype;
+        if (dtype === 'string') {
+          strings = true;
+          need += 4 * elements;
+          layout.push({ strings: elements, name });
+          continue;
+        }
+        const size = typeof dtype === 'string' ? WEIGHT_DTYPE_BYTES[dtype] : undefined;
+        if (size === undefined) throw hearthError('MODEL_INVALID', `${where}: weight "${name}" has dtype ${show(String(dtype))}, which TF.js cannot read`);
+        need += elements * size;
+        layout.push(elements * size);
+      }
+      const shards = (group.paths as unknown[]).map((p) => path.posix.normalize(String(p).replace(/^\.\//, '')));
+      const have = shards.reduce((n, rel) => n + (this.#files.get(rel)?.sizeBytes ?? 0), 0);
+      if (strings ? have < need : have !== need) {
+        throw hearthError('MODEL_INVALID', `${where}: its shards hold ${have} bytes but its weight specs need ${strings ? 'at least ' : ''}${need} (dtype size × shape)`);
+      }
+      if (strings) await this.#walkStringWeights(where, shards, layout, have);
+    }
+  }
+
+  /** Reads the length prefixes of a group's string weights: every string must lie inside the shards, which end with the last weight. */
+  async #walkStringWeights(where: string, shards: string[], layout: (number | { strings: number; name: string })[], have: number): Promise<void> {
+    const reader = new ShardReader(shards.map((rel) => ({ file: path.join(this.stagingDir, ...rel.split('/')), size: this.#files.get(rel)!.sizeBytes })));
+    try {
+      let at = 0;
+      for (const w of layout) {
+        if (typeof w === 'number') {
+          at += w;
+          continue;
+        }
+        for (let i = 0; i < w.strings; i++) {
+          const len = at + 4 <= have ? await reader.uint32At(at) : -1;
+          if (len < 0 || at + 4 + len > have) throw hearthError('MODEL_INVALID', `${where}: string weight "${w.name}" runs past the end of its shards`);
+          at += 4 + len;
+        }
+      }
+      if (at !== have) throw hearthError('MODEL_INVALID', `${where}: its shards hold ${have} bytes but its weights take ${at}`);
+    } finally {
+      await reader.close();
+    }
   }
 
   manifest(format: ModelFormat, signature: { inputs: TensorSpec[]; outputs: TensorSpec[] }, createdAt: string): Manifest {
@@ -387,6 +467,43 @@ class StagingTee extends Transform {
 
   sha256(): string {
     return this.#hash.digest('hex');
+  }
+}
+
+/** Little-endian uint32s read at offsets of several files taken as one, through a 64 KiB window. */
+class ShardReader {
+  readonly #files: { file: string; size: number; start: number; handle?: fs.FileHandle }[] = [];
+  #window = Buffer.alloc(0);
+  #windowAt = 0;
+
+  constructor(files: { file: string; size: number }[]) {
+    let start = 0;
+    for (const f of files) {
+      this.#files.push({ ...f, start });
+      start += f.size;
+    }
+  }
+
+  async uint32At(at: number): Promise<number> {
+    const bytes = Buffer.alloc(4);
+    for (let i = 0; i < 4; i++) bytes[i] = await this.#byteAt(at + i);
+    return bytes.readUInt32LE(0);
+  }
+
+  async #byteAt(at: number): Promise<number> {
+    if (at < this.#windowAt || at >= this.#windowAt + this.#window.length) {
+      const f = this.#files.find((x) => at >= x.start && at < x.start + x.size)!;
+      f.handle ??= await fs.open(f.file, 'r');
+      const buf = Buffer.alloc(Math.min(64 * 1024, f.start + f.size - at));
+      const { bytesRead } = await f.handle.read(buf, 0, buf.length, at - f.start);
+      this.#window = buf.subarray(0, bytesRead);
+      this.#windowAt = at;
+    }
+    return this.#window[at - this.#windowAt] ?? 0;
+  }
+
+  async close(): Promise<void> {
+    for (const f of this.#files) await f.handle?.close().catch(() => {});
   }
 }
 

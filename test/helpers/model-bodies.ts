@@ -69,7 +69,8 @@ export function sileroFeed(batch: number, wave: (i: number) => number, state: (k
 export type TarEntry =
   | { name: string; data: Buffer }
   | { name: string; type: 'directory' }
-  | { name: string; type: 'symlink'; linkname: string };
+  | { name: string; type: 'symlink' | 'link'; linkname: string }
+  | { name: string; type: 'fifo' | 'character-device' | 'block-device' };
 
 /** A .tar.gz of the entries, in order, exactly as named (no normalisation: bad names stay bad). */
 export async function tarGz(entries: TarEntry[]): Promise<Buffer> {
@@ -88,7 +89,8 @@ export async function tarBytes(entries: TarEntry[]): Promise<Buffer> {
   for (const e of entries) {
     if ('data' in e) pack.entry({ name: e.name, size: e.data.length }, e.data);
     else if (e.type === 'directory') pack.entry({ name: e.name, type: 'directory' });
-    else pack.entry({ name: e.name, type: 'symlink', linkname: e.linkname });
+    else if (e.type === 'symlink' || e.type === 'link') pack.entry({ name: e.name, type: e.type, linkname: e.linkname });
+    else pack.entry({ name: e.name, type: e.type, devmajor: 1, devminor: 3 });
   }
   pack.finalize();
   await done;

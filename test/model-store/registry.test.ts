@@ -145,7 +145,7 @@ describe('ModelRegistry and ModelUploader', () => {
 
   it('computes the multi-file sha256 from sorted "path sha256" lines', async () => {
     const { createHash } = await import('node:crypto');
-    const json = JSON.stringify({ format: 'graph-model', modelTopology: { node: [] }, weightsManifest: [{ paths: ['w.bin'], weights: [] }] });
+    const json = JSON.stringify({ format: 'graph-model', modelTopology: { node: [] }, weightsManifest: [{ paths: ['w.bin'], weights: [{ name: 'w', shape: [7], dtype: 'bool' }] }] });
     const files = (async function* () {
       yield { filename: 'w.bin', stream: Readable.from([Buffer.from('weights')]) };
       yield { filename: 'model.json', stream: Readable.from([Buffer.from(json)]) };
