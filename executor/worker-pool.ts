@@ -35,6 +35,8 @@ export class WorkerPool {
   #boots = new Set<Promise<void>>();
   #closed = false;
   #all = new Set<Worker>();
+  /** Workers spawned and not yet ready: still importing their runtimes (onnxruntime's addon among them). */
+  #unready = new Map<Worker, Promise<void>>();
 
   constructor(opts: WorkerPoolOptions) {
     this.#opts = { bootTimeoutMs: 60_000, refillDelayMaxMs: 2_000, ...opts };
@@ -82,7 +84,13 @@ export class WorkerPool {
     const all = [...this.#all].filter((w) => !keep.has(w));
     this.#ready = [];
     this.#all.clear();
-    await Promise.all(all.map((w) => w.terminate().catch(() => {})));
+    // A thread ended while onnxruntime's addon is still loading aborts the whole process (Napi::Error thrown into a
+    // torn-down environment), so a booting worker is ended only once it is ready or gone, or after the boot timeout.
+    await Promise.all(all.map(async (w) => {
+      const booting = this.#unready.get(w);
+      if (booting) await settleWithin(booting, this.#opts.bootTimeoutMs);
+      await w.terminate().catch(() => {});
+    }));
   }
 
   #refillAfterFirstRun(w: Worker): void {
@@ -144,7 +152,7 @@ export class WorkerPool {
     if (this.#closed) throw hearthError('INTERNAL', 'the executor is shutting down');
     const worker = spawnInstanceWorker(entry, { workerData: this.#opts.workerData });
     this.#all.add(worker);
-    return new Promise<Worker>((resolve, reject) => {
+    const booted = new Promise<Worker>((resolve, reject) => {
       const fail = (e: Error) => {
         cleanup();
         this.#all.delete(worker);
@@ -173,5 +181,18 @@ export class WorkerPool {
       worker.on('error', onError);
       worker.on('exit', onExit);
     });
+    const settled = booted.then(() => {}, () => {}).finally(() => this.#unready.delete(worker));
+    this.#unready.set(worker, settled);
+    return booted;
   }
+}
+
+/** `p`, or nothing after `ms` of real time (a test's manual clock may never fire the boot timeout). */
+function settleWithin(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const cap = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref();
+  });
+  return Promise.race([p, cap]).finally(() => clearTimeout(timer));
 }
