@@ -59,3 +59,34 @@ export function hearthError(code: ErrorCode, message: string, opts?: { cause?: u
 export function isHearthError(e: unknown): e is HearthError {
   return e instanceof HearthError;
 }
+
+/** Most characters of one client-supplied value shown back in an error message (shown()). */
+export const SHOWN_CHARS = 200;
+/** Most characters of an error message sent to a client (the gateway's error handler cuts past it). */
+export const MAX_ERROR_MESSAGE_CHARS = 2048;
+
+/**
+ * A client-supplied value (a tensor or model name, a header or query value) for an error message: a string as it
+ * is, anything else as JSON, cut to `max` characters with an ellipsis, so a 10 MB name is never echoed whole.
+ */
+export function shown(value: unknown, max = SHOWN_CHARS): string {
+  let text: string;
+  if (typeof value === 'string') text = value;
+  else {
+    try {
+      text = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}` : v)) ?? String(value);
+    } catch {
+      text = '(a value that cannot be shown)';
+    }
+  }
+  return cut(text, max);
+}
+
+/** `text` cut to `max` characters with an ellipsis (never inside a surrogate pair). */
+export function cut(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max;
+  const c = text.charCodeAt(end - 1);
+  if (c >= 0xd800 && c <= 0xdbff) end--;
+  return `${text.slice(0, end)}…`;
+}

@@ -11,6 +11,7 @@ import {
   elementCount,
   hearthError,
   isDatatype,
+  shown,
   type Datatype,
   type InputTensor,
   type PrintedTensor,
@@ -87,13 +88,7 @@ export const MAX_TENSOR_RANK = 64;
 
 /** A client's value for an error message: its JSON, cut to 80 characters. */
 function preview(v: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(v) ?? String(v);
-  } catch {
-    text = '(a value that cannot be shown)';
-  }
-  return text.length > 80 ? `${text.slice(0, 80)}...` : text;
+  return shown(typeof v === 'string' ? JSON.stringify(v) : v, 80);
 }
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
@@ -628,7 +623,7 @@ function readDataArray(s: Scanner, dt: Datatype, expected: number, inputName: st
     }
     if (c === 0x5b) {
       if (!wantValue) s.fail("expected ',' or ']' before '['");
-      if (++depth > MAX_JSON_DEPTH) tooDeep(`input "${inputName}": data`, 'INVALID_TENSOR');
+      if (++depth > MAX_JSON_DEPTH) tooDeep(`input "${shown(inputName)}": data`, 'INVALID_TENSOR');
       s.pos++;
       justOpened = true;
       continue;
@@ -752,7 +747,7 @@ function putLeaf(s: Scanner, sink: LeafSink, inputName: string): void {
   try {
     sink.put(s);
   } catch (e) {
-    if (e instanceof LeafError) throw hearthError('INVALID_TENSOR', `input "${inputName}": data ${e.message}`);
+    if (e instanceof LeafError) throw hearthError('INVALID_TENSOR', `input "${shown(inputName)}": data ${e.message}`);
     throw e;
   }
 }
@@ -776,7 +771,7 @@ function checkParameters(v: unknown, where: string): V2Parameters {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw hearthError('INVALID_REQUEST', `${where}: "parameters" must be an object`);
   for (const [k, x] of Object.entries(v)) {
     if (typeof x !== 'string' && typeof x !== 'number' && typeof x !== 'boolean') {
-      throw hearthError('INVALID_REQUEST', `${where}: parameter "${k}" must be a string, number or boolean`);
+      throw hearthError('INVALID_REQUEST', `${where}: parameter "${shown(k)}" must be a string, number or boolean`);
     }
   }
   return v as V2Parameters;
@@ -784,7 +779,7 @@ function checkParameters(v: unknown, where: string): V2Parameters {
 
 function checkShape(v: unknown, name: string): number[] {
   if (!Array.isArray(v) || v.length > MAX_TENSOR_RANK || !v.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    throw hearthError('INVALID_TENSOR', `input "${name}": "shape" must be an array of at most ${MAX_TENSOR_RANK} non-negative integers, got ${preview(v)}`);
+    throw hearthError('INVALID_TENSOR', `input "${shown(name)}": "shape" must be an array of at most ${MAX_TENSOR_RANK} non-negative integers, got ${preview(v)}`);
   }
   return v as number[];
 }
@@ -796,13 +791,13 @@ function checkShape(v: unknown, name: string): number[] {
 function countOf(shape: readonly number[], name: string, kind: 'input' | 'output' = 'input'): number {
   const n = elementCount(shape);
   if (!Number.isSafeInteger(n)) {
-    throw hearthError('INVALID_TENSOR', `${kind} "${name}": shape ${fmtShape(shape)} has more elements than ${Number.MAX_SAFE_INTEGER} (2^53 - 1)`);
+    throw hearthError('INVALID_TENSOR', `${kind} "${shown(name)}": shape ${fmtShape(shape)} has more elements than ${Number.MAX_SAFE_INTEGER} (2^53 - 1)`);
   }
   return n;
 }
 
 function checkDatatype(v: unknown, name: string): Datatype {
-  if (!isDatatype(v)) throw hearthError('INVALID_TENSOR', `input "${name}": datatype ${preview(v)} is not a V2 datatype (BOOL, UINT8..UINT64, INT8..INT64, FP16, FP32, FP64, BYTES)`);
+  if (!isDatatype(v)) throw hearthError('INVALID_TENSOR', `input "${shown(name)}": datatype ${preview(v)} is not a V2 datatype (BOOL, UINT8..UINT64, INT8..INT64, FP16, FP32, FP64, BYTES)`);
   return v;
 }
 
@@ -910,10 +905,10 @@ function readBinaryBytes(b: Uint8Array, start: number, size: number, name: strin
   let p = start;
   const end = start + size;
   while (p < end) {
-    if (p + 4 > end) throw hearthError('INVALID_TENSOR', `input "${name}": binary BYTES element ${out.length} is cut short (needs a 4-byte length)`);
+    if (p + 4 > end) throw hearthError('INVALID_TENSOR', `input "${shown(name)}": binary BYTES element ${out.length} is cut short (needs a 4-byte length)`);
     const len = view.getUint32(p, true);
     p += 4;
-    if (p + len > end) throw hearthError('INVALID_TENSOR', `input "${name}": binary BYTES element ${out.length} claims ${len} bytes but only ${end - p} remain`);
+    if (p + len > end) throw hearthError('INVALID_TENSOR', `input "${shown(name)}": binary BYTES element ${out.length} claims ${len} bytes but only ${end - p} remain`);
     out.push(bytesToText(b, p, p + len));
     p += len;
   }
@@ -933,7 +928,7 @@ function sizeParam(params: V2Parameters | undefined, name: string): number | und
   const v = params?.binary_data_size;
   if (v === undefined) return undefined;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    throw hearthError('INVALID_REQUEST', `input "${name}": binary_data_size must be a non-negative integer, got ${JSON.stringify(v)}`);
+    throw hearthError('INVALID_REQUEST', `input "${shown(name)}": binary_data_size must be a non-negative integer, got ${preview(v)}`);
   }
   return v;
 }
@@ -957,30 +952,30 @@ function finishTensors(
     const raw = raws[i];
     if (typeof raw.name !== 'string' || raw.name === '') throw hearthError('INVALID_REQUEST', `${kind}s[${i}] needs a "name" string`);
     const name = raw.name;
-    if (seen.has(name)) throw hearthError('INVALID_TENSOR', `${kind} "${name}": given more than once`);
+    if (seen.has(name)) throw hearthError('INVALID_TENSOR', `${kind} "${shown(name)}": given more than once`);
     seen.add(name);
-    if (raw.shape === undefined) throw hearthError('INVALID_REQUEST', `${kind} "${name}": missing "shape"`);
-    if (raw.datatype === undefined) throw hearthError('INVALID_REQUEST', `${kind} "${name}": missing "datatype"`);
+    if (raw.shape === undefined) throw hearthError('INVALID_REQUEST', `${kind} "${shown(name)}": missing "shape"`);
+    if (raw.datatype === undefined) throw hearthError('INVALID_REQUEST', `${kind} "${shown(name)}": missing "datatype"`);
     const shape = checkShape(raw.shape, name);
     const datatype = checkDatatype(raw.datatype, name);
-    const params = raw.parameters === undefined ? undefined : checkParameters(raw.parameters, `${kind} "${name}"`);
+    const params = raw.parameters === undefined ? undefined : checkParameters(raw.parameters, `${kind} "${shown(name)}"`);
     const count = countOf(shape, name, kind);
     const binarySize = sizeParam(params, name);
     let data: TensorData;
     if (binarySize !== undefined) {
-      if (raw.hasData) throw hearthError('INVALID_REQUEST', `${kind} "${name}": has both "data" and binary_data_size`);
+      if (raw.hasData) throw hearthError('INVALID_REQUEST', `${kind} "${shown(name)}": has both "data" and binary_data_size`);
       if (!hasBinaryPart) {
-        throw hearthError('INVALID_REQUEST', `${kind} "${name}": binary_data_size is set but there is no Inference-Header-Content-Length header`);
+        throw hearthError('INVALID_REQUEST', `${kind} "${shown(name)}": binary_data_size is set but there is no Inference-Header-Content-Length header`);
       }
       if (cursor + binarySize > b.length) {
-        throw hearthError('INVALID_REQUEST', `${kind} "${name}": binary_data_size ${binarySize} runs past the end of the body (${b.length - cursor} bytes left)`);
+        throw hearthError('INVALID_REQUEST', `${kind} "${shown(name)}": binary_data_size ${binarySize} runs past the end of the body (${b.length - cursor} bytes left)`);
       }
       if (datatype === 'BYTES') {
         data = readBinaryBytes(b, cursor, binarySize, name);
       } else {
         const want = count * datatypeInfo(datatype).byteSize;
         if (binarySize !== want) {
-          throw hearthError('INVALID_TENSOR', `${kind} "${name}": binary_data_size ${binarySize} does not fit shape ${fmtShape(shape)} of ${datatype} (${want} bytes)`);
+          throw hearthError('INVALID_TENSOR', `${kind} "${shown(name)}": binary_data_size ${binarySize} does not fit shape ${fmtShape(shape)} of ${datatype} (${want} bytes)`);
         }
         data = readBinaryFixed(b, cursor, binarySize, datatype);
       }
@@ -991,7 +986,7 @@ function finishTensors(
       // declaring [1, 1e12] made the instance allocate from the shape and die of the RangeError.
       const most = Math.floor((raw.deferred.json.length - 1) / 2);
       if (count > most) {
-        throw hearthError('INVALID_TENSOR', `${kind} "${name}": shape ${fmtShape(shape)} needs ${count} elements, but its data array of ${raw.deferred.json.length} bytes holds at most ${most}`);
+        throw hearthError('INVALID_TENSOR', `${kind} "${shown(name)}": shape ${fmtShape(shape)} needs ${count} elements, but its data array of ${raw.deferred.json.length} bytes holds at most ${most}`);
       }
       tensors.push(deferredJson(name, datatype, shape, raw.deferred.json, count, raw.deferred.at));
       if (params) {
@@ -1004,10 +999,10 @@ function finishTensors(
     } else if (raw.dataAt !== undefined) {
       data = readDataArray(new Scanner(b, raw.dataAt, headerLength), datatype, count, name);
     } else {
-      throw hearthError('INVALID_REQUEST', `${kind} "${name}": missing "data" (or binary_data_size)`);
+      throw hearthError('INVALID_REQUEST', `${kind} "${shown(name)}": missing "data" (or binary_data_size)`);
     }
     if (data.length !== count) {
-      throw hearthError('INVALID_TENSOR', `${kind} "${name}": shape ${fmtShape(shape)} needs ${count} elements, got ${data.length}`);
+      throw hearthError('INVALID_TENSOR', `${kind} "${shown(name)}": shape ${fmtShape(shape)} needs ${count} elements, got ${data.length}`);
     }
     tensors.push({ name, datatype, shape, data });
     if (params) {
@@ -1047,7 +1042,7 @@ export function decodeDeferredJson(json: Uint8Array, at: number, datatype: Datat
   const count = countOf(shape, name);
   const data = readDataArray(new Scanner(json, 0, json.length, at), datatype, count, name);
   // The same message as an eagerly decoded input's (finishTensors).
-  if (data.length !== count) throw hearthError('INVALID_TENSOR', `input "${name}": shape ${fmtShape(shape)} needs ${count} elements, got ${data.length}`);
+  if (data.length !== count) throw hearthError('INVALID_TENSOR', `input "${shown(name)}": shape ${fmtShape(shape)} needs ${count} elements, got ${data.length}`);
   return data;
 }
 
@@ -1112,7 +1107,7 @@ function checkOutputs(v: unknown): RequestedOutput[] {
     }
     const { name, parameters } = o as { name: string; parameters?: unknown };
     const out: RequestedOutput = { name };
-    if (parameters !== undefined) out.parameters = checkParameters(parameters, `output "${name}"`);
+    if (parameters !== undefined) out.parameters = checkParameters(parameters, `output "${shown(name)}"`);
     return out;
   });
 }
@@ -1134,19 +1129,19 @@ export function tensorFromJson(input: unknown, index = 0): Tensor {
   const shape = checkShape(o.shape, name);
   const datatype = checkDatatype(o.datatype, name);
   const count = countOf(shape, name);
-  if (o.data === undefined) throw hearthError('INVALID_REQUEST', `input "${name}": missing "data"`);
+  if (o.data === undefined) throw hearthError('INVALID_REQUEST', `input "${shown(name)}": missing "data"`);
   // Re-serialise only the data and read it with the exact scanner: one code path for every datatype.
   let text: string;
   try {
     text = JSON.stringify(o.data, (_k, v) => (typeof v === 'bigint' ? `${v}` : v));
   } catch (e) {
     // JSON.stringify recurses: data nested tens of thousands deep overflows the stack (a RangeError, as is a string too long).
-    throw hearthError('INVALID_TENSOR', `input "${name}": "data" cannot be read: ${(e as Error).message}`);
+    throw hearthError('INVALID_TENSOR', `input "${shown(name)}": "data" cannot be read: ${(e as Error).message}`);
   }
   const s = new Scanner(Buffer.from(text, 'utf8'), 0, Buffer.byteLength(text));
   const data = readDataArray(s, datatype, count, name);
   if (data.length !== count) {
-    throw hearthError('INVALID_TENSOR', `input "${name}": shape ${fmtShape(shape)} needs ${count} elements, got ${data.length}`);
+    throw hearthError('INVALID_TENSOR', `input "${shown(name)}": shape ${fmtShape(shape)} needs ${count} elements, got ${data.length}`);
   }
   return { name, datatype, shape, data };
 }

@@ -15,6 +15,7 @@ import {
   type HearthError,
   type InputTensor,
   isDeferred,
+  shown,
   type Manifest,
   type ConfigClamp,
   type ModelConfig,
@@ -1206,7 +1207,7 @@ function checkTensorData(inputs: readonly InputTensor[]): void {
     if (isDeferred(t)) {
       for (const p of t.data.parts) {
         if (p.json && !(p.count <= (p.json.length - 1) / 2)) {
-          throw hearthError('INVALID_TENSOR', `input "${t.name}": shape [${p.shape.join(',')}] needs ${p.count} elements, but its data array of ${p.json.length} bytes cannot hold them`);
+          throw hearthError('INVALID_TENSOR', `input "${shown(t.name)}": shape [${p.shape.join(',')}] needs ${p.count} elements, but its data array of ${p.json.length} bytes cannot hold them`);
         }
       }
       continue;
@@ -1217,8 +1218,8 @@ function checkTensorData(inputs: readonly InputTensor[]): void {
     throw hearthError(
       'INVALID_TENSOR',
       detached
-        ? `input "${t.name}": its data buffer is detached (already sent to an earlier infer(), which takes ownership of input buffers); pass a copy`
-        : `input "${t.name}": shape [${t.shape.join(',')}] needs ${want} elements, got ${t.data.length}`,
+        ? `input "${shown(t.name)}": its data buffer is detached (already sent to an earlier infer(), which takes ownership of input buffers); pass a copy`
+        : `input "${shown(t.name)}": shape [${t.shape.join(',')}] needs ${want} elements, got ${t.data.length}`,
     );
   }
 }

@@ -1,6 +1,6 @@
 // Checks decoded inputs against a model version's manifest before any work is queued, so a bad request
 // never reaches an instance (or fails its batch mates). Shared by the gateway and the job workers.
-import { elementCount, hearthError, isDeferred, type InputTensor, type Manifest } from '../core/index.ts';
+import { elementCount, hearthError, isDeferred, shown, type InputTensor, type Manifest } from '../core/index.ts';
 
 function fmt(shape: readonly number[]): string {
   return `[${shape.join(',')}]`;
@@ -23,18 +23,18 @@ export function validateInputs(manifest: Manifest, tensors: readonly InputTensor
   const seen = new Set<string>();
   for (const t of tensors) {
     const spec = specs.get(t.name);
-    if (!spec) throw hearthError('INVALID_TENSOR', `input "${t.name}": not an input of ${model}; expected ${names(manifest.inputs)}`);
-    if (seen.has(t.name)) throw hearthError('INVALID_TENSOR', `input "${t.name}": given more than once`);
+    if (!spec) throw hearthError('INVALID_TENSOR', `input "${shown(t.name)}": not an input of ${model}; expected ${names(manifest.inputs)}`);
+    if (seen.has(t.name)) throw hearthError('INVALID_TENSOR', `input "${shown(t.name)}": given more than once`);
     seen.add(t.name);
     if (t.datatype !== spec.datatype) {
-      throw hearthError('INVALID_TENSOR', `input "${t.name}": expected datatype ${spec.datatype}, got ${t.datatype}`);
+      throw hearthError('INVALID_TENSOR', `input "${shown(t.name)}": expected datatype ${spec.datatype}, got ${t.datatype}`);
     }
     const fits = t.shape.length === spec.shape.length && spec.shape.every((d, i) => d === -1 || d === t.shape[i]);
-    if (!fits) throw hearthError('INVALID_TENSOR', `input "${t.name}": expected shape ${fmt(spec.shape)}, got ${fmt(t.shape)}`);
+    if (!fits) throw hearthError('INVALID_TENSOR', `input "${shown(t.name)}": expected shape ${fmt(spec.shape)}, got ${fmt(t.shape)}`);
     const want = elementCount(t.shape);
     // A deferred input's element count is checked where its JSON is parsed (functions/materialize.ts).
     if (!isDeferred(t) && t.data.length !== want) {
-      throw hearthError('INVALID_TENSOR', `input "${t.name}": shape ${fmt(t.shape)} needs ${want} elements, got ${t.data.length}`);
+      throw hearthError('INVALID_TENSOR', `input "${shown(t.name)}": shape ${fmt(t.shape)} needs ${want} elements, got ${t.data.length}`);
     }
   }
   for (const spec of manifest.inputs) {
@@ -46,8 +46,8 @@ export function validateInputs(manifest: Manifest, tensors: readonly InputTensor
     const outs = new Set(manifest.outputs.map((o) => o.name));
     const dup = new Set<string>();
     for (const name of requestedOutputs) {
-      if (!outs.has(name)) throw hearthError('INVALID_REQUEST', `output "${name}": not an output of ${model}; expected ${names(manifest.outputs)}`);
-      if (dup.has(name)) throw hearthError('INVALID_REQUEST', `output "${name}": requested more than once`);
+      if (!outs.has(name)) throw hearthError('INVALID_REQUEST', `output "${shown(name)}": not an output of ${model}; expected ${names(manifest.outputs)}`);
+      if (dup.has(name)) throw hearthError('INVALID_REQUEST', `output "${shown(name)}": requested more than once`);
       dup.add(name);
     }
   }

@@ -3,7 +3,7 @@
 import http, { type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { HearthError, isHearthError, type Clock, type Config, type ErrorCode } from '../core/index.ts';
+import { cut, HearthError, isHearthError, MAX_ERROR_MESSAGE_CHARS, type Clock, type Config, type ErrorCode } from '../core/index.ts';
 import type { Executor } from '../executor/types.ts';
 import type { ModelRegistry, ModelUploader, ObjectStore } from '../model-store/index.ts';
 import { configRoutes } from './config-routes.ts';
@@ -65,7 +65,9 @@ export async function buildApp(deps: AppDeps, opts: { logger?: boolean } = {}): 
     if (e.statusCode >= 500) req.log.error({ err }, e.message);
     if (e.headers) reply.headers(e.headers);
     if (!req.raw.complete) lingerAfter(req, reply);
-    reply.code(e.statusCode).type('application/json').send({ error: scrubber.scrub(e.message, e.cause ?? err), code: e.code });
+    // Scrubbed whole, then cut: a cut first could leave half a server path that the scrubber no longer recognises.
+    const message = cut(scrubber.scrub(e.message, e.cause ?? err), MAX_ERROR_MESSAGE_CHARS);
+    reply.code(e.statusCode).type('application/json').send({ error: message, code: e.code });
   });
   app.setNotFoundHandler((req, reply) => {
     const url = req.url.length > 200 ? `${req.url.slice(0, 200)}...` : req.url;

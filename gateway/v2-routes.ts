@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { hearthError, isHearthError, platformOf, type Clock, type Manifest, type PrintedTensor, type Tensor } from '../core/index.ts';
+import { hearthError, isHearthError, platformOf, shown, type Clock, type Manifest, type PrintedTensor, type Tensor } from '../core/index.ts';
 import type { Executor, InferResult, ModelStats } from '../executor/types.ts';
 import { binaryOutputSelector, encodeInferResponse, scanInferRequest } from '../core/v2-codec.ts';
 import { validateInputs } from '../executor/validate.ts';
@@ -103,7 +103,7 @@ function parsePriority(v: unknown, where: string): number {
 function parseHeaderLength(raw: string | string[] | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const s = Array.isArray(raw) ? raw[0] : raw;
-  if (!/^\s*\d+\s*$/.test(s)) throw hearthError('INVALID_REQUEST', `Inference-Header-Content-Length: expected a byte count, got "${s}"`);
+  if (!/^\s*\d+\s*$/.test(s)) throw hearthError('INVALID_REQUEST', `Inference-Header-Content-Length: expected a byte count, got "${shown(s)}"`);
   return Number(s);
 }
 
