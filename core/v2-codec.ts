@@ -767,11 +767,12 @@ interface RawInput {
   hasData: boolean;
 }
 
-function checkParameters(v: unknown, where: string): V2Parameters {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw hearthError('INVALID_REQUEST', `${where}: "parameters" must be an object`);
+/** `where` names the owner in a refusal; a function, so the hot path builds no message. */
+function checkParameters(v: unknown, where: () => string): V2Parameters {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw hearthError('INVALID_REQUEST', `${where()}: "parameters" must be an object`);
   for (const [k, x] of Object.entries(v)) {
     if (typeof x !== 'string' && typeof x !== 'number' && typeof x !== 'boolean') {
-      throw hearthError('INVALID_REQUEST', `${where}: parameter "${shown(k)}" must be a string, number or boolean`);
+      throw hearthError('INVALID_REQUEST', `${where()}: parameter "${shown(k)}" must be a string, number or boolean`);
     }
   }
   return v as V2Parameters;
@@ -849,9 +850,56 @@ function flatArrayEnd(s: Scanner, minBytes: number): number {
   return close + 1;
 }
 
+/**
+ * The members of a tensor object and of the request, as bits: each may be given once. JSON leaves duplicate names
+ * to the reader, and last-wins read wrongly here: a second "datatype" after "data" relabelled data already decoded
+ * as another type, and a second "inputs" array was added to the first. Duplicates are refused, naming the member.
+ */
+const TENSOR_MEMBERS: Readonly<Record<string, number>> = Object.assign(Object.create(null), { name: 1, shape: 2, datatype: 4, parameters: 8, data: 16 });
+const REQUEST_MEMBERS: Readonly<Record<string, number>> = Object.assign(Object.create(null), { inputs: 1, id: 2, parameters: 4, outputs: 8 });
+
+/** `seen` with `key`'s bit set; refuses a member already seen. Members Hearth does not read are not tracked. */
+function once(members: Readonly<Record<string, number>>, seen: number, key: string, index: number): number {
+  const bit = members[key] ?? 0;
+  if (seen & bit) throw hearthError('INVALID_REQUEST', `${index < 0 ? 'the request' : `inputs[${index}]`}: "${key}" is given more than once`);
+  return seen | bit;
+}
+
+/**
+ * A "parameters" object, refusing a name given twice (JSON.parse would keep the last, silently): its members are
+ * counted in a scan and the object is parsed once; fewer keys than members means a duplicate, found and named then.
+ * Anything else is returned as read, for checkParameters to refuse.
+ */
+function readParameters(s: Scanner, where: () => string): unknown {
+  s.ws();
+  if (s.b[s.pos] !== 0x7b) return s.readAny();
+  const start = s.pos;
+  let members = 0;
+  s.readObject(() => {
+    members++;
+    s.skipValue();
+  });
+  const end = s.pos;
+  s.pos = start;
+  const params = s.readAny() as Record<string, unknown>;
+  if (Object.keys(params).length !== members) {
+    const names = new Set<string>();
+    s.pos = start;
+    s.readObject((key) => {
+      if (names.has(key)) throw hearthError('INVALID_REQUEST', `${where()}: parameter "${shown(key)}" is given more than once`);
+      names.add(key);
+      s.skipValue();
+    });
+  }
+  s.pos = end;
+  return params;
+}
+
 function readInput(s: Scanner, index: number, deferAbove?: number): RawInput {
   const raw: RawInput = { hasData: false };
+  let seen = 0;
   s.readObject((key) => {
+    seen = once(TENSOR_MEMBERS, seen, key, index);
     switch (key) {
       // name, datatype and shape are read without JSON.parse: a small request has a dozen of them.
       case 'name':
@@ -864,14 +912,10 @@ function readInput(s: Scanner, index: number, deferAbove?: number): RawInput {
         raw.datatype = readStringOrAny(s);
         break;
       case 'parameters':
-        raw.parameters = s.readAny();
+        raw.parameters = readParameters(s, () => `inputs[${index}]`);
         break;
       case 'data': {
         raw.hasData = true;
-        // A member given twice: the last one counts (as with JSON.parse), however each was read.
-        raw.data = undefined;
-        raw.dataAt = undefined;
-        raw.deferred = undefined;
         const name = typeof raw.name === 'string' ? raw.name : `#${index}`;
         if (isDatatype(raw.datatype) && Array.isArray(raw.shape)) {
           if (deferAbove !== undefined && raw.datatype !== 'BYTES') {
@@ -958,7 +1002,7 @@ function finishTensors(
     if (raw.datatype === undefined) throw hearthError('INVALID_REQUEST', `${kind} "${shown(name)}": missing "datatype"`);
     const shape = checkShape(raw.shape, name);
     const datatype = checkDatatype(raw.datatype, name);
-    const params = raw.parameters === undefined ? undefined : checkParameters(raw.parameters, `${kind} "${shown(name)}"`);
+    const params = raw.parameters === undefined ? undefined : checkParameters(raw.parameters, () => `${kind} "${shown(name)}"`);
     const count = countOf(shape, name, kind);
     const binarySize = sizeParam(params, name);
     let data: TensorData;
@@ -1061,7 +1105,9 @@ function scan(body: Uint8Array | string, opts: DecodeOptions, deferAbove: number
   const raws: RawInput[] = [];
   let sawInputs = false;
   let outputs: unknown;
+  let seen = 0;
   s.readObject((key) => {
+    seen = once(REQUEST_MEMBERS, seen, key, -1);
     switch (key) {
       case 'inputs':
         sawInputs = true;
@@ -1080,7 +1126,7 @@ function scan(body: Uint8Array | string, opts: DecodeOptions, deferAbove: number
         break;
       }
       case 'parameters':
-        req.parameters = checkParameters(s.readAny(), 'request');
+        req.parameters = checkParameters(readParameters(s, () => 'the request'), () => 'request');
         break;
       case 'outputs':
         outputs = s.readAny();
@@ -1107,7 +1153,7 @@ function checkOutputs(v: unknown): RequestedOutput[] {
     }
     const { name, parameters } = o as { name: string; parameters?: unknown };
     const out: RequestedOutput = { name };
-    if (parameters !== undefined) out.parameters = checkParameters(parameters, `output "${shown(name)}"`);
+    if (parameters !== undefined) out.parameters = checkParameters(parameters, () => `output "${shown(name)}"`);
     return out;
   });
 }
@@ -1309,7 +1355,7 @@ export function decodeInferResponse(
   s.readObject((key) => {
     if (key === 'outputs') s.readArray((i) => raws.push(readInput(s, i)));
     else if (key === 'model_name' || key === 'model_version' || key === 'id') head[key] = s.readAny() as string;
-    else if (key === 'parameters') head.parameters = checkParameters(s.readAny(), 'response');
+    else if (key === 'parameters') head.parameters = checkParameters(s.readAny(), () => 'response');
     else s.skipValue();
   });
   s.atEnd();
