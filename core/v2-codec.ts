@@ -855,8 +855,8 @@ function flatArrayEnd(s: Scanner, minBytes: number): number {
  * to the reader, and last-wins read wrongly here: a second "datatype" after "data" relabelled data already decoded
  * as another type, and a second "inputs" array was added to the first. Duplicates are refused, naming the member.
  */
-const TENSOR_MEMBERS: Readonly<Record<string, number>> = Object.assign(Object.create(null), { name: 1, shape: 2, datatype: 4, parameters: 8, data: 16 });
-const REQUEST_MEMBERS: Readonly<Record<string, number>> = Object.assign(Object.create(null), { inputs: 1, id: 2, parameters: 4, outputs: 8 });
+const TENSOR_MEMBERS: Readonly<Record<string, number>> = Object.assign(Object.create(null) as Record<string, number>, { name: 1, shape: 2, datatype: 4, parameters: 8, data: 16 });
+const REQUEST_MEMBERS: Readonly<Record<string, number>> = Object.assign(Object.create(null) as Record<string, number>, { inputs: 1, id: 2, parameters: 4, outputs: 8 });
 
 /** `seen` with `key`'s bit set; refuses a member already seen. Members Hearth does not read are not tracked. */
 function once(members: Readonly<Record<string, number>>, seen: number, key: string, index: number): number {

@@ -221,14 +221,14 @@ type ContinueResponse = ServerResponse & { [AWAITING_CONTINUE]?: boolean };
 
 function answerExpectations(server: http.Server): void {
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-    const read = req._read;
     (res as ContinueResponse)[AWAITING_CONTINUE] = true;
-    req._read = function (this: IncomingMessage, size: number) {
-      req._read = read;
+    // An own _read for the first read only; deleting it puts IncomingMessage's own back.
+    req._read = (size: number) => {
+      Reflect.deleteProperty(req, '_read');
       // Not after an answer has begun (Node reads and drops an unread body after it).
       if ((res as ContinueResponse)[AWAITING_CONTINUE] && !res.headersSent) res.writeContinue();
       (res as ContinueResponse)[AWAITING_CONTINUE] = false;
-      return read.call(this, size);
+      req._read(size);
     };
     server.emit('request', req, res);
   });

@@ -132,13 +132,13 @@ describe('client values in error messages are cut', () => {
   it('the error handler cuts any message at 2048 characters, after scrubbing it whole', async () => {
     // No route builds such a message from client values any more; the cap holds whatever a later one does.
     const app = await buildApp({ config: loadConfig({ DATA_DIR: node.dataDir }), clock: systemClock });
-    app.get('/long', async () => {
+    app.get('/long', () => {
       throw hearthError('INVALID_REQUEST', `${'m'.repeat(2040)} ${node.dataDir}/store/x ${'q'.repeat(10_000)}`);
     });
     const res = await app.inject('/long');
     await app.close();
     expect(res.statusCode).toBe(400);
-    const { error, code } = res.json() as { error: string; code: string };
+    const { error, code } = res.json<{ error: string; code: string }>();
     expect(code).toBe('INVALID_REQUEST');
     expect(error).toBe(`${'m'.repeat(2040)} <data>/…`);
   });
