@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   PAYLOAD_TOO_LARGE: { status: 413, doc: 'A request body, dataset, dataset line or upload file count is past its limit (MAX_REQUEST_BYTES, MAX_DATASET_BYTES, MAX_LINE_BYTES, MAX_ARCHIVE_FILES); the message names it.' },
   URI_TOO_LONG: { status: 414, doc: 'The URL or one of its path parameters is longer than the router accepts.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, doc: 'The upload Content-Type is not octet-stream, gzip or multipart/form-data, or a body\'s Content-Encoding is not gzip, deflate or none.' },
+  EXPECTATION_FAILED: { status: 417, doc: 'The request has an `Expect` header other than `100-continue`.' },
   MODEL_INVALID: { status: 422, doc: 'The bytes are not a loadable model: not ONNX, truncated, missing weight shards, a format that needs a runtime not installed, or a load past INSPECT_TIMEOUT_MS or INSPECT_MAX_RSS_MB.' },
   RESPONSE_TOO_LARGE: { status: 422, doc: "The request was well formed but its outputs are larger than MAX_RESPONSE_BYTES (their bytes, or their JSON text); ask for fewer or smaller outputs, or for binary outputs." },
   QUEUE_FULL: { status: 429, doc: "The model's queue holds maxQueueSize requests; retry after the Retry-After header." },
@@ -28,6 +29,7 @@ export const ERROR_CODES = {
   INTERNAL: { status: 500, doc: 'An unexpected failure inside Hearth.' },
   OVERLOADED: { status: 503, doc: "The request's deadline passed while it waited for an instance, a CPU slot or memory, the node already holds MAX_BODY_BYTES_IN_FLIGHT of request bodies, or INSPECT_QUEUE_SIZE uploads already wait for inspection; retry after the Retry-After header." },
   MODEL_UNAVAILABLE: { status: 503, doc: 'This node cannot run the model version now, and waiting in the queue would not help: a run of it is stuck in native code past its timeout (refused until that run ends or the node restarts), its serving config needs more memory than EXECUTOR_MEMORY_MB, or it was unloaded while a load was starting it (Retry-After).' },
+  SHUTTING_DOWN: { status: 503, doc: 'The node is shutting down (SIGTERM): a request that arrived on an open connection after it began is refused and the connection closed; send it to another node.' },
   STORE_UNAVAILABLE: { status: 503, doc: 'The object store (filesystem or S3 endpoint) did not answer.' },
   JOBS_UNAVAILABLE: { status: 503, doc: 'Redis (REDIS_URL) is unreachable, so the batch job API is down; inference still works.' },
   TIMEOUT: { status: 504, doc: "The inference ran past the model's timeoutMs; its instance was terminated and replaced." },
@@ -58,4 +60,35 @@ export function hearthError(code: ErrorCode, message: string, opts?: { cause?: u
 
 export function isHearthError(e: unknown): e is HearthError {
   return e instanceof HearthError;
+}
+
+/** Most characters of one client-supplied value shown back in an error message (shown()). */
+export const SHOWN_CHARS = 200;
+/** Most characters of an error message sent to a client (the gateway's error handler cuts past it). */
+export const MAX_ERROR_MESSAGE_CHARS = 2048;
+
+/**
+ * A client-supplied value (a tensor or model name, a header or query value) for an error message: a string as it
+ * is, anything else as JSON, cut to `max` characters with an ellipsis, so a 10 MB name is never echoed whole.
+ */
+export function shown(value: unknown, max = SHOWN_CHARS): string {
+  let text: string;
+  if (typeof value === 'string') text = value;
+  else {
+    try {
+      text = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}` : v)) ?? String(value);
+    } catch {
+      text = '(a value that cannot be shown)';
+    }
+  }
+  return cut(text, max);
+}
+
+/** `text` cut to `max` characters with an ellipsis (never inside a surrogate pair). */
+export function cut(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max;
+  const c = text.charCodeAt(end - 1);
+  if (c >= 0xd800 && c <= 0xdbff) end--;
+  return `${text.slice(0, end)}…`;
 }

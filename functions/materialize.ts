@@ -3,7 +3,7 @@
 // numbers are parsed off the HTTP thread. A part that does not parse, or holds the wrong number of elements,
 // fails only the request it came from: its rows stay zero, the batch runs for the others, and the host
 // answers that request with the error.
-import { datatypeInfo, elementCount, hearthError, isDeferred, isHearthError, type DeferredPart, type ErrorCode, type InputTensor, type Tensor, type TensorData } from '../core/index.ts';
+import { datatypeInfo, elementCount, hearthError, isDeferred, isHearthError, shown, type DeferredPart, type ErrorCode, type InputTensor, type Tensor, type TensorData } from '../core/index.ts';
 import { decodeDeferredJson } from '../protocol/index.ts';
 
 export interface RequestFailure {
@@ -33,7 +33,7 @@ export function materializeInputs(inputs: readonly InputTensor[]): { tensors: Te
   const tensors = inputs.map((t): Tensor => {
     if (!isDeferred(t)) return t;
     const Ctor = datatypeInfo(t.datatype).array;
-    if (!Ctor) throw hearthError('INTERNAL', `input "${t.name}": ${t.datatype} data cannot be deferred`);
+    if (!Ctor) throw hearthError('INTERNAL', `input "${shown(t.name)}": ${t.datatype} data cannot be deferred`);
     const count = elementCount(t.shape);
     let out: Numeric;
     try {
@@ -41,14 +41,14 @@ export function materializeInputs(inputs: readonly InputTensor[]): { tensors: Te
     } catch (e) {
       // The HTTP thread bounds each deferred count by its text, so this is a last line: a tensor that cannot be
       // allocated fails the run, not the instance.
-      throw hearthError('INVALID_TENSOR', `input "${t.name}": shape [${t.shape.join(',')}] (${count} elements of ${t.datatype}) cannot be allocated: ${(e as Error).message}`);
+      throw hearthError('INVALID_TENSOR', `input "${shown(t.name)}": shape [${t.shape.join(',')}] (${count} elements of ${t.datatype}) cannot be allocated: ${(e as Error).message}`);
     }
     for (const part of t.data.parts) {
       if (failed.has(part.request)) continue;
       try {
         const src = part.json ? decodeDeferredJson(part.json, part.jsonAt ?? 0, t.datatype, part.shape, t.name) : part.data;
         if (!src || Array.isArray(src) || src.length !== part.count) {
-          throw hearthError('INVALID_TENSOR', `input "${t.name}": shape [${part.shape.join(',')}] needs ${part.count} elements, got ${src?.length ?? 0}`);
+          throw hearthError('INVALID_TENSOR', `input "${shown(t.name)}": shape [${part.shape.join(',')}] needs ${part.count} elements, got ${src?.length ?? 0}`);
         }
         place(out, src as Numeric, part);
       } catch (e) {

@@ -2,7 +2,7 @@
 // dispose messages (functions/protocol.ts). Started by path (worker-entry.ts); never imported by the host.
 import { MessageChannel, parentPort, workerData as rawWorkerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { elementCount, hearthError, isHearthError, type ErrorCode, type HearthError, type ModelFormat, type Tensor } from '../core/index.ts';
+import { elementCount, hearthError, isHearthError, shown, type ErrorCode, type HearthError, type ModelFormat, type Tensor } from '../core/index.ts';
 import type { HostToWorker, LoadMessage, RunMessage, WorkerData, WorkerToHost } from './protocol.ts';
 import type { Runtime, Session } from './runtime.ts';
 import { materializeInputs } from './materialize.ts';
@@ -131,7 +131,7 @@ async function run(msg: RunMessage): Promise<void> {
     // runtime it can hang the run or abort the whole process.
     for (const t of inputs) {
       const want = elementCount(t.shape);
-      if (t.data.length !== want) throw hearthError('INVALID_TENSOR', `input "${t.name}": shape [${t.shape.join(',')}] needs ${want} elements, got ${t.data.length}`);
+      if (t.data.length !== want) throw hearthError('INVALID_TENSOR', `input "${shown(t.name)}": shape [${t.shape.join(',')}] needs ${want} elements, got ${t.data.length}`);
     }
     const start = performance.now();
     inRuntime = true;

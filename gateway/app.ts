@@ -1,9 +1,9 @@
 // buildApp: the fastify instance with every route group registered, not yet listening.
 // Each route group is a plugin in its own file; they all share one error shape: { error, code }.
-import http, { type ServerResponse } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { HearthError, isHearthError, type Clock, type Config, type ErrorCode } from '../core/index.ts';
+import { cut, HearthError, isHearthError, MAX_ERROR_MESSAGE_CHARS, shown, type Clock, type Config, type ErrorCode } from '../core/index.ts';
 import type { Executor } from '../executor/index.ts';
 import type { ModelRegistry, ModelUploader, ObjectStore } from '../model-store/index.ts';
 import { configRoutes } from './config-routes.ts';
@@ -67,16 +67,32 @@ export async function buildApp(deps: AppDeps, opts: BuildAppOptions = {}): Promi
       (reply as FastifyReply).code(e.statusCode).type('application/json').send(e.toJSON());
     },
     clientErrorHandler: (err, socket) => answerClientError(err, socket, limits.requestTimeoutMs),
+    // During a shutdown the onRequest hook below answers in Hearth's shape (fastify's own 503 body has no code).
+    return503OnClosing: false,
   });
   keepAnswering(app.server);
+  answerExpectations(app.server);
+
+  // Set once close() has begun (the server accepts no new connection then, but a request may still arrive on a
+  // connection already open): such a request is refused at once and its connection closed.
+  let shuttingDown = false;
+  app.addHook('preClose', (done) => {
+    shuttingDown = true;
+    done();
+  });
+  app.addHook('onRequest', (_req, _reply, done) => {
+    done(shuttingDown ? new HearthError('SHUTTING_DOWN', 'this node is shutting down; send the request to another node', { headers: { connection: 'close' } }) : undefined);
+  });
 
   const scrubber = new PathScrubber({ [deps.config.dataDir]: '<data>', [deps.config.cacheDir]: '<cache>' });
   app.setErrorHandler((err, req, reply) => {
     const e = toHearthError(err, req);
     if (e.statusCode >= 500) req.log.error({ err }, e.message);
     if (e.headers) reply.headers(e.headers);
-    if (!req.raw.complete) lingerAfter(req, reply);
-    reply.code(e.statusCode).type('application/json').send({ error: scrubber.scrub(e.message, e.cause ?? err), code: e.code });
+    if (!req.raw.complete) lingerAfter(req, reply, shuttingDown);
+    // Scrubbed whole, then cut: a cut first could leave half a server path that the scrubber no longer recognises.
+    const message = cut(scrubber.scrub(e.message, e.cause ?? err), MAX_ERROR_MESSAGE_CHARS);
+    reply.code(e.statusCode).type('application/json').send({ error: message, code: e.code });
   });
   app.setNotFoundHandler((req, reply) => {
     const url = req.url.length > 200 ? `${req.url.slice(0, 200)}...` : req.url;
@@ -167,11 +183,18 @@ const LINGER_BYTES = 64 * 1024 * 1024;
  * LINGER_MS after the answer, the connection is closed. A client that asked for Connection: close gets its close
  * once its body has ended.
  */
-function lingerAfter(req: FastifyRequest, reply: FastifyReply): void {
+function lingerAfter(req: FastifyRequest, reply: FastifyReply, shuttingDown: boolean): void {
   // fastify asks for a close after any parser error, and Node closes right after the answer when the client
-  // asked to: both would cut the client off mid-body.
-  reply.removeHeader('connection');
+  // asked to: both would cut the client off mid-body. A node shutting down closes after the answer all the same.
+  if (shuttingDown) return;
   const res = reply.raw;
+  // A client waiting for 100 Continue has sent no body and gets no 100 now: nothing to read and drop. Node closes
+  // the connection after the answer (the client could still send the body).
+  if ((res as ContinueResponse)[AWAITING_CONTINUE]) {
+    (res as ContinueResponse)[AWAITING_CONTINUE] = false;
+    return;
+  }
+  reply.removeHeader('connection');
   const clientClose = !res.shouldKeepAlive;
   res.shouldKeepAlive = true;
   const raw = req.raw;
@@ -200,6 +223,37 @@ function lingerAfter(req: FastifyRequest, reply: FastifyReply): void {
       clearTimeout(timer);
       if (clientClose) socket?.end();
     });
+  });
+}
+
+/**
+ * `Expect: 100-continue`: the 100 goes out only when a route starts reading the body, so a request refused from its
+ * headers (a Content-Length over MAX_REQUEST_BYTES, an unknown model) gets its final answer instead and the client
+ * never sends the body (Node would send the 100 first). Any other expectation answers 417 EXPECTATION_FAILED in
+ * Hearth's shape (Node's own 417 has an empty body).
+ */
+const AWAITING_CONTINUE = Symbol('awaitingContinue');
+type ContinueResponse = ServerResponse & { [AWAITING_CONTINUE]?: boolean };
+
+function answerExpectations(server: http.Server): void {
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    (res as ContinueResponse)[AWAITING_CONTINUE] = true;
+    // An own _read for the first read only; deleting it puts IncomingMessage's own back.
+    req._read = (size: number) => {
+      Reflect.deleteProperty(req, '_read');
+      // Not after an answer has begun (Node reads and drops an unread body after it).
+      if ((res as ContinueResponse)[AWAITING_CONTINUE] && !res.headersSent) res.writeContinue();
+      (res as ContinueResponse)[AWAITING_CONTINUE] = false;
+      req._read(size);
+    };
+    server.emit('request', req, res);
+  });
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    const e = new HearthError('EXPECTATION_FAILED', `Expect: ${JSON.stringify(shown(String(req.headers.expect)))} is not supported; only 100-continue is`);
+    const body = JSON.stringify(e.toJSON());
+    // The body, if one follows, is never read: the connection closes after the answer.
+    res.writeHead(e.statusCode, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+    res.end(body);
   });
 }
 

@@ -2,7 +2,7 @@
 // Upload bodies are never buffered: the content-type parsers below hand fastify's raw request stream to the uploader.
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { hearthError, isHearthError } from '../core/index.ts';
+import { hearthError, isHearthError, shown } from '../core/index.ts';
 import type { Executor } from '../executor/index.ts';
 import { checkModelName, parseVersion, type ModelRegistry, type ModelUploader, type UploadBody } from '../model-store/index.ts';
 import type { Readable } from 'node:stream';
@@ -58,7 +58,7 @@ export async function modelsRoutes(app: FastifyInstance, opts: ModelsRoutesOptio
       body = { kind: 'tar.gz', stream: req.body as Readable };
       if (Number.isFinite(declared) && declared > maxModelBytes + MULTIPART_SLACK) declaredBytes = declared;
     } else {
-      throw hearthError('UNSUPPORTED_MEDIA_TYPE', `Content-Type "${type}": expected application/octet-stream (.onnx), application/gzip (.tar.gz) or multipart/form-data`);
+      throw hearthError('UNSUPPORTED_MEDIA_TYPE', `Content-Type "${shown(type)}": expected application/octet-stream (.onnx), application/gzip (.tar.gz) or multipart/form-data`);
     }
     return uploader.upload(name, version, body, declaredBytes, signal);
   };

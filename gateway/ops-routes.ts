@@ -1,7 +1,7 @@
 // Operations routes: GET /v1/status (pools, instances, rates, latencies, keep-alive windows), GET /v1/costs (the
 // cost ledger's bill, with the always-on comparison) and GET /metrics (Prometheus text).
 import type { FastifyInstance } from 'fastify';
-import { hearthError } from '../core/index.ts';
+import { hearthError, shown } from '../core/index.ts';
 import type { Autoscaler, NodeBudget } from '../scaling/index.ts';
 import type { CostLedger } from '../ledger/index.ts';
 import type { HearthMetrics } from './ops-metrics.ts';
@@ -17,7 +17,8 @@ export interface OpsRoutesOptions {
 export async function opsRoutes(app: FastifyInstance, opts: OpsRoutesOptions): Promise<void> {
   const { autoscaler, ledger, metrics, node } = opts;
 
-  app.get('/v1/status', async () => {
+  app.get('/v1/status', async (req) => {
+    queryOf(req.query, []);
     const n = node?.();
     return {
       models: autoscaler?.snapshot() ?? [],
@@ -28,30 +29,72 @@ export async function opsRoutes(app: FastifyInstance, opts: OpsRoutesOptions): P
 
   if (ledger) {
     app.get('/v1/costs', async (req) => {
-      const q = req.query as Record<string, string | undefined>;
+      const q = queryOf(req.query, ['from', 'to', 'model']);
       const from = parseTime('from', q.from);
       const to = parseTime('to', q.to);
-      if (from !== undefined && to !== undefined && from > to) throw hearthError('INVALID_REQUEST', `from: ${q.from} is after to ${q.to}`);
-      for (const k of Object.keys(q)) {
-        if (!['from', 'to', 'model'].includes(k)) throw hearthError('INVALID_REQUEST', `${k}: unknown query parameter (allowed: from, to, model)`);
-      }
+      if (from !== undefined && to !== undefined && from > to) throw hearthError('INVALID_REQUEST', `from: ${shown(q.from)} is after to ${shown(q.to)}`);
       return ledger.report({ from, to, model: q.model || undefined });
     });
   }
 
   if (metrics) {
-    app.get('/metrics', async (_req, reply) => {
+    app.get('/metrics', async (req, reply) => {
+      queryOf(req.query, []);
       const { contentType, body } = await metrics.scrape();
       reply.type(contentType).send(body);
     });
   }
 }
 
-/** An ISO 8601 date or milliseconds since the epoch (the clock's ms). */
+/**
+ * The query of an ops route: only `allowed` names, each at most once (fastify gives a repeated name as an array,
+ * which used to be read as one odd value: from=1&from=2 became the date "1,2", 2001-01-02).
+ */
+function queryOf(query: unknown, allowed: readonly string[]): Record<string, string | undefined> {
+  const q = (query ?? {}) as Record<string, string | string[] | undefined>;
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(q)) {
+    if (!allowed.includes(k)) {
+      throw hearthError('INVALID_REQUEST', `${shown(k)}: unknown query parameter (${allowed.length ? `allowed: ${allowed.join(', ')}` : 'this route takes none'})`);
+    }
+    if (typeof v !== 'string') throw hearthError('INVALID_REQUEST', `${k}: given more than once`);
+    out[k] = v;
+  }
+  return out;
+}
+
+/** The last instant a JS Date holds (+275760-09-13T00:00:00Z), in ms since the epoch. */
+const MAX_DATE_MS = 8.64e15;
+
+/** `YYYY-MM-DD`, optionally `THH:MM[:SS[.fff]]` and `Z` or `±HH:MM`; a date-time without an offset is UTC. */
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2})?)?$/;
+
+/**
+ * An ISO 8601 date (strictly: Date.parse also takes "1,2", "-1" and 2024-02-30, each a silently wrong window) or
+ * whole milliseconds since the epoch (the clock's ms), within the range a Date holds.
+ */
 function parseTime(name: string, raw: string | undefined): number | undefined {
   if (raw === undefined || raw === '') return undefined;
-  if (/^\d+(\.\d+)?$/.test(raw)) return Number(raw);
-  const t = Date.parse(raw);
-  if (!Number.isFinite(t)) throw hearthError('INVALID_REQUEST', `${name}: expected an ISO 8601 date or epoch milliseconds, got "${raw}"`);
-  return t;
+  const bad = (why: string) => hearthError('INVALID_REQUEST', `${name}: ${why}, got "${shown(raw)}"`);
+  if (/^\d+$/.test(raw)) {
+    const ms = Number(raw);
+    if (!(ms <= MAX_DATE_MS)) throw bad(`epoch milliseconds must be at most ${MAX_DATE_MS} (+275760-09-13)`);
+    return ms;
+  }
+  const m = ISO_DATE.exec(raw);
+  if (!m) throw bad('expected an ISO 8601 date (2026-11-26 or 2026-11-26T08:00:00Z) or whole epoch milliseconds');
+  const [, y, mo, d, h = '0', mi = '0', sec = '0', frac = '', zone = 'Z'] = m;
+  const [year, month, day, hour, minute, second] = [y, mo, d, h, mi, sec].map(Number);
+  // setUTCFullYear, not Date.UTC, which reads years 0-99 as 1900-1999.
+  const check = new Date(0);
+  check.setUTCFullYear(year, month - 1, day);
+  check.setUTCHours(hour, minute, second, Number(frac.padEnd(3, '0').slice(0, 3)));
+  const utc = check.getTime();
+  // A Date rolls 2024-02-30 over to March: the fields must come back as given.
+  if (check.getUTCFullYear() !== year || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day || check.getUTCHours() !== hour || check.getUTCMinutes() !== minute || check.getUTCSeconds() !== second) {
+    throw bad('not a date on the calendar');
+  }
+  const offset = zone === 'Z' ? 0 : (zone[0] === '-' ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6))) * 60_000;
+  if (Math.abs(offset) >= 24 * 3_600_000 || Number(zone.slice(4, 6)) > 59) throw bad('not a valid UTC offset');
+  return utc - offset;
 }

@@ -5,7 +5,7 @@ import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { hearthError, type HearthError } from '../core/index.ts';
+import { hearthError, shown, type HearthError } from '../core/index.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -115,7 +115,7 @@ export function bodyDecoder(header: string | string[] | undefined): BodyDecoder 
   if (encoding === 'gzip' || encoding === 'x-gzip') return { encoding, inflater: zlib.createGunzip() };
   if (encoding === 'deflate') return { encoding, inflater: zlib.createInflate() };
   if (encoding === 'identity' || encoding === '') return { encoding: 'identity' };
-  throw hearthError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding ${JSON.stringify(encoding.slice(0, 100))} is not supported; use gzip, deflate or none`);
+  throw hearthError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${shown(encoding)}" is not supported; use gzip, deflate or none`);
 }
 
 /**

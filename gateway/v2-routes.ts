@@ -8,7 +8,7 @@
 // is up right now. The repository index uses the same rule: READY, or UNAVAILABLE with the load error as reason.
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { hearthError, isHearthError, platformOf, type Clock, type Manifest, type PrintedTensor, type Tensor } from '../core/index.ts';
+import { hearthError, isHearthError, platformOf, shown, type Clock, type Manifest, type PrintedTensor, type Tensor } from '../core/index.ts';
 import type { Executor, InferResult, ModelStats } from '../executor/index.ts';
 import { binaryOutputSelector, encodeInferResponse, manifestSignature, scanInferRequest, validateInputs } from '../protocol/index.ts';
 import { parseVersion, type ModelRegistry } from '../model-store/index.ts';
@@ -102,7 +102,7 @@ function parsePriority(v: unknown, where: string): number {
 function parseHeaderLength(raw: string | string[] | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const s = Array.isArray(raw) ? raw[0] : raw;
-  if (!/^\s*\d+\s*$/.test(s)) throw hearthError('INVALID_REQUEST', `Inference-Header-Content-Length: expected a byte count, got "${s}"`);
+  if (!/^\s*\d+\s*$/.test(s)) throw hearthError('INVALID_REQUEST', `Inference-Header-Content-Length: expected a byte count, got "${shown(s)}"`);
   return Number(s);
 }
 

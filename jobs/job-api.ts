@@ -175,7 +175,7 @@ export class JobApi {
 
   async list(opts: { limit?: number; cursor?: string }): Promise<{ jobs: JobStatus[]; nextCursor: string | null }> {
     const limit = opts.limit ?? 20;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw hearthError('INVALID_REQUEST', `"limit": expected a whole number in [1, 1000], got ${opts.limit}`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw hearthError('INVALID_REQUEST', `"limit": expected a whole number in [1, 1000], got ${shown(opts.limit)}`);
     let cursor: { createdAt: number; id: string } | undefined;
     if (opts.cursor !== undefined) {
       // `${createdAt}:${jobId}` as page() makes it; anything else (a repeated parameter arrives as an array) is refused.

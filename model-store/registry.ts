@@ -8,6 +8,7 @@ import {
   hearthError,
   mergeModelConfig,
   MODEL_NAME_PATTERN,
+  shown,
   systemClock,
   type Clock,
   type Manifest,
@@ -57,7 +58,7 @@ const LIST_CONCURRENCY = 8;
 
 export function checkModelName(name: string): string {
   if (typeof name !== 'string' || !MODEL_NAME_PATTERN.test(name)) {
-    throw hearthError('INVALID_NAME', `model name "${name}": expected ${MODEL_NAME_PATTERN} (lower case letters, digits, ".", "_", "-"; at most 63)`);
+    throw hearthError('INVALID_NAME', `model name "${shown(name)}": expected ${MODEL_NAME_PATTERN} (lower case letters, digits, ".", "_", "-"; at most 63)`);
   }
   return name;
 }

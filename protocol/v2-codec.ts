@@ -11,6 +11,7 @@ import {
   elementCount,
   hearthError,
   isDatatype,
+  shown,
   type Datatype,
   type InputTensor,
   type PrintedTensor,
@@ -87,13 +88,7 @@ export const MAX_TENSOR_RANK = 64;
 
 /** A client's value for an error message: its JSON, cut to 80 characters. */
 function preview(v: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(v) ?? String(v);
-  } catch {
-    text = '(a value that cannot be shown)';
-  }
-  return text.length > 80 ? `${text.slice(0, 80)}...` : text;
+  return shown(typeof v === 'string' ? JSON.stringify(v) : v, 80);
 }
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
@@ -628,7 +623,7 @@ function readDataArray(s: Scanner, dt: Datatype, expected: number, inputName: st
     }
     if (c === 0x5b) {
       if (!wantValue) s.fail("expected ',' or ']' before '['");
-      if (++depth > MAX_JSON_DEPTH) tooDeep(`input "${inputName}": data`, 'INVALID_TENSOR');
+      if (++depth > MAX_JSON_DEPTH) tooDeep(`input "${shown(inputName)}": data`, 'INVALID_TENSOR');
       s.pos++;
       justOpened = true;
       continue;
@@ -752,7 +747,7 @@ function putLeaf(s: Scanner, sink: LeafSink, inputName: string): void {
   try {
     sink.put(s);
   } catch (e) {
-    if (e instanceof LeafError) throw hearthError('INVALID_TENSOR', `input "${inputName}": data ${e.message}`);
+    if (e instanceof LeafError) throw hearthError('INVALID_TENSOR', `input "${shown(inputName)}": data ${e.message}`);
     throw e;
   }
 }
@@ -772,11 +767,12 @@ interface RawInput {
   hasData: boolean;
 }
 
-function checkParameters(v: unknown, where: string): V2Parameters {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw hearthError('INVALID_REQUEST', `${where}: "parameters" must be an object`);
+/** `where` names the owner in a refusal; a function, so the hot path builds no message. */
+function checkParameters(v: unknown, where: () => string): V2Parameters {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw hearthError('INVALID_REQUEST', `${where()}: "parameters" must be an object`);
   for (const [k, x] of Object.entries(v)) {
     if (typeof x !== 'string' && typeof x !== 'number' && typeof x !== 'boolean') {
-      throw hearthError('INVALID_REQUEST', `${where}: parameter "${k}" must be a string, number or boolean`);
+      throw hearthError('INVALID_REQUEST', `${where()}: parameter "${shown(k)}" must be a string, number or boolean`);
     }
   }
   return v as V2Parameters;
@@ -784,7 +780,7 @@ function checkParameters(v: unknown, where: string): V2Parameters {
 
 function checkShape(v: unknown, name: string): number[] {
   if (!Array.isArray(v) || v.length > MAX_TENSOR_RANK || !v.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    throw hearthError('INVALID_TENSOR', `input "${name}": "shape" must be an array of at most ${MAX_TENSOR_RANK} non-negative integers, got ${preview(v)}`);
+    throw hearthError('INVALID_TENSOR', `input "${shown(name)}": "shape" must be an array of at most ${MAX_TENSOR_RANK} non-negative integers, got ${preview(v)}`);
   }
   return v as number[];
 }
@@ -796,13 +792,13 @@ function checkShape(v: unknown, name: string): number[] {
 function countOf(shape: readonly number[], name: string, kind: 'input' | 'output' = 'input'): number {
   const n = elementCount(shape);
   if (!Number.isSafeInteger(n)) {
-    throw hearthError('INVALID_TENSOR', `${kind} "${name}": shape ${fmtShape(shape)} has more elements than ${Number.MAX_SAFE_INTEGER} (2^53 - 1)`);
+    throw hearthError('INVALID_TENSOR', `${kind} "${shown(name)}": shape ${fmtShape(shape)} has more elements than ${Number.MAX_SAFE_INTEGER} (2^53 - 1)`);
   }
   return n;
 }
 
 function checkDatatype(v: unknown, name: string): Datatype {
-  if (!isDatatype(v)) throw hearthError('INVALID_TENSOR', `input "${name}": datatype ${preview(v)} is not a V2 datatype (BOOL, UINT8..UINT64, INT8..INT64, FP16, FP32, FP64, BYTES)`);
+  if (!isDatatype(v)) throw hearthError('INVALID_TENSOR', `input "${shown(name)}": datatype ${preview(v)} is not a V2 datatype (BOOL, UINT8..UINT64, INT8..INT64, FP16, FP32, FP64, BYTES)`);
   return v;
 }
 
@@ -854,9 +850,56 @@ function flatArrayEnd(s: Scanner, minBytes: number): number {
   return close + 1;
 }
 
+/**
+ * The members of a tensor object and of the request, as bits: each may be given once. JSON leaves duplicate names
+ * to the reader, and last-wins read wrongly here: a second "datatype" after "data" relabelled data already decoded
+ * as another type, and a second "inputs" array was added to the first. Duplicates are refused, naming the member.
+ */
+const TENSOR_MEMBERS: Readonly<Record<string, number>> = Object.assign(Object.create(null) as Record<string, number>, { name: 1, shape: 2, datatype: 4, parameters: 8, data: 16 });
+const REQUEST_MEMBERS: Readonly<Record<string, number>> = Object.assign(Object.create(null) as Record<string, number>, { inputs: 1, id: 2, parameters: 4, outputs: 8 });
+
+/** `seen` with `key`'s bit set; refuses a member already seen. Members Hearth does not read are not tracked. */
+function once(members: Readonly<Record<string, number>>, seen: number, key: string, index: number): number {
+  const bit = members[key] ?? 0;
+  if (seen & bit) throw hearthError('INVALID_REQUEST', `${index < 0 ? 'the request' : `inputs[${index}]`}: "${key}" is given more than once`);
+  return seen | bit;
+}
+
+/**
+ * A "parameters" object, refusing a name given twice (JSON.parse would keep the last, silently): its members are
+ * counted in a scan and the object is parsed once; fewer keys than members means a duplicate, found and named then.
+ * Anything else is returned as read, for checkParameters to refuse.
+ */
+function readParameters(s: Scanner, where: () => string): unknown {
+  s.ws();
+  if (s.b[s.pos] !== 0x7b) return s.readAny();
+  const start = s.pos;
+  let members = 0;
+  s.readObject(() => {
+    members++;
+    s.skipValue();
+  });
+  const end = s.pos;
+  s.pos = start;
+  const params = s.readAny() as Record<string, unknown>;
+  if (Object.keys(params).length !== members) {
+    const names = new Set<string>();
+    s.pos = start;
+    s.readObject((key) => {
+      if (names.has(key)) throw hearthError('INVALID_REQUEST', `${where()}: parameter "${shown(key)}" is given more than once`);
+      names.add(key);
+      s.skipValue();
+    });
+  }
+  s.pos = end;
+  return params;
+}
+
 function readInput(s: Scanner, index: number, deferAbove?: number): RawInput {
   const raw: RawInput = { hasData: false };
+  let seen = 0;
   s.readObject((key) => {
+    seen = once(TENSOR_MEMBERS, seen, key, index);
     switch (key) {
       // name, datatype and shape are read without JSON.parse: a small request has a dozen of them.
       case 'name':
@@ -869,14 +912,10 @@ function readInput(s: Scanner, index: number, deferAbove?: number): RawInput {
         raw.datatype = readStringOrAny(s);
         break;
       case 'parameters':
-        raw.parameters = s.readAny();
+        raw.parameters = readParameters(s, () => `inputs[${index}]`);
         break;
       case 'data': {
         raw.hasData = true;
-        // A member given twice: the last one counts (as with JSON.parse), however each was read.
-        raw.data = undefined;
-        raw.dataAt = undefined;
-        raw.deferred = undefined;
         const name = typeof raw.name === 'string' ? raw.name : `#${index}`;
         if (isDatatype(raw.datatype) && Array.isArray(raw.shape)) {
           if (deferAbove !== undefined && raw.datatype !== 'BYTES') {
@@ -910,10 +949,10 @@ function readBinaryBytes(b: Uint8Array, start: number, size: number, name: strin
   let p = start;
   const end = start + size;
   while (p < end) {
-    if (p + 4 > end) throw hearthError('INVALID_TENSOR', `input "${name}": binary BYTES element ${out.length} is cut short (needs a 4-byte length)`);
+    if (p + 4 > end) throw hearthError('INVALID_TENSOR', `input "${shown(name)}": binary BYTES element ${out.length} is cut short (needs a 4-byte length)`);
     const len = view.getUint32(p, true);
     p += 4;
-    if (p + len > end) throw hearthError('INVALID_TENSOR', `input "${name}": binary BYTES element ${out.length} claims ${len} bytes but only ${end - p} remain`);
+    if (p + len > end) throw hearthError('INVALID_TENSOR', `input "${shown(name)}": binary BYTES element ${out.length} claims ${len} bytes but only ${end - p} remain`);
     out.push(bytesToText(b, p, p + len));
     p += len;
   }
@@ -933,7 +972,7 @@ function sizeParam(params: V2Parameters | undefined, name: string): number | und
   const v = params?.binary_data_size;
   if (v === undefined) return undefined;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    throw hearthError('INVALID_REQUEST', `input "${name}": binary_data_size must be a non-negative integer, got ${JSON.stringify(v)}`);
+    throw hearthError('INVALID_REQUEST', `input "${shown(name)}": binary_data_size must be a non-negative integer, got ${preview(v)}`);
   }
   return v;
 }
@@ -957,30 +996,30 @@ function finishTensors(
     const raw = raws[i];
     if (typeof raw.name !== 'string' || raw.name === '') throw hearthError('INVALID_REQUEST', `${kind}s[${i}] needs a "name" string`);
     const name = raw.name;
-    if (seen.has(name)) throw hearthError('INVALID_TENSOR', `${kind} "${name}": given more than once`);
+    if (seen.has(name)) throw hearthError('INVALID_TENSOR', `${kind} "${shown(name)}": given more than once`);
     seen.add(name);
-    if (raw.shape === undefined) throw hearthError('INVALID_REQUEST', `${kind} "${name}": missing "shape"`);
-    if (raw.datatype === undefined) throw hearthError('INVALID_REQUEST', `${kind} "${name}": missing "datatype"`);
+    if (raw.shape === undefined) throw hearthError('INVALID_REQUEST', `${kind} "${shown(name)}": missing "shape"`);
+    if (raw.datatype === undefined) throw hearthError('INVALID_REQUEST', `${kind} "${shown(name)}": missing "datatype"`);
     const shape = checkShape(raw.shape, name);
     const datatype = checkDatatype(raw.datatype, name);
-    const params = raw.parameters === undefined ? undefined : checkParameters(raw.parameters, `${kind} "${name}"`);
+    const params = raw.parameters === undefined ? undefined : checkParameters(raw.parameters, () => `${kind} "${shown(name)}"`);
     const count = countOf(shape, name, kind);
     const binarySize = sizeParam(params, name);
     let data: TensorData;
     if (binarySize !== undefined) {
-      if (raw.hasData) throw hearthError('INVALID_REQUEST', `${kind} "${name}": has both "data" and binary_data_size`);
+      if (raw.hasData) throw hearthError('INVALID_REQUEST', `${kind} "${shown(name)}": has both "data" and binary_data_size`);
       if (!hasBinaryPart) {
-        throw hearthError('INVALID_REQUEST', `${kind} "${name}": binary_data_size is set but there is no Inference-Header-Content-Length header`);
+        throw hearthError('INVALID_REQUEST', `${kind} "${shown(name)}": binary_data_size is set but there is no Inference-Header-Content-Length header`);
       }
       if (cursor + binarySize > b.length) {
-        throw hearthError('INVALID_REQUEST', `${kind} "${name}": binary_data_size ${binarySize} runs past the end of the body (${b.length - cursor} bytes left)`);
+        throw hearthError('INVALID_REQUEST', `${kind} "${shown(name)}": binary_data_size ${binarySize} runs past the end of the body (${b.length - cursor} bytes left)`);
       }
       if (datatype === 'BYTES') {
         data = readBinaryBytes(b, cursor, binarySize, name);
       } else {
         const want = count * datatypeInfo(datatype).byteSize;
         if (binarySize !== want) {
-          throw hearthError('INVALID_TENSOR', `${kind} "${name}": binary_data_size ${binarySize} does not fit shape ${fmtShape(shape)} of ${datatype} (${want} bytes)`);
+          throw hearthError('INVALID_TENSOR', `${kind} "${shown(name)}": binary_data_size ${binarySize} does not fit shape ${fmtShape(shape)} of ${datatype} (${want} bytes)`);
         }
         data = readBinaryFixed(b, cursor, binarySize, datatype);
       }
@@ -991,7 +1030,7 @@ function finishTensors(
       // declaring [1, 1e12] made the instance allocate from the shape and die of the RangeError.
       const most = Math.floor((raw.deferred.json.length - 1) / 2);
       if (count > most) {
-        throw hearthError('INVALID_TENSOR', `${kind} "${name}": shape ${fmtShape(shape)} needs ${count} elements, but its data array of ${raw.deferred.json.length} bytes holds at most ${most}`);
+        throw hearthError('INVALID_TENSOR', `${kind} "${shown(name)}": shape ${fmtShape(shape)} needs ${count} elements, but its data array of ${raw.deferred.json.length} bytes holds at most ${most}`);
       }
       tensors.push(deferredJson(name, datatype, shape, raw.deferred.json, count, raw.deferred.at));
       if (params) {
@@ -1004,10 +1043,10 @@ function finishTensors(
     } else if (raw.dataAt !== undefined) {
       data = readDataArray(new Scanner(b, raw.dataAt, headerLength), datatype, count, name);
     } else {
-      throw hearthError('INVALID_REQUEST', `${kind} "${name}": missing "data" (or binary_data_size)`);
+      throw hearthError('INVALID_REQUEST', `${kind} "${shown(name)}": missing "data" (or binary_data_size)`);
     }
     if (data.length !== count) {
-      throw hearthError('INVALID_TENSOR', `${kind} "${name}": shape ${fmtShape(shape)} needs ${count} elements, got ${data.length}`);
+      throw hearthError('INVALID_TENSOR', `${kind} "${shown(name)}": shape ${fmtShape(shape)} needs ${count} elements, got ${data.length}`);
     }
     tensors.push({ name, datatype, shape, data });
     if (params) {
@@ -1047,7 +1086,7 @@ export function decodeDeferredJson(json: Uint8Array, at: number, datatype: Datat
   const count = countOf(shape, name);
   const data = readDataArray(new Scanner(json, 0, json.length, at), datatype, count, name);
   // The same message as an eagerly decoded input's (finishTensors).
-  if (data.length !== count) throw hearthError('INVALID_TENSOR', `input "${name}": shape ${fmtShape(shape)} needs ${count} elements, got ${data.length}`);
+  if (data.length !== count) throw hearthError('INVALID_TENSOR', `input "${shown(name)}": shape ${fmtShape(shape)} needs ${count} elements, got ${data.length}`);
   return data;
 }
 
@@ -1066,7 +1105,9 @@ function scan(body: Uint8Array | string, opts: DecodeOptions, deferAbove: number
   const raws: RawInput[] = [];
   let sawInputs = false;
   let outputs: unknown;
+  let seen = 0;
   s.readObject((key) => {
+    seen = once(REQUEST_MEMBERS, seen, key, -1);
     switch (key) {
       case 'inputs':
         sawInputs = true;
@@ -1085,7 +1126,7 @@ function scan(body: Uint8Array | string, opts: DecodeOptions, deferAbove: number
         break;
       }
       case 'parameters':
-        req.parameters = checkParameters(s.readAny(), 'request');
+        req.parameters = checkParameters(readParameters(s, () => 'the request'), () => 'request');
         break;
       case 'outputs':
         outputs = s.readAny();
@@ -1112,7 +1153,7 @@ function checkOutputs(v: unknown): RequestedOutput[] {
     }
     const { name, parameters } = o as { name: string; parameters?: unknown };
     const out: RequestedOutput = { name };
-    if (parameters !== undefined) out.parameters = checkParameters(parameters, `output "${name}"`);
+    if (parameters !== undefined) out.parameters = checkParameters(parameters, () => `output "${shown(name)}"`);
     return out;
   });
 }
@@ -1134,19 +1175,19 @@ export function tensorFromJson(input: unknown, index = 0): Tensor {
   const shape = checkShape(o.shape, name);
   const datatype = checkDatatype(o.datatype, name);
   const count = countOf(shape, name);
-  if (o.data === undefined) throw hearthError('INVALID_REQUEST', `input "${name}": missing "data"`);
+  if (o.data === undefined) throw hearthError('INVALID_REQUEST', `input "${shown(name)}": missing "data"`);
   // Re-serialise only the data and read it with the exact scanner: one code path for every datatype.
   let text: string;
   try {
     text = JSON.stringify(o.data, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}` : v));
   } catch (e) {
     // JSON.stringify recurses: data nested tens of thousands deep overflows the stack (a RangeError, as is a string too long).
-    throw hearthError('INVALID_TENSOR', `input "${name}": "data" cannot be read: ${(e as Error).message}`);
+    throw hearthError('INVALID_TENSOR', `input "${shown(name)}": "data" cannot be read: ${(e as Error).message}`);
   }
   const s = new Scanner(Buffer.from(text, 'utf8'), 0, Buffer.byteLength(text));
   const data = readDataArray(s, datatype, count, name);
   if (data.length !== count) {
-    throw hearthError('INVALID_TENSOR', `input "${name}": shape ${fmtShape(shape)} needs ${count} elements, got ${data.length}`);
+    throw hearthError('INVALID_TENSOR', `input "${shown(name)}": shape ${fmtShape(shape)} needs ${count} elements, got ${data.length}`);
   }
   return { name, datatype, shape, data };
 }
@@ -1314,7 +1355,7 @@ export function decodeInferResponse(
   s.readObject((key) => {
     if (key === 'outputs') s.readArray((i) => raws.push(readInput(s, i)));
     else if (key === 'model_name' || key === 'model_version' || key === 'id') head[key] = s.readAny() as string;
-    else if (key === 'parameters') head.parameters = checkParameters(s.readAny(), 'response');
+    else if (key === 'parameters') head.parameters = checkParameters(s.readAny(), () => 'response');
     else s.skipValue();
   });
   s.atEnd();

@@ -1,7 +1,7 @@
 // The one check of inference inputs against a model's signature, before any work is queued or run. The gateway
 // and the job workers call validateInputs with the version's manifest; the executor calls checkTensorData on
 // every request it admits; the runtimes inside an instance call validateInputs with their session's signature.
-import { datatypeInfo, elementCount, hearthError, isDeferred, type InputTensor, type Manifest, type TensorSpec } from '../core/index.ts';
+import { datatypeInfo, elementCount, hearthError, isDeferred, shown, type InputTensor, type Manifest, type TensorSpec } from '../core/index.ts';
 import { fmtShape } from './v2-codec.ts';
 
 /** What inputs are checked against: a manifest, or a loaded session's signature. */
@@ -37,14 +37,14 @@ export function validateInputs(sig: Signature, tensors: readonly InputTensor[], 
   const seen = new Set<string>();
   for (const t of tensors) {
     const spec = specs.get(t.name);
-    if (!spec) throw hearthError('INVALID_TENSOR', `input "${t.name}": not an input of ${model}; expected ${names(sig.inputs)}`);
-    if (seen.has(t.name)) throw hearthError('INVALID_TENSOR', `input "${t.name}": given more than once`);
+    if (!spec) throw hearthError('INVALID_TENSOR', `input "${shown(t.name)}": not an input of ${model}; expected ${names(sig.inputs)}`);
+    if (seen.has(t.name)) throw hearthError('INVALID_TENSOR', `input "${shown(t.name)}": given more than once`);
     seen.add(t.name);
     if (t.datatype !== spec.datatype) {
-      throw hearthError('INVALID_TENSOR', `input "${t.name}": expected datatype ${spec.datatype}, got ${t.datatype}`);
+      throw hearthError('INVALID_TENSOR', `input "${shown(t.name)}": expected datatype ${spec.datatype}, got ${t.datatype}`);
     }
     if (!shapeFits(spec.shape, t.shape)) {
-      throw hearthError('INVALID_TENSOR', `input "${t.name}": expected shape ${fmtShape(spec.shape)}, got ${fmtShape(t.shape)}`);
+      throw hearthError('INVALID_TENSOR', `input "${shown(t.name)}": expected shape ${fmtShape(spec.shape)}, got ${fmtShape(t.shape)}`);
     }
     checkTensorData(t);
   }
@@ -62,8 +62,8 @@ export function checkOutputNames(sig: Signature, requested: readonly string[] | 
   const known = new Set(sig.outputs.map((o) => o.name));
   const seen = new Set<string>();
   for (const name of requested) {
-    if (!known.has(name)) throw hearthError('INVALID_REQUEST', `output "${name}": not an output of ${sig.label ?? 'the model'}; expected ${names(sig.outputs)}`);
-    if (seen.has(name)) throw hearthError('INVALID_REQUEST', `output "${name}": requested more than once`);
+    if (!known.has(name)) throw hearthError('INVALID_REQUEST', `output "${shown(name)}": not an output of ${sig.label ?? 'the model'}; expected ${names(sig.outputs)}`);
+    if (seen.has(name)) throw hearthError('INVALID_REQUEST', `output "${shown(name)}": requested more than once`);
     seen.add(name);
   }
   return [...requested];
@@ -78,7 +78,7 @@ export function checkOutputNames(sig: Signature, requested: readonly string[] | 
  * caller can make an instance allocate from a shape alone.
  */
 export function checkTensorData(t: InputTensor): void {
-  const what = `input "${t.name}"`;
+  const what = `input "${shown(t.name)}"`;
   const info = datatypeInfo(t.datatype);
   if (!info) throw hearthError('INVALID_TENSOR', `${what}: unknown datatype ${JSON.stringify(t.datatype)}`);
   if (!Array.isArray(t.shape) || t.shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {

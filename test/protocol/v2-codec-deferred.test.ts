@@ -191,15 +191,11 @@ describe('decodeDeferredJson equals the eager decoder', () => {
     expect(bits(decodeDeferred(t))).toEqual(bits(decodeInferRequest(body).inputs[0].data));
   });
 
-  it('a data member given twice: the deferred decode takes the last one, as the eager decoder does', () => {
-    // The eager decoder keeps the last "data" (as JSON.parse would); so must the deferred path.
+  it('a data member given twice is refused by both paths alike (it used to keep the last; duplicates are now refused)', () => {
     const big = seq(40, (i) => `${i}.5`);
     const body = Buffer.from(`{"inputs":[{"name":"x","datatype":"FP32","shape":[3],"data":${big},"data":[7,8,9]}]}`);
-    const eager = decodeInferRequest(body);
-    expect(Array.from(eager.inputs[0].data as Float32Array)).toEqual([7, 8, 9]);
-    const t = scanInferRequest(body, { deferAbove: 32 }).inputs[0];
-    const got = isDeferred(t) ? decodeDeferred(t) : t.data;
-    expect(Array.from(got as Float32Array)).toEqual([7, 8, 9]);
+    expect(() => decodeInferRequest(body)).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST', message: 'inputs[0]: "data" is given more than once' }));
+    expect(() => scanInferRequest(body, { deferAbove: 32 })).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST', message: 'inputs[0]: "data" is given more than once' }));
   });
 });
 
