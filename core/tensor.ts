@@ -67,7 +67,7 @@ export function deferredJson(name: string, datatype: Datatype, shape: number[], 
 }
 
 /**
- * An output already printed as the text of its V2 JSON `data` array (protocol/v2-codec.ts jsonDataText), by the
+ * An output already printed as the text of its V2 JSON `data` array (protocol/response-encode.ts jsonDataText), by the
  * instance thread that ran the model, so the HTTP thread only splices it into the response.
  */
 export interface PrintedTensor {

@@ -89,7 +89,7 @@ const JSON_CHARS: Partial<Record<Datatype, [number, number]>> = {
   UINT64: [2, 21],
   INT64: [2, 21],
   // Floats: a float64's text ("-2.2250738585072014e-308"); float32 values print that way too when a NaN or an
-  // Infinity sends the tensor down the slow path (protocol/v2-codec.ts).
+  // Infinity sends the tensor down the slow path (protocol/response-encode.ts).
   FP16: [2, 25],
   FP32: [2, 25],
   FP64: [2, 25],

@@ -2,7 +2,7 @@
 // and the job workers call validateInputs with the version's manifest; the executor calls checkTensorData on
 // every request it admits; the runtimes inside an instance call validateInputs with their session's signature.
 import { datatypeInfo, elementCount, hearthError, isDeferred, shown, type InputTensor, type Manifest, type TensorSpec } from '../core/index.ts';
-import { fmtShape } from './v2-codec.ts';
+import { fmtShape } from './tensor-object.ts';
 
 /** What inputs are checked against: a manifest, or a loaded session's signature. */
 export interface Signature {
