@@ -50,7 +50,7 @@ export function materializeInputs(inputs: readonly InputTensor[]): { tensors: Te
         if (!src || Array.isArray(src) || src.length !== part.count) {
           throw hearthError('INVALID_TENSOR', `input "${shown(t.name)}": shape [${part.shape.join(',')}] needs ${part.count} elements, got ${src?.length ?? 0}`);
         }
-        place(out, src as Numeric, part);
+        place(out, src, part);
       } catch (e) {
         if (isHearthError(e) && e.code === 'INTERNAL') throw e;
         failed.set(part.request, { request: part.request, code: isHearthError(e) ? e.code : 'INVALID_TENSOR', message: e instanceof Error ? e.message : String(e) });

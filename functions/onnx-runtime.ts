@@ -73,7 +73,7 @@ class OnnxSession implements Session {
       const code = BAD_INPUT.test(msg) ? 'INVALID_TENSOR' : KERNEL_FAILED.test(msg) ? 'INTERNAL' : 'INSTANCE_FAILED';
       throw hearthError(code, `onnxruntime: ${ortMessage(msg)}`, { cause: e });
     }
-    return fetches.map((n) => fromOrtTensor(n, results[n] as ort.Tensor));
+    return fetches.map((n) => fromOrtTensor(n, results[n]));
   }
 
   async dispose(): Promise<void> {

@@ -17,7 +17,7 @@ function dropSignatures(text: string): string {
   let out = '';
   let last = 0;
   for (const m of text.matchAll(QUALIFIED_CALL)) {
-    const start = m.index!;
+    const start = m.index;
     if (start < last) continue;
     let depth = 0;
     let end = start + m[0].length;
@@ -41,7 +41,7 @@ export function ortMessage(raw: string): string {
   let rest = 0;
   for (const m of text.matchAll(NODE_PREFIX)) {
     node = { op: m[1], name: m[2] };
-    rest = m.index! + m[0].length;
+    rest = m.index + m[0].length;
   }
   if (node) text = text.slice(rest);
   text = dropSignatures(text.replace(SOURCE_LOCATION, ''));

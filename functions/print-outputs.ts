@@ -30,8 +30,8 @@ function rowsOf(t: Tensor, axis: number, start: number, end: number): Tensor {
     for (let o = 0; o < outer; o++) out.push(...t.data.slice((o * total + start) * inner, (o * total + start) * inner + rows));
     return { ...t, shape, data: out };
   }
-  const src = t.data as Numeric;
-  if (outer === 1) return { ...t, shape, data: src.subarray(start * inner, start * inner + rows) as Numeric };
+  const src = t.data;
+  if (outer === 1) return { ...t, shape, data: src.subarray(start * inner, start * inner + rows) };
   const out = new (src.constructor as new (n: number) => Numeric)(outer * rows);
   for (let o = 0; o < outer; o++) (out as Uint8Array).set((src as Uint8Array).subarray((o * total + start) * inner, (o * total + start) * inner + rows), o * rows);
   return { ...t, shape, data: out };
@@ -112,7 +112,7 @@ export function jsonWithin(t: Tensor, budget: number): string | undefined {
   let length = 1;
   for (let at = 0; at < n; at += PRINT_CHUNK) {
     const end = Math.min(n, at + PRINT_CHUNK);
-    const data = (Array.isArray(t.data) ? t.data.slice(at, end) : (t.data as Numeric).subarray(at, end)) as TensorData;
+    const data = (Array.isArray(t.data) ? t.data.slice(at, end) : (t.data).subarray(at, end));
     const piece = jsonDataText({ ...t, shape: [end - at], data });
     length += piece.length - 1; // its elements and the ',' or ']' after them
     if (length > budget) return undefined;

@@ -2,7 +2,7 @@
 // passed in, never imported here. The Open Inference Protocol's JSON and binary forms are protocol/'s business.
 import type * as OrtModule from 'onnxruntime-node';
 import type * as TfModule from '@tensorflow/tfjs';
-import { datatypeFromOnnx, datatypeInfo, elementCount, hearthError, type Datatype, type Tensor, type TensorData } from '../core/index.ts';
+import { datatypeFromOnnx, datatypeInfo, hearthError, type Datatype, type Tensor, type TensorData } from '../core/index.ts';
 import { halfBitsToFloat } from '../protocol/index.ts';
 
 const utf8Decoder = new TextDecoder('utf-8');
@@ -20,14 +20,14 @@ type OrtTensor = OrtModule.Tensor;
 export function toOrtTensor(ort: typeof OrtModule, t: Tensor): OrtTensor {
   const type = datatypeInfo(t.datatype).onnx as OrtModule.Tensor.Type;
   // The ort typings have one overload per element type; the datatype table guarantees the pairing.
-  return new ort.Tensor(type, t.data as never, t.shape);
+  return new ort.Tensor(type, t.data, t.shape);
 }
 
 /** An onnxruntime tensor as a Hearth tensor. Throws INTERNAL for an element type V2 has no name for. */
 export function fromOrtTensor(name: string, ot: OrtTensor): Tensor {
   const datatype = datatypeFromOnnx(ot.type);
   if (!datatype) throw hearthError('INTERNAL', `output "${name}": onnxruntime type ${ot.type} has no V2 datatype`);
-  let data = ot.data as TensorData;
+  let data = ot.data;
   if (datatype === 'FP16' && !(data instanceof Uint16Array)) {
     // Where Float16Array exists, ort hands it out; V2 FP16 is raw bits.
     const d = data as unknown as { buffer: ArrayBufferLike; byteOffset: number; length: number };

@@ -30,7 +30,7 @@ export function transferTensors<T extends InputTensor = Tensor>(tensors: T[]): {
       return { ...t, data: { deferred: true, parts } };
     }
     if (Array.isArray(t.data)) return t; // BYTES: strings are structured-cloned
-    const data = own(t.data as NumericData);
+    const data = own(t.data);
     return data === t.data ? t : { ...t, data };
   });
   return { tensors: out, transfer };

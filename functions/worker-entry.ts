@@ -32,7 +32,7 @@ const isTsxModule = (spec: string) => spec === 'tsx' || spec.startsWith('tsx/') 
 export function workerExecArgv(parentExecArgv: readonly string[] = process.execArgv): string[] | undefined {
   const out: string[] = [];
   for (let i = 0; i < parentExecArgv.length; i++) {
-    const arg = parentExecArgv[i]!;
+    const arg = parentExecArgv[i];
     const eq = arg.indexOf('=');
     const flag = eq > 0 ? arg.slice(0, eq) : arg;
     if (LOADER_FLAGS.has(flag)) {

@@ -73,7 +73,7 @@ export async function storedModels(store: ObjectStore): Promise<StoredModel[]> {
     const m = /^models\/([^/]+)\/([0-9]+)\/(.+)$/.exec(obj.key);
     if (!m) continue;
     const k = `${m[1]}@${m[2]}`;
-    const e = sizes.get(k) ?? { name: m[1]!, version: Number(m[2]), sizeBytes: 0, visible: false };
+    const e = sizes.get(k) ?? { name: m[1], version: Number(m[2]), sizeBytes: 0, visible: false };
     e.sizeBytes += obj.sizeBytes;
     if (m[3] === 'manifest.json') e.visible = true;
     sizes.set(k, e);

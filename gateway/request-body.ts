@@ -242,10 +242,14 @@ class BodyRead {
 export function registerBufferedParsers(app: FastifyInstance, opts: BodyReadOptions): void {
   const json = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser('application/json', (req, payload, done) =>
-    readBody(req, payload as Readable, opts, (err, body) => (err ? done(err) : json(req, body!.toString('utf8'), done))),
-  );
-  app.addContentTypeParser('text/plain', (req, payload, done) =>
-    readBody(req, payload as Readable, opts, (err, body) => (err ? done(err) : done(null, body!.toString('utf8')))),
-  );
+  // Callback-style parsers (block bodies, no returned value): fastify treats a parser that returns a promise as async.
+  app.addContentTypeParser('application/json', (req, payload, done) => {
+    readBody(req, payload, opts, (err, body) => {
+      if (err) done(err);
+      else void json(req, body!.toString('utf8'), done); // the default parser answers through done
+    });
+  });
+  app.addContentTypeParser('text/plain', (req, payload, done) => {
+    readBody(req, payload, opts, (err, body) => (err ? done(err) : done(null, body!.toString('utf8'))));
+  });
 }

@@ -240,7 +240,8 @@ function safeJoin(dir: string, rel: string): string {
 
 async function hashFile(file: string): Promise<string> {
   const hash = createHash('sha256');
-  await pipeline(createReadStream(file), async function* (src: AsyncIterable<Buffer>) {
+  // A sink, not a transform: the stream is consumed for its hash and yields nothing.
+  await pipeline(createReadStream(file), async (src: AsyncIterable<Buffer>) => {
     for await (const chunk of src) hash.update(chunk);
   });
   return hash.digest('hex');

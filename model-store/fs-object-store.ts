@@ -30,10 +30,10 @@ export class FsObjectStore implements ObjectStore {
     const file = this.#path(key);
     const tmp = path.join(this.#tempDir, `${randomUUID()}.part`);
     let sizeBytes = 0;
-    let bodyError: unknown;
+    let bodyError: Error | undefined;
     const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
     // Listen before the first await: a body that fails while the folder is made must not be an unhandled 'error'.
-    source.once('error', (e) => (bodyError ??= e));
+    source.once('error', (e: Error) => (bodyError ??= e));
     try {
       await fs.mkdir(this.#tempDir, { recursive: true });
     } catch (e) {

@@ -86,6 +86,7 @@ function isTensorSpec(s: unknown): s is TensorSpec {
 
 /** Relative, "/"-separated, no empty, "." or ".." segment, no backslash or control character. */
 function isSafeRelativePath(p: string): boolean {
+  // eslint-disable-next-line no-control-regex -- control characters are what this refuses
   if (p === '' || p.length > 4096 || p.startsWith('/') || p.includes('\\') || /[\x00-\x1f]/.test(p)) return false;
   return p.split('/').every((s) => s !== '' && s !== '.' && s !== '..');
 }

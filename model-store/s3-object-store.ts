@@ -112,7 +112,7 @@ export class S3ObjectStore implements ObjectStore {
     try {
       // for-await pauses the source while a part is in flight: that is the back-pressure bounding memory.
       for await (const chunk of source) {
-        const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+        const buf: Buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
         pending.push(buf);
         pendingBytes += buf.length;
         sizeBytes += buf.length;

@@ -316,7 +316,7 @@ class UploadRun {
     if (jsonBytes > MAX_MODEL_JSON_BYTES) throw hearthError('MODEL_INVALID', `model.json is ${jsonBytes} bytes; a TF.js model.json over ${MAX_MODEL_JSON_BYTES} bytes is not accepted`);
     let json: { format?: unknown; modelTopology?: Record<string, unknown>; weightsManifest?: { paths?: unknown }[] };
     try {
-      json = JSON.parse(await fs.readFile(path.join(this.stagingDir, 'model.json'), 'utf8'));
+      json = JSON.parse(await fs.readFile(path.join(this.stagingDir, 'model.json'), 'utf8')) as typeof json;
     } catch (e) {
       throw hearthError('MODEL_INVALID', `model.json is not valid JSON: ${(e as Error).message}`);
     }
@@ -579,6 +579,7 @@ function clientGone(cause?: unknown) {
  */
 export function checkUploadPath(raw: string, code: 'UNSAFE_ARCHIVE' | 'INVALID_REQUEST'): string {
   if (typeof raw !== 'string' || raw === '') throw hearthError(code, 'a file in the upload has no name');
+  // eslint-disable-next-line no-control-regex -- control characters are what this refuses
   if (raw.startsWith('/') || /^[a-zA-Z]:[\\/]/.test(raw) || raw.includes('\\') || /[\x00-\x1f\x7f]/.test(raw)) {
     throw hearthError(code, `path "${show(raw)}" is absolute or holds a backslash or control character`);
   }

@@ -2,7 +2,7 @@
 // into typed arrays and written from them, little-endian; BYTES as 4-byte length prefixes and UTF-8.
 import { datatypeInfo, deferredJson, hearthError, shown, type Datatype, type InputTensor, type Tensor, type TensorData } from '../core/index.ts';
 import { Scanner, bytesToText, preview } from './json-scanner.ts';
-import { checkDatatype, checkParameters, checkShape, countOf, fmtShape, once } from './tensor-object.ts';
+import { checkDatatype, checkParameters, checkShape, countOf, fmtShape } from './tensor-object.ts';
 import { readDataArray } from './tensor-sinks.ts';
 import { type RawInput, type V2Parameters } from './types.ts';
 

@@ -1,6 +1,6 @@
 // The Open Inference Protocol's request and response shapes as Hearth decodes and encodes them, and the bounds on
 // what a body may nest.
-import { shown, type InputTensor, type PrintedTensor, type Tensor, type TensorData } from '../core/index.ts';
+import { type InputTensor, type PrintedTensor, type Tensor, type TensorData } from '../core/index.ts';
 
 /** V2 parameter values are strings, numbers or booleans. */
 export type V2Parameters = Record<string, string | number | boolean>;
