@@ -245,7 +245,7 @@ function sliceRows(t: Tensor, axis: number, start: number, end: number, total: n
   const inner = product(t.shape, axis + 1, t.shape.length);
   if (outer === 1) {
     // A copy, not a view: each request may transfer or keep its buffer independently of its batch mates.
-    return { name: t.name, datatype: t.datatype, shape, data: t.data.slice(start * inner, end * inner) as TensorData };
+    return { name: t.name, datatype: t.datatype, shape, data: t.data.slice(start * inner, end * inner) };
   }
   const rows = (end - start) * inner;
   const data = allocLike(t.data, outer * rows);

@@ -51,11 +51,10 @@ function refusal(host: string, cls: AddressClass): string {
  * A lookup for the socket's connect that resolves the name and refuses it when any of its addresses is not public
  * (a name that mixes public and private answers is refused whole). Node calls it for every connection to a name.
  */
-export function guardedLookup(resolve: Resolver = dns.lookup as unknown as Resolver): LookupFunction {
-  return (hostname, options, callback) => {
-    const cb = callback as (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void;
+export function guardedLookup(resolve: Resolver = dns.lookup): LookupFunction {
+  return (hostname, options, cb) => {
     if (isMetadataName(hostname)) return cb(new RefusedAddress(hostname, 'metadata'), '', 0);
-    resolve(hostname, { family: options.family as number | undefined, hints: options.hints, all: true }, (err, addresses) => {
+    resolve(hostname, { family: options.family, hints: options.hints, all: true }, (err, addresses) => {
       if (err) return cb(err, '', 0);
       if (!addresses || addresses.length === 0) return cb(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }), '', 0);
       for (const a of addresses) {

@@ -253,7 +253,7 @@ function checkCreateBody(body: CreateJobBody, config: Readonly<Config>): Checked
   let version: number | undefined;
   if (body.version !== undefined && body.version !== null) {
     version = typeof body.version === 'string' && /^\d+$/.test(body.version) ? Number(body.version) : body.version;
-    if (!Number.isInteger(version) || version! < 1) throw hearthError('INVALID_REQUEST', `"version": expected a positive whole number, got ${shown(body.version)}`);
+    if (!Number.isInteger(version) || version < 1) throw hearthError('INVALID_REQUEST', `"version": expected a positive whole number, got ${shown(body.version)}`);
   }
   const hasInput = body.input !== undefined;
   const hasRows = body.rows !== undefined;

@@ -322,7 +322,7 @@ export class CostLedger {
     for (const m of models) {
       for (const k of Object.keys(total) as (keyof CostLine)[]) {
         if (k === 'alwaysOn') continue;
-        (total[k] as number) += m[k] as number;
+        total[k] += m[k];
       }
       total.alwaysOn.gbSeconds += m.alwaysOn.gbSeconds;
       total.alwaysOn.cost += m.alwaysOn.cost;

@@ -253,7 +253,7 @@ export class Autoscaler {
       const count = (st: InstanceState) => p.instances.filter((i) => i.state === st).length;
       const d = s.keepAlive.decide();
       const lat = [...s.latencies].sort((a, b) => a - b);
-      const q = (f: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.ceil(f * lat.length) - 1)]! : 0);
+      const q = (f: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.ceil(f * lat.length) - 1)] : 0);
       return {
         name: p.name,
         version: p.version,
@@ -352,10 +352,10 @@ export class Autoscaler {
     let rateDesired = Math.max(stableDesired, panicDesired > current ? panicDesired : 0, panicking ? Math.max(panicDesired, s.desired) : 0);
     // Max over the scale-down delay, kept as a monotonic deque: amortised O(1) per tick.
     const h = s.history;
-    while (h.length && h[h.length - 1]!.desired <= rateDesired) h.pop();
+    while (h.length && h[h.length - 1].desired <= rateDesired) h.pop();
     h.push({ at: now, desired: rateDesired });
-    while (h.length && h[0]!.at < now - o.scaleDownDelayMs) h.shift();
-    if (h.length) rateDesired = Math.max(rateDesired, h[0]!.desired);
+    while (h.length && h[0].at < now - o.scaleDownDelayMs) h.shift();
+    if (h.length) rateDesired = Math.max(rateDesired, h[0].desired);
 
     // The keep-alive policy alone decides whether an idle pool keeps (or regains, when pre-warming) an instance.
     const idleFor = this.#idleFor(s, p, now);

@@ -51,7 +51,7 @@ export class IdleTimeHistogram {
       this.#outOfRange++;
       return;
     }
-    this.#bins[i]!++;
+    this.#bins[i]++;
     this.#inRange++;
   }
 
@@ -69,7 +69,7 @@ export class IdleTimeHistogram {
     const want = pct / 100;
     let prefix = 0;
     for (let i = 0; i < this.#bins.length; i++) {
-      prefix += this.#bins[i]!;
+      prefix += this.#bins[i];
       if (prefix / this.#inRange >= want) return i;
     }
     return this.#bins.length - 1;

@@ -32,7 +32,7 @@ const bench = await sileroFolderExecutor('hearth-mixed-', configs);
 const { executor } = bench;
 const frames = Array.from({ length: 8 }, (_, i) => frame(i));
 // The executor transfers input buffers to its worker threads, so every call gets fresh copies.
-const fresh = (i: number) => frames[i % 8].map((t) => ({ ...t, data: t.data.slice() as Tensor['data'] }));
+const fresh = (i: number) => frames[i % 8].map((t) => ({ ...t, data: t.data.slice() }));
 
 console.log(
   `silero VAD, executor only: ${onlineClients} online clients (priority 9) + ${batchClients} batch clients (priority 0), maxBatchSize ${maxBatch}, ` +
