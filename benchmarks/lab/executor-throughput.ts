@@ -5,7 +5,7 @@
 //   tsx benchmarks/lab/executor-throughput.ts [--duration 3000] [--concurrency 16] [--rounds 1] [--variants batch-on,batch-off,stateful,event] [--no-direct]
 import os from 'node:os';
 import ort from 'onnxruntime-node';
-import { defaultModelConfig, type ModelConfig, type SchedulingStrategy, type Tensor } from '../../core/index.ts';
+import { defaultModelConfig, type ModelConfig, type SchedulingStrategy } from '../../core/index.ts';
 import { arg, flag } from '../lib/args.ts';
 import { sileroFolderExecutor } from '../lib/folder-executor.ts';
 import { sampleAt } from '../lib/percentiles.ts';

@@ -81,7 +81,7 @@ describe('JSON requests', () => {
   });
 
   it('reads FP32 values printed with 17 digits exactly as JSON.parse + Math.fround would', () => {
-    const values = [0.10000000149011612, -0.30000001192092896, 3.4028234663852886e38, 1.1754943508222875e-38, 0.12345678901234567, 1.0000000596046448];
+    const values = [0.10000000149011612, -0.30000001192092896, 3.4028234663852886e38, 1.1754943508222875e-38, 0.12345678901234566, 1.0000000596046448];
     const req = decodeInferRequest(`{"inputs":[{"name":"x","datatype":"FP32","shape":[${values.length}],"data":[${values.map(String).join(',')}]}]}`);
     expect(Array.from(req.inputs[0].data as Float32Array)).toEqual(values.map((v) => Math.fround(v)));
   });
