@@ -16,6 +16,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
 import type { TopLevelSpec } from 'vega-lite';
 import { coldBreakdownChart, coldWarmChart, keepAliveChart, strategiesChart, throughputChart, throughputLatencyChart, writeChart } from './report/charts.ts';
 import { describeMachine } from './lib/machine.ts';
@@ -179,7 +180,7 @@ export async function runBench(args: BenchArgs): Promise<{ report: BenchReport; 
       }
     } catch (e) {
       failed.push(suite);
-      report.notes.push(`suite ${suite} failed: ${(e as Error).stack ?? e}`);
+      report.notes.push(`suite ${suite} failed: ${(e as Error).stack ?? inspect(e)}`);
       progress.note(`suite ${suite} failed: ${(e as Error).message}`);
     }
   }

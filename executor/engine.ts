@@ -163,15 +163,14 @@ export class Engine {
     this.#clock = o.clock;
     this.#log = o.log ?? processWarningLog();
     this.#observer = guarded(o.observer ?? {}, this.#log);
-    const engine = this;
     this.#life = new InstanceLifecycle(o, {
       pools: this.#pools,
       log: this.#log,
-      observer: () => engine.#observer,
-      closed: () => engine.#closed,
-      pump: () => engine.#pump(),
-      failWaiting: (pool, err, reason, which) => engine.#failWaiting(pool, err, reason, which),
-      warnClamps: (pool) => engine.#warnClamps(pool),
+      observer: () => this.#observer,
+      closed: () => this.#closed,
+      pump: () => this.#pump(),
+      failWaiting: (pool, err, reason, which) => this.#failWaiting(pool, err, reason, which),
+      warnClamps: (pool) => this.#warnClamps(pool),
     });
   }
 
@@ -363,7 +362,7 @@ export class Engine {
 
   /** The scheduler's view of a pool; canGrow is computed only if the strategy asks (it scans every pool). */
   #view(pool: ModelPool, now: number): PoolView {
-    const engine = this;
+    const life = this.#life; // the getter below runs with `this` bound to the view
     let canGrow: boolean | undefined;
     return {
       key: pool.key,
@@ -374,7 +373,7 @@ export class Engine {
       ratePerSec: pool.rate.panicRate(now),
       maxBatchItems: pool.maxBatchItems,
       get canGrow() {
-        return (canGrow ??= engine.#life.canGrow(pool));
+        return (canGrow ??= life.canGrow(pool));
       },
     };
   }
@@ -889,17 +888,17 @@ function guarded(o: ExecutorObserver, log: ExecutorLog): ExecutorObserver {
     fn &&
     ((e: E) => {
       try {
-        fn.call(o, e);
+        fn(e);
       } catch (err) {
         // Observers (ledger, metrics, autoscaler) are best-effort from the request path's point of view.
         log.warn({ err, hook }, `an executor observer threw in ${hook}; the request went on`);
       }
     });
   return {
-    onRequestQueued: wrap('onRequestQueued', o.onRequestQueued),
-    onRequestDone: wrap('onRequestDone', o.onRequestDone),
-    onRun: wrap('onRun', o.onRun),
-    onInstanceState: wrap('onInstanceState', o.onInstanceState),
+    onRequestQueued: wrap('onRequestQueued', o.onRequestQueued?.bind(o)),
+    onRequestDone: wrap('onRequestDone', o.onRequestDone?.bind(o)),
+    onRun: wrap('onRun', o.onRun?.bind(o)),
+    onInstanceState: wrap('onInstanceState', o.onInstanceState?.bind(o)),
   };
 }
 

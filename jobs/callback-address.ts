@@ -71,7 +71,7 @@ export function ipv6Groups(text: string): number[] | undefined {
     const [left, right] = head.split('::');
     const l = parse(left);
     const r = [...parse(right), ...tailV4];
-    groups = [...l, ...new Array(Math.max(0, 8 - l.length - r.length)).fill(0), ...r];
+    groups = [...l, ...new Array<number>(Math.max(0, 8 - l.length - r.length)).fill(0), ...r];
   } else {
     groups = [...parse(head), ...tailV4];
   }

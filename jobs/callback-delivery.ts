@@ -52,8 +52,7 @@ function refusal(host: string, cls: AddressClass): string {
  * (a name that mixes public and private answers is refused whole). Node calls it for every connection to a name.
  */
 export function guardedLookup(resolve: Resolver = dns.lookup): LookupFunction {
-  return (hostname, options, callback) => {
-    const cb = callback;
+  return (hostname, options, cb) => {
     if (isMetadataName(hostname)) return cb(new RefusedAddress(hostname, 'metadata'), '', 0);
     resolve(hostname, { family: options.family, hints: options.hints, all: true }, (err, addresses) => {
       if (err) return cb(err, '', 0);

@@ -106,9 +106,9 @@ export class Datasets {
     } else {
       body.pipe(counter);
     }
-    let failure: unknown;
+    let failure: Error | undefined;
     await pipeline(counter, needRows, out).catch((e) => {
-      failure = isHearthError(e) && e.code === 'PAYLOAD_TOO_LARGE' ? hearthError('PAYLOAD_TOO_LARGE', `dataset "${name}": ${e.message}`) : e;
+      failure = isHearthError(e) && e.code === 'PAYLOAD_TOO_LARGE' ? hearthError('PAYLOAD_TOO_LARGE', `dataset "${name}": ${e.message}`) : (e as Error);
       out.destroy(e as Error);
       // Read no further into the body than needed: the rest is discarded as it arrives, never held or decompressed.
       if (inflater) {

@@ -53,9 +53,7 @@ export class JobApi {
     // only its own rows (a range read of one big object would need the store to support ranges).
     if (req.lines) {
       input = 'inline';
-      split = await this.#splitInput(id, chunkSize, (async function* () {
-        yield* req.lines!;
-      })(), '"rows": the rows');
+      split = await this.#splitInput(id, chunkSize, req.lines, '"rows": the rows');
     } else {
       input = resolveDatasetKey(req.input!);
       if (!(await this.#ctx.store.stat(input))) throw hearthError('DATASET_NOT_FOUND', `"input": no dataset at key ${input}`);
@@ -82,7 +80,9 @@ export class JobApi {
       createdAt: Date.now(),
       ...(req.callbackUrl ? { callbackUrl: req.callbackUrl } : {}),
     };
-    const cleanupInputs = (e: unknown) => this.#dropInputs(id).then(() => Promise.reject(e));
+    const cleanupInputs = (e: unknown) => this.#dropInputs(id).then(() => {
+      throw e;
+    });
     await this.#link.call(async (r) => {
       await this.#ctx.records.create(r, rec, starts);
       // BullMQ: lower numbers go first; Hearth: 9 is the most urgent.
@@ -129,7 +129,7 @@ export class JobApi {
    * with the row count and each chunk's first row. More than MAX_JOB_CHUNKS chunks fail (400) at the first row past
    * them.
    */
-  async #splitInput(id: string, chunkSize: number, rows: AsyncIterable<string>, what: string): Promise<{ totalRows: number; starts: number[] }> {
+  async #splitInput(id: string, chunkSize: number, rows: AsyncIterable<string> | Iterable<string>, what: string): Promise<{ totalRows: number; starts: number[] }> {
     const { maxChunks, maxChunkBytes } = this.#ctx.config.jobs;
     const starts: number[] = [];
     let writer: ObjectWriter | undefined;
@@ -282,7 +282,7 @@ function inlineLines(rows: unknown[], config: Readonly<Config>): string[] {
   const { maxInlineRows } = config.jobs;
   const { maxLineBytes, maxRequestBytes } = config.limits;
   if (rows.length > maxInlineRows) throw hearthError('INVALID_REQUEST', `"rows": ${rows.length} rows; at most ${maxInlineRows} (MAX_INLINE_ROWS): upload a dataset for more`);
-  const lines: string[] = new Array(rows.length);
+  const lines: string[] = new Array<string>(rows.length);
   let total = 0;
   for (let i = 0; i < rows.length; i++) {
     if (valueDeeperThan(rows[i], MAX_ROW_DEPTH)) throw hearthError('INVALID_REQUEST', `"rows[${i}]": nested deeper than ${MAX_ROW_DEPTH} levels`);

@@ -193,7 +193,7 @@ export async function settleWithin(ps: (Promise<unknown> | undefined)[], ms: num
   const timeout = new Promise<false>((r) => {
     timer = setTimeout(() => r(false), ms);
   });
-  const all = Promise.allSettled(ps).then(() => true as const);
+  const all = Promise.allSettled(ps.filter((p): p is Promise<unknown> => p !== undefined)).then(() => true as const);
   try {
     return await Promise.race([all, timeout]);
   } finally {

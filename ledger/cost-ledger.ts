@@ -19,6 +19,8 @@ export * from './ledger-quantities.ts';
 /** GB-month as AWS prices it: 730 hours. */
 export const MONTH_MS = 730 * 3_600_000;
 const GIB = 1024 ** 3;
+/** No totals (a typed empty map, where a retry has none pending). */
+const emptyTotals = (): LedgerTotals => new Map();
 
 export interface StoredModel {
   name: string;
@@ -254,7 +256,7 @@ export class CostLedger {
   /** Totals per model version known to this ledger (persisted as last seen plus unflushed), all time. Synchronous, for /metrics. */
   totals(): ModelCostLine[] {
     this.accrue();
-    const t = mergeTotals(mergeTotals(cloneTotals(this.#base), this.#retry?.delta ?? new Map()), this.#pending);
+    const t = mergeTotals(mergeTotals(cloneTotals(this.#base), this.#retry?.delta ?? emptyTotals()), this.#pending);
     return this.#lines(t, undefined, this.#clock.now()).models;
   }
 
@@ -274,7 +276,7 @@ export class CostLedger {
       this.#onError(err);
       persisted = cloneTotals(this.#base);
     }
-    const t = mergeTotals(mergeTotals(persisted, this.#retry?.delta ?? new Map()), this.#pending);
+    const t = mergeTotals(mergeTotals(persisted, this.#retry?.delta ?? emptyTotals()), this.#pending);
     const now = this.#clock.now();
     const to = q.to ?? now;
     const { models, total } = this.#lines(t, { from: q.from, to: q.to ?? Infinity, model: q.model }, now);
@@ -322,7 +324,7 @@ export class CostLedger {
     for (const m of models) {
       for (const k of Object.keys(total) as (keyof CostLine)[]) {
         if (k === 'alwaysOn') continue;
-        (total[k]) += m[k];
+        total[k] += m[k];
       }
       total.alwaysOn.gbSeconds += m.alwaysOn.gbSeconds;
       total.alwaysOn.cost += m.alwaysOn.cost;
@@ -358,7 +360,7 @@ export class CostLedger {
   #add(model: string, at: number, q: Partial<LedgerQuantities>): void {
     const bucket = Math.floor(at / this.#bucketMs) * this.#bucketMs;
     let m = this.#pending.get(model);
-    if (!m) this.#pending.set(model, (m = new Map()));
+    if (!m) this.#pending.set(model, (m = new Map<number, LedgerQuantities>()));
     let b = m.get(bucket);
     if (!b) m.set(bucket, (b = emptyQuantities()));
     mergeQuantities(b, q);

@@ -41,7 +41,7 @@ export type LedgerTotals = Map<string, Map<number, LedgerQuantities>>;
 export function mergeTotals(into: LedgerTotals, add: LedgerTotals): LedgerTotals {
   for (const [model, buckets] of add) {
     let m = into.get(model);
-    if (!m) into.set(model, (m = new Map()));
+    if (!m) into.set(model, (m = new Map<number, LedgerQuantities>()));
     for (const [b, q] of buckets) {
       let t = m.get(b);
       if (!t) m.set(b, (t = emptyQuantities()));
@@ -78,13 +78,14 @@ export class MemoryLedgerPersistence implements LedgerPersistence {
   readonly kind = 'memory' as const;
   #totals: LedgerTotals = new Map();
   #seq = 0;
-  async load(): Promise<LedgerTotals> {
-    return cloneTotals(this.#totals);
+  load(): Promise<LedgerTotals> {
+    return Promise.resolve(cloneTotals(this.#totals));
   }
-  async apply(delta: LedgerTotals, seq: number): Promise<void> {
-    if (seq <= this.#seq) return;
+  apply(delta: LedgerTotals, seq: number): Promise<void> {
+    if (seq <= this.#seq) return Promise.resolve();
     mergeTotals(this.#totals, delta);
     this.#seq = seq;
+    return Promise.resolve();
   }
   async close(): Promise<void> {}
 }

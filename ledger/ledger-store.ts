@@ -25,7 +25,7 @@ interface SnapshotFile {
 
 async function readAll(s: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const c of s) chunks.push(Buffer.from(c));
+  for await (const c of s as AsyncIterable<Buffer>) chunks.push(Buffer.from(c));
   return Buffer.concat(chunks);
 }
 

@@ -42,7 +42,7 @@ export class IdleTimeHistogram {
     if (!(binMs > 0) || !(rangeMs >= binMs)) throw new RangeError(`binMs ${binMs} and rangeMs ${rangeMs}: need 0 < binMs <= rangeMs`);
     this.binMs = binMs;
     this.rangeMs = rangeMs;
-    this.#bins = new Array(Math.max(1, Math.round(rangeMs / binMs))).fill(0);
+    this.#bins = new Array<number>(Math.max(1, Math.round(rangeMs / binMs))).fill(0);
   }
 
   add(idleMs: number): void {

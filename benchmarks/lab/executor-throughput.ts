@@ -5,7 +5,7 @@
 //   tsx benchmarks/lab/executor-throughput.ts [--duration 3000] [--concurrency 16] [--rounds 1] [--variants batch-on,batch-off,stateful,event] [--no-direct]
 import os from 'node:os';
 import ort from 'onnxruntime-node';
-import { defaultModelConfig, type ModelConfig, type SchedulingStrategy, type Tensor } from '../../core/index.ts';
+import { defaultModelConfig, type ModelConfig, type SchedulingStrategy } from '../../core/index.ts';
 import { arg, flag } from '../lib/args.ts';
 import { sileroFolderExecutor } from '../lib/folder-executor.ts';
 import { sampleAt } from '../lib/percentiles.ts';
@@ -63,7 +63,7 @@ try {
     for (const v of variants) {
       const m = manifest(`vad-${v.name}`);
       // Fresh tensors per call: the executor transfers input buffers to the worker thread, detaching them here.
-      const res = await closedLoop((i) => executor.infer({ manifest: m, inputs: bodies[i % 8].map((t) => ({ ...t, data: t.data.slice() as Tensor['data'] })) }));
+      const res = await closedLoop((i) => executor.infer({ manifest: m, inputs: bodies[i % 8].map((t) => ({ ...t, data: t.data.slice() })) }));
       const st = executor.stats({ name: m.name })[0];
       const meanBatch = st ? st.inferenceCount / Math.max(1, st.executionCount) : NaN;
       console.log(`${v.name.padEnd(19)} ${res.perSec.toFixed(0).padStart(6)} inf/s  p50 ${res.p50.toFixed(2)}  p99 ${res.p99.toFixed(2)} ms  mean batch ${meanBatch.toFixed(1)}`);

@@ -4,7 +4,7 @@
 // throughputs per strategy, so the default strategy can be chosen by measurement. Strategies take turns.
 //   tsx benchmarks/lab/strategies-mixed.ts [--duration 4000] [--rounds 2] [--online 4] [--batch 48] [--max-batch 16]
 import os from 'node:os';
-import { defaultModelConfig, type ModelConfig, type SchedulingStrategy, type Tensor } from '../../core/index.ts';
+import { defaultModelConfig, type ModelConfig, type SchedulingStrategy } from '../../core/index.ts';
 import { arg } from '../lib/args.ts';
 import { sileroFolderExecutor } from '../lib/folder-executor.ts';
 import { percentileSorted, sampleAt } from '../lib/percentiles.ts';
@@ -32,7 +32,7 @@ const bench = await sileroFolderExecutor('hearth-mixed-', configs);
 const { executor } = bench;
 const frames = Array.from({ length: 8 }, (_, i) => frame(i));
 // The executor transfers input buffers to its worker threads, so every call gets fresh copies.
-const fresh = (i: number) => frames[i % 8].map((t) => ({ ...t, data: t.data.slice() as Tensor['data'] }));
+const fresh = (i: number) => frames[i % 8].map((t) => ({ ...t, data: t.data.slice() }));
 
 console.log(
   `silero VAD, executor only: ${onlineClients} online clients (priority 9) + ${batchClients} batch clients (priority 0), maxBatchSize ${maxBatch}, ` +

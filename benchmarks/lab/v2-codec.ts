@@ -94,7 +94,7 @@ console.log(`encode JSON response: baseline ${te0.toFixed(1)} ms, codec ${te1.to
 const tbin = time(() => encodeInferResponse({ modelName: 'm', modelVersion: 1, outputs: [t] }, () => true));
 console.log(`encode binary response: ${tbin.toFixed(2)} ms`);
 const bin = encodeInferResponse({ modelName: 'm', modelVersion: 1, outputs: [t] }, () => true);
-const binReq = Buffer.concat([Buffer.from(`{"inputs":[{"name":"x","datatype":"FP32","shape":[${n}],"parameters":{"binary_data_size":${n * 4}}}]}`), bin.body.subarray(bin.headerLength!)]);
+const binReq = Buffer.concat([Buffer.from(`{"inputs":[{"name":"x","datatype":"FP32","shape":[${n}],"parameters":{"binary_data_size":${n * 4}}}]}`), bin.body.subarray(bin.headerLength)]);
 const hl = binReq.length - n * 4;
 const tdb = time(() => decodeInferRequest(binReq, { headerLength: hl }));
 console.log(`decode binary request: ${tdb.toFixed(2)} ms`);

@@ -201,7 +201,7 @@ export function toOrtFeeds(inputs: readonly Tensor[]): Record<string, ort.Tensor
   for (const t of inputs) {
     const type = types[t.datatype];
     if (!type) throw new Error(`input "${t.name}": datatype ${t.datatype} has no onnxruntime type here`);
-    feeds[t.name] = new ort.Tensor(type, t.data as never, t.shape);
+    feeds[t.name] = new ort.Tensor(type, t.data, t.shape);
   }
   return feeds;
 }

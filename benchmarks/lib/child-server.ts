@@ -31,7 +31,7 @@ export function startChildServer(file: string, args: string[], env: Record<strin
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
-  child.stderr!.on('data', (d) => {
+  child.stderr.on('data', (d) => {
     if (opts.echoStderr) process.stderr.write(d as Buffer);
     stderr = (stderr + String(d)).slice(-4000);
   });
@@ -52,7 +52,7 @@ export function startChildServer(file: string, args: string[], env: Record<strin
       void stop();
       reject(new Error(`${file} did not start within ${opts.timeoutMs ?? 60_000} ms:\n${stderr.slice(-2000)}`));
     }, opts.timeoutMs ?? 60_000);
-    child.stdout!.on('data', (d) => {
+    child.stdout.on('data', (d) => {
       out += String(d);
       const m = /listening (\S+)/.exec(out);
       if (m) {

@@ -89,7 +89,7 @@ function groupedLogBars<G extends string, S extends string>(
       y2: { field: 'floor' },
       color: { field: series, type: 'nominal', title: seriesTitle },
     },
-  } as TopLevelSpec;
+  };
 }
 
 export function coldWarmChart(rows: ColdWarmRow[]): TopLevelSpec {
@@ -126,7 +126,7 @@ export function coldBreakdownChart(rows: ColdWarmRow[]): TopLevelSpec {
       color: { field: 'part', type: 'nominal', title: 'part' },
       order: { field: 'index', type: 'quantitative' },
     },
-  } as TopLevelSpec;
+  };
 }
 
 /** One panel per model; one line per server and protocol, raw (no HTTP) drawn in each as the ceiling. */
@@ -148,7 +148,7 @@ function throughputSpec(rows: ThroughputRow[], title: string, y: Record<string, 
       },
     },
     resolve: { scale: { y: 'independent' } },
-  } as TopLevelSpec;
+  };
 }
 
 export function throughputChart(rows: ThroughputRow[]): TopLevelSpec {
@@ -215,5 +215,5 @@ export function keepAliveChart(rows: KeepAliveRow[]): TopLevelSpec {
         },
       },
     ],
-  } as TopLevelSpec;
+  };
 }

@@ -115,10 +115,10 @@ function startChild(file: string, args: string[], env: Record<string, string>, n
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += String(d)));
+  child.stderr.on('data', (d) => (stderr += String(d)));
   return new Promise((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d) => {
+    child.stdout.on('data', (d) => {
       out += String(d);
       const m = /listening (\S+)/.exec(out);
       if (m) resolve({ child, url: m[1] });

@@ -25,7 +25,7 @@ function request(batch: number, seed: number): Tensor[] {
 
 async function run(session: ort.InferenceSession, inputs: Tensor[]): Promise<Tensor[]> {
   const feeds: Record<string, ort.Tensor> = {};
-  for (const t of inputs) feeds[t.name] = new ort.Tensor(t.datatype === 'INT64' ? 'int64' : 'float32', t.data as Float32Array, t.shape);
+  for (const t of inputs) feeds[t.name] = new ort.Tensor(t.datatype === 'INT64' ? 'int64' : 'float32', t.data, t.shape);
   const out = await session.run(feeds);
   return manifest.outputs.map((o) => ({ name: o.name, datatype: 'FP32', shape: out[o.name].dims.slice(), data: out[o.name].data as Float32Array }));
 }

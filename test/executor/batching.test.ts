@@ -53,7 +53,7 @@ function rand(seed: number, n: number): Float32Array {
 async function direct(file: string, tensors: Tensor[]): Promise<Record<string, Float32Array>> {
   const s = await ort.InferenceSession.create(file, { intraOpNumThreads: 1 });
   const feeds: Record<string, ort.Tensor> = {};
-  for (const t of tensors) feeds[t.name] = new ort.Tensor(t.datatype === 'INT64' ? 'int64' : 'float32', t.data as Float32Array, t.shape);
+  for (const t of tensors) feeds[t.name] = new ort.Tensor(t.datatype === 'INT64' ? 'int64' : 'float32', t.data, t.shape);
   const out = await s.run(feeds);
   await s.release();
   return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
@@ -134,7 +134,7 @@ describe('dynamic batching', () => {
     );
     const rejected = settled.filter((s) => s.status === 'rejected');
     expect(rejected).toHaveLength(1);
-    const reason = (rejected[0] as PromiseRejectedResult).reason;
+    const reason = (rejected[0]).reason;
     expect(isHearthError(reason) && reason.code).toBe('INVALID_TENSOR');
     expect(settled[7].status).toBe('rejected');
     expect(settled.filter((s) => s.status === 'fulfilled')).toHaveLength(15);

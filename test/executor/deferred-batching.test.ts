@@ -79,7 +79,7 @@ function copyOf(tensors: Tensor[]): Tensor[] {
 
 async function directRun(tensors: Tensor[]): Promise<Record<string, Float32Array>> {
   const feeds: Record<string, ort.Tensor> = {};
-  for (const t of tensors) feeds[t.name] = new ort.Tensor(t.datatype === 'INT64' ? 'int64' : 'float32', t.data as Float32Array, t.shape);
+  for (const t of tensors) feeds[t.name] = new ort.Tensor(t.datatype === 'INT64' ? 'int64' : 'float32', t.data, t.shape);
   const out = await direct.run(feeds);
   return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
 }

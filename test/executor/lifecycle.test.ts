@@ -58,7 +58,7 @@ describe('lifecycle with silero VAD', () => {
 
     const session = await ort.InferenceSession.create(SILERO_VAD_FILE, { intraOpNumThreads: 1 });
     const feeds: Record<string, ort.Tensor> = {};
-    for (const t of sileroInputs(2)) feeds[t.name] = new ort.Tensor(t.datatype === 'INT64' ? 'int64' : 'float32', t.data as Float32Array, t.shape);
+    for (const t of sileroInputs(2)) feeds[t.name] = new ort.Tensor(t.datatype === 'INT64' ? 'int64' : 'float32', t.data, t.shape);
     const direct = await session.run(feeds);
     const got = second.outputs[0].data as Float32Array;
     const want = direct.output.data as Float32Array;

@@ -2,7 +2,6 @@
 // core and memory stay counted (a held slot) until the native call returns; past the grace it is a stuck run,
 // listed by control.node() and its model version refused with MODEL_UNAVAILABLE; once it returns, all is released.
 // The fixture loops 1e6 times (a few seconds), so the run does end and this file's process can exit.
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isHearthError, type Manifest } from '../../core/index.ts';

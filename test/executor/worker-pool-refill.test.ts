@@ -46,9 +46,9 @@ describe('worker pool refill', () => {
     worker.postMessage({ type: 'load', dir: golden.dir, format: golden.format });
     expect(await loaded).toMatchObject({ runtime: 'onnxruntime-node', inputs: golden.inputs });
     const result = next(worker, 'result');
-    worker.postMessage({ type: 'run', id: 1, inputs: golden.cases[0]!.inputs });
+    worker.postMessage({ type: 'run', id: 1, inputs: golden.cases[0].inputs });
     const out = (await result) as Extract<WorkerToHost, { type: 'result' }>;
-    expect(out.outputs[0]!.shape).toEqual(golden.cases[0]!.outputs[0]!.shape);
+    expect(out.outputs[0].shape).toEqual(golden.cases[0].outputs[0].shape);
     // The clock never moved, so the refill came from the first run, not from the delay cap.
     await vi.waitFor(() => expect(p.readyCount).toBe(1), { timeout: 30_000, interval: 20 });
   });

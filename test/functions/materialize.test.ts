@@ -115,7 +115,7 @@ describe('materializeInputs over silero plans (batch-first frames, batch-second 
     const { tensors, failed } = materializeInputs(plan.inputs);
     expect(failed).toEqual([]);
     expect(tensors.map((t) => [t.name, t.datatype, t.shape])).toEqual(want.inputs.map((t) => [t.name, t.datatype, t.shape]));
-    tensors.forEach((t, k) => expect(bits(t.data), t.name).toEqual(bits((want.inputs[k] as Tensor).data)));
+    tensors.forEach((t, k) => expect(bits(t.data), t.name).toEqual(bits((want.inputs[k]).data)));
     // sr passes through as the same tensor.
     expect(tensors[1]).toBe(plan.inputs[1]);
   });
@@ -124,7 +124,7 @@ describe('materializeInputs over silero plans (batch-first frames, batch-second 
     const raws = [3, 1, 2].map((r, i) => sileroRaw(50 + i, r));
     const { tensors, failed } = materializeInputs(mergeRequests(raws.map(scanned), layout).inputs);
     expect(failed).toEqual([]);
-    const want = mergeRequests(raws.map(eager), layout).inputs as Tensor[];
+    const want = mergeRequests(raws.map(eager), layout).inputs;
     tensors.forEach((t, k) => expect(bits(t.data), t.name).toEqual(bits(want[k].data)));
 
     const alone = materializeInputs(scanned(raws[0]));
@@ -143,7 +143,7 @@ describe('materializeInputs over silero plans (batch-first frames, batch-second 
     expect(failed).toEqual([{ request: bad, code: 'INVALID_TENSOR', message: `input "input": shape [3,${FRAME}] needs ${3 * FRAME} elements, got ${3 * FRAME - 1}` }]);
 
     const good = (i: number) => sileroRaw(200 + i, rows[i]);
-    const want = mergeRequests(raws.map((_, i) => eager(good(i))), layout).inputs as Tensor[];
+    const want = mergeRequests(raws.map((_, i) => eager(good(i))), layout).inputs;
     const o = plan.offsets;
     expect(rowsOf(tensors[0], 0, o[bad], o[bad + 1]).every((v) => Object.is(v, 0))).toBe(true);
     for (const [k, axis] of [[0, 0], [2, 1], [3, 1]] as const) {
@@ -168,7 +168,7 @@ describe('materializeInputs over silero plans (batch-first frames, batch-second 
     const zeros = rowsOf(tensors[2], 1, o[bad], o[bad + 1]);
     expect(zeros).toHaveLength(2 * 2 * 64);
     expect(zeros.every((v) => Object.is(v, 0))).toBe(true);
-    const want = mergeRequests(rows.map((r, i) => eager(sileroRaw(300 + i, r))), layout).inputs as Tensor[];
+    const want = mergeRequests(rows.map((r, i) => eager(sileroRaw(300 + i, r))), layout).inputs;
     for (const k of [0, 2, 3]) {
       const axis = k === 0 ? 0 : 1;
       for (let i = 0; i < rows.length; i++) {
@@ -222,7 +222,7 @@ describe('materializeInputs with INT64 and FP64 parts', () => {
     const lists = raws.map((r, i) => (i === 1 ? eager(r) : scanInferRequest(bodyOf(r), { deferAbove: 16 }).inputs));
     expect(lists[0].every(isDeferred)).toBe(true);
     const plan = mergeRequests(lists, layout);
-    const want = mergeRequests(raws.map(eager), layout).inputs as Tensor[];
+    const want = mergeRequests(raws.map(eager), layout).inputs;
     const { tensors, failed } = materializeInputs(plan.inputs);
     expect(failed).toEqual([]);
     expect(tensors.map((t) => bits(t.data))).toEqual(want.map((t) => bits(t.data)));
@@ -241,7 +241,7 @@ describe('materializeInputs with INT64 and FP64 parts', () => {
     expect(failed).toEqual([{ request: 1, code: 'INVALID_TENSOR', message: 'input "ids": data element 3 is 4.5, expected an integer' }]);
     const ids = tensors[0].data as BigInt64Array;
     expect(Array.from(ids.subarray(6, 18))).toEqual(new Array(12).fill(0n));
-    const want = mergeRequests(rows.map((r, i) => eager(raw(10 + i, r))), layout).inputs as Tensor[];
+    const want = mergeRequests(rows.map((r, i) => eager(raw(10 + i, r))), layout).inputs;
     const wantIds = want[0].data as BigInt64Array;
     expect(Array.from(ids.subarray(0, 6))).toEqual(Array.from(wantIds.subarray(0, 6)));
     expect(Array.from(ids.subarray(18))).toEqual(Array.from(wantIds.subarray(18)));

@@ -34,8 +34,8 @@ describe('every datatype round-trips', () => {
       for (const binaryInputs of [false, true]) {
         const { body, headerLength } = encodeInferRequest({ inputs: [t] }, { binaryInputs });
         const [back] = decodeInferRequest(body, { headerLength }).inputs;
-        expect(back!.shape).toEqual(t.shape);
-        sameData(dt, back!.data, t.data);
+        expect(back.shape).toEqual(t.shape);
+        sameData(dt, back.data, t.data);
       }
       const back = fromOrtTensor('x', toOrtTensor(ort, t));
       expect(back.datatype).toBe(dt);
@@ -47,10 +47,10 @@ describe('every datatype round-trips', () => {
   it('INT64 and UINT64 keep values beyond 2^53 exactly, through JSON and onnxruntime', () => {
     const text = '{"inputs":[{"name":"a","datatype":"INT64","shape":[4],"data":[9223372036854775807,-9223372036854775808,9007199254740991,4611686018427387907]},' +
       '{"name":"b","datatype":"UINT64","shape":[1],"data":[18446744073709551615]}]}';
-    const [a, b] = decodeInferRequest(text).inputs as Tensor[];
-    expect(Array.from(a!.data as BigInt64Array)).toEqual([2n ** 63n - 1n, -(2n ** 63n), 2n ** 53n - 1n, 2n ** 62n + 3n]);
-    expect((b!.data as BigUint64Array)[0]).toBe(2n ** 64n - 1n);
-    expect(Array.from(fromOrtTensor('a', toOrtTensor(ort, a!)).data as BigInt64Array)).toEqual(Array.from(a!.data as BigInt64Array));
+    const [a, b] = decodeInferRequest(text).inputs;
+    expect(Array.from(a.data as BigInt64Array)).toEqual([2n ** 63n - 1n, -(2n ** 63n), 2n ** 53n - 1n, 2n ** 62n + 3n]);
+    expect((b.data as BigUint64Array)[0]).toBe(2n ** 64n - 1n);
+    expect(Array.from(fromOrtTensor('a', toOrtTensor(ort, a)).data as BigInt64Array)).toEqual(Array.from(a.data as BigInt64Array));
   });
 
   it('BYTES keeps unicode strings and the empty string, through the binary extension and onnxruntime', () => {
@@ -60,7 +60,7 @@ describe('every datatype round-trips', () => {
     const tail = body.subarray(headerLength);
     expect(tail.readUInt32LE(0)).toBe(0);
     expect(tail.readUInt32LE(4)).toBe(6); // "héllo" is 6 UTF-8 bytes
-    expect(decodeInferRequest(body, { headerLength }).inputs[0]!.data).toEqual(strings);
+    expect(decodeInferRequest(body, { headerLength }).inputs[0].data).toEqual(strings);
     expect(fromOrtTensor('s', toOrtTensor(ort, t)).data).toEqual(strings);
   });
 });

@@ -45,12 +45,12 @@ async function runGolden(entry: URL): Promise<{ loaded: LoadedMessage; results: 
 function expectGolden(results: Tensor[][]): void {
   expect(results).toHaveLength(golden.cases.length);
   golden.cases.forEach((c, i) => {
-    const got = results[i]![0]!;
-    const want = c.outputs[0]!;
+    const got = results[i][0];
+    const want = c.outputs[0];
     expect(got.name).toBe(want.name);
     expect(got.shape).toEqual(want.shape);
     const g = Array.from(got.data as Float32Array);
-    Array.from(want.data as Float32Array).forEach((w, j) => expect(Math.abs(g[j]! - w)).toBeLessThanOrEqual(golden.tolerance));
+    Array.from(want.data as Float32Array).forEach((w, j) => expect(Math.abs(g[j] - w)).toBeLessThanOrEqual(golden.tolerance));
   });
 }
 

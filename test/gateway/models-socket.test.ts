@@ -2,9 +2,8 @@
 // mid-upload (which must leave nothing behind), on the fs store and on s3 (s3rver).
 import fs from 'node:fs/promises';
 import http from 'node:http';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { restingLeftovers, settledLeftovers, startTestHearth, uploadLeftovers, type StoreBackend, type TestHearth } from '../helpers/app.ts';
+import { restingLeftovers, settledLeftovers, startTestHearth, type StoreBackend, type TestHearth } from '../helpers/app.ts';
 import { multipartBody, sileroBytes, upscalerFiles } from '../helpers/model-bodies.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -30,8 +29,6 @@ describe.each<StoreBackend>(['fs', 's3'])('uploads over a real socket on the %s 
   afterAll(async () => {
     await h?.close();
   });
-
-  const leftovers = () => uploadLeftovers(h);
 
   /** Opens a chunked POST; the caller writes the body and ends or destroys it. */
   function open(pathname: string, contentType: string, headers: Record<string, string> = {}) {

@@ -1,8 +1,6 @@
 // The upload API through app.inject() (run by models-upload-fs/-s3.test.ts): real models in, manifests out,
 // and every bad upload refused with its code and nothing left behind in the store, its temp folder or staging.
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restingLeftovers, settledLeftovers, startTestHearth, uploadLeftovers, type StoreBackend, type TestHearth } from '../helpers/app.ts';

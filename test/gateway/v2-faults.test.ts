@@ -66,10 +66,10 @@ it('a failed load makes the version not ready and UNAVAILABLE in the index, with
   expect(ready.statusCode).toBe(400);
   expect(ready.body).toBe('');
   expect(ready.headers['hearth-not-ready']).toMatch(/\S/);
-  const index = (await rig.app.inject({ method: 'POST', url: '/v2/repository/index' })).json() as { name: string; state: string; reason: string }[];
+  const index = (await rig.app.inject({ method: 'POST', url: '/v2/repository/index' })).json<{ name: string; state: string; reason: string }[]>();
   const broken = index.find((r) => r.name === 'broken')!;
   expect(broken.state).toBe('UNAVAILABLE');
   expect(broken.reason).toBe(load.json().error);
-  const onlyReady = (await rig.app.inject({ method: 'POST', url: '/v2/repository/index', payload: { ready: true } })).json() as { name: string }[];
+  const onlyReady = (await rig.app.inject({ method: 'POST', url: '/v2/repository/index', payload: { ready: true } })).json<{ name: string }[]>();
   expect(onlyReady.map((r) => r.name)).toEqual(['vad']);
 });

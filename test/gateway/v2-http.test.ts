@@ -48,7 +48,7 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 async function directSilero(inputs: Tensor[]): Promise<Record<string, Float32Array>> {
   const session = await ort.InferenceSession.create(SILERO_VAD_FILE, { intraOpNumThreads: 1 });
   const feeds: Record<string, ort.Tensor> = {};
-  for (const t of inputs) feeds[t.name] = new ort.Tensor(t.datatype === 'INT64' ? 'int64' : 'float32', t.data as Float32Array, t.shape);
+  for (const t of inputs) feeds[t.name] = new ort.Tensor(t.datatype === 'INT64' ? 'int64' : 'float32', t.data, t.shape);
   const out = await session.run(feeds);
   await session.release();
   return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
@@ -299,7 +299,7 @@ describe('model repository and statistics', () => {
   it('index lists every version as READY; load warms an instance and unload retires it', async () => {
     const index = await post('/v2/repository/index', '');
     expect(index.statusCode).toBe(200);
-    const rows = index.json() as { name: string; version: string; state: string; reason: string }[];
+    const rows = index.json<{ name: string; version: string; state: string; reason: string }[]>();
     expect(rows.map((r) => [r.name, r.version, r.state])).toEqual([
       ['upscaler', '1', 'READY'],
       ['vad', '1', 'READY'],
@@ -315,7 +315,7 @@ describe('model repository and statistics', () => {
     const load = await post('/v2/repository/models/vad/load', '{}');
     expect(load.statusCode).toBe(200);
     expect(rig.executor.isLoaded('vad', 1)).toBe(true);
-    const after = (await post('/v2/repository/index', '{}')).json() as { name: string; reason: string }[];
+    const after = (await post('/v2/repository/index', '{}')).json<{ name: string; reason: string }[]>();
     expect(after.find((r) => r.name === 'vad')!.reason).toMatch(/^warm/);
     // After an explicit load the next call is warm.
     const res = await post('/v2/models/vad/infer', jsonBody(sileroInputs(9)));

@@ -41,7 +41,7 @@ interface StuckRun {
 async function stuckRuns(): Promise<StuckRun[]> {
   const res = await request(node, { path: '/v1/status' });
   expect(res.status).toBe(200);
-  return ((res.json!.node as { stuckRuns?: StuckRun[] }).stuckRuns ?? []) as StuckRun[];
+  return ((res.json!.node as { stuckRuns?: StuckRun[] }).stuckRuns ?? []);
 }
 
 /** Polls /v1/status until `n` stuck runs are listed; the 20 s bound only detects a hang. */

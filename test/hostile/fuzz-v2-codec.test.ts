@@ -28,7 +28,7 @@ function decodeOrRefuse(body: Uint8Array, headerLength?: number, deferAbove?: nu
     }
   } catch (e) {
     if (!isHearthError(e) || e.statusCode < 400 || e.statusCode >= 500) {
-      throw new Error(`not a 4xx HearthError for body ${JSON.stringify(Buffer.from(body).toString('latin1').slice(0, 300))}: ${(e as Error)?.stack ?? e}`);
+      throw new Error(`not a 4xx HearthError for body ${JSON.stringify(Buffer.from(body).toString('latin1').slice(0, 300))}`, { cause: e });
     }
   }
 }

@@ -127,9 +127,9 @@ describe('bodies in flight (MAX_BODY_BYTES_IN_FLIGHT)', () => {
 
     expect(refused.length).toBeGreaterThan(0);
     for (const res of refused) {
-      expectError(res!, 503, 'OVERLOADED', node);
-      expect(res!.headers['retry-after']).toMatch(/^\d+$/);
-      expect(res!.json!.error).toMatch(/MAX_BODY_BYTES_IN_FLIGHT/);
+      expectError(res, 503, 'OVERLOADED', node);
+      expect(res.headers['retry-after']).toMatch(/^\d+$/);
+      expect(res.json!.error).toMatch(/MAX_BODY_BYTES_IN_FLIGHT/);
     }
     // The ones still open hold at most the budget between them.
     expect(held * SENT).toBeLessThanOrEqual(BUDGET);

@@ -108,7 +108,7 @@ describe('dataset rows', () => {
     expect(res.status, res.body.toString()).toBe(202);
     const s = await finished(node, res.json!.id as string);
     expect(s).toMatchObject({ state: 'completed', progress: { totalRows: 7, doneRows: 7, failedRows: 4 } });
-    const results = await request(node, { path: `/v1/jobs/${res.json!.id}/results` });
+    const results = await request(node, { path: `/v1/jobs/${res.json!.id as string}/results` });
     const out = results.body.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l));
     expect(out.map((l) => l.index)).toEqual([0, 1, 2, 3, 4, 5, 6]);
     expect(out.map((l) => ('outputs' in l ? 'ok' : 'error'))).toEqual(['ok', 'error', 'ok', 'error', 'error', 'error', 'ok']);
@@ -155,7 +155,7 @@ describe('values shown back in row errors', () => {
       expect(res.status, res.body.toString().slice(0, 300)).toBe(202);
       const s = await finished(node, res.json!.id as string);
       expect(s).toMatchObject({ state: 'completed', progress: { totalRows: rows.length, doneRows: rows.length, failedRows: rows.length } });
-      const results = await request(node, { path: `/v1/jobs/${res.json!.id}/results` });
+      const results = await request(node, { path: `/v1/jobs/${res.json!.id as string}/results` });
       check(results.body.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l)), isDataset);
     }
     await expectIntact(node, base);
@@ -169,7 +169,7 @@ describe('job ids and cursors', () => {
     for (const id of ids) {
       for (const [method, suffix] of [['GET', ''], ['DELETE', ''], ['GET', '/results']]) {
         const res = await request(node, { method, path: `/v1/jobs/${id}${suffix}` });
-        expect(res.status, `${method} ${id}${suffix}: ${res.body}`).toBe(404);
+        expect(res.status, `${method} ${id}${suffix}: ${res.body.toString()}`).toBe(404);
         expect(res.json!.code).toMatch(/^(JOB_NOT_FOUND|NOT_FOUND)$/);
       }
     }

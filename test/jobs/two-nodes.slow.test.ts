@@ -24,7 +24,7 @@ async function startNode(): Promise<{ proc: ChildProcess; base: string }> {
   });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
-    proc.stdout!.on('data', (d) => {
+    proc.stdout.on('data', (d) => {
       out += d;
       const m = /READY (\d+)/.exec(out);
       if (m) resolve(Number(m[1]));

@@ -41,7 +41,7 @@ describe('CostLedger', () => {
     const r = await ledger.report();
     expect(r.currency).toBe('USD');
     expect(r.models).toHaveLength(1);
-    const m = r.models[0]!;
+    const m = r.models[0];
     expect(m).toMatchObject({ name: 'm', version: 1, invocations: 3, billedMs: 251, coldStarts: 1, coldStartMs: 2100, storageBytes: 1024 ** 3 });
     // compute: 251 ms x 0.5 GB = 0.1255 GB-s
     expect(m.computeGbSeconds).toBeCloseTo(0.1255, 12);
@@ -103,7 +103,7 @@ describe('CostLedger', () => {
     ledger.observer.onRequestDone!(done(900, 20, { coldStart: true, coldStartMs: 850 }));
     // Another instance's cold start.
     ledger.observer.onRequestDone!(done(1200, 20, { coldStart: true, coldStartMs: 700 }));
-    const m = (await ledger.report()).models[0]!;
+    const m = (await ledger.report()).models[0];
     expect(m).toMatchObject({ invocations: 3, coldStarts: 2, coldStartMs: 1550 });
   });
 

@@ -13,10 +13,6 @@ function elementsOf(f: Float32Array): string[] {
   return f.length === 0 ? [] : text.slice(1, -1).split(',');
 }
 
-function textOf(v: number): string {
-  return elementsOf(Float32Array.of(v))[0];
-}
-
 /** The fewest-digits decimal that reads back as v, found slowly: toPrecision(1..9), printed as JavaScript would. */
 function bruteForceShortest(v: number): string {
   if (v === 0) return Object.is(v, -0) ? '-0' : '0';

@@ -99,7 +99,7 @@ describe('scanInferRequest: which inputs stay JSON text', () => {
       const count = raw.shape.reduce((a, b) => a * b, 1);
       expect({ request: p.request, shape: p.shape, count: p.count, dstAt: p.dstAt, rows: p.rows, stride: p.stride }).toEqual({ request: 0, shape: raw.shape, count, dstAt: 0, rows: count, stride: count });
       expect(Buffer.from(p.json!).toString()).toBe(raw.data);
-      expect(body.subarray(p.jsonAt!, p.jsonAt! + p.json!.length).toString()).toBe(raw.data);
+      expect(body.subarray(p.jsonAt, p.jsonAt! + p.json!.length).toString()).toBe(raw.data);
       // Its own buffer (it is transferred to the instance thread), not a view into the body or its pool.
       expect(Buffer.isBuffer(p.json)).toBe(false);
       expect(p.json!.byteOffset).toBe(0);
@@ -139,7 +139,7 @@ describe('scanInferRequest: which inputs stay JSON text', () => {
     const body = Buffer.concat([head, bin]);
     const scanned = scanInferRequest(body, { headerLength: head.length, deferAbove: 16 });
     const a = deferredOf(scanned.inputs[0]);
-    expect(body.subarray(a.data.parts[0].jsonAt!, a.data.parts[0].jsonAt! + a.data.parts[0].json!.length).toString()).toBe(text);
+    expect(body.subarray(a.data.parts[0].jsonAt, a.data.parts[0].jsonAt! + a.data.parts[0].json!.length).toString()).toBe(text);
     expect(Array.from(decodeDeferred(a) as Float32Array)).toEqual(Array.from({ length: 32 }, (_, i) => i + 0.75));
     expect(Array.from((scanned.inputs[1] as Tensor).data as Float32Array)).toEqual([1.5, -2, 3.25, 4]);
   });

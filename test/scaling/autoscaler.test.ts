@@ -17,8 +17,8 @@ function setup(opts: { config?: Partial<ModelConfig>; memoryMb?: number; nodeMem
   const ledger = new CostLedger({ clock, prices: DEFAULT_PRICES });
   pools.setObserver(fanOutObserver(autoscaler.observer, ledger.observer));
   autoscaler.start();
-  const live = () => pools.pools()[0]!.instances.filter((i) => i.state !== 'retiring').length;
-  const status = () => autoscaler.snapshot()[0]!;
+  const live = () => pools.pools()[0].instances.filter((i) => i.state !== 'retiring').length;
+  const status = () => autoscaler.snapshot()[0];
   return { clock, pools, autoscaler, ledger, live, status };
 }
 
@@ -61,7 +61,7 @@ describe('Autoscaler on the simulated executor', () => {
     // Counters agree with what was sent.
     const sent = s.pools.totals.requests;
     expect(s.status().requests).toBe(sent);
-    expect(s.ledger.totals()[0]!.invocations).toBe(sent);
+    expect(s.ledger.totals()[0].invocations).toBe(sent);
   });
 
   it('idle traffic reaches zero instances after the fixed keep-alive; the next call is cold', () => {
@@ -89,9 +89,9 @@ describe('Autoscaler on the simulated executor', () => {
     s.clock.advance(1000);
     expect(s.live()).toBe(2);
     s.clock.advance(5000);
-    const inst = s.pools.pools()[0]!.instances;
+    const inst = s.pools.pools()[0].instances;
     expect(inst.filter((i) => i.state === 'idle')).toHaveLength(2);
-    s.pools.killInstance('m', 1, inst[0]!.id);
+    s.pools.killInstance('m', 1, inst[0].id);
     expect(s.live()).toBe(1);
     s.clock.advance(1000);
     expect(s.live()).toBe(2);
@@ -104,9 +104,9 @@ describe('Autoscaler on the simulated executor', () => {
       s.clock.advance(1000);
       expect(s.live()).toBeGreaterThanOrEqual(2);
     }
-    const idle1 = s.ledger.totals()[0]!.idleGbSeconds;
+    const idle1 = s.ledger.totals()[0].idleGbSeconds;
     s.clock.advance(10_000);
-    const idle2 = s.ledger.totals()[0]!.idleGbSeconds;
+    const idle2 = s.ledger.totals()[0].idleGbSeconds;
     // Two 0.5 GB instances idle for 10 s = 10 GB-s more.
     expect(idle2 - idle1).toBeCloseTo(10, 6);
   });
@@ -180,11 +180,11 @@ function periodicTrace(keepAlive: KeepAlivePolicy) {
   let idleAtHour = 0;
   for (let i = 0; i < calls; i++) {
     s.clock.advance(i * 5 * MIN - s.clock.now());
-    if (i === 12) idleAtHour = s.ledger.totals()[0]!.idleGbSeconds;
+    if (i === 12) idleAtHour = s.ledger.totals()[0].idleGbSeconds;
     s.pools.invoke('m', 1, (r) => cold.push(r.coldStart));
   }
   s.clock.advance(5 * MIN);
-  const idle = s.ledger.totals()[0]!.idleGbSeconds;
+  const idle = s.ledger.totals()[0].idleGbSeconds;
   return {
     coldRate: cold.filter(Boolean).length / calls,
     coldRateAfterLearning: cold.slice(12).filter(Boolean).length / (calls - 12),

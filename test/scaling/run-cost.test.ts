@@ -95,7 +95,7 @@ function drive(s: ReturnType<typeof onePool>): void {
   for (let t = 0; t < 6000; t += 10) {
     s.clock.advance(t - s.clock.now());
     for (let i = 0; i < 30; i++) s.autoscaler.observer.onRequestQueued!({ name: 'm', version: 1, at: t });
-    const n = sizes[k++ % sizes.length]!;
+    const n = sizes[k++ % sizes.length];
     s.autoscaler.observer.onRun!({ name: 'm', version: 1, batchSize: n, computeMs: 0.8 + 0.15 * n, at: t });
   }
   s.autoscaler.tick();
@@ -106,7 +106,7 @@ describe('Autoscaler sizing a pool that batches', () => {
     const s = onePool({ ...defaultModelConfig(), maxInstances: 4, batching: { maxBatchSize: 16, maxQueueDelayMs: 0 } });
     drive(s);
     // 3,000/s x 0.2 ms / 0.7 = 0.86 -> 1: no second instance to split the batches.
-    const st = s.autoscaler.snapshot()[0]!;
+    const st = s.autoscaler.snapshot()[0];
     expect(st.serviceMs).toBeCloseTo(0.2, 3);
     expect(st.desiredInstances).toBe(1);
     expect(s.started).toEqual([]);
@@ -116,7 +116,7 @@ describe('Autoscaler sizing a pool that batches', () => {
     const s = onePool({ ...defaultModelConfig(), maxInstances: 4, batching: { maxBatchSize: 1, maxQueueDelayMs: 0 } });
     drive(s);
     // 3,000/s x 0.25 ms / 0.7 = 1.07 -> 2.
-    const st = s.autoscaler.snapshot()[0]!;
+    const st = s.autoscaler.snapshot()[0];
     expect(st.serviceMs).toBeCloseTo(0.25, 3);
     expect(st.desiredInstances).toBe(2);
     expect(s.started).toEqual(['m']);
