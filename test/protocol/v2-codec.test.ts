@@ -105,8 +105,8 @@ describe('JSON requests', () => {
     const expected = JSON.parse(data) as number[];
     const f32 = decodeInferRequest(`{"inputs":[{"name":"x","datatype":"FP32","shape":[${texts.length}],"data":${data}}]}`).inputs[0].data as Float32Array;
     const f64 = decodeInferRequest(`{"inputs":[{"name":"x","datatype":"FP64","shape":[${texts.length}],"data":${data}}]}`).inputs[0].data as Float64Array;
-    const wrong32 = texts.filter((t, i) => !Object.is(f32[i], Math.fround(expected[i])));
-    const wrong64 = texts.filter((t, i) => !Object.is(f64[i], expected[i]));
+    const wrong32 = texts.filter((_t, i) => !Object.is(f32[i], Math.fround(expected[i])));
+    const wrong64 = texts.filter((_t, i) => !Object.is(f64[i], expected[i]));
     expect(wrong32).toEqual([]);
     expect(wrong64).toEqual([]);
   });
