@@ -17,7 +17,13 @@ const names = Object.keys(COMPONENTS);
 
 module.exports = {
   forbidden: [
-    { name: 'no-circular', severity: 'error', comment: 'Import cycles make start-up order and tests fragile.', from: {}, to: { circular: true } },
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'Import cycles make start-up order and tests fragile.',
+      from: {},
+      to: { circular: true },
+    },
     ...names.map((name) => ({
       name: `layer-${name}`,
       severity: 'error',
@@ -31,6 +37,10 @@ module.exports = {
     exclude: { path: '^(node_modules|dist|data|coverage|benchmarks/results)/' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
-    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'], extensions: ['.ts', '.js', '.mjs'] },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default'],
+      extensions: ['.ts', '.js', '.mjs'],
+    },
   },
 };

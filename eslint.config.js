@@ -8,7 +8,7 @@ import tseslint from 'typescript-eslint';
 /** Another component's file other than its index.ts, as seen from a file `depth` folders below the root. */
 const internals = (depth) => ({
   regex: `^${'\\.\\./'.repeat(depth)}(?!\\.\\.)[^/]+/(?!index\\.ts$).+`,
-  message: "Import another component only through its index.ts (the layout rule in CONTRIBUTING.md).",
+  message: 'Import another component only through its index.ts (the layout rule in CONTRIBUTING.md).',
 });
 
 export default tseslint.config(
@@ -29,9 +29,20 @@ export default tseslint.config(
     },
   },
   // Production code: one door per component.
-  { files: ['*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: [{ regex: '^\\./(?!\\.)[^/]+/(?!index\\.ts$).+', message: internals(0).message }] }] } },
-  { files: ['{core,protocol,model-store,functions,executor,scaling,ledger,jobs,gateway,client}/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: [internals(1)] }] } },
-  { files: ['{core,protocol,model-store,functions,executor,scaling,ledger,jobs,gateway,client}/*/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: [internals(2)] }] } },
+  {
+    files: ['*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^\\./(?!\\.)[^/]+/(?!index\\.ts$).+', message: internals(0).message }] }],
+    },
+  },
+  {
+    files: ['{core,protocol,model-store,functions,executor,scaling,ledger,jobs,gateway,client}/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [internals(1)] }] },
+  },
+  {
+    files: ['{core,protocol,model-store,functions,executor,scaling,ledger,jobs,gateway,client}/*/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [internals(2)] }] },
+  },
   // Tests and benchmarks read JSON answers and poke at internals on purpose; the promise rules still hold there.
   {
     files: ['test/**/*.ts', 'benchmarks/**/*.ts'],

@@ -18,7 +18,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import type { TopLevelSpec } from 'vega-lite';
-import { coldBreakdownChart, coldWarmChart, keepAliveChart, strategiesChart, throughputChart, throughputLatencyChart, writeChart } from './report/charts.ts';
+import {
+  coldBreakdownChart,
+  coldWarmChart,
+  keepAliveChart,
+  strategiesChart,
+  throughputChart,
+  throughputLatencyChart,
+  writeChart,
+} from './report/charts.ts';
 import { describeMachine } from './lib/machine.ts';
 import { Progress, type SuitePlan } from './lib/progress.ts';
 import { emptyReport, evaluateGoals, renderMarkdown, SUITES, type BenchMode, type BenchReport, type SuiteName } from './report/report.ts';
@@ -54,7 +62,8 @@ export function scriptSuiteOf(argv: string[]): { suite: ScriptSuiteName; args: s
     const names = value.split(',').map((x) => x.trim());
     const script = names.find((n): n is ScriptSuiteName => (SCRIPT_SUITES as readonly string[]).includes(n));
     if (!script) continue;
-    if (names.length > 1) throw new Error(`--suite ${script} runs alone, not with ${names.filter((n) => n !== script).join(', ')}\n${USAGE}`);
+    if (names.length > 1)
+      throw new Error(`--suite ${script} runs alone, not with ${names.filter((n) => n !== script).join(', ')}\n${USAGE}`);
     return { suite: script, args: [...argv.slice(0, i), ...argv.slice(i + (inline === undefined ? 2 : 1))] };
   }
   return undefined;
@@ -73,7 +82,8 @@ export function parseArgs(argv: string[]): BenchArgs {
   const out: BenchArgs = { mode: 'full', suites: [], models: [], outRoot: path.join(here, 'results'), seed: 2019 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const [flag, inline] =
+      a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
     const value = () => {
       const v = inline ?? argv[++i];
       if (v === undefined || v.startsWith('--')) throw new Error(`${flag}: expected a value\n${USAGE}`);
@@ -87,8 +97,12 @@ export function parseArgs(argv: string[]): BenchArgs {
         out.mode = 'smoke';
         break;
       case '--suite':
-        for (const s of value().split(',').map((x) => x.trim()).filter(Boolean)) {
-          if (!(SUITES as readonly string[]).includes(s)) throw new Error(`--suite: unknown suite "${s}"; expected one of ${[...SUITES, ...SCRIPT_SUITES].join(', ')}`);
+        for (const s of value()
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean)) {
+          if (!(SUITES as readonly string[]).includes(s))
+            throw new Error(`--suite: unknown suite "${s}"; expected one of ${[...SUITES, ...SCRIPT_SUITES].join(', ')}`);
           if (!out.suites.includes(s as SuiteName)) out.suites.push(s as SuiteName);
         }
         break;
@@ -163,7 +177,9 @@ export async function runBench(args: BenchArgs): Promise<{ report: BenchReport; 
       } else if (suite === 'keep-alive') {
         // The autoscaler ticks once a second on a node (AUTOSCALER_TICK_MS); the reduced runs tick less often in
         // simulated time, which costs them keep-alive resolution finer than the tick (windows are minutes).
-        const sizes = { full: { hours: 24, tickMs: 1000 }, quick: { hours: 6, tickMs: 2000 }, smoke: { hours: 1, tickMs: 5000 } }[args.mode];
+        const sizes = { full: { hours: 24, tickMs: 1000 }, quick: { hours: 6, tickMs: 2000 }, smoke: { hours: 1, tickMs: 5000 } }[
+          args.mode
+        ];
         progress.beginSuite('keep-alive', 4);
         const r = runKeepAliveSuite({
           seed: args.seed,
@@ -176,7 +192,12 @@ export async function runBench(args: BenchArgs): Promise<{ report: BenchReport; 
         const { rows, ...details } = r;
         report.keepAlive = rows;
         report.keepAliveDetails = details;
-        charts.push({ suite, file: 'keep-alive.png', title: 'Keep-alive trade-off: cold starts against idle GB-s', spec: keepAliveChart(rows) });
+        charts.push({
+          suite,
+          file: 'keep-alive.png',
+          title: 'Keep-alive trade-off: cold starts against idle GB-s',
+          spec: keepAliveChart(rows),
+        });
       }
     } catch (e) {
       failed.push(suite);
@@ -222,8 +243,13 @@ if (isMain) {
     process.exit(2);
   }
   const { report, dir, latest, failed } = await runBench(args);
-  process.stderr.write(`\nwrote ${path.relative(process.cwd(), dir)}/ (copy in ${path.relative(process.cwd(), latest)}/) in ${report.durationSec} s\n`);
-  for (const g of report.goals) process.stderr.write(`  goal ${g.id}: ${g.met === null ? 'n/a' : g.met ? 'met' : 'MISSED'} — ${g.measured}${g.gap ? ` (${g.gap})` : ''}\n`);
+  process.stderr.write(
+    `\nwrote ${path.relative(process.cwd(), dir)}/ (copy in ${path.relative(process.cwd(), latest)}/) in ${report.durationSec} s\n`,
+  );
+  for (const g of report.goals)
+    process.stderr.write(
+      `  goal ${g.id}: ${g.met === null ? 'n/a' : g.met ? 'met' : 'MISSED'} — ${g.measured}${g.gap ? ` (${g.gap})` : ''}\n`,
+    );
   if (failed.length) {
     process.stderr.write(`suites that failed: ${failed.join(', ')} (see Notes in report.md)\n`);
     process.exitCode = 1;

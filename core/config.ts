@@ -26,7 +26,8 @@ export interface Config {
   /** Upper bound of the artifact cache; least recently used entries are evicted past it. */
   cacheMaxBytes: number;
   /** Object store: 'fs' under dataDir unless S3_ENDPOINT is set. */
-  store: { kind: 'fs'; root: string } | { kind: 's3'; endpoint: string; accessKey: string; secretKey: string; bucket: string; region: string };
+  store:
+    { kind: 'fs'; root: string } | { kind: 's3'; endpoint: string; accessKey: string; secretKey: string; bucket: string; region: string };
   /** Redis for the job queue and the cost ledger. */
   redisUrl: string;
   /** Largest accepted model upload, in bytes. */
@@ -205,7 +206,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const stableWindowMs = int(env, 'AUTOSCALER_STABLE_WINDOW_MS', 60_000, 1000);
   const panicWindowMs = int(env, 'AUTOSCALER_PANIC_WINDOW_MS', 6_000, 100);
   if (panicWindowMs > stableWindowMs) {
-    throw new ConfigError('AUTOSCALER_PANIC_WINDOW_MS', `${panicWindowMs} exceeds AUTOSCALER_STABLE_WINDOW_MS ${stableWindowMs}; the panic window is the shorter one`);
+    throw new ConfigError(
+      'AUTOSCALER_PANIC_WINDOW_MS',
+      `${panicWindowMs} exceeds AUTOSCALER_STABLE_WINDOW_MS ${stableWindowMs}; the panic window is the shorter one`,
+    );
   }
 
   const executorMemoryMb = int(env, 'EXECUTOR_MEMORY_MB', Math.floor((os.totalmem() / 1024 ** 2) * 0.5), 64);

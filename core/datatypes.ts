@@ -2,9 +2,19 @@
 // element size, the typed array that holds it in memory, and its names in each runtime.
 
 export const DATATYPES = [
-  'BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64',
-  'INT8', 'INT16', 'INT32', 'INT64',
-  'FP16', 'FP32', 'FP64', 'BYTES',
+  'BOOL',
+  'UINT8',
+  'UINT16',
+  'UINT32',
+  'UINT64',
+  'INT8',
+  'INT16',
+  'INT32',
+  'INT64',
+  'FP16',
+  'FP32',
+  'FP64',
+  'BYTES',
 ] as const;
 
 export type Datatype = (typeof DATATYPES)[number];
@@ -13,9 +23,16 @@ export type Datatype = (typeof DATATYPES)[number];
  *  BOOL is one byte per element (0/1) in a Uint8Array; FP16 is raw half-float bits in a Uint16Array;
  *  INT64/UINT64 are BigInt arrays so no precision is lost; BYTES is an array of strings. */
 export type TensorData =
-  | Uint8Array | Uint16Array | Uint32Array | BigUint64Array
-  | Int8Array | Int16Array | Int32Array | BigInt64Array
-  | Float32Array | Float64Array
+  | Uint8Array
+  | Uint16Array
+  | Uint32Array
+  | BigUint64Array
+  | Int8Array
+  | Int16Array
+  | Int32Array
+  | BigInt64Array
+  | Float32Array
+  | Float64Array
   | string[];
 
 export interface DatatypeInfo {
@@ -23,7 +40,10 @@ export interface DatatypeInfo {
   /** Bytes per element in the binary tensor extension; 0 for BYTES (variable length). */
   readonly byteSize: number;
   /** Typed array constructor; undefined for BYTES. */
-  readonly array?: { new (length: number): Exclude<TensorData, string[]>; new (buffer: ArrayBufferLike, byteOffset?: number, length?: number): Exclude<TensorData, string[]> };
+  readonly array?: {
+    new (length: number): Exclude<TensorData, string[]>;
+    new (buffer: ArrayBufferLike, byteOffset?: number, length?: number): Exclude<TensorData, string[]>;
+  };
   /** onnxruntime-common tensor type. */
   readonly onnx: string;
   /** TF.js dtype when TF.js can hold it natively, else undefined. */

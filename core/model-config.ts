@@ -84,7 +84,10 @@ function preview(v: unknown): string {
 
 function checkNumber(path: string, v: unknown, r: Rule): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || (r.int && !Number.isInteger(v)) || v < r.min || v > r.max) {
-    throw hearthError('INVALID_CONFIG', `${path}: expected ${r.int ? 'an integer' : 'a number'} in [${r.min}, ${r.max}], got ${preview(v)}`);
+    throw hearthError(
+      'INVALID_CONFIG',
+      `${path}: expected ${r.int ? 'an integer' : 'a number'} in [${r.min}, ${r.max}], got ${preview(v)}`,
+    );
   }
   return v;
 }
@@ -97,8 +100,28 @@ function checkObject(path: string, v: unknown, keys: readonly string[]): Record<
   return v as Record<string, unknown>;
 }
 
-const TOP_KEYS = ['memoryMb', 'timeoutMs', 'minInstances', 'maxInstances', 'concurrency', 'keepAlive', 'batching', 'scheduling', 'maxQueueSize', 'runtime'] as const;
-const HIST_KEYS = ['kind', 'binMs', 'rangeMs', 'minSamples', 'prewarmPercentile', 'keepAlivePercentile', 'marginPct', 'fallbackIdleMs'] as const;
+const TOP_KEYS = [
+  'memoryMb',
+  'timeoutMs',
+  'minInstances',
+  'maxInstances',
+  'concurrency',
+  'keepAlive',
+  'batching',
+  'scheduling',
+  'maxQueueSize',
+  'runtime',
+] as const;
+const HIST_KEYS = [
+  'kind',
+  'binMs',
+  'rangeMs',
+  'minSamples',
+  'prewarmPercentile',
+  'keepAlivePercentile',
+  'marginPct',
+  'fallbackIdleMs',
+] as const;
 const DAY = 86_400_000;
 export const MAX_HISTOGRAM_BINS = 100_000;
 
@@ -109,7 +132,8 @@ export const MAX_HISTOGRAM_BINS = 100_000;
 export function mergeModelConfig(base: ModelConfig, patch: unknown): ModelConfig {
   const p = checkObject('', patch, TOP_KEYS);
   const out: ModelConfig = structuredClone(base);
-  if ('memoryMb' in p) out.memoryMb = p.memoryMb === null ? undefined : checkNumber('memoryMb', p.memoryMb, { int: true, min: 16, max: 1_048_576 });
+  if ('memoryMb' in p)
+    out.memoryMb = p.memoryMb === null ? undefined : checkNumber('memoryMb', p.memoryMb, { int: true, min: 16, max: 1_048_576 });
   if ('timeoutMs' in p) out.timeoutMs = checkNumber('timeoutMs', p.timeoutMs, { int: true, min: 1, max: 3_600_000 });
   if ('minInstances' in p) out.minInstances = checkNumber('minInstances', p.minInstances, { int: true, min: 0, max: 1024 });
   if ('maxInstances' in p) out.maxInstances = checkNumber('maxInstances', p.maxInstances, { int: true, min: 1, max: 1024 });
@@ -138,10 +162,14 @@ export function mergeModelConfig(base: ModelConfig, patch: unknown): ModelConfig
       if (out.keepAlive.prewarmPercentile > out.keepAlive.keepAlivePercentile) {
         throw hearthError('INVALID_CONFIG', 'keepAlive.prewarmPercentile: must not exceed keepAlive.keepAlivePercentile');
       }
-      if (out.keepAlive.binMs > out.keepAlive.rangeMs) throw hearthError('INVALID_CONFIG', 'keepAlive.binMs: must not exceed keepAlive.rangeMs');
+      if (out.keepAlive.binMs > out.keepAlive.rangeMs)
+        throw hearthError('INVALID_CONFIG', 'keepAlive.binMs: must not exceed keepAlive.rangeMs');
       // The histogram holds one counter per bin for every pool (the paper uses 240).
       if (out.keepAlive.rangeMs / out.keepAlive.binMs > MAX_HISTOGRAM_BINS) {
-        throw hearthError('INVALID_CONFIG', `keepAlive.binMs: rangeMs / binMs must be at most ${MAX_HISTOGRAM_BINS} bins, got ${Math.round(out.keepAlive.rangeMs / out.keepAlive.binMs)}`);
+        throw hearthError(
+          'INVALID_CONFIG',
+          `keepAlive.binMs: rangeMs / binMs must be at most ${MAX_HISTOGRAM_BINS} bins, got ${Math.round(out.keepAlive.rangeMs / out.keepAlive.binMs)}`,
+        );
       }
     } else {
       throw hearthError('INVALID_CONFIG', `keepAlive.kind: expected "fixed" or "histogram", got ${preview(kind)}`);
@@ -149,21 +177,27 @@ export function mergeModelConfig(base: ModelConfig, patch: unknown): ModelConfig
   }
   if ('batching' in p) {
     const b = checkObject('batching', p.batching, ['maxBatchSize', 'maxQueueDelayMs']);
-    if ('maxBatchSize' in b) out.batching.maxBatchSize = checkNumber('batching.maxBatchSize', b.maxBatchSize, { int: true, min: 1, max: 4096 });
-    if ('maxQueueDelayMs' in b) out.batching.maxQueueDelayMs = checkNumber('batching.maxQueueDelayMs', b.maxQueueDelayMs, { min: 0, max: 10_000 });
+    if ('maxBatchSize' in b)
+      out.batching.maxBatchSize = checkNumber('batching.maxBatchSize', b.maxBatchSize, { int: true, min: 1, max: 4096 });
+    if ('maxQueueDelayMs' in b)
+      out.batching.maxQueueDelayMs = checkNumber('batching.maxQueueDelayMs', b.maxQueueDelayMs, { min: 0, max: 10_000 });
   }
   if ('scheduling' in p) {
     const s = checkObject('scheduling', p.scheduling, ['strategy']);
     if ('strategy' in s) {
       if (!SCHEDULING_STRATEGIES.includes(s.strategy as SchedulingStrategy)) {
-        throw hearthError('INVALID_CONFIG', `scheduling.strategy: expected one of ${SCHEDULING_STRATEGIES.join(', ')}, got ${preview(s.strategy)}`);
+        throw hearthError(
+          'INVALID_CONFIG',
+          `scheduling.strategy: expected one of ${SCHEDULING_STRATEGIES.join(', ')}, got ${preview(s.strategy)}`,
+        );
       }
       out.scheduling.strategy = s.strategy as SchedulingStrategy;
     }
   }
   if ('runtime' in p) {
     const r = checkObject('runtime', p.runtime, ['intraOpNumThreads', 'graphOptimizationLevel']);
-    if ('intraOpNumThreads' in r) out.runtime.intraOpNumThreads = checkNumber('runtime.intraOpNumThreads', r.intraOpNumThreads, { int: true, min: 1, max: 256 });
+    if ('intraOpNumThreads' in r)
+      out.runtime.intraOpNumThreads = checkNumber('runtime.intraOpNumThreads', r.intraOpNumThreads, { int: true, min: 1, max: 256 });
     if ('graphOptimizationLevel' in r) {
       const levels = ['disabled', 'basic', 'extended', 'all'] as const;
       if (!levels.includes(r.graphOptimizationLevel as (typeof levels)[number])) {
@@ -172,7 +206,8 @@ export function mergeModelConfig(base: ModelConfig, patch: unknown): ModelConfig
       out.runtime.graphOptimizationLevel = r.graphOptimizationLevel as (typeof levels)[number];
     }
   }
-  if (out.minInstances > out.maxInstances) throw hearthError('INVALID_CONFIG', `minInstances: ${out.minInstances} exceeds maxInstances ${out.maxInstances}`);
+  if (out.minInstances > out.maxInstances)
+    throw hearthError('INVALID_CONFIG', `minInstances: ${out.minInstances} exceeds maxInstances ${out.maxInstances}`);
   return out;
 }
 
@@ -202,7 +237,11 @@ export interface ConfigClamp {
  * the memory budget can hold; memoryMb shows the reservation. Clamping, not refusing: configs live in the shared
  * store and nodes differ in size, so each node applies what it can hold.
  */
-export function fitModelConfig(config: ModelConfig, node: NodeCapacity, instanceMb: number): { config: ModelConfig; clamped: ConfigClamp[] } {
+export function fitModelConfig(
+  config: ModelConfig,
+  node: NodeCapacity,
+  instanceMb: number,
+): { config: ModelConfig; clamped: ConfigClamp[] } {
   const out: ModelConfig = structuredClone(config);
   const clamped: ConfigClamp[] = [];
   const cap = (field: string, requested: number, limit: number, because: string): number => {
@@ -223,7 +262,12 @@ export function fitModelConfig(config: ModelConfig, node: NodeCapacity, instance
   out.maxInstances = cap('maxInstances', config.maxInstances, Math.min(bySlots, byMemory), because);
   out.minInstances = cap('minInstances', config.minInstances, out.maxInstances, because);
   if (config.memoryMb !== undefined && config.memoryMb < instanceMb) {
-    clamped.push({ field: 'memoryMb', requested: config.memoryMb, applied: instanceMb, because: "the model's footprint (measured at load, else estimated from its size)" });
+    clamped.push({
+      field: 'memoryMb',
+      requested: config.memoryMb,
+      applied: instanceMb,
+      because: "the model's footprint (measured at load, else estimated from its size)",
+    });
   }
   out.memoryMb = instanceMb;
   return { config: out, clamped };

@@ -28,7 +28,15 @@ export interface ExecutorObserver {
   onRequestDone?(e: RequestDoneEvent): void;
   /** One run. `firstRun`: the instance's first, which includes the runtime's one-time warm-up. */
   onRun?(e: { name: string; version: number; batchSize: number; computeMs: number; at: number; firstRun?: boolean }): void;
-  onInstanceState?(e: { name: string; version: number; instanceId: string; from: InstanceState | 'none'; to: InstanceState | 'gone'; memoryMb: number; at: number }): void;
+  onInstanceState?(e: {
+    name: string;
+    version: number;
+    instanceId: string;
+    from: InstanceState | 'none';
+    to: InstanceState | 'gone';
+    memoryMb: number;
+    at: number;
+  }): void;
 }
 
 /** Sends every event to each observer in turn. */

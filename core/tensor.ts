@@ -62,8 +62,20 @@ export function isDeferred(t: InputTensor): t is DeferredTensor {
 }
 
 /** A deferred input of one request: its JSON text fills the whole tensor. */
-export function deferredJson(name: string, datatype: Datatype, shape: number[], json: Uint8Array, count: number, jsonAt = 0): DeferredTensor {
-  return { name, datatype, shape, data: { deferred: true, parts: [{ request: 0, json, jsonAt, shape, count, dstAt: 0, rows: count, stride: count }] } };
+export function deferredJson(
+  name: string,
+  datatype: Datatype,
+  shape: number[],
+  json: Uint8Array,
+  count: number,
+  jsonAt = 0,
+): DeferredTensor {
+  return {
+    name,
+    datatype,
+    shape,
+    data: { deferred: true, parts: [{ request: 0, json, jsonAt, shape, count, dstAt: 0, rows: count, stride: count }] },
+  };
 }
 
 /**

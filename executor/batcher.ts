@@ -10,7 +10,16 @@
 //     and the merged run gets it once.
 // At least one input must be batch-first, every output needs a batch axis, and a request's batched inputs
 // must agree on their batch size; anything else runs alone (batch key '').
-import { hearthError, isDeferred, type DeferredPart, type InputTensor, type Manifest, type Tensor, type TensorData, type TensorSpec } from '../core/index.ts';
+import {
+  hearthError,
+  isDeferred,
+  type DeferredPart,
+  type InputTensor,
+  type Manifest,
+  type Tensor,
+  type TensorData,
+  type TensorSpec,
+} from '../core/index.ts';
 
 /** Where each tensor of a batchable model keeps its batch dimension. */
 export interface BatchLayout {
@@ -229,7 +238,8 @@ export function mergeRequests<T extends InputTensor>(tensorLists: readonly (read
       // Inputs usually arrive in the same order; fall back to a lookup by name when they do not.
       const p = list[k]?.name === t.name ? list[k] : list.find((x) => x.name === t.name);
       if (!p) throw hearthError('INTERNAL', `mergeRequests: request ${i} lacks input "${t.name}"`);
-      if (p.datatype !== t.datatype) throw hearthError('INTERNAL', `mergeRequests: input "${t.name}" mixes ${t.datatype} and ${p.datatype}`);
+      if (p.datatype !== t.datatype)
+        throw hearthError('INTERNAL', `mergeRequests: input "${t.name}" mixes ${t.datatype} and ${p.datatype}`);
       return p;
     });
     // Plain tensors in, plain tensors out: only a deferred part makes the merge deferred.
@@ -267,7 +277,10 @@ export function splitOutputs(outputs: readonly Tensor[], offsets: readonly numbe
     const t = outputs[k];
     const axis = layout ? (layout.outputs.get(t.name) ?? 0) : 0;
     if (t.shape.length <= axis || t.shape[axis] !== total) {
-      throw hearthError('INTERNAL', `splitOutputs: output "${t.name}" has shape [${t.shape.join(',')}], expected ${total} rows on axis ${axis}`);
+      throw hearthError(
+        'INTERNAL',
+        `splitOutputs: output "${t.name}" has shape [${t.shape.join(',')}], expected ${total} rows on axis ${axis}`,
+      );
     }
     for (let i = 0; i < n; i++) result[i][k] = sliceRows(t, axis, offsets[i], offsets[i + 1], total);
   }

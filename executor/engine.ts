@@ -93,14 +93,30 @@ export interface PoolSnapshot {
   ratePerSec: number;
   coldStartMs: number;
   serviceMs: number;
-  instances: { id: string; state: InstanceState; inflight: number; lastUsedAt: number; idleSince: number; createdAt: number; memoryMb: number }[];
+  instances: {
+    id: string;
+    state: InstanceState;
+    inflight: number;
+    lastUsedAt: number;
+    idleSince: number;
+    createdAt: number;
+    memoryMb: number;
+  }[];
 }
 
 /** What the autoscaler drives (structurally its PoolControl) plus a few extras for status pages and tests. */
 export interface ExecutorControl {
   pools(): PoolSnapshot[];
   pool(name: string, version: number): PoolSnapshot | undefined;
-  node(): { slots: number; memoryMb: number; memoryUsedMb: number; busySlots: number; peakSlots: number; heldSlots: number; stuckRuns: StuckRun[] };
+  node(): {
+    slots: number;
+    memoryMb: number;
+    memoryUsedMb: number;
+    busySlots: number;
+    peakSlots: number;
+    heldSlots: number;
+    stuckRuns: StuckRun[];
+  };
   /** Starts one more instance of the pool (a cold start, or a pre-warm) if maxInstances and memory allow. */
   startInstance(name: string, version: number): void;
   /** Retires that instance if it is idle (idle instances retire only so: the autoscaler applies the keep-alive). */
@@ -208,9 +224,13 @@ export class Engine {
     if (pool.scheduler.size >= pool.config.maxQueueSize) {
       const live = Math.max(1, pool.liveInstances().length * pool.config.concurrency);
       const retryAfter = Math.max(1, Math.ceil((pool.scheduler.size * pool.serviceMs) / live / pool.maxBatchItems / 1000));
-      const err = hearthError('QUEUE_FULL', `model ${pool.key}: ${pool.scheduler.size} requests are queued (maxQueueSize ${pool.config.maxQueueSize}); retry after ${retryAfter} s`, {
-        headers: { 'Retry-After': String(retryAfter) },
-      });
+      const err = hearthError(
+        'QUEUE_FULL',
+        `model ${pool.key}: ${pool.scheduler.size} requests are queued (maxQueueSize ${pool.config.maxQueueSize}); retry after ${retryAfter} s`,
+        {
+          headers: { 'Retry-After': String(retryAfter) },
+        },
+      );
       this.#finishFailed(pool, arrivedAt, 'REJECTED', err);
       throw err;
     }
@@ -257,7 +277,10 @@ export class Engine {
   #expire(pool: ModelPool, w: Waiting): void {
     if (!this.#unqueue(pool, w)) return;
     const waited = Math.round(this.#clock.now() - w.q.arrivedAt);
-    const err = hearthError('OVERLOADED', `model ${pool.key}: no instance, CPU slot or memory became free within the request's deadline (waited ${waited} ms)`);
+    const err = hearthError(
+      'OVERLOADED',
+      `model ${pool.key}: no instance, CPU slot or memory became free within the request's deadline (waited ${waited} ms)`,
+    );
     this.#finishFailed(pool, w.q.arrivedAt, 'REJECTED', err);
     w.reject(err);
     this.#pump();
@@ -278,7 +301,13 @@ export class Engine {
 
   /** Counts a request that never ran. */
   #finishFailed(pool: ModelPool, arrivedAt: number, reason: 'REJECTED' | 'CANCELED' | 'OTHER', err: HearthError | undefined): void {
-    const e = neverRan(pool.stats, pool.manifest, { arrivedAt, now: this.#clock.now(), reason, ...(err ? { code: err.code } : {}), memoryMb: pool.memoryMb });
+    const e = neverRan(pool.stats, pool.manifest, {
+      arrivedAt,
+      now: this.#clock.now(),
+      reason,
+      ...(err ? { code: err.code } : {}),
+      memoryMb: pool.memoryMb,
+    });
     this.#observer.onRequestDone?.(e);
   }
 
@@ -385,10 +414,13 @@ export class Engine {
     const head = pool.scheduler.peek(now);
     if (!head || head.batchKey === '' || now >= head.arrivedAt + delay) return false;
     if (pool.delayTimer === undefined) {
-      pool.delayTimer = this.#clock.setTimeout(() => {
-        pool.delayTimer = undefined;
-        this.#pump();
-      }, head.arrivedAt + delay - now);
+      pool.delayTimer = this.#clock.setTimeout(
+        () => {
+          pool.delayTimer = undefined;
+          this.#pump();
+        },
+        head.arrivedAt + delay - now,
+      );
     }
     return true;
   }
@@ -433,83 +465,114 @@ export class Engine {
     }
     const startedAt = now;
     const maxResponseBytes = this.#o.config.limits.maxResponseBytes;
-    inst.run(inputs, outputNames, pool.config.timeoutMs, printPlan(batch, offsets, pool), { maxBytes: maxResponseBytes, requests: batch.length }).then(
-      (r) => {
-        this.#life.node.releaseSlot();
-        const end = this.#clock.now();
-        const computeMs = r.computeMs;
-        pool.stats.executionCount++;
-        // An instance's first run pays one-time warm-up (the session's first run, a fresh thread's cold JIT):
-        // measured over HTTP, 28-41 ms for silero's first batch of 16 against 4-6 ms for the next full ones. In
-        // the run-time average it made a busy instance look slower than a cold start, and the growth rule
-        // (batchAbsorbs) started a second instance that only split the batches.
-        if (!firstRun) pool.recordService(computeMs);
-        this.#observer.onRun?.({ name: pool.manifest.name, version: pool.manifest.version, batchSize: batch.length, computeMs, at: end, firstRun });
-        let perRequest: Tensor[][];
-        try {
-          perRequest = offsets ? splitOutputs(r.outputs, offsets, pool.layout) : [r.outputs];
-        } catch (e) {
-          for (const w of batch) this.#failRun(pool, w, e, startedAt, computeMs, batch.length, inst, coldOf(w));
-          return;
-        }
-        let coldStartMs: number | undefined;
-        if (cold) {
-          coldStartMs = end - inst.createdAt;
-          coldStarted(pool.stats, coldStartMs);
-        }
-        // Requests whose deferred inputs did not parse on the instance: their rows ran as zeros; they fail alone.
-        const failedAt = r.failed ? new Map(r.failed.map((f) => [f.request, f])) : undefined;
-        for (let i = 0; i < batch.length; i++) {
-          const w = batch[i];
-          const wCold = coldOf(w);
-          const f = failedAt?.get(i);
-          if (f) {
-            this.#failRun(pool, w, hearthError(f.code, f.message), startedAt, computeMs, batch.length, inst, wCold);
-            continue;
-          }
-          const queueMs = startedAt - w.q.arrivedAt;
-          const printed = r.printed?.[i];
-          const outputs = selectOutputs(perRequest[i], w.req.outputs, w.req.printOutputs);
-          // The instance bounded the run's bytes and each request's text; a request's own share is checked here.
-          const bytes = responseBytes(outputs, printed);
-          if (bytes > maxResponseBytes) {
-            const err = hearthError('RESPONSE_TOO_LARGE', `the outputs take ${bytes} bytes, more than MAX_RESPONSE_BYTES (${maxResponseBytes} bytes); ask for less`);
-            this.#failRun(pool, w, err, startedAt, computeMs, batch.length, inst, wCold);
-            continue;
-          }
-          const result: InferResult = { outputs, ...(printed ? { printed } : {}), coldStart: wCold, queueMs, computeMs, batchSize: batch.length };
-          if (wCold && inst.timings) {
-            result.coldStartMs = coldStartMs;
-            result.breakdown = { ...inst.timings, firstRunMs: computeMs };
-          }
-          const done = answered(pool.stats, pool.manifest, {
-            arrivedAt: w.q.arrivedAt,
-            now: end,
-            queueMs,
-            computeMs,
-            inputMs: r.inputMs,
-            outputMs: r.outputMs,
+    inst
+      .run(inputs, outputNames, pool.config.timeoutMs, printPlan(batch, offsets, pool), {
+        maxBytes: maxResponseBytes,
+        requests: batch.length,
+      })
+      .then(
+        (r) => {
+          this.#life.node.releaseSlot();
+          const end = this.#clock.now();
+          const computeMs = r.computeMs;
+          pool.stats.executionCount++;
+          // An instance's first run pays one-time warm-up (the session's first run, a fresh thread's cold JIT):
+          // measured over HTTP, 28-41 ms for silero's first batch of 16 against 4-6 ms for the next full ones. In
+          // the run-time average it made a busy instance look slower than a cold start, and the growth rule
+          // (batchAbsorbs) started a second instance that only split the batches.
+          if (!firstRun) pool.recordService(computeMs);
+          this.#observer.onRun?.({
+            name: pool.manifest.name,
+            version: pool.manifest.version,
             batchSize: batch.length,
-            memoryMb: inst.memoryMb,
-            coldStart: wCold,
-            ...(coldStartMs !== undefined ? { coldStartMs } : {}),
-            source: w.req.source === 'batch' ? 'batch' : 'online',
+            computeMs,
+            at: end,
+            firstRun,
           });
-          this.#observer.onRequestDone?.(done);
-          w.resolve(result);
-        }
-        this.#pump();
-      },
-      (e) => {
-        this.#life.node.releaseSlot();
-        const ranMs = this.#clock.now() - startedAt;
-        for (const w of batch) this.#failRun(pool, w, e, startedAt, ranMs, batch.length, inst, coldOf(w));
-        this.#pump();
-      },
-    );
+          let perRequest: Tensor[][];
+          try {
+            perRequest = offsets ? splitOutputs(r.outputs, offsets, pool.layout) : [r.outputs];
+          } catch (e) {
+            for (const w of batch) this.#failRun(pool, w, e, startedAt, computeMs, batch.length, inst, coldOf(w));
+            return;
+          }
+          let coldStartMs: number | undefined;
+          if (cold) {
+            coldStartMs = end - inst.createdAt;
+            coldStarted(pool.stats, coldStartMs);
+          }
+          // Requests whose deferred inputs did not parse on the instance: their rows ran as zeros; they fail alone.
+          const failedAt = r.failed ? new Map(r.failed.map((f) => [f.request, f])) : undefined;
+          for (let i = 0; i < batch.length; i++) {
+            const w = batch[i];
+            const wCold = coldOf(w);
+            const f = failedAt?.get(i);
+            if (f) {
+              this.#failRun(pool, w, hearthError(f.code, f.message), startedAt, computeMs, batch.length, inst, wCold);
+              continue;
+            }
+            const queueMs = startedAt - w.q.arrivedAt;
+            const printed = r.printed?.[i];
+            const outputs = selectOutputs(perRequest[i], w.req.outputs, w.req.printOutputs);
+            // The instance bounded the run's bytes and each request's text; a request's own share is checked here.
+            const bytes = responseBytes(outputs, printed);
+            if (bytes > maxResponseBytes) {
+              const err = hearthError(
+                'RESPONSE_TOO_LARGE',
+                `the outputs take ${bytes} bytes, more than MAX_RESPONSE_BYTES (${maxResponseBytes} bytes); ask for less`,
+              );
+              this.#failRun(pool, w, err, startedAt, computeMs, batch.length, inst, wCold);
+              continue;
+            }
+            const result: InferResult = {
+              outputs,
+              ...(printed ? { printed } : {}),
+              coldStart: wCold,
+              queueMs,
+              computeMs,
+              batchSize: batch.length,
+            };
+            if (wCold && inst.timings) {
+              result.coldStartMs = coldStartMs;
+              result.breakdown = { ...inst.timings, firstRunMs: computeMs };
+            }
+            const done = answered(pool.stats, pool.manifest, {
+              arrivedAt: w.q.arrivedAt,
+              now: end,
+              queueMs,
+              computeMs,
+              inputMs: r.inputMs,
+              outputMs: r.outputMs,
+              batchSize: batch.length,
+              memoryMb: inst.memoryMb,
+              coldStart: wCold,
+              ...(coldStartMs !== undefined ? { coldStartMs } : {}),
+              source: w.req.source === 'batch' ? 'batch' : 'online',
+            });
+            this.#observer.onRequestDone?.(done);
+            w.resolve(result);
+          }
+          this.#pump();
+        },
+        (e) => {
+          this.#life.node.releaseSlot();
+          const ranMs = this.#clock.now() - startedAt;
+          for (const w of batch) this.#failRun(pool, w, e, startedAt, ranMs, batch.length, inst, coldOf(w));
+          this.#pump();
+        },
+      );
   }
 
-  #failRun(pool: ModelPool, w: Waiting, e: unknown, startedAt: number, ranMs: number, batchSize: number, inst: Instance, cold: boolean): void {
+  #failRun(
+    pool: ModelPool,
+    w: Waiting,
+    e: unknown,
+    startedAt: number,
+    ranMs: number,
+    batchSize: number,
+    inst: Instance,
+    cold: boolean,
+  ): void {
     const err = isHearthError(e) ? e : hearthError('INTERNAL', (e as Error)?.message ?? String(e), { cause: e });
     const done = runFailed(pool.stats, pool.manifest, {
       arrivedAt: w.q.arrivedAt,
@@ -530,7 +593,10 @@ export class Engine {
     if (pool.quarantine !== undefined) return hearthError('MODEL_UNAVAILABLE', pool.quarantine);
     const need = pool.memoryMb;
     if (need > this.#life.node.memoryMb) {
-      const why = pool.requested.memoryMb === need ? 'memoryMb in its serving config' : "the model's footprint, measured at load or else estimated from its size";
+      const why =
+        pool.requested.memoryMb === need
+          ? 'memoryMb in its serving config'
+          : "the model's footprint, measured at load or else estimated from its size";
       return hearthError(
         'MODEL_UNAVAILABLE',
         `model ${pool.key}: one instance needs ${need} MB (${why}), more than this node's whole memory budget of ${this.#life.node.memoryMb} MB (EXECUTOR_MEMORY_MB); it cannot run on this node`,
@@ -559,7 +625,10 @@ export class Engine {
     for (let attempt = 0; ; attempt++) {
       const pool = await this.#pool(manifest);
       if (!pool.dropped) return pool;
-      if (attempt === 2) throw hearthError('MODEL_UNAVAILABLE', `model ${pool.key} was unloaded again and again while this request waited for it`, { headers: { 'Retry-After': '1' } });
+      if (attempt === 2)
+        throw hearthError('MODEL_UNAVAILABLE', `model ${pool.key} was unloaded again and again while this request waited for it`, {
+          headers: { 'Retry-After': '1' },
+        });
     }
   }
 
@@ -579,7 +648,10 @@ export class Engine {
       const have = this.#pools.get(key);
       if (have && have.manifest.sha256 === manifest.sha256) return have;
       if (have) {
-        const err = hearthError('VERSION_NOT_FOUND', `model ${key}: the upload this request was for (sha256 ${have.manifest.sha256.slice(0, 12)}...) was replaced by another`);
+        const err = hearthError(
+          'VERSION_NOT_FOUND',
+          `model ${key}: the upload this request was for (sha256 ${have.manifest.sha256.slice(0, 12)}...) was replaced by another`,
+        );
         // Its instances retire in the background; nothing here waits for them.
         for (const ended of this.#dropPool(have, err)) void ended;
       }
@@ -681,11 +753,17 @@ export class Engine {
    */
   #warnClamps(pool: ModelPool): void {
     const defaults = defaultModelConfig() as unknown as Record<string, unknown>;
-    const asked = pool.clamped.filter((c) => c.field.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], defaults) !== c.requested);
+    const asked = pool.clamped.filter(
+      (c) => c.field.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], defaults) !== c.requested,
+    );
     const text = describeClamps(asked);
     if (text === pool.warned) return;
     pool.warned = text;
-    if (text) this.#log.warn({ model: pool.manifest.name, version: pool.manifest.version }, `serving config of ${pool.key} clamped to this node: ${text}`);
+    if (text)
+      this.#log.warn(
+        { model: pool.manifest.name, version: pool.manifest.version },
+        `serving config of ${pool.key} clamped to this node: ${text}`,
+      );
   }
 
   async load(manifest: Manifest): Promise<void> {
@@ -697,7 +775,10 @@ export class Engine {
     const ready = new Promise<void>((resolve, reject) => pool.readyWaiters.push({ resolve, reject }));
     if (counts.starting === 0 && !this.#life.start(pool)) {
       pool.readyWaiters.pop();
-      throw hearthError('OVERLOADED', `model ${pool.key}: the node has no memory for another instance (${pool.memoryMb} MB needed, ${this.#life.node.freeMb} MB free, nothing idle to evict)`);
+      throw hearthError(
+        'OVERLOADED',
+        `model ${pool.key}: the node has no memory for another instance (${pool.memoryMb} MB needed, ${this.#life.node.freeMb} MB free, nothing idle to evict)`,
+      );
     }
     await ready;
   }
@@ -728,7 +809,8 @@ export class Engine {
       ends.push(...this.#dropPool(pool, deletedError(pool.manifest, code)));
     }
     // An unloaded upload has no pool to mark: a request still carrying it is checked against the registry.
-    for (const key of [...this.#unloaded.keys()]) if (version === undefined ? key.startsWith(`${name}@`) : key === `${name}@${version}`) this.#unloaded.delete(key);
+    for (const key of [...this.#unloaded.keys()])
+      if (version === undefined ? key.startsWith(`${name}@`) : key === `${name}@${version}`) this.#unloaded.delete(key);
     this.#configs.delete(name);
     await Promise.all(ends);
     this.#pump();
@@ -879,7 +961,12 @@ function printPlan(batch: readonly Waiting[], offsets: number[] | undefined, poo
 
 /** The answer to a request that carries the manifest of a deleted upload. */
 function deletedError(m: Manifest, code: ErrorCode): HearthError {
-  return hearthError(code, code === 'MODEL_NOT_FOUND' ? `model "${m.name}" was deleted` : `model "${m.name}" version ${m.version} was deleted (or replaced by another upload)`);
+  return hearthError(
+    code,
+    code === 'MODEL_NOT_FOUND'
+      ? `model "${m.name}" was deleted`
+      : `model "${m.name}" version ${m.version} was deleted (or replaced by another upload)`,
+  );
 }
 
 /** An observer whose hooks cannot throw into the engine: a failing subscriber must not strand requests; its error is logged. */
@@ -914,7 +1001,9 @@ function processWarningLog(): ExecutorLog {
       warned = true;
       const err = (obj as { err?: unknown }).err;
       const why = err instanceof Error ? `: ${err.message}` : '';
-      process.emitWarning(`${msg}${why} (pass the executor a log to see every warning; later ones are not shown)`, { code: 'HEARTH_EXECUTOR' });
+      process.emitWarning(`${msg}${why} (pass the executor a log to see every warning; later ones are not shown)`, {
+        code: 'HEARTH_EXECUTOR',
+      });
     },
   };
 }

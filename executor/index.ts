@@ -51,7 +51,19 @@ import type { ConfigClamp, Manifest, ModelConfig } from '../core/index.ts';
 import { Engine, type EngineOptions, type ExecutorControl } from './engine.ts';
 import type { Executor, ExecutorObserver, InferRequest, InferResult, ModelStats } from './types.ts';
 
-export type { CancelSignal, Executor, ExecutorLog, ExecutorObserver, InferRequest, InferResult, ModelStats, ColdStartBreakdown, InstanceState, RequestDoneEvent, StuckRun } from './types.ts';
+export type {
+  CancelSignal,
+  Executor,
+  ExecutorLog,
+  ExecutorObserver,
+  InferRequest,
+  InferResult,
+  ModelStats,
+  ColdStartBreakdown,
+  InstanceState,
+  RequestDoneEvent,
+  StuckRun,
+} from './types.ts';
 export type { Scheduler, QueuedRequest, InstanceView, PoolView, Placement } from './scheduler.ts';
 export type { ExecutorControl, PoolSnapshot } from './engine.ts';
 export { createScheduler, availableStrategies, type SchedulerFactory, type SchedulerContext } from './strategies/index.ts';

@@ -1,8 +1,26 @@
 // One instance: a worker_thread holding one model version's session. It tracks its state (starting, idle,
 // busy, retiring), runs requests with a per-run timeout, and reports its own death so the pool replaces it.
 import type { Worker } from 'node:worker_threads';
-import { ERROR_CODES, hearthError, type Clock, type ErrorCode, type HearthError, type InputTensor, type Manifest, type PrintedTensor, type Tensor, type TensorSpec } from '../core/index.ts';
-import { transferTensors, type LoadMessageOptions, type LoadedMessage, type ResultMessage, type RunMessage, type WorkerToHost } from '../functions/index.ts';
+import {
+  ERROR_CODES,
+  hearthError,
+  type Clock,
+  type ErrorCode,
+  type HearthError,
+  type InputTensor,
+  type Manifest,
+  type PrintedTensor,
+  type Tensor,
+  type TensorSpec,
+} from '../core/index.ts';
+import {
+  transferTensors,
+  type LoadMessageOptions,
+  type LoadedMessage,
+  type ResultMessage,
+  type RunMessage,
+  type WorkerToHost,
+} from '../functions/index.ts';
 import type { InstanceView } from './scheduler.ts';
 import type { InstanceState } from './types.ts';
 import { ChurnMap } from './churn-map.ts';
@@ -136,10 +154,13 @@ export class Instance implements InstanceView {
     this.#worker = worker;
     this.#terminate = terminate;
     worker.on('message', (m: WorkerToHost) => this.#onMessage(m));
-    worker.on('error', (e: Error) => this.#die(hearthError('INSTANCE_FAILED', `instance ${this.id} crashed: ${e.message}`, { cause: e }), true));
+    worker.on('error', (e: Error) =>
+      this.#die(hearthError('INSTANCE_FAILED', `instance ${this.id} crashed: ${e.message}`, { cause: e }), true),
+    );
     worker.on('exit', (code: number) => this.#die(hearthError('INSTANCE_FAILED', `instance ${this.id} exited with code ${code}`), true));
     // It died between its boot and now (its 'exit' already went by): without this, load() would wait for its timeout.
-    if (worker.threadId === -1) this.#die(hearthError('INSTANCE_FAILED', `instance ${this.id}: its worker exited before the model was loaded`), true);
+    if (worker.threadId === -1)
+      this.#die(hearthError('INSTANCE_FAILED', `instance ${this.id}: its worker exited before the model was loaded`), true);
   }
 
   /** Loads the model into the worker; resolves with its inputs, outputs and load time. */
@@ -179,7 +200,13 @@ export class Instance implements InstanceView {
    * Runs one (possibly merged) request. The input buffers are transferred to the worker: the caller must not
    * touch them afterwards. Past timeoutMs the run rejects with TIMEOUT and the instance is terminated.
    */
-  run(inputs: InputTensor[], outputs: string[] | undefined, timeoutMs: number, print?: PrintPlan, response?: { maxBytes: number; requests: number }): Promise<RunResult> {
+  run(
+    inputs: InputTensor[],
+    outputs: string[] | undefined,
+    timeoutMs: number,
+    print?: PrintPlan,
+    response?: { maxBytes: number; requests: number },
+  ): Promise<RunResult> {
     if (!this.#worker || (this.#state !== 'idle' && this.#state !== 'busy')) {
       return Promise.reject(hearthError('INSTANCE_FAILED', `instance ${this.id} is ${this.#state}, not ready to run`));
     }
@@ -193,7 +220,12 @@ export class Instance implements InstanceView {
     return new Promise<RunResult>((resolve, reject) => {
       const timer = this.#clock.setTimeout(() => {
         if (!this.#runs.delete(id)) return;
-        reject(hearthError('TIMEOUT', `inference on ${this.manifest.name}@${this.manifest.version} ran past its timeoutMs of ${timeoutMs} ms; the instance was terminated`));
+        reject(
+          hearthError(
+            'TIMEOUT',
+            `inference on ${this.manifest.name}@${this.manifest.version} ran past its timeoutMs of ${timeoutMs} ms; the instance was terminated`,
+          ),
+        );
         this.#die(hearthError('INSTANCE_FAILED', `instance ${this.id} was terminated after another request on it timed out`));
       }, timeoutMs);
       this.#runs.set(id, { resolve, reject, timer, startedAt });
@@ -229,7 +261,15 @@ export class Instance implements InstanceView {
     } else if (m.type === 'result') {
       this.#posted.delete(m.id);
       const r = this.#takeRun(m.id);
-      r?.resolve({ outputs: m.outputs, computeMs: this.#clock.now() - r.startedAt, workerComputeMs: m.computeMs, inputMs: m.inputMs ?? 0, outputMs: m.outputMs ?? 0, ...(m.failed ? { failed: m.failed.map((f) => ({ ...f, code: knownCode(f.code, 'INVALID_TENSOR') })) } : {}), ...(m.printed ? { printed: m.printed } : {}) });
+      r?.resolve({
+        outputs: m.outputs,
+        computeMs: this.#clock.now() - r.startedAt,
+        workerComputeMs: m.computeMs,
+        inputMs: m.inputMs ?? 0,
+        outputMs: m.outputMs ?? 0,
+        ...(m.failed ? { failed: m.failed.map((f) => ({ ...f, code: knownCode(f.code, 'INVALID_TENSOR') })) } : {}),
+        ...(m.printed ? { printed: m.printed } : {}),
+      });
     } else if (m.type === 'error') {
       if (m.id === undefined) {
         this.#nativeLoad = false;

@@ -4,7 +4,17 @@
 // that stays inside a native call after its instance ended: its slot and memory held, past a grace a stuck run that
 // makes the node refuse its model until the call returns. The engine (executor/engine.ts) admits and dispatches.
 import os from 'node:os';
-import { hearthError, isHearthError, type Clock, type Config, type ExecutorObserver, type HearthError, type InstanceState, type Manifest, type NodeCapacity } from '../core/index.ts';
+import {
+  hearthError,
+  isHearthError,
+  type Clock,
+  type Config,
+  type ExecutorObserver,
+  type HearthError,
+  type InstanceState,
+  type Manifest,
+  type NodeCapacity,
+} from '../core/index.ts';
 import type { LoadMessageOptions } from '../functions/index.ts';
 import type { ArtifactSource } from '../model-store/index.ts';
 import { Instance } from './instance.ts';
@@ -78,7 +88,11 @@ export class InstanceLifecycle {
     this.#h = host;
     this.#clock = o.clock;
     this.node = new NodeResources({ slots: o.config.executor.slots, memoryMb: o.config.executor.memoryMb });
-    this.capacity = Object.freeze({ cores: o.cores ?? os.availableParallelism(), slots: o.config.executor.slots, memoryMb: o.config.executor.memoryMb });
+    this.capacity = Object.freeze({
+      cores: o.cores ?? os.availableParallelism(),
+      slots: o.config.executor.slots,
+      memoryMb: o.config.executor.memoryMb,
+    });
     this.#workers = new WorkerPool({
       size: o.config.executor.prewarmWorkers,
       workerData: { allowTestRuntimes: !!o.allowTestRuntimes, preload: ['onnx'] },
@@ -229,7 +243,9 @@ export class InstanceLifecycle {
         this.#startAbandoned(pool);
         return;
       }
-      const err = isHearthError(e) ? e : hearthError('INSTANCE_FAILED', `starting ${pool.key}: ${(e as Error)?.message ?? e}`, { cause: e });
+      const err = isHearthError(e)
+        ? e
+        : hearthError('INSTANCE_FAILED', `starting ${pool.key}: ${(e as Error)?.message ?? e}`, { cause: e });
       // The requests that were already waiting when this start began would only start the same failing load
       // again: they get its error instead. Later arrivals wait for (or trigger) the next attempt.
       if (pool.liveInstances().every((i) => i === inst)) for (const r of pool.readyWaiters.splice(0)) r.reject(err);
@@ -305,7 +321,10 @@ export class InstanceLifecycle {
     const reason =
       `model ${pool.key}: ${what} and is stuck computing inside onnxruntime, which cannot interrupt it (since ` +
       `${new Date(h.since).toISOString()}, holding a CPU slot); this node refuses the model until that ${h.kind} returns or the node restarts`;
-    this.#h.log.warn({ model: pool.manifest.name, version: pool.manifest.version, instanceId: h.inst.id }, `${reason} (instance ${h.inst.id})`);
+    this.#h.log.warn(
+      { model: pool.manifest.name, version: pool.manifest.version, instanceId: h.inst.id },
+      `${reason} (instance ${h.inst.id})`,
+    );
     const q = this.#quarantine.get(pool.artifact);
     if (q) q.count++;
     else this.#quarantine.set(pool.artifact, { count: 1, reason });
@@ -333,7 +352,13 @@ export class InstanceLifecycle {
   stuckRuns(): StuckRun[] {
     return [...this.#holds.values()]
       .filter((h) => h.stuck)
-      .map((h) => ({ model: h.pool.manifest.name, version: h.pool.manifest.version, instanceId: h.inst.id, kind: h.kind, since: new Date(h.since).toISOString() }));
+      .map((h) => ({
+        model: h.pool.manifest.name,
+        version: h.pool.manifest.version,
+        instanceId: h.inst.id,
+        kind: h.kind,
+        since: new Date(h.since).toISOString(),
+      }));
   }
 
   busyNativeThreads(): number {
@@ -351,7 +376,9 @@ export class InstanceLifecycle {
     const native = [...this.#alive].filter((i) => i.nativeWorker);
     if (native.length > 0) {
       let timer: unknown;
-      const deadline = new Promise<void>((resolve) => (timer = this.#clock.setTimeout(resolve, this.#o.closeTimeoutMs ?? this.#o.config.limits.shutdownTimeoutMs)));
+      const deadline = new Promise<void>(
+        (resolve) => (timer = this.#clock.setTimeout(resolve, this.#o.closeTimeoutMs ?? this.#o.config.limits.shutdownTimeoutMs)),
+      );
       await Promise.race([Promise.all(native.filter((i) => !this.#holds.get(i)?.stuck).map((i) => i.ended)), deadline]);
       this.#clock.clearTimeout(timer);
     }
@@ -362,5 +389,7 @@ export class InstanceLifecycle {
 
 /** The answer to a load() whose instance an unload retired before it was ready: nothing failed, it may load again. */
 export function unloadedWhileLoading(pool: ModelPool): HearthError {
-  return hearthError('MODEL_UNAVAILABLE', `model ${pool.key} was unloaded while this load was starting it; nothing failed: load it again`, { headers: { 'Retry-After': '1' } });
+  return hearthError('MODEL_UNAVAILABLE', `model ${pool.key} was unloaded while this load was starting it; nothing failed: load it again`, {
+    headers: { 'Retry-After': '1' },
+  });
 }

@@ -48,7 +48,11 @@ export function neverRan(
 }
 
 /** A request whose run failed, or whose share of a run could not be answered (split, size): counted as failed. */
-export function runFailed(stats: ModelStats, m: Manifest, o: RunShare & { arrivedAt: number; now: number; code: string }): RequestDoneEvent {
+export function runFailed(
+  stats: ModelStats,
+  m: Manifest,
+  o: RunShare & { arrivedAt: number; now: number; code: string },
+): RequestDoneEvent {
   stats.fail.count++;
   stats.fail.ns += ns(o.now - o.arrivedAt);
   return {

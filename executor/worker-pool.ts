@@ -86,11 +86,13 @@ export class WorkerPool {
     this.#all.clear();
     // A thread ended while onnxruntime's addon is still loading aborts the whole process (Napi::Error thrown into a
     // torn-down environment), so a booting worker is ended only once it is ready or gone, or after the boot timeout.
-    await Promise.all(all.map(async (w) => {
-      const booting = this.#unready.get(w);
-      if (booting) await settleWithin(booting, this.#opts.bootTimeoutMs);
-      await w.terminate().catch(() => {});
-    }));
+    await Promise.all(
+      all.map(async (w) => {
+        const booting = this.#unready.get(w);
+        if (booting) await settleWithin(booting, this.#opts.bootTimeoutMs);
+        await w.terminate().catch(() => {});
+      }),
+    );
   }
 
   #refillAfterFirstRun(w: Worker): void {
@@ -170,7 +172,10 @@ export class WorkerPool {
       };
       const onError = (e: Error) => fail(e);
       const onExit = (code: number) => fail(new Error(`exited with code ${code}`));
-      const timer = this.#opts.clock.setTimeout(() => fail(new Error(`no ready message within ${this.#opts.bootTimeoutMs} ms`)), this.#opts.bootTimeoutMs);
+      const timer = this.#opts.clock.setTimeout(
+        () => fail(new Error(`no ready message within ${this.#opts.bootTimeoutMs} ms`)),
+        this.#opts.bootTimeoutMs,
+      );
       const cleanup = () => {
         this.#opts.clock.clearTimeout(timer);
         worker.off('message', onMessage);
@@ -181,7 +186,12 @@ export class WorkerPool {
       worker.on('error', onError);
       worker.on('exit', onExit);
     });
-    const settled = booted.then(() => {}, () => {}).finally(() => this.#unready.delete(worker));
+    const settled = booted
+      .then(
+        () => {},
+        () => {},
+      )
+      .finally(() => this.#unready.delete(worker));
     this.#unready.set(worker, settled);
     return booted;
   }

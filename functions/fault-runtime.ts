@@ -26,14 +26,24 @@ class FaultSession implements Session {
     const fetches = checkOutputNames(this, outputNames);
     const mode = (feeds.find((t) => t.name === 'mode')!.data as Int32Array)[0] ?? 0;
     switch (mode) {
-      case 0: break;
-      case 1: await new Promise<never>(() => {}); break;
-      case 2: for (;;) { /* blocks the thread until terminate() */ }
-      case 3: throw new Error('fault runtime: deliberate throw (mode 3)');
-      case 4: process.exit(3);
+      case 0:
+        break;
+      case 1:
+        await new Promise<never>(() => {});
+        break;
+      case 2:
+        for (;;) {
+          /* blocks the thread until terminate() */
+        }
+      case 3:
+        throw new Error('fault runtime: deliberate throw (mode 3)');
+      case 4:
+        process.exit(3);
       // falls through: unreachable, process.exit ends the worker
       case 5:
-        setTimeout(() => { throw new Error('fault runtime: deliberate uncaught exception (mode 5)'); }, 0);
+        setTimeout(() => {
+          throw new Error('fault runtime: deliberate uncaught exception (mode 5)');
+        }, 0);
         await new Promise<never>(() => {});
         break;
       default:
@@ -56,9 +66,13 @@ export class FaultRuntime implements Runtime {
     const f = opts.fault ?? {};
     if (f.loadDelayMs) await sleep(f.loadDelayMs);
     switch (f.load ?? 'ok') {
-      case 'throw': throw hearthError('MODEL_INVALID', 'fault runtime: deliberate load failure');
-      case 'hang': await new Promise<never>(() => {}); break;
-      case 'exit': process.exit(4);
+      case 'throw':
+        throw hearthError('MODEL_INVALID', 'fault runtime: deliberate load failure');
+      case 'hang':
+        await new Promise<never>(() => {});
+        break;
+      case 'exit':
+        process.exit(4);
     }
     return new FaultSession(f.loadAllocMb);
   }

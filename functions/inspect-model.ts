@@ -93,12 +93,22 @@ export async function inspectModel(dir: string, format: ModelFormat, opts: Inspe
       else reject(result.failed);
     };
     const timer = setTimeout(() => {
-      finish({ failed: hearthError('MODEL_INVALID', `loading the model did not finish within ${timeoutMs} ms (INSPECT_TIMEOUT_MS); it was stopped`) });
+      finish({
+        failed: hearthError(
+          'MODEL_INVALID',
+          `loading the model did not finish within ${timeoutMs} ms (INSPECT_TIMEOUT_MS); it was stopped`,
+        ),
+      });
     }, timeoutMs);
     const poll = setInterval(() => {
       const mb = child.pid === undefined ? undefined : residentMb(child.pid);
       if (mb !== undefined && mb > maxRssMb) {
-        finish({ failed: hearthError('MODEL_INVALID', `loading the model took more than ${maxRssMb} MB of memory (INSPECT_MAX_RSS_MB); it was stopped at ${Math.round(mb)} MB`) });
+        finish({
+          failed: hearthError(
+            'MODEL_INVALID',
+            `loading the model took more than ${maxRssMb} MB of memory (INSPECT_MAX_RSS_MB); it was stopped at ${Math.round(mb)} MB`,
+          ),
+        });
       }
     }, RSS_POLL_MS);
     const onAbort = () => finish({ failed: asError(opts.signal!.reason) });
@@ -116,9 +126,14 @@ export async function inspectModel(dir: string, format: ModelFormat, opts: Inspe
       finish({ failed: hearthError('INTERNAL', `the inspection process failed: ${e.message}`, { cause: e }) });
     });
     child.on('exit', (code, signal) => {
-      finish({ failed: hearthError('MODEL_INVALID', signal
-        ? `the runtime was killed by ${signal} while loading the model`
-        : `the runtime exited (code ${code}) while loading the model`) });
+      finish({
+        failed: hearthError(
+          'MODEL_INVALID',
+          signal
+            ? `the runtime was killed by ${signal} while loading the model`
+            : `the runtime exited (code ${code}) while loading the model`,
+        ),
+      });
     });
   });
 }
@@ -164,9 +179,15 @@ export class InspectionQueue {
   #wait(signal?: AbortSignal): Promise<void> {
     const { concurrency, queueSize } = this.#opts;
     if (this.#waiting.length >= queueSize) {
-      return Promise.reject(hearthError('OVERLOADED', `${concurrency} model inspection(s) are running and ${queueSize} are waiting (INSPECT_CONCURRENCY, INSPECT_QUEUE_SIZE); retry shortly`, {
-        headers: { 'Retry-After': String(RETRY_AFTER_S) },
-      }));
+      return Promise.reject(
+        hearthError(
+          'OVERLOADED',
+          `${concurrency} model inspection(s) are running and ${queueSize} are waiting (INSPECT_CONCURRENCY, INSPECT_QUEUE_SIZE); retry shortly`,
+          {
+            headers: { 'Retry-After': String(RETRY_AFTER_S) },
+          },
+        ),
+      );
     }
     return new Promise<void>((resolve, reject) => {
       const waiter = {

@@ -14,8 +14,17 @@ const SIGNATURES: [bytes: number[], what: string][] = [
 
 // ModelProto's top-level fields (onnx.proto), for naming them in messages.
 const MODEL_FIELDS: Record<number, string> = {
-  1: 'ir_version', 2: 'producer_name', 3: 'producer_version', 4: 'domain', 5: 'model_version',
-  6: 'doc_string', 7: 'graph', 8: 'opset_import', 14: 'metadata_props', 20: 'training_info', 25: 'functions',
+  1: 'ir_version',
+  2: 'producer_name',
+  3: 'producer_version',
+  4: 'domain',
+  5: 'model_version',
+  6: 'doc_string',
+  7: 'graph',
+  8: 'opset_import',
+  14: 'metadata_props',
+  20: 'training_info',
+  25: 'functions',
 };
 
 /** A reason the file is not an ONNX ModelProto, or undefined when its top level looks sound. */

@@ -6,7 +6,8 @@
  * A source location (a path ending in a C/C++ file and a line number), then the function it is in, as onnxruntime
  * prints them: an optional return type and a qualified name whose parameter list is balanced in code below.
  */
-const SOURCE_LOCATION = /(?:\/[^\s/:]+)*\/?[\w.+-]+\.(?:h|hh|hpp|c|cc|cpp|cxx|cu|inc):\d+(?::\d+)?\s*(?:(?:const\s+)?[\w:<>]+[*&]*\s+(?=(?:[\w~]+::)+[\w~<>]+\())?/g;
+const SOURCE_LOCATION =
+  /(?:\/[^\s/:]+)*\/?[\w.+-]+\.(?:h|hh|hpp|c|cc|cpp|cxx|cu|inc):\d+(?::\d+)?\s*(?:(?:const\s+)?[\w:<>]+[*&]*\s+(?=(?:[\w~]+::)+[\w~<>]+\())?/g;
 /** A C++ qualified name followed by its parameter list. */
 const QUALIFIED_CALL = /(?:[\w~]+::)+[\w~<>]+(?=\()/g;
 /** "Non-zero status code returned while running X node. Name:'n' Status Message: " (nested for If/Loop subgraphs). */

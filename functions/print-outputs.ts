@@ -33,7 +33,8 @@ function rowsOf(t: Tensor, axis: number, start: number, end: number): Tensor {
   const src = t.data;
   if (outer === 1) return { ...t, shape, data: src.subarray(start * inner, start * inner + rows) };
   const out = new (src.constructor as new (n: number) => Numeric)(outer * rows);
-  for (let o = 0; o < outer; o++) (out as Uint8Array).set((src as Uint8Array).subarray((o * total + start) * inner, (o * total + start) * inner + rows), o * rows);
+  for (let o = 0; o < outer; o++)
+    (out as Uint8Array).set((src as Uint8Array).subarray((o * total + start) * inner, (o * total + start) * inner + rows), o * rows);
   return { ...t, shape, data: out };
 }
 
@@ -46,7 +47,11 @@ export function printOutputs(outputs: readonly Tensor[], plan: PrintPlan): Print
  * printOutputs, with the JSON text of each request bounded by `maxBytes` (MAX_RESPONSE_BYTES): a request past it
  * gets no text and a RESPONSE_TOO_LARGE failure instead, found without printing more than about `maxBytes`.
  */
-export function printOutputsWithin(outputs: readonly Tensor[], plan: PrintPlan, maxBytes: number): { printed: PrintedTensor[][]; failed: RequestFailure[] } {
+export function printOutputsWithin(
+  outputs: readonly Tensor[],
+  plan: PrintPlan,
+  maxBytes: number,
+): { printed: PrintedTensor[][]; failed: RequestFailure[] } {
   const byName = new Map(outputs.map((t) => [t.name, t]));
   const failed: RequestFailure[] = [];
   const printed = plan.names.map((names, i): PrintedTensor[] => {
@@ -112,7 +117,7 @@ export function jsonWithin(t: Tensor, budget: number): string | undefined {
   let length = 1;
   for (let at = 0; at < n; at += PRINT_CHUNK) {
     const end = Math.min(n, at + PRINT_CHUNK);
-    const data = (Array.isArray(t.data) ? t.data.slice(at, end) : (t.data).subarray(at, end));
+    const data = Array.isArray(t.data) ? t.data.slice(at, end) : t.data.subarray(at, end);
     const piece = jsonDataText({ ...t, shape: [end - at], data });
     length += piece.length - 1; // its elements and the ',' or ']' after them
     if (length > budget) return undefined;

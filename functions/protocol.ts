@@ -50,7 +50,12 @@ export interface WorkerData {
 /** Runtime options carried by a load message (everything of LoadOptions but dir and format). */
 export type LoadMessageOptions = Omit<LoadOptions, 'dir' | 'format'>;
 
-export interface LoadMessage { type: 'load'; dir: string; format: ModelFormat; options?: LoadMessageOptions }
+export interface LoadMessage {
+  type: 'load';
+  dir: string;
+  format: ModelFormat;
+  options?: LoadMessageOptions;
+}
 /** Inputs may be deferred (JSON text, or a merge plan over several requests' parts): see functions/materialize.ts. */
 /** `print`: outputs to return as JSON `data` text too, per request of the run (functions/print-outputs.ts). */
 /**
@@ -58,11 +63,24 @@ export interface LoadMessage { type: 'load'; dir: string; format: ModelFormat; o
  * merged into it) as bytes, and each request's printed text at most that, or they fail RESPONSE_TOO_LARGE before
  * anything is printed or sent back.
  */
-export interface RunMessage { type: 'run'; id: number; inputs: InputTensor[]; outputs?: string[]; print?: PrintPlan; maxResponseBytes?: number; requests?: number }
-export interface DisposeMessage { type: 'dispose' }
+export interface RunMessage {
+  type: 'run';
+  id: number;
+  inputs: InputTensor[];
+  outputs?: string[];
+  print?: PrintPlan;
+  maxResponseBytes?: number;
+  requests?: number;
+}
+export interface DisposeMessage {
+  type: 'dispose';
+}
 export type HostToWorker = LoadMessage | RunMessage | DisposeMessage;
 
-export interface ReadyMessage { type: 'ready'; bootMs: number }
+export interface ReadyMessage {
+  type: 'ready';
+  bootMs: number;
+}
 export interface LoadedMessage {
   type: 'loaded';
   inputs: TensorSpec[];
@@ -85,6 +103,13 @@ export interface ResultMessage {
   printed?: PrintedTensor[][];
 }
 /** A failed load (no id) or a failed run (with the run's id). */
-export interface ErrorMessage { type: 'error'; id?: number; code: ErrorCode; message: string }
-export interface DisposedMessage { type: 'disposed' }
+export interface ErrorMessage {
+  type: 'error';
+  id?: number;
+  code: ErrorCode;
+  message: string;
+}
+export interface DisposedMessage {
+  type: 'disposed';
+}
 export type WorkerToHost = ReadyMessage | LoadedMessage | ResultMessage | ErrorMessage | DisposedMessage;

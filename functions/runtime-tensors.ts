@@ -48,8 +48,7 @@ type TfDtype = 'float32' | 'int32' | 'bool' | 'string';
  */
 export function toTfTensor(tf: typeof TfModule, t: Tensor, dtype: TfDtype, what = `input "${t.name}"`): TfModule.Tensor {
   const dt = t.datatype;
-  const refuse = (): never =>
-    bad(what, `datatype ${dt} cannot feed a TF.js ${dtype} input (TF.js holds float32, int32, bool and string)`);
+  const refuse = (): never => bad(what, `datatype ${dt} cannot feed a TF.js ${dtype} input (TF.js holds float32, int32, bool and string)`);
   switch (dtype) {
     case 'string':
       if (dt !== 'BYTES') refuse();
@@ -88,11 +87,16 @@ export function toTfTensor(tf: typeof TfModule, t: Tensor, dtype: TfDtype, what 
 /** The V2 datatype of a TF.js dtype; undefined for complex64. */
 export function datatypeFromTfjs(dtype: string): Datatype | undefined {
   switch (dtype) {
-    case 'float32': return 'FP32';
-    case 'int32': return 'INT32';
-    case 'bool': return 'BOOL';
-    case 'string': return 'BYTES';
-    default: return undefined;
+    case 'float32':
+      return 'FP32';
+    case 'int32':
+      return 'INT32';
+    case 'bool':
+      return 'BOOL';
+    case 'string':
+      return 'BYTES';
+    default:
+      return undefined;
   }
 }
 

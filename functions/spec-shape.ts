@@ -10,5 +10,8 @@ import { hearthError } from '../core/index.ts';
 export function specDimension(kind: 'input' | 'output', name: string, d: unknown): number {
   if (d === null || d === undefined || d === -1 || typeof d === 'string') return -1;
   if (typeof d === 'number' && Number.isSafeInteger(d) && d >= 0) return d;
-  throw hearthError('MODEL_INVALID', `${kind} "${name}" has dimension ${(typeof d === 'number' ? String(d) : JSON.stringify(d) ?? typeof d).slice(0, 40)}: a size must be a whole number from 0 to 2^53-1, or -1 for a dynamic one`);
+  throw hearthError(
+    'MODEL_INVALID',
+    `${kind} "${name}" has dimension ${(typeof d === 'number' ? String(d) : (JSON.stringify(d) ?? typeof d)).slice(0, 40)}: a size must be a whole number from 0 to 2^53-1, or -1 for a dynamic one`,
+  );
 }

@@ -26,7 +26,11 @@ export function transferTensors<T extends InputTensor = Tensor>(tensors: T[]): {
   };
   const out = tensors.map((t): T => {
     if (isDeferred(t)) {
-      const parts = t.data.parts.map((p): DeferredPart => ({ ...p, ...(p.json ? { json: own(p.json) } : {}), ...(p.data ? { data: own(p.data) } : {}) }));
+      const parts = t.data.parts.map((p): DeferredPart => ({
+        ...p,
+        ...(p.json ? { json: own(p.json) } : {}),
+        ...(p.data ? { data: own(p.data) } : {}),
+      }));
       return { ...t, data: { deferred: true, parts } };
     }
     if (Array.isArray(t.data)) return t; // BYTES: strings are structured-cloned

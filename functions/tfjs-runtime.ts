@@ -33,7 +33,10 @@ async function importTf(): Promise<{ tf: Tf; backend: TfjsBackend }> {
   return { tf, backend: 'tfjs-wasm' };
 }
 
-interface WeightGroup { paths: string[]; weights: TfModule.io.WeightsManifestEntry[] }
+interface WeightGroup {
+  paths: string[];
+  weights: TfModule.io.WeightsManifestEntry[];
+}
 interface ModelJson {
   format?: string;
   generatedBy?: string;
@@ -71,14 +74,18 @@ async function readArtifacts(dir: string, format: ModelFormat): Promise<TfModule
   }
   if (!names.includes('model.json')) {
     if (names.includes('saved_model.pb')) {
-      throw hearthError('MODEL_INVALID',
-        'this is a TensorFlow SavedModel (saved_model.pb), which needs @tensorflow/tfjs-node and that is not installed here. '
-        + 'Convert it to a TF.js graph model and upload the model.json with its .bin shards: '
-        + 'tensorflowjs_converter --input_format=tf_saved_model --output_format=tfjs_graph_model <saved_model_dir> <out_dir>');
+      throw hearthError(
+        'MODEL_INVALID',
+        'this is a TensorFlow SavedModel (saved_model.pb), which needs @tensorflow/tfjs-node and that is not installed here. ' +
+          'Convert it to a TF.js graph model and upload the model.json with its .bin shards: ' +
+          'tensorflowjs_converter --input_format=tf_saved_model --output_format=tfjs_graph_model <saved_model_dir> <out_dir>',
+      );
     }
     if (names.some((n) => n.endsWith('.h5') || n.endsWith('.keras'))) {
-      throw hearthError('MODEL_INVALID',
-        'this is a Keras file, not a TF.js model. Convert it: tensorflowjs_converter --input_format=keras <model.h5> <out_dir>');
+      throw hearthError(
+        'MODEL_INVALID',
+        'this is a Keras file, not a TF.js model. Convert it: tensorflowjs_converter --input_format=keras <model.h5> <out_dir>',
+      );
     }
     throw hearthError('MODEL_INVALID', `no model.json in the model folder (found: ${names.join(', ') || 'nothing'})`);
   }
@@ -114,16 +121,22 @@ async function readArtifacts(dir: string, format: ModelFormat): Promise<TfModule
         shards.push(await fs.readFile(file));
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        throw hearthError('MODEL_INVALID', code === 'ENOENT'
-          ? `weight shard "${p}" listed in model.json is missing from the upload`
-          : `weight shard "${p}" cannot be read: ${(e as Error).message}`);
+        throw hearthError(
+          'MODEL_INVALID',
+          code === 'ENOENT'
+            ? `weight shard "${p}" listed in model.json is missing from the upload`
+            : `weight shard "${p}" cannot be read: ${(e as Error).message}`,
+        );
       }
     }
   }
   const total = shards.reduce((n, b) => n + b.byteLength, 0);
   const expected = expectedWeightBytes(weightSpecs);
   if (expected !== undefined && expected !== total) {
-    throw hearthError('MODEL_INVALID', `the weight shards hold ${total} bytes but model.json's weightsManifest needs ${expected} (a shard is truncated or from another model)`);
+    throw hearthError(
+      'MODEL_INVALID',
+      `the weight shards hold ${total} bytes but model.json's weightsManifest needs ${expected} (a shard is truncated or from another model)`,
+    );
   }
   const weightData = new Uint8Array(total);
   let at = 0;
@@ -145,7 +158,12 @@ async function readArtifacts(dir: string, format: ModelFormat): Promise<TfModule
   };
 }
 
-function specOf(kind: 'input' | 'output', name: string, dtype: string | undefined, shape: readonly (number | null)[] | undefined): TensorSpec {
+function specOf(
+  kind: 'input' | 'output',
+  name: string,
+  dtype: string | undefined,
+  shape: readonly (number | null)[] | undefined,
+): TensorSpec {
   const datatype = datatypeFromTfjs(dtype ?? 'float32');
   if (!datatype) throw hearthError('MODEL_INVALID', `${kind} "${name}" has TF.js dtype ${dtype}, which has no V2 datatype`);
   // TF.js marks unknown sizes with null (layers) or -1 (graph). An unknown rank has no V2 spelling; [-1] is the closest.
@@ -207,10 +225,14 @@ function signatureShapes(signature: unknown): Map<string, { dtype?: string; shap
 
 function tfDtypeOf(s: TensorSpec): TfDtype {
   switch (s.datatype) {
-    case 'INT32': return 'int32';
-    case 'BOOL': return 'bool';
-    case 'BYTES': return 'string';
-    default: return 'float32';
+    case 'INT32':
+      return 'int32';
+    case 'BOOL':
+      return 'bool';
+    case 'BYTES':
+      return 'string';
+    default:
+      return 'float32';
   }
 }
 
@@ -300,7 +322,11 @@ export class TfjsRuntime implements Runtime {
       return new GraphSession(tf, await tf.loadGraphModel(tf.io.fromMemory(artifacts)), artifacts.signature);
     } catch (e) {
       if (isHearthError(e)) throw e;
-      throw hearthError('MODEL_INVALID', `model.json could not be loaded as a TF.js ${opts.format === 'tfjs-layers' ? 'layers' : 'graph'} model: ${(e as Error).message}`, { cause: e });
+      throw hearthError(
+        'MODEL_INVALID',
+        `model.json could not be loaded as a TF.js ${opts.format === 'tfjs-layers' ? 'layers' : 'graph'} model: ${(e as Error).message}`,
+        { cause: e },
+      );
     }
   }
 }

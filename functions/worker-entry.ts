@@ -69,7 +69,16 @@ export function spawnInstanceWorker(entry: URL, options: WorkerOptions = {}, par
  * (structured clone, no transfer lists) and reads `workerData` as JSON from argv[2]. `execArgv` is added to the
  * parent's flags (minus tsx's, as for threads); stdout and stderr go to the parent's.
  */
-export function forkInstanceProcess(entry: URL, workerData: WorkerData, opts: { execArgv?: string[] } = {}, parentExecArgv: readonly string[] = process.execArgv): ChildProcess {
+export function forkInstanceProcess(
+  entry: URL,
+  workerData: WorkerData,
+  opts: { execArgv?: string[] } = {},
+  parentExecArgv: readonly string[] = process.execArgv,
+): ChildProcess {
   const execArgv = [...(workerExecArgv(parentExecArgv) ?? parentExecArgv), ...(opts.execArgv ?? [])];
-  return fork(fileURLToPath(entry), [JSON.stringify(workerData)], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return fork(fileURLToPath(entry), [JSON.stringify(workerData)], {
+    execArgv,
+    serialization: 'advanced',
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
 }

@@ -2,7 +2,16 @@
 // dispose messages (functions/protocol.ts). Started by path (worker-entry.ts); never imported by the host.
 import { MessageChannel, parentPort, workerData as rawWorkerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { elementCount, hearthError, isHearthError, shown, type ErrorCode, type HearthError, type ModelFormat, type Tensor } from '../core/index.ts';
+import {
+  elementCount,
+  hearthError,
+  isHearthError,
+  shown,
+  type ErrorCode,
+  type HearthError,
+  type ModelFormat,
+  type Tensor,
+} from '../core/index.ts';
 import type { HostToWorker, LoadMessage, RunMessage, WorkerData, WorkerToHost } from './protocol.ts';
 import type { Runtime, Session } from './runtime.ts';
 import { materializeInputs } from './materialize.ts';
@@ -32,7 +41,7 @@ function processLink(): HostLink {
 
 const port: HostLink | null = parentPort ?? (process.send ? processLink() : null);
 if (!port) throw new Error('functions/worker.ts must run inside a worker_thread or a forked process');
-const workerData = (parentPort ? rawWorkerData ?? {} : JSON.parse(process.argv[2] ?? '{}')) as WorkerData;
+const workerData = (parentPort ? (rawWorkerData ?? {}) : JSON.parse(process.argv[2] ?? '{}')) as WorkerData;
 
 /** One runtime per kind, created on first use so a worker imports only what its model needs. */
 class Runtimes {
@@ -86,7 +95,8 @@ async function load(msg: LoadMessage): Promise<void> {
   loading = (async () => {
     const opts = { ...msg.options, dir: msg.dir, format: msg.format };
     if (opts.runtime === 'fault') {
-      if (!workerData.allowTestRuntimes) throw hearthError('MODEL_INVALID', 'runtime "fault" is for tests only and this worker does not allow it');
+      if (!workerData.allowTestRuntimes)
+        throw hearthError('MODEL_INVALID', 'runtime "fault" is for tests only and this worker does not allow it');
       runtime = await runtimes.fault();
     } else if (opts.runtime !== undefined) {
       throw hearthError('MODEL_INVALID', `unknown runtime ${JSON.stringify(opts.runtime)}`);
@@ -131,7 +141,11 @@ async function run(msg: RunMessage): Promise<void> {
     // runtime it can hang the run or abort the whole process.
     for (const t of inputs) {
       const want = elementCount(t.shape);
-      if (t.data.length !== want) throw hearthError('INVALID_TENSOR', `input "${shown(t.name)}": shape [${t.shape.join(',')}] needs ${want} elements, got ${t.data.length}`);
+      if (t.data.length !== want)
+        throw hearthError(
+          'INVALID_TENSOR',
+          `input "${shown(t.name)}": shape [${t.shape.join(',')}] needs ${want} elements, got ${t.data.length}`,
+        );
     }
     const start = performance.now();
     inRuntime = true;
@@ -155,7 +169,16 @@ async function run(msg: RunMessage): Promise<void> {
     const moved = transferTensors(everyone ? outputs.filter((t) => !everyone.has(t.name)) : outputs);
     const outputMs = performance.now() - t1;
     post(
-      { type: 'result', id: msg.id, outputs: moved.tensors, computeMs, inputMs, outputMs, ...(failed.length > 0 ? { failed } : {}), ...(printed ? { printed } : {}) },
+      {
+        type: 'result',
+        id: msg.id,
+        outputs: moved.tensors,
+        computeMs,
+        inputMs,
+        outputMs,
+        ...(failed.length > 0 ? { failed } : {}),
+        ...(printed ? { printed } : {}),
+      },
       moved.transfer,
     );
   } catch (e) {
@@ -215,10 +238,17 @@ async function dispose(): Promise<void> {
 port.on('message', (msg: HostToWorker) => {
   // Each handler catches its own errors and answers with a message; none rejects.
   switch (msg?.type) {
-    case 'load': void load(msg); break;
-    case 'run': void run(msg); break;
-    case 'dispose': void dispose(); break;
-    default: post({ type: 'error', code: 'INTERNAL', message: `unknown message type ${JSON.stringify((msg as { type?: unknown })?.type)}` });
+    case 'load':
+      void load(msg);
+      break;
+    case 'run':
+      void run(msg);
+      break;
+    case 'dispose':
+      void dispose();
+      break;
+    default:
+      post({ type: 'error', code: 'INTERNAL', message: `unknown message type ${JSON.stringify((msg as { type?: unknown })?.type)}` });
   }
 });
 

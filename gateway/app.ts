@@ -46,7 +46,9 @@ export interface BuildAppOptions {
 export async function buildApp(deps: AppDeps, opts: BuildAppOptions = {}): Promise<FastifyInstance> {
   const { limits } = deps.config;
   const app = Fastify({
-    ...(typeof opts.logger === 'object' ? { loggerInstance: opts.logger } : { logger: opts.logger ? { level: deps.config.logLevel } : false }),
+    ...(typeof opts.logger === 'object'
+      ? { loggerInstance: opts.logger }
+      : { logger: opts.logger ? { level: deps.config.logLevel } : false }),
     // Every buffered body goes through request-body.ts, which enforces the same limit; this covers anything else.
     bodyLimit: limits.maxRequestBytes,
     // The whole request (headers and body) must arrive within REQUEST_TIMEOUT_MS, checked this often (Node's
@@ -63,7 +65,10 @@ export async function buildApp(deps: AppDeps, opts: BuildAppOptions = {}): Promi
     routerOptions: { ignoreTrailingSlash: true },
     // The router's own refusals (a path parameter over 100 characters, bad percent-encoding) in Hearth's shape.
     frameworkErrors: (err, _req, reply) => {
-      const e = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? new HearthError('URI_TOO_LONG', 'a path parameter of the URL is longer than 100 characters') : toHearthError(err);
+      const e =
+        err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? new HearthError('URI_TOO_LONG', 'a path parameter of the URL is longer than 100 characters')
+          : toHearthError(err);
       (reply as FastifyReply).code(e.statusCode).type('application/json').send(e.toJSON());
     },
     clientErrorHandler: (err, socket) => answerClientError(err, socket, limits.requestTimeoutMs),
@@ -81,7 +86,13 @@ export async function buildApp(deps: AppDeps, opts: BuildAppOptions = {}): Promi
     done();
   });
   app.addHook('onRequest', (_req, _reply, done) => {
-    done(shuttingDown ? new HearthError('SHUTTING_DOWN', 'this node is shutting down; send the request to another node', { headers: { connection: 'close' } }) : undefined);
+    done(
+      shuttingDown
+        ? new HearthError('SHUTTING_DOWN', 'this node is shutting down; send the request to another node', {
+            headers: { connection: 'close' },
+          })
+        : undefined,
+    );
   });
 
   const scrubber = new PathScrubber({ [deps.config.dataDir]: '<data>', [deps.config.cacheDir]: '<cache>' });
@@ -107,7 +118,12 @@ export async function buildApp(deps: AppDeps, opts: BuildAppOptions = {}): Promi
 
   await app.register(healthRoutes, { store: deps.store, scrubber, node: nodeView(deps.poolControl) });
   if (deps.registry && deps.uploader) {
-    await app.register(modelsRoutes, { registry: deps.registry, uploader: deps.uploader, maxModelBytes: deps.config.maxModelBytes, executor: deps.executor });
+    await app.register(modelsRoutes, {
+      registry: deps.registry,
+      uploader: deps.uploader,
+      maxModelBytes: deps.config.maxModelBytes,
+      executor: deps.executor,
+    });
     await app.register(configRoutes, { registry: deps.registry, executor: deps.executor });
     // The V2 infer path caches manifests; any successful change under /v1/models clears that cache at once.
     const manifests = new ManifestCache(deps.registry, deps.clock);
@@ -115,7 +131,15 @@ export async function buildApp(deps: AppDeps, opts: BuildAppOptions = {}): Promi
       if (req.method !== 'GET' && req.method !== 'HEAD' && req.url.startsWith('/v1/models/') && reply.statusCode < 400) manifests.clear();
       return payload;
     });
-    await app.register(v2Routes, { registry: deps.registry, executor: deps.executor, clock: deps.clock, manifests, deferJsonBytes: deps.config.deferJsonBytes, bodies, scrubber });
+    await app.register(v2Routes, {
+      registry: deps.registry,
+      executor: deps.executor,
+      clock: deps.clock,
+      manifests,
+      deferJsonBytes: deps.config.deferJsonBytes,
+      bodies,
+      scrubber,
+    });
   }
   if (deps.autoscaler || deps.ledger || deps.metrics) {
     await app.register(opsRoutes, {
@@ -150,7 +174,14 @@ export function toHearthError(err: unknown, req?: FastifyRequest): HearthError {
       const upload = req !== undefined && (req.method === 'POST' || req.method === 'PUT') && UPLOAD_ROUTES.has(req.routeOptions.url ?? '');
       return new HearthError(upload ? 'MODEL_TOO_LARGE' : 'PAYLOAD_TOO_LARGE', e.message ?? 'body too large');
     }
-    const code: ErrorCode = e.statusCode === 408 ? 'REQUEST_TIMEOUT' : e.statusCode === 414 ? 'URI_TOO_LONG' : e.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'INVALID_REQUEST';
+    const code: ErrorCode =
+      e.statusCode === 408
+        ? 'REQUEST_TIMEOUT'
+        : e.statusCode === 414
+          ? 'URI_TOO_LONG'
+          : e.statusCode === 415
+            ? 'UNSUPPORTED_MEDIA_TYPE'
+            : 'INVALID_REQUEST';
     return new HearthError(code, e.message ?? 'bad request');
   }
   return new HearthError('INTERNAL', (e && e.message) || 'internal error', { cause: err });
@@ -249,10 +280,17 @@ function answerExpectations(server: http.Server): void {
     server.emit('request', req, res);
   });
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
-    const e = new HearthError('EXPECTATION_FAILED', `Expect: ${JSON.stringify(shown(String(req.headers.expect)))} is not supported; only 100-continue is`);
+    const e = new HearthError(
+      'EXPECTATION_FAILED',
+      `Expect: ${JSON.stringify(shown(String(req.headers.expect)))} is not supported; only 100-continue is`,
+    );
     const body = JSON.stringify(e.toJSON());
     // The body, if one follows, is never read: the connection closes after the answer.
-    res.writeHead(e.statusCode, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+    res.writeHead(e.statusCode, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      connection: 'close',
+    });
     res.end(body);
   });
 }
@@ -273,7 +311,8 @@ function answerClientError(err: Error & { code?: string; rawPacket?: unknown }, 
     // The packet that overflowed: if it starts a request whose first line has not ended, the URL is what is long.
     const raw = Buffer.isBuffer(err.rawPacket) ? err.rawPacket : undefined;
     const lineEnd = raw ? raw.indexOf('\r\n') : -1;
-    const longUrl = raw !== undefined && /^[A-Z]+ \S/.test(raw.subarray(0, 16).toString('latin1')) && (lineEnd < 0 || lineEnd > LONG_REQUEST_LINE);
+    const longUrl =
+      raw !== undefined && /^[A-Z]+ \S/.test(raw.subarray(0, 16).toString('latin1')) && (lineEnd < 0 || lineEnd > LONG_REQUEST_LINE);
     e = longUrl
       ? new HearthError('URI_TOO_LONG', 'the URL is longer than the HTTP parser accepts (16 KiB with the headers)')
       : new HearthError('HEADERS_TOO_LARGE', 'the request headers are larger than the HTTP parser accepts (16 KiB in all)');

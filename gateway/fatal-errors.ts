@@ -29,7 +29,10 @@ export function fatalHandler(opts: FatalHandlerOptions): (kind: FatalKind, err: 
       }, opts.closeTimeoutMs);
     });
     try {
-      await Promise.race([opts.close().catch((e: unknown) => opts.log.fatal({ err: e }, `closing the node failed: ${describe(e)}`)), timedOut]);
+      await Promise.race([
+        opts.close().catch((e: unknown) => opts.log.fatal({ err: e }, `closing the node failed: ${describe(e)}`)),
+        timedOut,
+      ]);
     } finally {
       clearTimeout(timer);
     }

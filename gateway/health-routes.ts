@@ -40,7 +40,10 @@ export async function healthRoutes(app: FastifyInstance, opts: HealthRoutesOptio
     if (reason === undefined) return reply.code(200).send();
     // The protocol answers "false" with a 4xx and an empty body; the reason travels in a header for operators.
     req.log.warn({ reason }, 'not ready');
-    reply.code(400).header('hearth-not-ready', reason.replace(/[\r\n]+/g, ' ').slice(0, 200)).send();
+    reply
+      .code(400)
+      .header('hearth-not-ready', reason.replace(/[\r\n]+/g, ' ').slice(0, 200))
+      .send();
   });
 }
 

@@ -6,7 +6,14 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { systemClock, type Clock, type Config } from '../core/index.ts';
 import { InspectionQueue, inspectModel } from '../functions/index.ts';
-import { ArtifactCache, createObjectStore, ModelRegistry, ModelUploader, type ModelInspector, type ObjectStore } from '../model-store/index.ts';
+import {
+  ArtifactCache,
+  createObjectStore,
+  ModelRegistry,
+  ModelUploader,
+  type ModelInspector,
+  type ObjectStore,
+} from '../model-store/index.ts';
 import { createExecutor } from '../executor/index.ts';
 import { buildApp, type AppDeps } from './app.ts';
 import { startOps } from './ops-wiring.ts';
@@ -71,7 +78,12 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
     const deps: AppDeps = { config, clock, store, registry, uploader };
     // Inference: the node-local artifact cache in front of the store, and the executor (its idle instances are
     // retired by the autoscaler's keep-alive policy, started below with the ops side).
-    const artifacts = new ArtifactCache({ dir: config.cacheDir, maxBytes: config.cacheMaxBytes, clock, openFile: (m, p) => registry.openFile(m, p) });
+    const artifacts = new ArtifactCache({
+      dir: config.cacheDir,
+      maxBytes: config.cacheMaxBytes,
+      clock,
+      openFile: (m, p) => registry.openFile(m, p),
+    });
     // The executor's warnings: a stored serving config clamped to this node, a stuck run, an observer that threw.
     const executorLog = logger.child({ component: 'executor' });
     const executor = createExecutor({

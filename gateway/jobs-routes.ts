@@ -19,7 +19,8 @@ export async function jobsRoutes(app: FastifyInstance, opts: JobsRoutesOptions):
   app.get<{ Querystring: { limit?: string; cursor?: string } }>('/v1/jobs', async (req) => {
     const { limit, cursor } = req.query;
     // A repeated parameter arrives as an array: only one plain whole number is a limit.
-    if (limit !== undefined && (typeof limit !== 'string' || !/^\d{1,4}$/.test(limit))) throw hearthError('INVALID_REQUEST', '"limit": expected a whole number in [1, 1000]');
+    if (limit !== undefined && (typeof limit !== 'string' || !/^\d{1,4}$/.test(limit)))
+      throw hearthError('INVALID_REQUEST', '"limit": expected a whole number in [1, 1000]');
     return jobs.list({ ...(limit !== undefined ? { limit: Number(limit) } : {}), ...(cursor ? { cursor } : {}) });
   });
 
@@ -29,11 +30,7 @@ export async function jobsRoutes(app: FastifyInstance, opts: JobsRoutesOptions):
 
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/results', async (req, reply) => {
     const { state, totalRows, stream } = await jobs.results(req.params.id);
-    reply
-      .code(200)
-      .type('application/x-ndjson')
-      .header('hearth-job-state', state)
-      .header('hearth-job-total-rows', String(totalRows));
+    reply.code(200).type('application/x-ndjson').header('hearth-job-state', state).header('hearth-job-total-rows', String(totalRows));
     return reply.send(stream);
   });
 }

@@ -15,7 +15,13 @@ export interface ModelsRoutesOptions {
   executor?: Pick<Executor, 'remove'>;
 }
 
-const GZIP_TYPES = ['application/gzip', 'application/x-gzip', 'application/tar+gzip', 'application/x-tar+gzip', 'application/x-compressed-tar'];
+const GZIP_TYPES = [
+  'application/gzip',
+  'application/x-gzip',
+  'application/tar+gzip',
+  'application/x-tar+gzip',
+  'application/x-compressed-tar',
+];
 /** Multipart framing around the files: a body this much over MAX_MODEL_BYTES is refused before it is read. */
 const MULTIPART_SLACK = 1024 * 1024;
 /** Plain (non-file) fields a multipart upload may carry; they are ignored. */
@@ -25,14 +31,21 @@ export async function modelsRoutes(app: FastifyInstance, opts: ModelsRoutesOptio
   const { registry, uploader, maxModelBytes, executor } = opts;
 
   // Registered inside this plugin only: the V2 binary tensor extension parses octet-stream its own way.
-  const passThrough = (_req: FastifyRequest, payload: NodeJS.ReadableStream, done: (err: Error | null, body?: unknown) => void) => done(null, payload);
+  const passThrough = (_req: FastifyRequest, payload: NodeJS.ReadableStream, done: (err: Error | null, body?: unknown) => void) =>
+    done(null, payload);
   app.addContentTypeParser('application/octet-stream', passThrough);
   app.addContentTypeParser(GZIP_TYPES, passThrough);
   // Hearth counts bytes (MODEL_TOO_LARGE) and files (MAX_ARCHIVE_FILES) itself; busboy's own limits sit one above
   // them so they never fire first.
   const maxFiles = uploader.maxArchiveFiles;
   await app.register(multipart, {
-    limits: { fileSize: maxModelBytes + 1, files: maxFiles + 1, fields: MAX_FIELDS, parts: maxFiles + 1 + MAX_FIELDS, fieldSize: 1024 * 1024 },
+    limits: {
+      fileSize: maxModelBytes + 1,
+      files: maxFiles + 1,
+      fields: MAX_FIELDS,
+      parts: maxFiles + 1 + MAX_FIELDS,
+      fieldSize: 1024 * 1024,
+    },
   });
 
   const upload = async (req: FastifyRequest, reply: FastifyReply, name: string, version: number | undefined) => {
@@ -58,7 +71,10 @@ export async function modelsRoutes(app: FastifyInstance, opts: ModelsRoutesOptio
       body = { kind: 'tar.gz', stream: req.body as Readable };
       if (Number.isFinite(declared) && declared > maxModelBytes + MULTIPART_SLACK) declaredBytes = declared;
     } else {
-      throw hearthError('UNSUPPORTED_MEDIA_TYPE', `Content-Type "${shown(type)}": expected application/octet-stream (.onnx), application/gzip (.tar.gz) or multipart/form-data`);
+      throw hearthError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `Content-Type "${shown(type)}": expected application/octet-stream (.onnx), application/gzip (.tar.gz) or multipart/form-data`,
+      );
     }
     return uploader.upload(name, version, body, declaredBytes, signal);
   };
@@ -116,6 +132,7 @@ function multipartError(e: unknown) {
   if (isHearthError(e)) return e;
   const err = e as { statusCode?: number; code?: string; message?: string };
   // busboy's part, file and field limits: set just above Hearth's own (see the plugin options above).
-  if (err?.statusCode === 413) return hearthError('PAYLOAD_TOO_LARGE', `the multipart body has too many parts (${err.code ?? err.message})`, { cause: e });
+  if (err?.statusCode === 413)
+    return hearthError('PAYLOAD_TOO_LARGE', `the multipart body has too many parts (${err.code ?? err.message})`, { cause: e });
   return hearthError('INVALID_REQUEST', `the multipart body is malformed: ${err?.message ?? String(e)}`, { cause: e });
 }

@@ -24,17 +24,44 @@ export class HearthMetrics {
 
   constructor(opts: HearthMetricsOptions = {}) {
     const registers = [this.registry];
-    const success = new Counter({ name: 'hearth_inference_request_success_total', help: 'Requests that completed successfully.', labelNames: ['model', 'version'], registers });
+    const success = new Counter({
+      name: 'hearth_inference_request_success_total',
+      help: 'Requests that completed successfully.',
+      labelNames: ['model', 'version'],
+      registers,
+    });
     const failure = new Counter({
       name: 'hearth_inference_request_failure_total',
       help: 'Requests that failed, by reason (REJECTED, CANCELED, BACKEND, OTHER).',
       labelNames: ['model', 'version', 'reason'],
       registers,
     });
-    const count = new Counter({ name: 'hearth_inference_count_total', help: 'Inferences performed (successful requests); divided by exec_count it is the mean batch size.', labelNames: ['model', 'version'], registers });
-    const exec = new Counter({ name: 'hearth_inference_exec_count_total', help: 'Model runs (batches) executed.', labelNames: ['model', 'version'], registers });
-    const queue = new Histogram({ name: 'hearth_inference_queue_duration_seconds', help: 'Time from arrival to the start of the run, successful requests.', labelNames: ['model', 'version'], buckets: LATENCY_BUCKETS, registers });
-    const compute = new Histogram({ name: 'hearth_inference_compute_duration_seconds', help: 'Duration of the run that served each successful request.', labelNames: ['model', 'version'], buckets: LATENCY_BUCKETS, registers });
+    const count = new Counter({
+      name: 'hearth_inference_count_total',
+      help: 'Inferences performed (successful requests); divided by exec_count it is the mean batch size.',
+      labelNames: ['model', 'version'],
+      registers,
+    });
+    const exec = new Counter({
+      name: 'hearth_inference_exec_count_total',
+      help: 'Model runs (batches) executed.',
+      labelNames: ['model', 'version'],
+      registers,
+    });
+    const queue = new Histogram({
+      name: 'hearth_inference_queue_duration_seconds',
+      help: 'Time from arrival to the start of the run, successful requests.',
+      labelNames: ['model', 'version'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    const compute = new Histogram({
+      name: 'hearth_inference_compute_duration_seconds',
+      help: 'Duration of the run that served each successful request.',
+      labelNames: ['model', 'version'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
     const pendingMap = this.#pending;
     new Gauge({
       name: 'hearth_inference_pending_requests',
@@ -46,8 +73,19 @@ export class HearthMetrics {
         for (const p of pendingMap.values()) this.set(p.labels, p.n);
       },
     });
-    const coldStarts = new Counter({ name: 'hearth_cold_starts_total', help: 'Cold starts (instance starts) that requests waited for; a batch counts once.', labelNames: ['model', 'version'], registers });
-    const coldStartDuration = new Histogram({ name: 'hearth_cold_start_duration_seconds', help: 'From instance start to the end of its first run.', labelNames: ['model', 'version'], buckets: COLD_START_BUCKETS, registers });
+    const coldStarts = new Counter({
+      name: 'hearth_cold_starts_total',
+      help: 'Cold starts (instance starts) that requests waited for; a batch counts once.',
+      labelNames: ['model', 'version'],
+      registers,
+    });
+    const coldStartDuration = new Histogram({
+      name: 'hearth_cold_start_duration_seconds',
+      help: 'From instance start to the end of its first run.',
+      labelNames: ['model', 'version'],
+      buckets: COLD_START_BUCKETS,
+      registers,
+    });
     const control = opts.control;
     new Gauge({
       name: 'hearth_instances',

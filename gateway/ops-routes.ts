@@ -32,7 +32,8 @@ export async function opsRoutes(app: FastifyInstance, opts: OpsRoutesOptions): P
       const q = queryOf(req.query, ['from', 'to', 'model']);
       const from = parseTime('from', q.from);
       const to = parseTime('to', q.to);
-      if (from !== undefined && to !== undefined && from > to) throw hearthError('INVALID_REQUEST', `from: ${shown(q.from)} is after to ${shown(q.to)}`);
+      if (from !== undefined && to !== undefined && from > to)
+        throw hearthError('INVALID_REQUEST', `from: ${shown(q.from)} is after to ${shown(q.to)}`);
       return ledger.report({ from, to, model: q.model || undefined });
     });
   }
@@ -55,7 +56,10 @@ function queryOf(query: unknown, allowed: readonly string[]): Record<string, str
   const out: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(q)) {
     if (!allowed.includes(k)) {
-      throw hearthError('INVALID_REQUEST', `${shown(k)}: unknown query parameter (${allowed.length ? `allowed: ${allowed.join(', ')}` : 'this route takes none'})`);
+      throw hearthError(
+        'INVALID_REQUEST',
+        `${shown(k)}: unknown query parameter (${allowed.length ? `allowed: ${allowed.join(', ')}` : 'this route takes none'})`,
+      );
     }
     if (typeof v !== 'string') throw hearthError('INVALID_REQUEST', `${k}: given more than once`);
     out[k] = v;
@@ -91,7 +95,14 @@ function parseTime(name: string, raw: string | undefined): number | undefined {
   check.setUTCHours(hour, minute, second, Number(frac.padEnd(3, '0').slice(0, 3)));
   const utc = check.getTime();
   // A Date rolls 2024-02-30 over to March: the fields must come back as given.
-  if (check.getUTCFullYear() !== year || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day || check.getUTCHours() !== hour || check.getUTCMinutes() !== minute || check.getUTCSeconds() !== second) {
+  if (
+    check.getUTCFullYear() !== year ||
+    check.getUTCMonth() !== month - 1 ||
+    check.getUTCDate() !== day ||
+    check.getUTCHours() !== hour ||
+    check.getUTCMinutes() !== minute ||
+    check.getUTCSeconds() !== second
+  ) {
     throw bad('not a date on the calendar');
   }
   const offset = zone === 'Z' ? 0 : (zone[0] === '-' ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6))) * 60_000;

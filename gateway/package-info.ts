@@ -14,4 +14,5 @@ function findPackageRoot(start: string): string {
 export const PACKAGE_ROOT = findPackageRoot(import.meta.dirname);
 
 /** Hearth's version from package.json, as /v2 metadata reports it. */
-export const PACKAGE_VERSION = (JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+export const PACKAGE_VERSION = (JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string })
+  .version;

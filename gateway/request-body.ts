@@ -60,9 +60,13 @@ export function tooLarge(maxBytes: number, what = 'the request body'): HearthErr
 }
 
 function overloaded(budget: BodyBudget): HearthError {
-  return hearthError('OVERLOADED', `this node already holds MAX_BODY_BYTES_IN_FLIGHT (${budget.maxBytes} bytes) of request bodies; retry shortly`, {
-    headers: { 'Retry-After': String(RETRY_AFTER_S) },
-  });
+  return hearthError(
+    'OVERLOADED',
+    `this node already holds MAX_BODY_BYTES_IN_FLIGHT (${budget.maxBytes} bytes) of request bodies; retry shortly`,
+    {
+      headers: { 'Retry-After': String(RETRY_AFTER_S) },
+    },
+  );
 }
 
 /**
@@ -83,7 +87,12 @@ export function trackBodyResponses(app: FastifyInstance): void {
  * and stops at the first chunk past the limit (413) or past the node's budget (503 OVERLOADED). The bytes stay
  * counted until the request's response closes, or are given back at once when reading fails.
  */
-export function readBody(req: FastifyRequest, payload: Readable, opts: BodyReadOptions, done: (err: Error | null, body?: Buffer) => void): void {
+export function readBody(
+  req: FastifyRequest,
+  payload: Readable,
+  opts: BodyReadOptions,
+  done: (err: Error | null, body?: Buffer) => void,
+): void {
   const { maxBytes, budget } = opts;
   const declared = Number(req.headers['content-length']);
   if (declared > maxBytes) return done(tooLarge(maxBytes));

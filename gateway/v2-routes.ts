@@ -8,7 +8,16 @@
 // is up right now. The repository index uses the same rule: READY, or UNAVAILABLE with the load error as reason.
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { hearthError, isHearthError, platformOf, shown, type Clock, type Manifest, type PrintedTensor, type Tensor } from '../core/index.ts';
+import {
+  hearthError,
+  isHearthError,
+  platformOf,
+  shown,
+  type Clock,
+  type Manifest,
+  type PrintedTensor,
+  type Tensor,
+} from '../core/index.ts';
 import type { Executor, InferResult, ModelStats } from '../executor/index.ts';
 import { binaryOutputSelector, encodeInferResponse, manifestSignature, scanInferRequest, validateInputs } from '../protocol/index.ts';
 import { parseVersion, type ModelRegistry } from '../model-store/index.ts';
@@ -102,7 +111,8 @@ function parsePriority(v: unknown, where: string): number {
 function parseHeaderLength(raw: string | string[] | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const s = Array.isArray(raw) ? raw[0] : raw;
-  if (!/^\s*\d+\s*$/.test(s)) throw hearthError('INVALID_REQUEST', `Inference-Header-Content-Length: expected a byte count, got "${shown(s)}"`);
+  if (!/^\s*\d+\s*$/.test(s))
+    throw hearthError('INVALID_REQUEST', `Inference-Header-Content-Length: expected a byte count, got "${shown(s)}"`);
   return Number(s);
 }
 
@@ -130,7 +140,21 @@ function smallJson(req: FastifyRequest): Record<string, unknown> {
 
 function zeroStats(name: string, version: number): ModelStats {
   const z = () => ({ count: 0, ns: 0 });
-  return { name, version, lastInference: 0, inferenceCount: 0, executionCount: 0, success: z(), fail: z(), queue: z(), computeInfer: z(), computeInput: z(), computeOutput: z(), coldStarts: 0, coldStartNs: 0 };
+  return {
+    name,
+    version,
+    lastInference: 0,
+    inferenceCount: 0,
+    executionCount: 0,
+    success: z(),
+    fail: z(),
+    queue: z(),
+    computeInfer: z(),
+    computeInput: z(),
+    computeOutput: z(),
+    coldStarts: 0,
+    coldStartNs: 0,
+  };
 }
 
 /** Triton's $model_stat, plus Hearth's cold starts as an extra member. */
@@ -209,14 +233,18 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
   const infer = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     // The model first (404 before 400, as Triton answers), then the body, then the body against the model.
     const manifest = await manifests.get(req.params.name, versionOf(req.params));
-    const decoded = scanInferRequest(bodyBytes(req), { headerLength: parseHeaderLength(req.headers['inference-header-content-length']), deferAbove });
+    const decoded = scanInferRequest(bodyBytes(req), {
+      headerLength: parseHeaderLength(req.headers['inference-header-content-length']),
+      deferAbove,
+    });
     const outputNames = decoded.outputs?.map((o) => o.name);
     validateInputs(manifestSignature(manifest), decoded.inputs, outputNames);
     const exec = needExecutor();
 
     let priority: number | undefined;
     if (decoded.parameters?.priority !== undefined) priority = parsePriority(decoded.parameters.priority, 'parameter "priority"');
-    else if (req.headers['hearth-priority'] !== undefined) priority = parsePriority(req.headers['hearth-priority'], 'header hearth-priority');
+    else if (req.headers['hearth-priority'] !== undefined)
+      priority = parsePriority(req.headers['hearth-priority'], 'header hearth-priority');
 
     // A client that goes away takes its request out of the queue.
     const gone = new ClientGone(reply.raw);
@@ -279,7 +307,11 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
       await registry.getManifest(name, version); // 404s
       known.push({ name, version });
     }
-    const live = new Map(exec.stats(name === undefined ? {} : { name, ...(version !== undefined ? { version } : {}) }).map((s) => [`${s.name}@${s.version}`, s]));
+    const live = new Map(
+      exec
+        .stats(name === undefined ? {} : { name, ...(version !== undefined ? { version } : {}) })
+        .map((s) => [`${s.name}@${s.version}`, s]),
+    );
     return { model_stats: known.map((k) => tritonStat(live.get(`${k.name}@${k.version}`) ?? zeroStats(k.name, k.version))) };
   };
 
@@ -308,7 +340,12 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
           continue;
         }
         const warm = executor!.isLoaded(m.name, v);
-        out.push({ name: m.name, version: String(v), state: 'READY', reason: warm ? 'warm: an instance is up' : 'cold: loads on the first request' });
+        out.push({
+          name: m.name,
+          version: String(v),
+          state: 'READY',
+          reason: warm ? 'warm: an instance is up' : 'cold: loads on the first request',
+        });
       }
     }
     return out;
@@ -317,7 +354,10 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
   app.post<{ Params: { name: string } }>('/v2/repository/models/:name/load', async (req, reply) => {
     const exec = needExecutor();
     const body = smallJson(req);
-    if (body.parameters !== undefined && (body.parameters === null || typeof body.parameters !== 'object' || Array.isArray(body.parameters))) {
+    if (
+      body.parameters !== undefined &&
+      (body.parameters === null || typeof body.parameters !== 'object' || Array.isArray(body.parameters))
+    ) {
       throw hearthError('INVALID_REQUEST', '"parameters" must be an object');
     }
     // Triton's "config" parameter replaces the model config; Hearth's serving config lives at PUT /v1/models/{name}/config.

@@ -5,7 +5,8 @@ import net from 'node:net';
 import { hearthError } from '../core/index.ts';
 
 /** Why an address is refused; undefined for a public unicast address. */
-export type AddressClass = 'loopback' | 'private' | 'shared (CGNAT)' | 'link-local' | 'metadata' | 'unspecified' | 'multicast' | 'broadcast' | 'reserved';
+export type AddressClass =
+  'loopback' | 'private' | 'shared (CGNAT)' | 'link-local' | 'metadata' | 'unspecified' | 'multicast' | 'broadcast' | 'reserved';
 
 /** Longest callbackUrl a job may carry (it is stored and shown with the job). */
 export const MAX_CALLBACK_URL_CHARS = 2048;
@@ -147,11 +148,20 @@ export function checkCallbackUrl(value: unknown, allowPrivate: boolean): string 
   } catch {
     throw hearthError('INVALID_REQUEST', `"callbackUrl": expected an http(s) URL, got ${JSON.stringify(value)}`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw hearthError('INVALID_REQUEST', `"callbackUrl": expected an http(s) URL, got ${JSON.stringify(value)}`);
-  if (u.username || u.password) throw hearthError('INVALID_REQUEST', '"callbackUrl": credentials in the URL are not accepted (they would be stored and shown with the job)');
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw hearthError('INVALID_REQUEST', `"callbackUrl": expected an http(s) URL, got ${JSON.stringify(value)}`);
+  if (u.username || u.password)
+    throw hearthError(
+      'INVALID_REQUEST',
+      '"callbackUrl": credentials in the URL are not accepted (they would be stored and shown with the job)',
+    );
   if (!allowPrivate) {
     const cls = refusedHost(u.hostname);
-    if (cls) throw hearthError('INVALID_REQUEST', `"callbackUrl": ${u.hostname} is ${article(cls)} ${cls} address; callbacks reach only public addresses unless CALLBACK_ALLOW_PRIVATE=true`);
+    if (cls)
+      throw hearthError(
+        'INVALID_REQUEST',
+        `"callbackUrl": ${u.hostname} is ${article(cls)} ${cls} address; callbacks reach only public addresses unless CALLBACK_ALLOW_PRIVATE=true`,
+      );
   }
   return value;
 }

@@ -28,7 +28,11 @@ export interface DeliveryOutcome {
 }
 
 /** dns.lookup's `all: true` form; tests pass a fake, so no name is ever resolved for real. */
-export type Resolver = (hostname: string, options: dns.LookupAllOptions, callback: (err: NodeJS.ErrnoException | null, addresses: dns.LookupAddress[]) => void) => void;
+export type Resolver = (
+  hostname: string,
+  options: dns.LookupAllOptions,
+  callback: (err: NodeJS.ErrnoException | null, addresses: dns.LookupAddress[]) => void,
+) => void;
 
 /** Bytes of the callee's answer read (and discarded) before the connection is closed. */
 export const MAX_ANSWER_BYTES = 64 * 1024;
@@ -56,7 +60,8 @@ export function guardedLookup(resolve: Resolver = dns.lookup): LookupFunction {
     if (isMetadataName(hostname)) return cb(new RefusedAddress(hostname, 'metadata'), '', 0);
     resolve(hostname, { family: options.family, hints: options.hints, all: true }, (err, addresses) => {
       if (err) return cb(err, '', 0);
-      if (!addresses || addresses.length === 0) return cb(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }), '', 0);
+      if (!addresses || addresses.length === 0)
+        return cb(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }), '', 0);
       for (const a of addresses) {
         const cls = classifyAddress(a.address);
         if (cls) return cb(new RefusedAddress(hostname, cls), '', 0);
@@ -88,7 +93,8 @@ export class CallbackSender {
       return Promise.resolve({ ok: false, error: 'refused: not a URL', final: true });
     }
     // Records stored before these checks existed may hold anything: check again here.
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') return Promise.resolve({ ok: false, error: 'refused: only http and https URLs are called', final: true });
+    if (u.protocol !== 'http:' && u.protocol !== 'https:')
+      return Promise.resolve({ ok: false, error: 'refused: only http and https URLs are called', final: true });
     if (u.username || u.password) return Promise.resolve({ ok: false, error: 'refused: credentials in the URL are not sent', final: true });
     const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
     if (!this.#s.allowPrivate) {
@@ -138,11 +144,17 @@ export class CallbackSender {
         res.on('close', () => finish(outcome));
         res.on('error', () => finish(outcome));
       });
-      timer = setTimeout(() => finish({ ok: false, error: `could not connect within ${this.#s.connectTimeoutMs} ms` }), this.#s.connectTimeoutMs);
+      timer = setTimeout(
+        () => finish({ ok: false, error: `could not connect within ${this.#s.connectTimeoutMs} ms` }),
+        this.#s.connectTimeoutMs,
+      );
       req.on('socket', (socket) => {
         socket.once('connect', () => {
           clearTimeout(timer);
-          timer = setTimeout(() => finish(answered ?? { ok: false, error: `no answer within ${this.#s.responseTimeoutMs} ms` }), this.#s.responseTimeoutMs);
+          timer = setTimeout(
+            () => finish(answered ?? { ok: false, error: `no answer within ${this.#s.responseTimeoutMs} ms` }),
+            this.#s.responseTimeoutMs,
+          );
         });
       });
       req.on('error', (e) => finish(describe(e)));

@@ -50,7 +50,12 @@ export class CallbackQueue {
       'x-hearth-job-id': rec.id,
       'x-hearth-delivery-attempt': String(job.attemptsMade + 1),
     });
-    await records.addCallbackAttempt(r, rec.id, { at, ok: out.ok, ...(out.status !== undefined ? { status: out.status } : {}), ...(out.error ? { error: out.error } : {}) });
+    await records.addCallbackAttempt(r, rec.id, {
+      at,
+      ok: out.ok,
+      ...(out.status !== undefined ? { status: out.status } : {}),
+      ...(out.error ? { error: out.error } : {}),
+    });
     if (out.ok) return;
     const why = out.error ?? `answered ${out.status}`;
     // A refused address stays refused: no more attempts.

@@ -27,7 +27,11 @@ export class ChunkWorker {
   }
 
   /** The chunks queue's processor. */
-  run(job: Job<ChunkData>, token: string | undefined, signal: AbortSignal | undefined): Promise<{ rows: number; failed: number } | { skipped: string }> {
+  run(
+    job: Job<ChunkData>,
+    token: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<{ rows: number; failed: number } | { skipped: string }> {
     return this.#track(this.#runChunk(job, token, signal));
   }
 
@@ -47,7 +51,11 @@ export class ChunkWorker {
     return p;
   }
 
-  async #runChunk(job: Job<ChunkData>, token: string | undefined, signal: AbortSignal | undefined): Promise<{ rows: number; failed: number } | { skipped: string }> {
+  async #runChunk(
+    job: Job<ChunkData>,
+    token: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<{ rows: number; failed: number } | { skipped: string }> {
     const r = this.#link.worker;
     const { id, chunk, start, end } = job.data;
     const rec = await this.#ctx.records.get(r, id);
@@ -62,7 +70,9 @@ export class ChunkWorker {
       if (isHearthError(e) && (e.code === 'MODEL_NOT_FOUND' || e.code === 'VERSION_NOT_FOUND')) {
         // The job cannot run at all: fail it and drop the chunks nobody started.
         await this.#ctx.records.finish(r, id, 'failed', Date.now(), `model ${rec.model} version ${rec.version} is gone: ${e.message}`);
-        await dropUnstarted(this.#link.parents, this.#ctx.store, id, this.#ctx.log).catch((err: unknown) => this.#ctx.log.warn({ err, job: id }, 'the unstarted chunks of a failed job were not removed'));
+        await dropUnstarted(this.#link.parents, this.#ctx.store, id, this.#ctx.log).catch((err: unknown) =>
+          this.#ctx.log.warn({ err, job: id }, 'the unstarted chunks of a failed job were not removed'),
+        );
         await this.#callbacks.enqueue(rec).catch((err: unknown) => this.#ctx.log.warn({ err, job: id }, 'callback not queued'));
         throw new UnrecoverableError(e.message);
       }
@@ -72,7 +82,9 @@ export class ChunkWorker {
     // Rows stream in from the chunk's input and results stream out to the store in input order: at most
     // rowConcurrency rows and their result lines are held, whatever the chunk's size.
     const want = end - start;
-    const rows = readRows(await this.#ctx.store.get(inputKey(id, chunk)), { maxLineBytes: this.#ctx.config.limits.maxLineBytes })[Symbol.asyncIterator]();
+    const rows = readRows(await this.#ctx.store.get(inputKey(id, chunk)), { maxLineBytes: this.#ctx.config.limits.maxLineBytes })[
+      Symbol.asyncIterator
+    ]();
     const results = new ObjectWriter(this.#ctx.store, resultKey(id, chunk));
     const inFlight: Promise<string>[] = [];
     const progress: ChunkProgress = { done: 0, failed: 0, billedMs: 0, requests: 0 };
@@ -81,7 +93,8 @@ export class ChunkWorker {
     // A poll that fails is repeated by the next one (and the final counts are written at the end): log it once per run.
     let pollFailed = false;
     const pollError = (e: unknown) => {
-      if (!pollFailed) this.#ctx.log.warn({ err: e, job: id, chunk }, 'chunk progress not published or cancellation not read; retrying at the next poll');
+      if (!pollFailed)
+        this.#ctx.log.warn({ err: e, job: id, chunk }, 'chunk progress not published or cancellation not read; retrying at the next poll');
       pollFailed = true;
     };
     // Cancellation and progress are polled, not per row: one Redis round trip per poll, not per row.
@@ -134,7 +147,7 @@ export class ChunkWorker {
   async #abandon(inFlight: Promise<string>[], rows: AsyncIterator<string>, results: ObjectWriter): Promise<void> {
     await Promise.allSettled(inFlight);
     inFlight.length = 0;
-    await rows.return?.(undefined).catch((err: unknown) => this.#ctx.log.warn({ err }, 'a stopped chunk\'s input did not close'));
+    await rows.return?.(undefined).catch((err: unknown) => this.#ctx.log.warn({ err }, "a stopped chunk's input did not close"));
     await results.abort();
   }
 
@@ -159,7 +172,12 @@ export class ChunkWorker {
           return `${head()},"outputs":[${res.outputs.map((t) => this.#ctx.codec.encodeOutput(t)).join(',')}]}\n`;
         } catch (e) {
           // Load shedding is not the row's fault: wait and try again, so batch work yields to online traffic.
-          if (isHearthError(e) && (e.code === 'QUEUE_FULL' || e.code === 'OVERLOADED') && attempt < this.#ctx.tuning.rowRetries && !this.#closing) {
+          if (
+            isHearthError(e) &&
+            (e.code === 'QUEUE_FULL' || e.code === 'OVERLOADED') &&
+            attempt < this.#ctx.tuning.rowRetries &&
+            !this.#closing
+          ) {
             await sleep(Math.min(50 * 2 ** attempt, 2000));
             continue;
           }

@@ -41,7 +41,10 @@ export interface DatasetPutOptions {
 
 export function datasetKey(name: string): string {
   if (typeof name !== 'string' || !DATASET_NAME_PATTERN.test(name) || name.includes('..')) {
-    throw hearthError('INVALID_NAME', `dataset name ${shown(name)}: expected letters, digits, ".", "_" or "-" (at most 128, starting with a letter or digit)`);
+    throw hearthError(
+      'INVALID_NAME',
+      `dataset name ${shown(name)}: expected letters, digits, ".", "_" or "-" (at most 128, starting with a letter or digit)`,
+    );
   }
   return `${DATASET_PREFIX}${name}.jsonl`;
 }
@@ -51,10 +54,12 @@ export function datasetKey(name: string): string {
  * dataset name. Only dataset keys are accepted, so a job can never read a model's files.
  */
 export function resolveDatasetKey(input: string): string {
-  if (typeof input !== 'string' || input === '') throw hearthError('INVALID_REQUEST', '"input": expected a dataset key such as "datasets/name.jsonl"');
+  if (typeof input !== 'string' || input === '')
+    throw hearthError('INVALID_REQUEST', '"input": expected a dataset key such as "datasets/name.jsonl"');
   if (input.startsWith(DATASET_PREFIX)) {
     const rest = input.slice(DATASET_PREFIX.length);
-    if (!rest.endsWith('.jsonl')) throw hearthError('INVALID_REQUEST', `"input": ${shown(input)} is not a dataset key (datasets/<name>.jsonl)`);
+    if (!rest.endsWith('.jsonl'))
+      throw hearthError('INVALID_REQUEST', `"input": ${shown(input)} is not a dataset key (datasets/<name>.jsonl)`);
     return datasetKey(rest.slice(0, -'.jsonl'.length));
   }
   return datasetKey(input);
@@ -82,25 +87,35 @@ export class Datasets {
     const { declaredBytes, inflater, encoding = 'identity' } = opts;
     // A compressed body's declared length says nothing of its size once decompressed: that is counted as it streams.
     if (!inflater && declaredBytes !== undefined && declaredBytes > maxDatasetBytes) {
-      throw hearthError('PAYLOAD_TOO_LARGE', `dataset "${name}": Content-Length ${declaredBytes} is larger than MAX_DATASET_BYTES (${maxDatasetBytes} bytes)`);
+      throw hearthError(
+        'PAYLOAD_TOO_LARGE',
+        `dataset "${name}": Content-Length ${declaredBytes} is larger than MAX_DATASET_BYTES (${maxDatasetBytes} bytes)`,
+      );
     }
     const counter = new RowCounter({ maxBytes: maxDatasetBytes, maxLineBytes });
     // A body without rows fails at its end, before the store commits the object, so a refused upload never
     // replaces (or deletes) a dataset stored under the same name.
     const needRows = new Transform({
       transform: (chunk, _enc, cb) => cb(null, chunk),
-      flush: (cb) => cb(counter.rows === 0 ? hearthError('EMPTY_BODY', `dataset "${name}": the body holds no rows (one JSON object per line)`) : null),
+      flush: (cb) =>
+        cb(counter.rows === 0 ? hearthError('EMPTY_BODY', `dataset "${name}": the body holds no rows (one JSON object per line)`) : null),
     });
     const out = new PassThrough();
     // The store consumes `out` while the pipeline feeds it; both must settle before the counts are final.
     const stored = this.#store.put(key, out);
     // A client that goes away mid-body fails the upload (and its error is never left unhandled).
     finished(body, { writable: false }, (err) => {
-      if (err && !counter.destroyed) counter.destroy(hearthError('INVALID_REQUEST', `dataset "${name}": the client closed the connection before the body ended`, { cause: err }));
+      if (err && !counter.destroyed)
+        counter.destroy(
+          hearthError('INVALID_REQUEST', `dataset "${name}": the client closed the connection before the body ended`, { cause: err }),
+        );
     });
     if (inflater) {
       inflater.on('error', (err) => {
-        if (!counter.destroyed) counter.destroy(hearthError('INVALID_REQUEST', `dataset "${name}": the ${encoding} body could not be decompressed: ${err.message}`));
+        if (!counter.destroyed)
+          counter.destroy(
+            hearthError('INVALID_REQUEST', `dataset "${name}": the ${encoding} body could not be decompressed: ${err.message}`),
+          );
       });
       body.pipe(inflater).pipe(counter);
     } else {
@@ -108,7 +123,10 @@ export class Datasets {
     }
     let failure: Error | undefined;
     await pipeline(counter, needRows, out).catch((e) => {
-      failure = isHearthError(e) && e.code === 'PAYLOAD_TOO_LARGE' ? hearthError('PAYLOAD_TOO_LARGE', `dataset "${name}": ${e.message}`) : (e as Error);
+      failure =
+        isHearthError(e) && e.code === 'PAYLOAD_TOO_LARGE'
+          ? hearthError('PAYLOAD_TOO_LARGE', `dataset "${name}": ${e.message}`)
+          : (e as Error);
       out.destroy(e as Error);
       // Read no further into the body than needed: the rest is discarded as it arrives, never held or decompressed.
       if (inflater) {
@@ -127,7 +145,13 @@ export class Datasets {
       throw failure ?? e;
     }
     if (failure) throw failure;
-    return { key, rows: counter.rows, bytes: sizeBytes, invalidLines: counter.invalidLines, invalidLineNumbers: counter.invalidLineNumbers };
+    return {
+      key,
+      rows: counter.rows,
+      bytes: sizeBytes,
+      invalidLines: counter.invalidLines,
+      invalidLineNumbers: counter.invalidLineNumbers,
+    };
   }
 
   async stat(name: string): Promise<DatasetInfo> {
@@ -141,7 +165,12 @@ export class Datasets {
     const all = await this.#store.list(DATASET_PREFIX);
     return all
       .filter((o) => o.key.endsWith('.jsonl') && !o.key.slice(DATASET_PREFIX.length).includes('/'))
-      .map((o) => ({ name: o.key.slice(DATASET_PREFIX.length, -'.jsonl'.length), key: o.key, bytes: o.sizeBytes, lastModified: o.lastModified.toISOString() }));
+      .map((o) => ({
+        name: o.key.slice(DATASET_PREFIX.length, -'.jsonl'.length),
+        key: o.key,
+        bytes: o.sizeBytes,
+        lastModified: o.lastModified.toISOString(),
+      }));
   }
 
   async delete(name: string): Promise<void> {

@@ -39,7 +39,11 @@ export class Finaliser {
     if (retentionMs > 0) {
       const every = Math.min(Math.max(Math.floor(retentionMs / 10), 1000), 3_600_000);
       this.#link.parents
-        .upsertJobScheduler(SWEEP, { every }, { name: SWEEP, data: { id: '' }, opts: { removeOnComplete: true, removeOnFail: { count: 10 } } })
+        .upsertJobScheduler(
+          SWEEP,
+          { every },
+          { name: SWEEP, data: { id: '' }, opts: { removeOnComplete: true, removeOnFail: { count: 10 } } },
+        )
         .catch((e: unknown) => this.#ctx.log.warn({ err: e }, 'jobs retention sweep not scheduled'));
     }
   }
@@ -58,11 +62,17 @@ export class Finaliser {
         const id = job.data.id;
         const log = this.#ctx.log;
         // The reason is rethrown below, so BullMQ records it; what fails here is only logged.
-        const moved = await this.#ctx.records.finish(r, id, 'failed', Date.now(), `could not finish the job after ${job.attemptsMade + 1} attempts: ${msg}`).catch((err: unknown) => {
-          log.error({ err, job: id }, 'a job whose finalisation failed could not be marked failed');
-          return false;
-        });
-        const rec = moved ? await this.#ctx.records.get(r, id).catch((err: unknown) => void log.warn({ err, job: id }, 'job record not read; its callback is not queued')) : undefined;
+        const moved = await this.#ctx.records
+          .finish(r, id, 'failed', Date.now(), `could not finish the job after ${job.attemptsMade + 1} attempts: ${msg}`)
+          .catch((err: unknown) => {
+            log.error({ err, job: id }, 'a job whose finalisation failed could not be marked failed');
+            return false;
+          });
+        const rec = moved
+          ? await this.#ctx.records
+              .get(r, id)
+              .catch((err: unknown) => void log.warn({ err, job: id }, 'job record not read; its callback is not queued'))
+          : undefined;
         if (rec) await this.#callbacks.enqueue(rec).catch((err: unknown) => log.warn({ err, job: id }, 'callback not queued'));
       }
       throw e;
@@ -91,12 +101,21 @@ export class Finaliser {
             let done = 0;
             let failed = 0;
             // Only each line's head is needed (outputs can be large): a line longer than a row is cut.
-            const heads = readRows(await this.#ctx.store.get(resultKey(id, n)), { maxLineBytes: this.#ctx.config.limits.maxLineBytes + 64, truncate: true });
+            const heads = readRows(await this.#ctx.store.get(resultKey(id, n)), {
+              maxLineBytes: this.#ctx.config.limits.maxLineBytes + 64,
+              truncate: true,
+            });
             for await (const head of heads) {
               done++;
               if (isErrorLine(head)) failed++;
             }
-            await this.#ctx.records.setChunk(r, id, n, { done, failed, billedMs: progress.get(n)?.billedMs ?? 0, requests: progress.get(n)?.requests ?? 0, final: true });
+            await this.#ctx.records.setChunk(r, id, n, {
+              done,
+              failed,
+              billedMs: progress.get(n)?.billedMs ?? 0,
+              requests: progress.get(n)?.requests ?? 0,
+              final: true,
+            });
           }
           continue;
         }
@@ -129,7 +148,7 @@ export class Finaliser {
     const r = this.#link.worker;
     const cutoff = Date.now() - this.#ctx.config.jobs.retentionMs;
     let kept = 0;
-    for (let seen = 0; seen < SWEEP_MAX; ) {
+    for (let seen = 0; seen < SWEEP_MAX;) {
       const ids = await this.#ctx.records.createdBefore(r, cutoff, kept, 100);
       if (ids.length === 0) return;
       seen += ids.length;

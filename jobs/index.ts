@@ -7,7 +7,15 @@ import type { JobsLog, ManifestSource, WorkerTuning } from './job-context.ts';
 import { JobsService } from './jobs-service.ts';
 import { v2RowCodec, type InputValidator, type RowCodec } from './row-codec.ts';
 
-export { Datasets, DATASET_NAME_PATTERN, datasetKey, resolveDatasetKey, type DatasetInfo, type DatasetPutOptions, type DatasetUpload } from './datasets.ts';
+export {
+  Datasets,
+  DATASET_NAME_PATTERN,
+  datasetKey,
+  resolveDatasetKey,
+  type DatasetInfo,
+  type DatasetPutOptions,
+  type DatasetUpload,
+} from './datasets.ts';
 export { JobsService, type JobsOptions } from './jobs-service.ts';
 export { DEFAULT_TUNING, resultKey, inputKey, type JobsLog, type ManifestSource, type WorkerTuning } from './job-context.ts';
 export type { CreateJobBody } from './job-api.ts';

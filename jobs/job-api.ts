@@ -60,7 +60,9 @@ export class JobApi {
       const rows = readRows(await this.#ctx.store.get(input), { maxLineBytes: this.#ctx.config.limits.maxLineBytes });
       split = await this.#splitInput(id, chunkSize, rows, `"input": dataset ${input}`).catch((e) => {
         // A dataset stored under a larger limit than this node's: name it.
-        throw isHearthError(e) && e.code === 'PAYLOAD_TOO_LARGE' ? hearthError('PAYLOAD_TOO_LARGE', `"input": dataset ${input}: ${e.message}`) : e;
+        throw isHearthError(e) && e.code === 'PAYLOAD_TOO_LARGE'
+          ? hearthError('PAYLOAD_TOO_LARGE', `"input": dataset ${input}: ${e.message}`)
+          : e;
       });
       if (split.totalRows === 0) throw hearthError('INVALID_REQUEST', `"input": dataset ${input} holds no rows`);
     }
@@ -80,46 +82,57 @@ export class JobApi {
       createdAt: Date.now(),
       ...(req.callbackUrl ? { callbackUrl: req.callbackUrl } : {}),
     };
-    const cleanupInputs = (e: unknown) => this.#dropInputs(id).then(() => {
-      throw e;
-    });
-    await this.#link.call(async (r) => {
-      await this.#ctx.records.create(r, rec, starts);
-      // BullMQ: lower numbers go first; Hearth: 9 is the most urgent.
-      const bullPriority = 10 - req.priority;
-      const children = [];
-      for (let n = 0; n < chunks; n++) {
-        const data: ChunkData = { id, chunk: n, start: starts[n], end: n + 1 < chunks ? starts[n + 1] : totalRows };
-        children.push({
-          name: 'chunk',
-          queueName: CHUNKS,
-          data,
-          opts: {
-            jobId: `${id}.${n}`,
-            priority: bullPriority,
-            attempts: this.#ctx.tuning.attempts,
-            backoff: { type: 'exponential', delay: this.#ctx.tuning.backoffMs },
-            // A chunk that fails for good must not block the job: the parent marks its rows failed.
-            ignoreDependencyOnFailure: true,
-            // The parent keeps each failure's reason (getIgnoredChildrenFailures); the failed set keeps recent ones.
-            removeOnComplete: true,
-            removeOnFail: { count: 1000 },
-          },
-        });
-      }
-      try {
-        await this.#link.flow.add({
-          name: 'finalize',
-          queueName: PARENTS,
-          data: { id },
-          opts: { jobId: id, attempts: this.#ctx.tuning.attempts, backoff: { type: 'exponential', delay: this.#ctx.tuning.backoffMs }, removeOnComplete: true, removeOnFail: { count: 1000 } },
-          children,
-        });
-      } catch (e) {
-        await this.#ctx.records.finish(r, id, 'failed', Date.now(), `could not enqueue: ${(e as Error).message}`).catch((err: unknown) => this.#ctx.log.warn({ err, job: id }, 'a job that could not be queued was not marked failed'));
+    const cleanupInputs = (e: unknown) =>
+      this.#dropInputs(id).then(() => {
         throw e;
-      }
-    }).catch(cleanupInputs);
+      });
+    await this.#link
+      .call(async (r) => {
+        await this.#ctx.records.create(r, rec, starts);
+        // BullMQ: lower numbers go first; Hearth: 9 is the most urgent.
+        const bullPriority = 10 - req.priority;
+        const children = [];
+        for (let n = 0; n < chunks; n++) {
+          const data: ChunkData = { id, chunk: n, start: starts[n], end: n + 1 < chunks ? starts[n + 1] : totalRows };
+          children.push({
+            name: 'chunk',
+            queueName: CHUNKS,
+            data,
+            opts: {
+              jobId: `${id}.${n}`,
+              priority: bullPriority,
+              attempts: this.#ctx.tuning.attempts,
+              backoff: { type: 'exponential', delay: this.#ctx.tuning.backoffMs },
+              // A chunk that fails for good must not block the job: the parent marks its rows failed.
+              ignoreDependencyOnFailure: true,
+              // The parent keeps each failure's reason (getIgnoredChildrenFailures); the failed set keeps recent ones.
+              removeOnComplete: true,
+              removeOnFail: { count: 1000 },
+            },
+          });
+        }
+        try {
+          await this.#link.flow.add({
+            name: 'finalize',
+            queueName: PARENTS,
+            data: { id },
+            opts: {
+              jobId: id,
+              attempts: this.#ctx.tuning.attempts,
+              backoff: { type: 'exponential', delay: this.#ctx.tuning.backoffMs },
+              removeOnComplete: true,
+              removeOnFail: { count: 1000 },
+            },
+            children,
+          });
+        } catch (e) {
+          await this.#ctx.records
+            .finish(r, id, 'failed', Date.now(), `could not enqueue: ${(e as Error).message}`)
+            .catch((err: unknown) => this.#ctx.log.warn({ err, job: id }, 'a job that could not be queued was not marked failed'));
+          throw e;
+        }
+      })
+      .catch(cleanupInputs);
     return { id, state: 'queued' };
   }
 
@@ -129,7 +142,12 @@ export class JobApi {
    * with the row count and each chunk's first row. More than MAX_JOB_CHUNKS chunks fail (400) at the first row past
    * them.
    */
-  async #splitInput(id: string, chunkSize: number, rows: AsyncIterable<string> | Iterable<string>, what: string): Promise<{ totalRows: number; starts: number[] }> {
+  async #splitInput(
+    id: string,
+    chunkSize: number,
+    rows: AsyncIterable<string> | Iterable<string>,
+    what: string,
+  ): Promise<{ totalRows: number; starts: number[] }> {
     const { maxChunks, maxChunkBytes } = this.#ctx.config.jobs;
     const starts: number[] = [];
     let writer: ObjectWriter | undefined;
@@ -145,7 +163,10 @@ export class JobApi {
         }
         if (!writer) {
           if (starts.length === maxChunks) {
-            throw hearthError('INVALID_REQUEST', `${what} would make more than ${maxChunks} chunks (each at most ${chunkSize} rows and MAX_CHUNK_BYTES, ${maxChunkBytes} bytes); at most ${maxChunks} (MAX_JOB_CHUNKS): use a larger chunkSize`);
+            throw hearthError(
+              'INVALID_REQUEST',
+              `${what} would make more than ${maxChunks} chunks (each at most ${chunkSize} rows and MAX_CHUNK_BYTES, ${maxChunkBytes} bytes); at most ${maxChunks} (MAX_JOB_CHUNKS): use a larger chunkSize`,
+            );
           }
           writer = new ObjectWriter(this.#ctx.store, inputKey(id, starts.length));
           starts.push(total);
@@ -175,7 +196,8 @@ export class JobApi {
 
   async list(opts: { limit?: number; cursor?: string }): Promise<{ jobs: JobStatus[]; nextCursor: string | null }> {
     const limit = opts.limit ?? 20;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw hearthError('INVALID_REQUEST', `"limit": expected a whole number in [1, 1000], got ${shown(opts.limit)}`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      throw hearthError('INVALID_REQUEST', `"limit": expected a whole number in [1, 1000], got ${shown(opts.limit)}`);
     let cursor: { createdAt: number; id: string } | undefined;
     if (opts.cursor !== undefined) {
       // `${createdAt}:${jobId}` as page() makes it; anything else (a repeated parameter arrives as an array) is refused.
@@ -212,7 +234,9 @@ export class JobApi {
 
   /** Deletes the input objects of a job that will never run; a failure is logged, not raised (the caller's error is the answer). */
   async #dropInputs(id: string): Promise<void> {
-    await dropInputs(this.#ctx.store, id).catch((err: unknown) => this.#ctx.log.warn({ err, job: id }, 'the input objects of a refused job were not deleted'));
+    await dropInputs(this.#ctx.store, id).catch((err: unknown) =>
+      this.#ctx.log.warn({ err, job: id }, 'the input objects of a refused job were not deleted'),
+    );
   }
 
   /** The results so far, as JSON Lines in input order: every finished chunk up to the first unfinished one. */
@@ -246,29 +270,39 @@ type CheckedBody = Required<Pick<CreateJobBody, 'model' | 'chunkSize' | 'priorit
 
 /** Checks a job request before anything is read, written or queued; inline rows come back as JSON Lines. */
 function checkCreateBody(body: CreateJobBody, config: Readonly<Config>): CheckedBody {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw hearthError('INVALID_REQUEST', 'body: expected a JSON object { model, input | rows, ... }');
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    throw hearthError('INVALID_REQUEST', 'body: expected a JSON object { model, input | rows, ... }');
   const known = new Set(['model', 'version', 'input', 'rows', 'chunkSize', 'priority', 'callbackUrl']);
   for (const k of Object.keys(body)) if (!known.has(k)) throw hearthError('INVALID_REQUEST', `body: unknown field ${shown(k)}`);
   if (typeof body.model !== 'string' || body.model === '') throw hearthError('INVALID_REQUEST', '"model": expected a model name');
   let version: number | undefined;
   if (body.version !== undefined && body.version !== null) {
     version = typeof body.version === 'string' && /^\d+$/.test(body.version) ? Number(body.version) : body.version;
-    if (!Number.isInteger(version) || version < 1) throw hearthError('INVALID_REQUEST', `"version": expected a positive whole number, got ${shown(body.version)}`);
+    if (!Number.isInteger(version) || version < 1)
+      throw hearthError('INVALID_REQUEST', `"version": expected a positive whole number, got ${shown(body.version)}`);
   }
   const hasInput = body.input !== undefined;
   const hasRows = body.rows !== undefined;
-  if (hasInput === hasRows) throw hearthError('INVALID_REQUEST', 'body: give exactly one of "input" (a dataset key) and "rows" (an array of inference requests)');
-  if (hasInput && typeof body.input !== 'string') throw hearthError('INVALID_REQUEST', '"input": expected a dataset key such as "datasets/name.jsonl"');
-  if (hasRows && (!Array.isArray(body.rows) || body.rows.length === 0)) throw hearthError('INVALID_REQUEST', '"rows": expected a non-empty array of inference requests');
+  if (hasInput === hasRows)
+    throw hearthError('INVALID_REQUEST', 'body: give exactly one of "input" (a dataset key) and "rows" (an array of inference requests)');
+  if (hasInput && typeof body.input !== 'string')
+    throw hearthError('INVALID_REQUEST', '"input": expected a dataset key such as "datasets/name.jsonl"');
+  if (hasRows && (!Array.isArray(body.rows) || body.rows.length === 0))
+    throw hearthError('INVALID_REQUEST', '"rows": expected a non-empty array of inference requests');
   const chunkSize = body.chunkSize ?? DEFAULT_CHUNK;
-  if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK) throw hearthError('INVALID_REQUEST', `"chunkSize": expected a whole number in [1, ${MAX_CHUNK}], got ${shown(body.chunkSize)}`);
+  if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK)
+    throw hearthError('INVALID_REQUEST', `"chunkSize": expected a whole number in [1, ${MAX_CHUNK}], got ${shown(body.chunkSize)}`);
   const priority = body.priority ?? 0;
-  if (!Number.isInteger(priority) || priority < 0 || priority > 9) throw hearthError('INVALID_REQUEST', `"priority": expected a whole number in [0, 9], got ${shown(body.priority)}`);
+  if (!Number.isInteger(priority) || priority < 0 || priority > 9)
+    throw hearthError('INVALID_REQUEST', `"priority": expected a whole number in [0, 9], got ${shown(body.priority)}`);
   if (body.callbackUrl !== undefined) checkCallbackUrl(body.callbackUrl, config.callbacks.allowPrivate);
   if (!hasRows) return { ...body, version, chunkSize, priority };
   const chunks = Math.ceil(body.rows!.length / chunkSize);
   if (chunks > config.jobs.maxChunks) {
-    throw hearthError('INVALID_REQUEST', `"chunkSize": ${body.rows!.length} rows in chunks of ${chunkSize} make ${chunks} chunks; at most ${config.jobs.maxChunks} (MAX_JOB_CHUNKS): use a larger chunkSize`);
+    throw hearthError(
+      'INVALID_REQUEST',
+      `"chunkSize": ${body.rows!.length} rows in chunks of ${chunkSize} make ${chunks} chunks; at most ${config.jobs.maxChunks} (MAX_JOB_CHUNKS): use a larger chunkSize`,
+    );
   }
   return { ...body, version, chunkSize, priority, lines: inlineLines(body.rows!, config) };
 }
@@ -281,16 +315,26 @@ function checkCreateBody(body: CreateJobBody, config: Readonly<Config>): Checked
 function inlineLines(rows: unknown[], config: Readonly<Config>): string[] {
   const { maxInlineRows } = config.jobs;
   const { maxLineBytes, maxRequestBytes } = config.limits;
-  if (rows.length > maxInlineRows) throw hearthError('INVALID_REQUEST', `"rows": ${rows.length} rows; at most ${maxInlineRows} (MAX_INLINE_ROWS): upload a dataset for more`);
+  if (rows.length > maxInlineRows)
+    throw hearthError(
+      'INVALID_REQUEST',
+      `"rows": ${rows.length} rows; at most ${maxInlineRows} (MAX_INLINE_ROWS): upload a dataset for more`,
+    );
   const lines: string[] = new Array<string>(rows.length);
   let total = 0;
   for (let i = 0; i < rows.length; i++) {
-    if (valueDeeperThan(rows[i], MAX_ROW_DEPTH)) throw hearthError('INVALID_REQUEST', `"rows[${i}]": nested deeper than ${MAX_ROW_DEPTH} levels`);
+    if (valueDeeperThan(rows[i], MAX_ROW_DEPTH))
+      throw hearthError('INVALID_REQUEST', `"rows[${i}]": nested deeper than ${MAX_ROW_DEPTH} levels`);
     const line = JSON.stringify(rows[i]) ?? 'null';
     const bytes = Buffer.byteLength(line);
-    if (bytes > maxLineBytes) throw hearthError('INVALID_REQUEST', `"rows[${i}]": ${bytes} bytes as JSON, longer than MAX_LINE_BYTES (${maxLineBytes} bytes)`);
+    if (bytes > maxLineBytes)
+      throw hearthError('INVALID_REQUEST', `"rows[${i}]": ${bytes} bytes as JSON, longer than MAX_LINE_BYTES (${maxLineBytes} bytes)`);
     total += bytes + 1;
-    if (total > maxRequestBytes) throw hearthError('INVALID_REQUEST', `"rows": the rows take more than MAX_REQUEST_BYTES (${maxRequestBytes} bytes) as JSON Lines; upload a dataset for more`);
+    if (total > maxRequestBytes)
+      throw hearthError(
+        'INVALID_REQUEST',
+        `"rows": the rows take more than MAX_REQUEST_BYTES (${maxRequestBytes} bytes) as JSON Lines; upload a dataset for more`,
+      );
     lines[i] = line;
   }
   return lines;

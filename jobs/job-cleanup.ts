@@ -22,7 +22,13 @@ export async function dropUnstarted(parents: Queue, store: ObjectStore, id: stri
   const left = await parent.getDependenciesCount({ unprocessed: true });
   if ((left.unprocessed ?? 0) === 0 && (await parent.getState()) === 'waiting-children') {
     // A chunk may start between the check and the removal; then the parent stays and finalises the job.
-    const removed = await parent.remove({ removeChildren: false }).then(() => true, () => false);
-    if (removed) await dropInputs(store, id).catch((e: unknown) => log.warn({ err: e, job: id }, 'the input objects of a cancelled job were not deleted'));
+    const removed = await parent.remove({ removeChildren: false }).then(
+      () => true,
+      () => false,
+    );
+    if (removed)
+      await dropInputs(store, id).catch((e: unknown) =>
+        log.warn({ err: e, job: id }, 'the input objects of a cancelled job were not deleted'),
+      );
   }
 }

@@ -191,7 +191,12 @@ export class JobRecords {
 
   /** Removes every key of a job (used by tests' cleanup and by purges). */
   async remove(redis: Redis, id: string): Promise<void> {
-    await redis.multi().del(this.key(id), this.#chunksKey(id), this.#callbacksKey(id), this.#startsKey(id)).zrem(this.#indexKey(), id).exec().then(checkMulti);
+    await redis
+      .multi()
+      .del(this.key(id), this.#chunksKey(id), this.#callbacksKey(id), this.#startsKey(id))
+      .zrem(this.#indexKey(), id)
+      .exec()
+      .then(checkMulti);
   }
 }
 

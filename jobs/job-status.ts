@@ -44,7 +44,8 @@ export async function jobStatus(ctx: JobContext, r: Redis, rec: JobRecord, confi
   }
   // Priced like the online requests: the model's configured memory, else what the executor reserves for it.
   let config = configs.get(rec.model);
-  if (!config) configs.set(rec.model, (config = ctx.registry.getServingConfig?.(rec.model).catch(() => undefined) ?? Promise.resolve(undefined)));
+  if (!config)
+    configs.set(rec.model, (config = ctx.registry.getServingConfig?.(rec.model).catch(() => undefined) ?? Promise.resolve(undefined)));
   const configured = (await config)?.memoryMb;
   const memoryMb = configured ?? (rec.sizeBytes !== undefined ? defaultMemoryMb(rec.sizeBytes) : DEFAULT_MEMORY_MB);
   const prices = ctx.config.prices;

@@ -12,7 +12,15 @@ import { CallbackQueue } from './callback-queue.ts';
 import { ChunkWorker } from './chunk-worker.ts';
 import { Finaliser } from './finaliser.ts';
 import { JobApi, type CreateJobBody } from './job-api.ts';
-import { DEFAULT_TUNING, SILENT_LOG, type ChunkData, type JobContext, type JobsLog, type ManifestSource, type WorkerTuning } from './job-context.ts';
+import {
+  DEFAULT_TUNING,
+  SILENT_LOG,
+  type ChunkData,
+  type JobContext,
+  type JobsLog,
+  type ManifestSource,
+  type WorkerTuning,
+} from './job-context.ts';
 import { JobRecords, type JobState } from './job-records.ts';
 import type { JobStatus } from './job-status.ts';
 import type { RowCodec } from './row-codec.ts';
@@ -76,9 +84,18 @@ export class JobsService {
     const t = this.#ctx.tuning;
     if (!t.enabled) return;
     const w = this.#link.openWorkerConnection();
-    const common = { connection: w, prefix: this.#link.prefix, lockDuration: t.lockDuration, stalledInterval: t.stalledInterval, maxStalledCount: t.maxStalledCount };
+    const common = {
+      connection: w,
+      prefix: this.#link.prefix,
+      lockDuration: t.lockDuration,
+      stalledInterval: t.stalledInterval,
+      maxStalledCount: t.maxStalledCount,
+    };
     this.#workers = [
-      new Worker<ChunkData>(CHUNKS, (job, token, signal) => this.#chunks.run(job, token, signal), { ...common, concurrency: t.chunkConcurrency }),
+      new Worker<ChunkData>(CHUNKS, (job, token, signal) => this.#chunks.run(job, token, signal), {
+        ...common,
+        concurrency: t.chunkConcurrency,
+      }),
       new Worker<{ id: string }>(PARENTS, (job) => this.#finaliser.run(job), { ...common, concurrency: 4 }),
       new Worker<{ id: string }>(CALLBACKS, (job) => this.#callbacks.deliver(job), { ...common, concurrency: 4 }),
     ];
@@ -124,8 +141,15 @@ export class JobsService {
     // With Redis away the hand-back cannot happen: give up after a while and leave those chunks to the
     // stalled check of the nodes that remain.
     await this.#chunks.stop(10_000);
-    const graceful = await settleWithin(this.#workers.map((w) => w.close()), 5_000);
-    if (!graceful) await settleWithin(this.#workers.map((w) => w.close(true)), 2_000);
+    const graceful = await settleWithin(
+      this.#workers.map((w) => w.close()),
+      5_000,
+    );
+    if (!graceful)
+      await settleWithin(
+        this.#workers.map((w) => w.close(true)),
+        2_000,
+      );
     await this.#link.close();
     this.#callbacks.close();
   }

@@ -145,7 +145,10 @@ export class RedisLink {
     const outage = isConnectionError(e) || this.#api?.status !== 'ready';
     if (outage && this.#outageLogged) return;
     if (outage) this.#outageLogged = true;
-    this.#log.warn({ err: e, redis: redactUrl(this.#url) }, outage ? 'Redis does not answer: jobs answer 503 JOBS_UNAVAILABLE until it does' : 'jobs Redis error');
+    this.#log.warn(
+      { err: e, redis: redactUrl(this.#url) },
+      outage ? 'Redis does not answer: jobs answer 503 JOBS_UNAVAILABLE until it does' : 'jobs Redis error',
+    );
   }
 
   /** The Redis client for API calls, or 503 JOBS_UNAVAILABLE naming REDIS_URL. */
@@ -154,7 +157,11 @@ export class RedisLink {
     return this.#api!;
   }
   #unavailable(cause?: unknown): Error {
-    return hearthError('JOBS_UNAVAILABLE', `the job queue is unavailable: Redis at REDIS_URL=${redactUrl(this.#url)} does not answer; inference still works`, { cause });
+    return hearthError(
+      'JOBS_UNAVAILABLE',
+      `the job queue is unavailable: Redis at REDIS_URL=${redactUrl(this.#url)} does not answer; inference still works`,
+      { cause },
+    );
   }
   /** Runs a Redis-backed API call; a connection failure mid-call is a 503 too. */
   async call<T>(fn: (r: Redis) => Promise<T>): Promise<T> {
@@ -184,7 +191,9 @@ export class RedisLink {
 
 function isConnectionError(e: unknown): boolean {
   const m = (e as Error)?.message ?? '';
-  return /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|enableOfflineQueue|MaxRetriesPerRequest|Reached the max retries/i.test(m);
+  return /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|enableOfflineQueue|MaxRetriesPerRequest|Reached the max retries/i.test(
+    m,
+  );
 }
 
 /** True when every promise settled within `ms`. */

@@ -22,7 +22,9 @@ export interface RowCodec {
 export type InputValidator = (manifest: Manifest, inputs: readonly Tensor[], requestedOutputs?: readonly string[]) => void;
 
 /** The online path's decoder and checks, so a row fails exactly when the same online request would. */
-export function v2RowCodec(validate: InputValidator = (m, inputs, outputs) => validateInputs(manifestSignature(m), inputs, outputs)): RowCodec {
+export function v2RowCodec(
+  validate: InputValidator = (m, inputs, outputs) => validateInputs(manifestSignature(m), inputs, outputs),
+): RowCodec {
   return {
     decode(text, manifest) {
       // The decoder bounds nesting itself (MAX_JSON_DEPTH), so a row nested thousands deep fails as its own row.

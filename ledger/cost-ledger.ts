@@ -186,7 +186,8 @@ export class CostLedger {
     }
     if (now > this.#storageAt) {
       if (this.#ownsStorage) {
-        for (const [model, bytes] of this.#storage) this.#spread(model, this.#storageAt, now, (ms) => ({ storageGbMonths: ((bytes / GIB) * ms) / MONTH_MS }));
+        for (const [model, bytes] of this.#storage)
+          this.#spread(model, this.#storageAt, now, (ms) => ({ storageGbMonths: ((bytes / GIB) * ms) / MONTH_MS }));
       }
       this.#storageAt = now;
     }
@@ -292,7 +293,11 @@ export class CostLedger {
     };
   }
 
-  #lines(t: LedgerTotals, f: { from?: number; to: number; model?: string } | undefined, now: number): { models: ModelCostLine[]; total: CostLine } {
+  #lines(
+    t: LedgerTotals,
+    f: { from?: number; to: number; model?: string } | undefined,
+    now: number,
+  ): { models: ModelCostLine[]; total: CostLine } {
     const p = this.#prices;
     const models: ModelCostLine[] = [];
     const keys = new Set([...t.keys(), ...this.#storage.keys()]);

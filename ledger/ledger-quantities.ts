@@ -17,13 +17,33 @@ export interface LedgerQuantities {
   peakMemoryMb: number;
 }
 
-export const QUANTITY_KEYS = ['invocations', 'failures', 'billedMs', 'billedMbMs', 'idleMbMs', 'coldStarts', 'coldStartMs', 'storageGbMonths', 'peakMemoryMb'] as const;
+export const QUANTITY_KEYS = [
+  'invocations',
+  'failures',
+  'billedMs',
+  'billedMbMs',
+  'idleMbMs',
+  'coldStarts',
+  'coldStartMs',
+  'storageGbMonths',
+  'peakMemoryMb',
+] as const;
 export type QuantityKey = (typeof QUANTITY_KEYS)[number];
 /** Quantities that merge by maximum rather than by sum. */
 export const MAX_KEYS: ReadonlySet<QuantityKey> = new Set<QuantityKey>(['peakMemoryMb']);
 
 export function emptyQuantities(): LedgerQuantities {
-  return { invocations: 0, failures: 0, billedMs: 0, billedMbMs: 0, idleMbMs: 0, coldStarts: 0, coldStartMs: 0, storageGbMonths: 0, peakMemoryMb: 0 };
+  return {
+    invocations: 0,
+    failures: 0,
+    billedMs: 0,
+    billedMbMs: 0,
+    idleMbMs: 0,
+    coldStarts: 0,
+    coldStartMs: 0,
+    storageGbMonths: 0,
+    peakMemoryMb: 0,
+  };
 }
 
 export function mergeQuantities(into: LedgerQuantities, add: Partial<LedgerQuantities>): LedgerQuantities {

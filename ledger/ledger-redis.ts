@@ -3,7 +3,14 @@
 // (reply lost, connection dropped) is applied at most once. Every node adds to the same hashes.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { MAX_KEYS, QUANTITY_KEYS, emptyQuantities, type LedgerPersistence, type LedgerTotals, type QuantityKey } from './ledger-quantities.ts';
+import {
+  MAX_KEYS,
+  QUANTITY_KEYS,
+  emptyQuantities,
+  type LedgerPersistence,
+  type LedgerTotals,
+  type QuantityKey,
+} from './ledger-quantities.ts';
 
 const APPLY = `
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')

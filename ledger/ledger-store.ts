@@ -2,7 +2,15 @@
 // `ledger/snapshot.json` on each flush. A put is whole-or-nothing, and the file holds totals (not deltas),
 // so a restart resumes from the last snapshot and can only lose the unflushed tail, never count twice.
 import type { Readable } from 'node:stream';
-import { QUANTITY_KEYS, cloneTotals, emptyQuantities, mergeTotals, type LedgerPersistence, type LedgerTotals, type QuantityKey } from './ledger-quantities.ts';
+import {
+  QUANTITY_KEYS,
+  cloneTotals,
+  emptyQuantities,
+  mergeTotals,
+  type LedgerPersistence,
+  type LedgerTotals,
+  type QuantityKey,
+} from './ledger-quantities.ts';
 
 export const LEDGER_SNAPSHOT_KEY = 'ledger/snapshot.json';
 

@@ -94,10 +94,16 @@ export class ArtifactCache implements ArtifactSource {
     // The entry's name is the id of the listed per-file hashes, each of which is checked against the bytes before
     // the entry is used: a manifest claiming another artifact's sha256 gets a 422, not that artifact's folder.
     const problem = filesProblem(manifest.files);
-    if (problem) return Promise.reject(hearthError('MODEL_INVALID', `model "${manifest.name}" version ${manifest.version}: its manifest ${problem}`));
+    if (problem)
+      return Promise.reject(hearthError('MODEL_INVALID', `model "${manifest.name}" version ${manifest.version}: its manifest ${problem}`));
     const key = artifactId(manifest.files);
     if (manifest.sha256 !== key) {
-      return Promise.reject(hearthError('MODEL_INVALID', `model "${manifest.name}" version ${manifest.version}: its manifest's sha256 is not the id of its files`));
+      return Promise.reject(
+        hearthError(
+          'MODEL_INVALID',
+          `model "${manifest.name}" version ${manifest.version}: its manifest's sha256 is not the id of its files`,
+        ),
+      );
     }
     const pending = this.#inflight.get(key);
     if (pending) return pending;
@@ -152,19 +158,27 @@ export class ArtifactCache implements ArtifactSource {
           body = await openFile(manifest, f.path);
         } catch (e) {
           if (isHearthError(e)) throw e;
-          throw hearthError('STORE_UNAVAILABLE', `fetching ${manifest.name}@${manifest.version} file "${f.path}": ${(e as Error).message}`, { cause: e });
+          throw hearthError(
+            'STORE_UNAVAILABLE',
+            `fetching ${manifest.name}@${manifest.version} file "${f.path}": ${(e as Error).message}`,
+            { cause: e },
+          );
         }
         await pipeline(body, tap, createWriteStream(target));
         const digest = hash.digest('hex');
         if (digest !== f.sha256 || size !== f.sizeBytes) {
-          throw hearthError('INTERNAL', `fetching ${manifest.name}@${manifest.version} file "${f.path}": the store returned ${size} bytes with sha256 ${digest}, the manifest says ${f.sizeBytes} bytes with ${f.sha256}`);
+          throw hearthError(
+            'INTERNAL',
+            `fetching ${manifest.name}@${manifest.version} file "${f.path}": the store returned ${size} bytes with sha256 ${digest}, the manifest says ${f.sizeBytes} bytes with ${f.sha256}`,
+          );
         }
         const st = await fs.stat(target);
         verified.set(f.path, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, sha256: digest });
       }
       // The folder is named by what was hashed: the id of the digests just computed.
       const hashed = artifactId([...verified].map(([p, v]) => ({ path: p, sha256: v.sha256 })));
-      if (hashed !== key) throw hearthError('INTERNAL', `fetching ${manifest.name}@${manifest.version}: the files hash to artifact ${hashed}, not ${key}`);
+      if (hashed !== key)
+        throw hearthError('INTERNAL', `fetching ${manifest.name}@${manifest.version}: the files hash to artifact ${hashed}, not ${key}`);
       await fs.rm(dir, { recursive: true, force: true });
       await fs.rename(tmp, dir);
       return verified;

@@ -7,7 +7,14 @@ import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { hearthError } from '../core/index.ts';
-import { checkFolderPrefix, checkObjectKey, ObjectNotFoundError, type ObjectChildren, type ObjectInfo, type ObjectStore } from './object-store.ts';
+import {
+  checkFolderPrefix,
+  checkObjectKey,
+  ObjectNotFoundError,
+  type ObjectChildren,
+  type ObjectInfo,
+  type ObjectStore,
+} from './object-store.ts';
 
 /** Hidden folder for in-flight writes; list() never descends into it and no key may start with it. */
 const TEMP_DIR = '.hearth-tmp';
@@ -133,7 +140,9 @@ export class FsObjectStore implements ObjectStore {
         if (ent.isDirectory()) {
           if (prefix.startsWith(key + '/') || key.startsWith(prefix) || (key + '/').startsWith(prefix)) await walk(key);
         } else if (ent.isFile() && key.startsWith(prefix)) {
-          const st = await fs.stat(path.join(dir, ent.name)).catch((e) => (isMissing(e) ? undefined : Promise.reject(storeError('list', prefix, e))));
+          const st = await fs
+            .stat(path.join(dir, ent.name))
+            .catch((e) => (isMissing(e) ? undefined : Promise.reject(storeError('list', prefix, e))));
           if (st) out.push({ key, sizeBytes: st.size, lastModified: st.mtime });
         }
       }

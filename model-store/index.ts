@@ -18,7 +18,13 @@ export {
   type RegistryOptions,
 } from './registry.ts';
 export { artifactId, checkManifest, MAX_PATH_BYTES, MAX_PATH_DEPTH, MAX_SEGMENT_BYTES } from './manifest-check.ts';
-export { ArtifactCache, type ArtifactSource, type EnsuredArtifact, type OpenArtifactFile, type ArtifactCacheOptions } from './artifact-cache.ts';
+export {
+  ArtifactCache,
+  type ArtifactSource,
+  type EnsuredArtifact,
+  type OpenArtifactFile,
+  type ArtifactCacheOptions,
+} from './artifact-cache.ts';
 export { ModelUploader, type ModelInspector, type UploadBody, type UploaderOptions } from './upload.ts';
 
 /** The backend the config names; call init() on it before use. `timeoutMs`: STORE_TIMEOUT_MS (S3 calls). */

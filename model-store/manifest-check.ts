@@ -55,7 +55,10 @@ export function checkManifest(raw: unknown, at: { name: string; version: number 
 
 /** The error for a version whose manifest cannot be trusted; `problem` completes "its manifest ...". */
 export function brokenVersion(at: { name: string; version: number }, problem: string) {
-  return hearthError('MODEL_INVALID', `model "${at.name}" version ${at.version} is broken: its manifest ${problem}; delete the version and upload it again`);
+  return hearthError(
+    'MODEL_INVALID',
+    `model "${at.name}" version ${at.version} is broken: its manifest ${problem}; delete the version and upload it again`,
+  );
 }
 
 function manifestProblem(raw: unknown, at: { name: string; version: number }): string | undefined {
@@ -67,7 +70,8 @@ function manifestProblem(raw: unknown, at: { name: string; version: number }): s
   const files = filesProblem(m.files);
   if (files) return files;
   const list = m.files as ManifestFile[];
-  if (typeof m.sha256 !== 'string' || m.sha256 !== artifactId(list)) return `has sha256 ${show(m.sha256)}, which is not the id of its files`;
+  if (typeof m.sha256 !== 'string' || m.sha256 !== artifactId(list))
+    return `has sha256 ${show(m.sha256)}, which is not the id of its files`;
   if (m.sizeBytes !== list.reduce((n, f) => n + f.sizeBytes, 0)) return `has sizeBytes ${show(m.sizeBytes)}, not the sum of its files`;
   if (typeof m.createdAt !== 'string') return 'has no createdAt';
   if (m.layout !== undefined && m.layout !== 'files') return `has layout ${show(m.layout)}`;
@@ -93,6 +97,6 @@ function isSafeRelativePath(p: string): boolean {
 
 /** A value for an error message: strings shortened, so a hostile manifest cannot make the message huge. */
 function show(v: unknown): string {
-  const s = typeof v === 'string' ? v : JSON.stringify(v) ?? String(v);
+  const s = typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
   return s.length > 80 ? `${s.slice(0, 80)}…` : s;
 }

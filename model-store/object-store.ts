@@ -57,7 +57,8 @@ export function isNotFound(e: unknown): e is ObjectNotFoundError {
 /** A listChildren prefix: "" (the root) or a valid key followed by "/". */
 export function checkFolderPrefix(prefix: string): string {
   if (prefix === '') return prefix;
-  if (typeof prefix !== 'string' || !prefix.endsWith('/')) throw new TypeError(`folder prefix "${prefix}": expected "" or a key ending in "/"`);
+  if (typeof prefix !== 'string' || !prefix.endsWith('/'))
+    throw new TypeError(`folder prefix "${prefix}": expected "" or a key ending in "/"`);
   checkObjectKey(prefix.slice(0, -1));
   return prefix;
 }

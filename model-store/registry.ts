@@ -58,7 +58,10 @@ const LIST_CONCURRENCY = 8;
 
 export function checkModelName(name: string): string {
   if (typeof name !== 'string' || !MODEL_NAME_PATTERN.test(name)) {
-    throw hearthError('INVALID_NAME', `model name "${shown(name)}": expected ${MODEL_NAME_PATTERN} (lower case letters, digits, ".", "_", "-"; at most 63)`);
+    throw hearthError(
+      'INVALID_NAME',
+      `model name "${shown(name)}": expected ${MODEL_NAME_PATTERN} (lower case letters, digits, ".", "_", "-"; at most 63)`,
+    );
   }
   return name;
 }
@@ -67,7 +70,10 @@ export function checkModelName(name: string): string {
 export function parseVersion(raw: string | number): number {
   const s = String(raw);
   if (!/^[1-9][0-9]{0,15}$/.test(s) || !Number.isSafeInteger(Number(s))) {
-    throw hearthError('INVALID_NAME', `version "${s.length > 40 ? `${s.slice(0, 40)}…` : s}": expected a positive integer up to ${MAX_VERSION}`);
+    throw hearthError(
+      'INVALID_NAME',
+      `version "${s.length > 40 ? `${s.slice(0, 40)}…` : s}": expected a positive integer up to ${MAX_VERSION}`,
+    );
   }
   return Number(s);
 }
@@ -151,7 +157,8 @@ export class ModelRegistry {
     try {
       return await this.#store.get(this.fileKey(manifest, filePath));
     } catch (e) {
-      if (isNotFound(e)) throw hearthError('VERSION_NOT_FOUND', `model "${manifest.name}" version ${manifest.version} has no file "${filePath}"`);
+      if (isNotFound(e))
+        throw hearthError('VERSION_NOT_FOUND', `model "${manifest.name}" version ${manifest.version} has no file "${filePath}"`);
       throw e;
     }
   }
@@ -165,7 +172,10 @@ export class ModelRegistry {
     checkModelName(name);
     if (version !== undefined && (!Number.isSafeInteger(version) || version < 1 || version > MAX_EXPLICIT_VERSION)) {
       // Explicit numbers stop well below MAX_VERSION, so POST, which continues after the highest, always has room.
-      throw hearthError('INVALID_NAME', `version ${version}: an explicit version is a positive integer up to ${MAX_EXPLICIT_VERSION}; higher numbers are left to POST`);
+      throw hearthError(
+        'INVALID_NAME',
+        `version ${version}: an explicit version is a positive integer up to ${MAX_EXPLICIT_VERSION}; higher numbers are left to POST`,
+      );
     }
     return this.#withLock(name, async () => {
       const reserved = this.#reserved.get(name) ?? new Set<number>();
@@ -175,7 +185,8 @@ export class ModelRegistry {
         v = Math.max(0, ...scan.folders, ...reserved) + 1;
       } else {
         v = version;
-        if (scan.visible.includes(v)) throw hearthError('VERSION_EXISTS', `model "${name}" version ${v} already exists; versions are immutable`);
+        if (scan.visible.includes(v))
+          throw hearthError('VERSION_EXISTS', `model "${name}" version ${v} already exists; versions are immutable`);
         if (reserved.has(v)) throw hearthError('VERSION_EXISTS', `model "${name}" version ${v} is being uploaded right now`);
         if (scan.folders.includes(v)) {
           if (this.#clock.now() - (await this.#newestWrite(this.versionPrefix(name, v))) < this.#staleUploadMs) {
@@ -218,7 +229,8 @@ export class ModelRegistry {
         }
         await this.#store.delete(claimKey);
         if (version !== undefined) throw hearthError('VERSION_EXISTS', `model "${name}" version ${v} is being uploaded right now`);
-        if (attempt >= 20) throw hearthError('STORE_UNAVAILABLE', `model "${name}": could not claim a version number after ${attempt + 1} attempts`);
+        if (attempt >= 20)
+          throw hearthError('STORE_UNAVAILABLE', `model "${name}": could not claim a version number after ${attempt + 1} attempts`);
         v++;
         await new Promise((r) => setTimeout(r, Math.random() * 20));
       }
@@ -304,7 +316,9 @@ export class ModelRegistry {
       const m = /^models\/[^/]+\/([1-9][0-9]{0,15})\/$/.exec(f);
       if (m && Number.isSafeInteger(Number(m[1]))) folders.push(Number(m[1]));
     }
-    const visible = await mapLimit(folders, LIST_CONCURRENCY, async (v) => ((await this.#store.stat(this.#manifestKey(name, v))) ? v : undefined));
+    const visible = await mapLimit(folders, LIST_CONCURRENCY, async (v) =>
+      (await this.#store.stat(this.#manifestKey(name, v))) ? v : undefined,
+    );
     return { visible: visible.filter((v): v is number => v !== undefined).sort((a, b) => a - b), folders };
   }
 

@@ -6,7 +6,14 @@ import https from 'node:https';
 import { Readable } from 'node:stream';
 import { Client } from 'minio';
 import { hearthError, isHearthError, type HearthError } from '../core/index.ts';
-import { checkFolderPrefix, checkObjectKey, ObjectNotFoundError, type ObjectChildren, type ObjectInfo, type ObjectStore } from './object-store.ts';
+import {
+  checkFolderPrefix,
+  checkObjectKey,
+  ObjectNotFoundError,
+  type ObjectChildren,
+  type ObjectInfo,
+  type ObjectStore,
+} from './object-store.ts';
 
 export interface S3StoreOptions {
   endpoint: string;
@@ -158,35 +165,41 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async list(prefix: string): Promise<ObjectInfo[]> {
-    const out = await this.#call('list', prefix, () =>
-      new Promise<ObjectInfo[]>((resolve, reject) => {
-        const items: ObjectInfo[] = [];
-        const stream = this.#client.listObjectsV2(this.#bucket, prefix, true);
-        stream.on('data', (it) => {
-          if (it.name) items.push({ key: it.name, sizeBytes: it.size, lastModified: it.lastModified });
-        });
-        stream.on('error', reject);
-        stream.on('end', () => resolve(items));
-      }),
+    const out = await this.#call(
+      'list',
+      prefix,
+      () =>
+        new Promise<ObjectInfo[]>((resolve, reject) => {
+          const items: ObjectInfo[] = [];
+          const stream = this.#client.listObjectsV2(this.#bucket, prefix, true);
+          stream.on('data', (it) => {
+            if (it.name) items.push({ key: it.name, sizeBytes: it.size, lastModified: it.lastModified });
+          });
+          stream.on('error', reject);
+          stream.on('end', () => resolve(items));
+        }),
     );
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   async listChildren(prefix: string): Promise<ObjectChildren> {
     checkFolderPrefix(prefix);
-    const out = await this.#call('list', prefix, () =>
-      new Promise<ObjectChildren>((resolve, reject) => {
-        const objects: ObjectInfo[] = [];
-        const folders: string[] = [];
-        // Not recursive: ListObjectsV2 with delimiter "/", so the server rolls everything deeper into CommonPrefixes.
-        const stream = this.#client.listObjectsV2(this.#bucket, prefix, false);
-        stream.on('data', (it) => {
-          if (it.prefix) folders.push(it.prefix);
-          else if (it.name) objects.push({ key: it.name, sizeBytes: it.size, lastModified: it.lastModified });
-        });
-        stream.on('error', reject);
-        stream.on('end', () => resolve({ objects, folders }));
-      }),
+    const out = await this.#call(
+      'list',
+      prefix,
+      () =>
+        new Promise<ObjectChildren>((resolve, reject) => {
+          const objects: ObjectInfo[] = [];
+          const folders: string[] = [];
+          // Not recursive: ListObjectsV2 with delimiter "/", so the server rolls everything deeper into CommonPrefixes.
+          const stream = this.#client.listObjectsV2(this.#bucket, prefix, false);
+          stream.on('data', (it) => {
+            if (it.prefix) folders.push(it.prefix);
+            else if (it.name) objects.push({ key: it.name, sizeBytes: it.size, lastModified: it.lastModified });
+          });
+          stream.on('error', reject);
+          stream.on('end', () => resolve({ objects, folders }));
+        }),
     );
     out.objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     out.folders.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
@@ -219,9 +232,13 @@ export class S3ObjectStore implements ObjectStore {
   #mapError(op: string, key: string, e: unknown): HearthError {
     const err = e as { code?: string; message?: string };
     const what = isHearthError(e) ? e.message : err?.code ? `${err.code}: ${err.message ?? ''}` : (err?.message ?? String(e));
-    return hearthError('STORE_UNAVAILABLE', `s3 store ${op}${key ? ` "${key}"` : ''} at ${this.#endpoint} (bucket ${this.#bucket}): ${what}`, {
-      cause: e,
-    });
+    return hearthError(
+      'STORE_UNAVAILABLE',
+      `s3 store ${op}${key ? ` "${key}"` : ''} at ${this.#endpoint} (bucket ${this.#bucket}): ${what}`,
+      {
+        cause: e,
+      },
+    );
   }
 }
 

@@ -28,7 +28,11 @@ import type { ModelRegistry } from './registry.ts';
  * Loads a staged model once and reports its signature; throws HearthError MODEL_INVALID for anything unloadable
  * (OVERLOADED when too many wait). `signal` aborts when the client has gone: the inspection may stop.
  */
-export type ModelInspector = (dir: string, format: ModelFormat, signal?: AbortSignal) => Promise<{ inputs: TensorSpec[]; outputs: TensorSpec[] }>;
+export type ModelInspector = (
+  dir: string,
+  format: ModelFormat,
+  signal?: AbortSignal,
+) => Promise<{ inputs: TensorSpec[]; outputs: TensorSpec[] }>;
 
 /** An upload body, by Content-Type. */
 export type UploadBody =
@@ -98,7 +102,13 @@ export class ModelUploader {
    * `declaredBytes` (Content-Length) lets an oversized body be refused before any byte is read. `signal` aborts
    * the upload when the client goes away after its body arrived (during inspection): no manifest is written then.
    */
-  async upload(name: string, version: number | undefined, body: UploadBody, declaredBytes?: number, signal?: AbortSignal): Promise<Manifest> {
+  async upload(
+    name: string,
+    version: number | undefined,
+    body: UploadBody,
+    declaredBytes?: number,
+    signal?: AbortSignal,
+  ): Promise<Manifest> {
     if (declaredBytes !== undefined && declaredBytes > this.#limits.maxBytes) throw tooLarge(this.#limits.maxBytes);
     const reservation = await this.#registry.reserveVersion(name, version);
     const run = new UploadRun(this.#registry, name, reservation.version, path.join(this.#stagingDir, randomUUID()), this.#limits);
@@ -252,7 +262,10 @@ class UploadRun {
       for await (const chunk of inflated) {
         n += chunk.length;
         if (n > accounted) {
-          throw hearthError('MODEL_TOO_LARGE', `the archive unpacks to more bytes than its files and tar framing account for (MAX_MODEL_BYTES is ${maxBytes} bytes)`);
+          throw hearthError(
+            'MODEL_TOO_LARGE',
+            `the archive unpacks to more bytes than its files and tar framing account for (MAX_MODEL_BYTES is ${maxBytes} bytes)`,
+          );
         }
         if (!extract.write(chunk)) await drained(extract);
       }
@@ -271,9 +284,11 @@ class UploadRun {
         accounted += TAR_BYTES_PER_ENTRY;
         const raw = h.name;
         const type = h.type ?? 'file';
-        if (type === 'symlink' || type === 'link') throw hearthError('UNSAFE_ARCHIVE', `archive entry "${show(raw)}" is a ${type}; links are not accepted`);
+        if (type === 'symlink' || type === 'link')
+          throw hearthError('UNSAFE_ARCHIVE', `archive entry "${show(raw)}" is a ${type}; links are not accepted`);
         // Whatever its name (even "." or the top folder): devices, fifos and the rest are refused, never skipped.
-        if (!ACCEPTED_ENTRY_TYPES.has(type)) throw hearthError('UNSAFE_ARCHIVE', `archive entry "${show(raw)}" is a ${show(type)}; only files and folders are accepted`);
+        if (!ACCEPTED_ENTRY_TYPES.has(type))
+          throw hearthError('UNSAFE_ARCHIVE', `archive entry "${show(raw)}" is a ${show(type)}; only files and folders are accepted`);
         const rel = checkUploadPath(raw, 'UNSAFE_ARCHIVE');
         if (first && type === 'directory' && rel !== '' && !rel.includes('/')) strip = rel + '/';
         first = false;
@@ -285,7 +300,8 @@ class UploadRun {
         if (rel === '') throw hearthError('UNSAFE_ARCHIVE', `archive entry "${show(raw)}" is a file named as a folder`);
         let target = rel;
         if (strip !== undefined) {
-          if (!rel.startsWith(strip)) throw hearthError('MODEL_INVALID', `archive entry "${show(raw)}" lies outside the archive's top folder "${show(strip)}"`);
+          if (!rel.startsWith(strip))
+            throw hearthError('MODEL_INVALID', `archive entry "${show(raw)}" lies outside the archive's top folder "${show(strip)}"`);
           target = rel.slice(strip.length);
         }
         this.#claim(target, 'UNSAFE_ARCHIVE');
@@ -309,24 +325,38 @@ class UploadRun {
     if (names.some((n) => n === 'saved_model.pb' || n.endsWith('/saved_model.pb'))) throw hearthError('MODEL_INVALID', CONVERT_HINT);
     if (!names.includes('model.json')) {
       const onnx = names.filter((n) => n.endsWith('.onnx'));
-      if (onnx.length) throw hearthError('MODEL_INVALID', `found ${onnx.slice(0, 10).map(show).join(', ')}: an ONNX model in an archive must be named model.onnx, at the archive root`);
+      if (onnx.length)
+        throw hearthError(
+          'MODEL_INVALID',
+          `found ${onnx.slice(0, 10).map(show).join(', ')}: an ONNX model in an archive must be named model.onnx, at the archive root`,
+        );
       throw hearthError('MODEL_INVALID', `no model.onnx or model.json in the upload (got: ${names.slice(0, 10).map(show).join(', ')})`);
     }
     const jsonBytes = this.#files.get('model.json')!.sizeBytes;
-    if (jsonBytes > MAX_MODEL_JSON_BYTES) throw hearthError('MODEL_INVALID', `model.json is ${jsonBytes} bytes; a TF.js model.json over ${MAX_MODEL_JSON_BYTES} bytes is not accepted`);
+    if (jsonBytes > MAX_MODEL_JSON_BYTES)
+      throw hearthError(
+        'MODEL_INVALID',
+        `model.json is ${jsonBytes} bytes; a TF.js model.json over ${MAX_MODEL_JSON_BYTES} bytes is not accepted`,
+      );
     let json: { format?: unknown; modelTopology?: Record<string, unknown>; weightsManifest?: { paths?: unknown }[] };
     try {
       json = JSON.parse(await fs.readFile(path.join(this.stagingDir, 'model.json'), 'utf8')) as typeof json;
     } catch (e) {
       throw hearthError('MODEL_INVALID', `model.json is not valid JSON: ${(e as Error).message}`);
     }
-    if (!json || typeof json !== 'object' || !json.modelTopology) throw hearthError('MODEL_INVALID', 'model.json has no modelTopology: not a TF.js model');
+    if (!json || typeof json !== 'object' || !json.modelTopology)
+      throw hearthError('MODEL_INVALID', 'model.json has no modelTopology: not a TF.js model');
     let format: ModelFormat;
     if (json.format === 'layers-model') format = 'tfjs-layers';
     else if (json.format === 'graph-model') format = 'tfjs-graph';
     else if ('node' in json.modelTopology) format = 'tfjs-graph';
-    else if ('class_name' in json.modelTopology || 'model_config' in json.modelTopology || 'config' in json.modelTopology) format = 'tfjs-layers';
-    else throw hearthError('MODEL_INVALID', `model.json: cannot tell a layers model from a graph model (format ${JSON.stringify(json.format)})`);
+    else if ('class_name' in json.modelTopology || 'model_config' in json.modelTopology || 'config' in json.modelTopology)
+      format = 'tfjs-layers';
+    else
+      throw hearthError(
+        'MODEL_INVALID',
+        `model.json: cannot tell a layers model from a graph model (format ${JSON.stringify(json.format)})`,
+      );
     const missing: string[] = [];
     for (const group of Array.isArray(json.weightsManifest) ? json.weightsManifest : []) {
       for (const p of Array.isArray(group?.paths) ? group.paths : []) {
@@ -334,7 +364,8 @@ class UploadRun {
         if (!this.#files.has(rel)) missing.push(show(String(p)));
       }
     }
-    if (missing.length) throw hearthError('MODEL_INVALID', `model.json names weight shards that are not in the upload: ${missing.slice(0, 10).join(', ')}`);
+    if (missing.length)
+      throw hearthError('MODEL_INVALID', `model.json names weight shards that are not in the upload: ${missing.slice(0, 10).join(', ')}`);
     await this.#checkWeightBytes(json.weightsManifest);
     return format;
   }
@@ -360,7 +391,10 @@ class UploadRun {
         const name = show(String(w?.name));
         const shape = w?.shape;
         if (!Array.isArray(shape) || shape.length > 64 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-          throw hearthError('MODEL_INVALID', `${where}: weight "${name}" has shape ${show(JSON.stringify(shape) ?? String(shape))}; expected a list of whole numbers >= 0`);
+          throw hearthError(
+            'MODEL_INVALID',
+            `${where}: weight "${name}" has shape ${show(JSON.stringify(shape) ?? String(shape))}; expected a list of whole numbers >= 0`,
+          );
         }
         const elements = (shape as number[]).reduce((a, b) => a * b, 1);
         const dtype = w.quantization?.dtype ?? w.dtype;
@@ -371,22 +405,33 @@ class UploadRun {
           continue;
         }
         const size = typeof dtype === 'string' ? WEIGHT_DTYPE_BYTES[dtype] : undefined;
-        if (size === undefined) throw hearthError('MODEL_INVALID', `${where}: weight "${name}" has dtype ${show(String(dtype))}, which TF.js cannot read`);
+        if (size === undefined)
+          throw hearthError('MODEL_INVALID', `${where}: weight "${name}" has dtype ${show(String(dtype))}, which TF.js cannot read`);
         need += elements * size;
         layout.push(elements * size);
       }
       const shards = (group.paths as unknown[]).map((p) => path.posix.normalize(String(p).replace(/^\.\//, '')));
       const have = shards.reduce((n, rel) => n + (this.#files.get(rel)?.sizeBytes ?? 0), 0);
       if (strings ? have < need : have !== need) {
-        throw hearthError('MODEL_INVALID', `${where}: its shards hold ${have} bytes but its weight specs need ${strings ? 'at least ' : ''}${need} (dtype size × shape)`);
+        throw hearthError(
+          'MODEL_INVALID',
+          `${where}: its shards hold ${have} bytes but its weight specs need ${strings ? 'at least ' : ''}${need} (dtype size × shape)`,
+        );
       }
       if (strings) await this.#walkStringWeights(where, shards, layout, have);
     }
   }
 
   /** Reads the length prefixes of a group's string weights: every string must lie inside the shards, which end with the last weight. */
-  async #walkStringWeights(where: string, shards: string[], layout: (number | { strings: number; name: string })[], have: number): Promise<void> {
-    const reader = new ShardReader(shards.map((rel) => ({ file: path.join(this.stagingDir, ...rel.split('/')), size: this.#files.get(rel)!.sizeBytes })));
+  async #walkStringWeights(
+    where: string,
+    shards: string[],
+    layout: (number | { strings: number; name: string })[],
+    have: number,
+  ): Promise<void> {
+    const reader = new ShardReader(
+      shards.map((rel) => ({ file: path.join(this.stagingDir, ...rel.split('/')), size: this.#files.get(rel)!.sizeBytes })),
+    );
     try {
       let at = 0;
       for (const w of layout) {
@@ -396,7 +441,8 @@ class UploadRun {
         }
         for (let i = 0; i < w.strings; i++) {
           const len = at + 4 <= have ? await reader.uint32At(at) : -1;
-          if (len < 0 || at + 4 + len > have) throw hearthError('MODEL_INVALID', `${where}: string weight "${w.name}" runs past the end of its shards`);
+          if (len < 0 || at + 4 + len > have)
+            throw hearthError('MODEL_INVALID', `${where}: string weight "${w.name}" runs past the end of its shards`);
           at += 4 + len;
         }
       }
@@ -541,7 +587,8 @@ function drained(extract: ReturnType<typeof tar.extract>): Promise<void> {
 function feedError(e: unknown): HearthError {
   if (isHearthError(e)) return e;
   const code = (e as { code?: unknown })?.code;
-  if (typeof code === 'string' && code.startsWith('Z_')) return hearthError('CORRUPT_ARCHIVE', `the body is not valid gzip: ${(e as Error).message}`);
+  if (typeof code === 'string' && code.startsWith('Z_'))
+    return hearthError('CORRUPT_ARCHIVE', `the body is not valid gzip: ${(e as Error).message}`);
   return clientGone(e);
 }
 
@@ -569,7 +616,11 @@ function tooManyFiles(max: number, what = 'files') {
 }
 
 function clientGone(cause?: unknown) {
-  return hearthError('INVALID_REQUEST', 'the upload body broke off before it was complete (the client closed the connection or sent a truncated body)', { cause });
+  return hearthError(
+    'INVALID_REQUEST',
+    'the upload body broke off before it was complete (the client closed the connection or sent a truncated body)',
+    { cause },
+  );
 }
 
 /**
@@ -587,9 +638,11 @@ export function checkUploadPath(raw: string, code: 'UNSAFE_ARCHIVE' | 'INVALID_R
   if (segs.includes('..')) throw hearthError(code, `path "${show(raw)}" climbs out of its folder with ".."`);
   if (segs.length > MAX_PATH_DEPTH) throw hearthError(code, `path "${show(raw)}" is ${segs.length} levels deep; at most ${MAX_PATH_DEPTH}`);
   const long = segs.find((s) => Buffer.byteLength(s) > MAX_SEGMENT_BYTES);
-  if (long !== undefined) throw hearthError(code, `path "${show(raw)}" has a name of ${Buffer.byteLength(long)} bytes; at most ${MAX_SEGMENT_BYTES}`);
+  if (long !== undefined)
+    throw hearthError(code, `path "${show(raw)}" has a name of ${Buffer.byteLength(long)} bytes; at most ${MAX_SEGMENT_BYTES}`);
   const rel = segs.join('/');
-  if (Buffer.byteLength(rel) > MAX_PATH_BYTES) throw hearthError(code, `path "${show(raw)}" is ${Buffer.byteLength(rel)} bytes long; at most ${MAX_PATH_BYTES}`);
+  if (Buffer.byteLength(rel) > MAX_PATH_BYTES)
+    throw hearthError(code, `path "${show(raw)}" is ${Buffer.byteLength(rel)} bytes long; at most ${MAX_PATH_BYTES}`);
   return rel;
 }
 

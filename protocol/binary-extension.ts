@@ -1,6 +1,15 @@
 // The binary tensor extension: tensors whose bytes follow the JSON header (Inference-Header-Content-Length), read
 // into typed arrays and written from them, little-endian; BYTES as 4-byte length prefixes and UTF-8.
-import { datatypeInfo, deferredJson, hearthError, shown, type Datatype, type InputTensor, type Tensor, type TensorData } from '../core/index.ts';
+import {
+  datatypeInfo,
+  deferredJson,
+  hearthError,
+  shown,
+  type Datatype,
+  type InputTensor,
+  type Tensor,
+  type TensorData,
+} from '../core/index.ts';
 import { Scanner, bytesToText, preview } from './json-scanner.ts';
 import { checkDatatype, checkParameters, checkShape, countOf, fmtShape } from './tensor-object.ts';
 import { readDataArray } from './tensor-sinks.ts';
@@ -13,10 +22,18 @@ function readBinaryBytes(b: Uint8Array, start: number, size: number, name: strin
   let p = start;
   const end = start + size;
   while (p < end) {
-    if (p + 4 > end) throw hearthError('INVALID_TENSOR', `input "${shown(name)}": binary BYTES element ${out.length} is cut short (needs a 4-byte length)`);
+    if (p + 4 > end)
+      throw hearthError(
+        'INVALID_TENSOR',
+        `input "${shown(name)}": binary BYTES element ${out.length} is cut short (needs a 4-byte length)`,
+      );
     const len = view.getUint32(p, true);
     p += 4;
-    if (p + len > end) throw hearthError('INVALID_TENSOR', `input "${shown(name)}": binary BYTES element ${out.length} claims ${len} bytes but only ${end - p} remain`);
+    if (p + len > end)
+      throw hearthError(
+        'INVALID_TENSOR',
+        `input "${shown(name)}": binary BYTES element ${out.length} claims ${len} bytes but only ${end - p} remain`,
+      );
     out.push(bytesToText(b, p, p + len));
     p += len;
   }
@@ -73,17 +90,26 @@ export function finishTensors(
     if (binarySize !== undefined) {
       if (raw.hasData) throw hearthError('INVALID_REQUEST', `${kind} "${shown(name)}": has both "data" and binary_data_size`);
       if (!hasBinaryPart) {
-        throw hearthError('INVALID_REQUEST', `${kind} "${shown(name)}": binary_data_size is set but there is no Inference-Header-Content-Length header`);
+        throw hearthError(
+          'INVALID_REQUEST',
+          `${kind} "${shown(name)}": binary_data_size is set but there is no Inference-Header-Content-Length header`,
+        );
       }
       if (cursor + binarySize > b.length) {
-        throw hearthError('INVALID_REQUEST', `${kind} "${shown(name)}": binary_data_size ${binarySize} runs past the end of the body (${b.length - cursor} bytes left)`);
+        throw hearthError(
+          'INVALID_REQUEST',
+          `${kind} "${shown(name)}": binary_data_size ${binarySize} runs past the end of the body (${b.length - cursor} bytes left)`,
+        );
       }
       if (datatype === 'BYTES') {
         data = readBinaryBytes(b, cursor, binarySize, name);
       } else {
         const want = count * datatypeInfo(datatype).byteSize;
         if (binarySize !== want) {
-          throw hearthError('INVALID_TENSOR', `${kind} "${shown(name)}": binary_data_size ${binarySize} does not fit shape ${fmtShape(shape)} of ${datatype} (${want} bytes)`);
+          throw hearthError(
+            'INVALID_TENSOR',
+            `${kind} "${shown(name)}": binary_data_size ${binarySize} does not fit shape ${fmtShape(shape)} of ${datatype} (${want} bytes)`,
+          );
         }
         data = readBinaryFixed(b, cursor, binarySize, datatype);
       }
@@ -94,7 +120,10 @@ export function finishTensors(
       // declaring [1, 1e12] made the instance allocate from the shape and die of the RangeError.
       const most = Math.floor((raw.deferred.json.length - 1) / 2);
       if (count > most) {
-        throw hearthError('INVALID_TENSOR', `${kind} "${shown(name)}": shape ${fmtShape(shape)} needs ${count} elements, but its data array of ${raw.deferred.json.length} bytes holds at most ${most}`);
+        throw hearthError(
+          'INVALID_TENSOR',
+          `${kind} "${shown(name)}": shape ${fmtShape(shape)} needs ${count} elements, but its data array of ${raw.deferred.json.length} bytes holds at most ${most}`,
+        );
       }
       tensors.push(deferredJson(name, datatype, shape, raw.deferred.json, count, raw.deferred.at));
       if (params) {
@@ -119,7 +148,10 @@ export function finishTensors(
     }
   }
   if (cursor !== b.length) {
-    throw hearthError('INVALID_REQUEST', `the body has ${b.length - cursor} bytes after the last binary ${kind}; binary_data_size values must add up to the binary part`);
+    throw hearthError(
+      'INVALID_REQUEST',
+      `the body has ${b.length - cursor} bytes after the last binary ${kind}; binary_data_size values must add up to the binary part`,
+    );
   }
   return parameters ? { tensors, parameters } : { tensors };
 }

@@ -2,9 +2,16 @@
 // decodes infer requests and encodes responses (JSON and the binary tensor extension); the client side encodes
 // requests and decodes responses, for tests, benchmarks and the SDK; validate.ts checks inputs against a model.
 export {
-  MAX_JSON_DEPTH, MAX_TENSOR_RANK,
-  type V2Parameters, type RequestedOutput, type DecodedInferRequest, type DecodeOptions, type ScanOptions,
-  type ScannedInferRequest, type EncodeResponseInput, type EncodedResponse,
+  MAX_JSON_DEPTH,
+  MAX_TENSOR_RANK,
+  type V2Parameters,
+  type RequestedOutput,
+  type DecodedInferRequest,
+  type DecodeOptions,
+  type ScanOptions,
+  type ScannedInferRequest,
+  type EncodeResponseInput,
+  type EncodedResponse,
 } from './types.ts';
 export { decodeInferRequest, scanInferRequest, decodeDeferredJson, tensorFromJson } from './request-decode.ts';
 export { fmtShape } from './tensor-object.ts';

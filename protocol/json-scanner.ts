@@ -26,14 +26,20 @@ export function describeByte(c: number | undefined): string {
   return `byte 0x${c.toString(16).padStart(2, '0')}`;
 }
 
-export const POW10 = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
+export const POW10 = [
+  1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
 
 export const TWO32 = 4294967296;
 
 /** Integer ranges of the non-BigInt integer datatypes. */
 export const INT_RANGE: Partial<Record<Datatype, [number, number]>> = {
-  UINT8: [0, 255], UINT16: [0, 65535], UINT32: [0, 4294967295],
-  INT8: [-128, 127], INT16: [-32768, 32767], INT32: [-2147483648, 2147483647],
+  UINT8: [0, 255],
+  UINT16: [0, 65535],
+  UINT32: [0, 4294967295],
+  INT8: [-128, 127],
+  INT16: [-32768, 32767],
+  INT32: [-2147483648, 2147483647],
   BOOL: [0, 1],
 };
 
@@ -78,7 +84,8 @@ export class Scanner {
 
   expect(c: number): void {
     this.ws();
-    if (this.b[this.pos] !== c || this.pos >= this.end) this.fail(`expected '${String.fromCharCode(c)}', found ${describeByte(this.peek())}`);
+    if (this.b[this.pos] !== c || this.pos >= this.end)
+      this.fail(`expected '${String.fromCharCode(c)}', found ${describeByte(this.peek())}`);
     this.pos++;
   }
 

@@ -3,11 +3,26 @@
 import { hearthError, shown, type Datatype, type Tensor, type TensorData } from '../core/index.ts';
 import { finishTensors } from './binary-extension.ts';
 import { Scanner, describeByte, preview, toBytes } from './json-scanner.ts';
-import { checkDatatype, checkOutputs, checkParameters, checkShape, countOf, fmtShape, once, readInput, readParameters } from './tensor-object.ts';
+import {
+  checkDatatype,
+  checkOutputs,
+  checkParameters,
+  checkShape,
+  countOf,
+  fmtShape,
+  once,
+  readInput,
+  readParameters,
+} from './tensor-object.ts';
 import { readDataArray } from './tensor-sinks.ts';
 import { type DecodeOptions, type DecodedInferRequest, type RawInput, type ScanOptions, type ScannedInferRequest } from './types.ts';
 
-const REQUEST_MEMBERS: Readonly<Record<string, number>> = Object.assign(Object.create(null) as Record<string, number>, { inputs: 1, id: 2, parameters: 4, outputs: 8 });
+const REQUEST_MEMBERS: Readonly<Record<string, number>> = Object.assign(Object.create(null) as Record<string, number>, {
+  inputs: 1,
+  id: 2,
+  parameters: 4,
+  outputs: 8,
+});
 
 /**
  * Decodes a V2 infer request body: JSON, or (with `headerLength`) the binary tensor extension's JSON header
@@ -35,7 +50,8 @@ export function decodeDeferredJson(json: Uint8Array, at: number, datatype: Datat
   const count = countOf(shape, name);
   const data = readDataArray(new Scanner(json, 0, json.length, at), datatype, count, name);
   // The same message as an eagerly decoded input's (finishTensors).
-  if (data.length !== count) throw hearthError('INVALID_TENSOR', `input "${shown(name)}": shape ${fmtShape(shape)} needs ${count} elements, got ${data.length}`);
+  if (data.length !== count)
+    throw hearthError('INVALID_TENSOR', `input "${shown(name)}": shape ${fmtShape(shape)} needs ${count} elements, got ${data.length}`);
   return data;
 }
 
@@ -75,7 +91,10 @@ function scan(body: Uint8Array | string, opts: DecodeOptions, deferAbove: number
         break;
       }
       case 'parameters':
-        req.parameters = checkParameters(readParameters(s, () => 'the request'), () => 'request');
+        req.parameters = checkParameters(
+          readParameters(s, () => 'the request'),
+          () => 'request',
+        );
         break;
       case 'outputs':
         outputs = s.readAny();

@@ -7,7 +7,8 @@ import { MAX_TENSOR_RANK, type RawInput, type RequestedOutput, type V2Parameters
 
 /** `where` names the owner in a refusal; a function, so the hot path builds no message. */
 export function checkParameters(v: unknown, where: () => string): V2Parameters {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw hearthError('INVALID_REQUEST', `${where()}: "parameters" must be an object`);
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    throw hearthError('INVALID_REQUEST', `${where()}: "parameters" must be an object`);
   for (const [k, x] of Object.entries(v)) {
     if (typeof x !== 'string' && typeof x !== 'number' && typeof x !== 'boolean') {
       throw hearthError('INVALID_REQUEST', `${where()}: parameter "${shown(k)}" must be a string, number or boolean`);
@@ -18,7 +19,10 @@ export function checkParameters(v: unknown, where: () => string): V2Parameters {
 
 export function checkShape(v: unknown, name: string): number[] {
   if (!Array.isArray(v) || v.length > MAX_TENSOR_RANK || !v.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    throw hearthError('INVALID_TENSOR', `input "${shown(name)}": "shape" must be an array of at most ${MAX_TENSOR_RANK} non-negative integers, got ${preview(v)}`);
+    throw hearthError(
+      'INVALID_TENSOR',
+      `input "${shown(name)}": "shape" must be an array of at most ${MAX_TENSOR_RANK} non-negative integers, got ${preview(v)}`,
+    );
   }
   return v as number[];
 }
@@ -30,13 +34,20 @@ export function checkShape(v: unknown, name: string): number[] {
 export function countOf(shape: readonly number[], name: string, kind: 'input' | 'output' = 'input'): number {
   const n = elementCount(shape);
   if (!Number.isSafeInteger(n)) {
-    throw hearthError('INVALID_TENSOR', `${kind} "${shown(name)}": shape ${fmtShape(shape)} has more elements than ${Number.MAX_SAFE_INTEGER} (2^53 - 1)`);
+    throw hearthError(
+      'INVALID_TENSOR',
+      `${kind} "${shown(name)}": shape ${fmtShape(shape)} has more elements than ${Number.MAX_SAFE_INTEGER} (2^53 - 1)`,
+    );
   }
   return n;
 }
 
 export function checkDatatype(v: unknown, name: string): Datatype {
-  if (!isDatatype(v)) throw hearthError('INVALID_TENSOR', `input "${shown(name)}": datatype ${preview(v)} is not a V2 datatype (BOOL, UINT8..UINT64, INT8..INT64, FP16, FP32, FP64, BYTES)`);
+  if (!isDatatype(v))
+    throw hearthError(
+      'INVALID_TENSOR',
+      `input "${shown(name)}": datatype ${preview(v)} is not a V2 datatype (BOOL, UINT8..UINT64, INT8..INT64, FP16, FP32, FP64, BYTES)`,
+    );
   return v;
 }
 
@@ -93,12 +104,19 @@ function flatArrayEnd(s: Scanner, minBytes: number): number {
  * to the reader, and last-wins read wrongly here: a second "datatype" after "data" relabelled data already decoded
  * as another type, and a second "inputs" array was added to the first. Duplicates are refused, naming the member.
  */
-const TENSOR_MEMBERS: Readonly<Record<string, number>> = Object.assign(Object.create(null) as Record<string, number>, { name: 1, shape: 2, datatype: 4, parameters: 8, data: 16 });
+const TENSOR_MEMBERS: Readonly<Record<string, number>> = Object.assign(Object.create(null) as Record<string, number>, {
+  name: 1,
+  shape: 2,
+  datatype: 4,
+  parameters: 8,
+  data: 16,
+});
 
 /** `seen` with `key`'s bit set; refuses a member already seen. Members Hearth does not read are not tracked. */
 export function once(members: Readonly<Record<string, number>>, seen: number, key: string, index: number): number {
   const bit = members[key] ?? 0;
-  if (seen & bit) throw hearthError('INVALID_REQUEST', `${index < 0 ? 'the request' : `inputs[${index}]`}: "${key}" is given more than once`);
+  if (seen & bit)
+    throw hearthError('INVALID_REQUEST', `${index < 0 ? 'the request' : `inputs[${index}]`}: "${key}" is given more than once`);
   return seen | bit;
 }
 

@@ -2,7 +2,26 @@
 // checked for range and kind, with fast paths for flat float arrays.
 import { datatypeInfo, hearthError, shown, type Datatype, type TensorData } from '../core/index.ts';
 import { floatToHalfBits } from './fp16.ts';
-import { APPROX_EPS, INT64_MAX, INT64_MIN, INT_RANGE, LeafError, type NumberInfo, POW10, Scanner, TWO32, UINT64_MAX, describeByte, isWs, matchWord, nonFiniteFromString, numberText, preview, readNumber, tooDeep } from './json-scanner.ts';
+import {
+  APPROX_EPS,
+  INT64_MAX,
+  INT64_MIN,
+  INT_RANGE,
+  LeafError,
+  type NumberInfo,
+  POW10,
+  Scanner,
+  TWO32,
+  UINT64_MAX,
+  describeByte,
+  isWs,
+  matchWord,
+  nonFiniteFromString,
+  numberText,
+  preview,
+  readNumber,
+  tooDeep,
+} from './json-scanner.ts';
 import { MAX_JSON_DEPTH } from './types.ts';
 
 /** A growable output for the leaves of one `data` array, typed by datatype. */
@@ -51,7 +70,9 @@ function floatSink(dt: 'FP16' | 'FP32' | 'FP64', capacity: number): LeafSink {
   return sink;
 }
 
-function grow<T extends Float32Array | Float64Array | Uint8Array | Uint16Array | Uint32Array | Int8Array | Int16Array | Int32Array>(a: T): T {
+function grow<T extends Float32Array | Float64Array | Uint8Array | Uint16Array | Uint32Array | Int8Array | Int16Array | Int32Array>(
+  a: T,
+): T {
   const bigger = new (a.constructor as new (n: number) => T)(Math.max(16, a.length * 2));
   bigger.set(a);
   return bigger;
@@ -70,7 +91,8 @@ function smallIntSink(dt: Datatype, capacity: number): LeafSink {
       let v: number;
       if ((c >= 0x30 && c <= 0x39) || c === 0x2d) {
         v = readNumber(s, num);
-        if (!Number.isInteger(v)) throw new LeafError(`element ${sink.count} is ${v}, expected ${isBool ? 'true, false, 0 or 1' : 'an integer'}`);
+        if (!Number.isInteger(v))
+          throw new LeafError(`element ${sink.count} is ${v}, expected ${isBool ? 'true, false, 0 or 1' : 'an integer'}`);
       } else if (isBool && c === 0x74 && matchWord(s, 'true')) {
         v = 1;
       } else if (isBool && c === 0x66 && matchWord(s, 'false')) {

@@ -1,7 +1,16 @@
 // The one check of inference inputs against a model's signature, before any work is queued or run. The gateway
 // and the job workers call validateInputs with the version's manifest; the executor calls checkTensorData on
 // every request it admits; the runtimes inside an instance call validateInputs with their session's signature.
-import { datatypeInfo, elementCount, hearthError, isDeferred, shown, type InputTensor, type Manifest, type TensorSpec } from '../core/index.ts';
+import {
+  datatypeInfo,
+  elementCount,
+  hearthError,
+  isDeferred,
+  shown,
+  type InputTensor,
+  type Manifest,
+  type TensorSpec,
+} from '../core/index.ts';
 import { fmtShape } from './tensor-object.ts';
 
 /** What inputs are checked against: a manifest, or a loaded session's signature. */
@@ -62,7 +71,11 @@ export function checkOutputNames(sig: Signature, requested: readonly string[] | 
   const known = new Set(sig.outputs.map((o) => o.name));
   const seen = new Set<string>();
   for (const name of requested) {
-    if (!known.has(name)) throw hearthError('INVALID_REQUEST', `output "${shown(name)}": not an output of ${sig.label ?? 'the model'}; expected ${names(sig.outputs)}`);
+    if (!known.has(name))
+      throw hearthError(
+        'INVALID_REQUEST',
+        `output "${shown(name)}": not an output of ${sig.label ?? 'the model'}; expected ${names(sig.outputs)}`,
+      );
     if (seen.has(name)) throw hearthError('INVALID_REQUEST', `output "${shown(name)}": requested more than once`);
     seen.add(name);
   }
@@ -87,7 +100,10 @@ export function checkTensorData(t: InputTensor): void {
   if (isDeferred(t)) {
     for (const p of t.data.parts) {
       if (p.json && !(p.count <= (p.json.length - 1) / 2)) {
-        throw hearthError('INVALID_TENSOR', `${what}: shape ${fmtShape(p.shape)} needs ${p.count} elements, but its data array of ${p.json.length} bytes cannot hold them`);
+        throw hearthError(
+          'INVALID_TENSOR',
+          `${what}: shape ${fmtShape(p.shape)} needs ${p.count} elements, but its data array of ${p.json.length} bytes cannot hold them`,
+        );
       }
     }
     return;
@@ -95,7 +111,10 @@ export function checkTensorData(t: InputTensor): void {
   if (t.datatype === 'BYTES') {
     if (!Array.isArray(t.data)) throw hearthError('INVALID_TENSOR', `${what}: BYTES data must be an array of strings`);
   } else if (!(t.data instanceof info.array!)) {
-    throw hearthError('INVALID_TENSOR', `${what}: ${t.datatype} data must be a ${info.array!.name}, got ${(t.data as object | undefined)?.constructor?.name ?? typeof t.data}`);
+    throw hearthError(
+      'INVALID_TENSOR',
+      `${what}: ${t.datatype} data must be a ${info.array!.name}, got ${(t.data as object | undefined)?.constructor?.name ?? typeof t.data}`,
+    );
   }
   const want = elementCount(t.shape);
   if (t.data.length === want) return;

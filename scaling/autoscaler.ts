@@ -2,7 +2,15 @@
 // with Knative KPA's stable and panic windows, the model's keep-alive policy for the last instance, and the
 // node's CPU and memory budget. It drives pools only through the small PoolControl seam, so the same code runs
 // the real executor and the trace simulation (scaling/simulated-pools.ts).
-import { ColdStartCounter, type Clock, type Config, type ExecutorObserver, type InstanceState, type ModelConfig, type SchedulingStrategy } from '../core/index.ts';
+import {
+  ColdStartCounter,
+  type Clock,
+  type Config,
+  type ExecutorObserver,
+  type InstanceState,
+  type ModelConfig,
+  type SchedulingStrategy,
+} from '../core/index.ts';
 import type { StuckRun } from '../executor/index.ts';
 import { KeepAliveTracker, type KeepAliveDecision } from './keep-alive.ts';
 import { RateWindow } from './rate-window.ts';
@@ -139,8 +147,16 @@ class PoolState {
   coldRequests = 0;
   latencies: number[] = [];
   latencyNext = 0;
-  constructor(now: number, config: Readonly<ModelConfig> | undefined, o: Required<Omit<AutoscalerOptions, 'clock' | 'control' | 'onError'>>) {
-    this.rate = new RateWindow({ stableWindowMs: o.stableWindowMs, panicWindowMs: o.panicWindowMs, bucketMs: Math.min(1000, o.panicWindowMs / 2) });
+  constructor(
+    now: number,
+    config: Readonly<ModelConfig> | undefined,
+    o: Required<Omit<AutoscalerOptions, 'clock' | 'control' | 'onError'>>,
+  ) {
+    this.rate = new RateWindow({
+      stableWindowMs: o.stableWindowMs,
+      panicWindowMs: o.panicWindowMs,
+      bucketMs: Math.min(1000, o.panicWindowMs / 2),
+    });
     this.cost = new RunCost({ decayMs: o.panicWindowMs });
     this.keepAlive = new KeepAliveTracker(config?.keepAlive ?? { kind: 'fixed', idleMs: 600_000 });
     this.firstSeenAt = now;
@@ -334,7 +350,11 @@ export class Autoscaler {
     return busy ? 0 : Math.max(0, now - (s.lastDoneAt ?? s.firstSeenAt));
   }
 
-  #plan(p: PoolStatus, now: number, node: NodeBudget): { target: number; current: number; belowMin: boolean; panicking: boolean; coldNow: boolean } {
+  #plan(
+    p: PoolStatus,
+    now: number,
+    node: NodeBudget,
+  ): { target: number; current: number; belowMin: boolean; panicking: boolean; coldNow: boolean } {
     const s = this.#state(p.name, p.version, p.config, now);
     s.keepAlive.setPolicy(p.config.keepAlive);
     const o = this.#o;

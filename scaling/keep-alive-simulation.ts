@@ -1,7 +1,15 @@
 // Replays an invocation trace in simulated time through the real Autoscaler and keep-alive policies and a cost meter
 // (the caller's: the ledger's CostLedger), with SimulatedPools standing in for the executor (no worker threads). For
 // the keep-alive benchmark: the same trace under several policies gives each one's cold-start rate, idle GB-s and bill.
-import { ManualClock, defaultModelConfig, fanOutObserver, type Clock, type ExecutorObserver, type KeepAlivePolicy, type ModelConfig } from '../core/index.ts';
+import {
+  ManualClock,
+  defaultModelConfig,
+  fanOutObserver,
+  type Clock,
+  type ExecutorObserver,
+  type KeepAlivePolicy,
+  type ModelConfig,
+} from '../core/index.ts';
 import { Autoscaler, type AutoscalerOptions } from './autoscaler.ts';
 import { SimulatedPools } from './simulated-pools.ts';
 
@@ -11,7 +19,14 @@ import { SimulatedPools } from './simulated-pools.ts';
  */
 export interface SimulationMeter {
   readonly observer: ExecutorObserver;
-  totals(): readonly { name: string; version: number; idleGbSeconds: number; computeGbSeconds: number; totalCost: number; alwaysOn: { cost: number } }[];
+  totals(): readonly {
+    name: string;
+    version: number;
+    idleGbSeconds: number;
+    computeGbSeconds: number;
+    totalCost: number;
+    alwaysOn: { cost: number };
+  }[];
 }
 
 export interface SimulatedFunction {
@@ -69,7 +84,14 @@ export function simulateKeepAlive(o: KeepAliveSimulationOptions): KeepAliveSimul
   for (const fn of o.functions) {
     const keepAlive = typeof o.keepAlive === 'function' ? o.keepAlive(fn) : o.keepAlive;
     const config: ModelConfig = { ...defaultModelConfig(), maxInstances: 64, ...fn.config, keepAlive };
-    pools.addModel({ name: fn.name, version: fn.version ?? 1, config, memoryMb: fn.memoryMb, coldStartMs: fn.coldStartMs, serviceMs: fn.serviceMs });
+    pools.addModel({
+      name: fn.name,
+      version: fn.version ?? 1,
+      config,
+      memoryMb: fn.memoryMb,
+      coldStartMs: fn.coldStartMs,
+      serviceMs: fn.serviceMs,
+    });
   }
   const autoscaler = new Autoscaler({ clock, control: pools, ...o.autoscaler });
   const ledger = o.meter(clock);

@@ -148,8 +148,15 @@ export function decideHistogram(p: HistogramPolicy, h: IdleTimeHistogram): KeepA
   const outOfRange = h.outOfRange;
   const cv = h.cv();
   const stats = { samples, outOfRange, cv: Math.round(cv * 1000) / 1000 };
-  const fallback = (reason: string): KeepAliveDecision => ({ policy: 'histogram-fallback', prewarmMs: 0, keepAliveMs: p.fallbackIdleMs, ...stats, reason });
-  if (samples + outOfRange < p.minSamples) return fallback(`${samples + outOfRange} idle-time samples, fewer than minSamples ${p.minSamples}`);
+  const fallback = (reason: string): KeepAliveDecision => ({
+    policy: 'histogram-fallback',
+    prewarmMs: 0,
+    keepAliveMs: p.fallbackIdleMs,
+    ...stats,
+    reason,
+  });
+  if (samples + outOfRange < p.minSamples)
+    return fallback(`${samples + outOfRange} idle-time samples, fewer than minSamples ${p.minSamples}`);
   if (outOfRange / (samples + outOfRange) >= HISTOGRAM_MAX_OUT_OF_RANGE) {
     return fallback(`${outOfRange} of ${samples + outOfRange} idle times exceed rangeMs ${p.rangeMs}`);
   }

@@ -26,10 +26,15 @@ export class RateWindow {
     this.stableWindowMs = opts.stableWindowMs ?? 60_000;
     this.panicWindowMs = opts.panicWindowMs ?? 6_000;
     this.bucketMs = opts.bucketMs ?? 1_000;
-    for (const [k, v] of [['stableWindowMs', this.stableWindowMs], ['panicWindowMs', this.panicWindowMs], ['bucketMs', this.bucketMs]] as const) {
+    for (const [k, v] of [
+      ['stableWindowMs', this.stableWindowMs],
+      ['panicWindowMs', this.panicWindowMs],
+      ['bucketMs', this.bucketMs],
+    ] as const) {
       if (!Number.isFinite(v) || v <= 0) throw new RangeError(`${k}: expected a positive number, got ${v}`);
     }
-    if (this.panicWindowMs > this.stableWindowMs) throw new RangeError(`panicWindowMs: ${this.panicWindowMs} exceeds stableWindowMs ${this.stableWindowMs}`);
+    if (this.panicWindowMs > this.stableWindowMs)
+      throw new RangeError(`panicWindowMs: ${this.panicWindowMs} exceeds stableWindowMs ${this.stableWindowMs}`);
   }
 
   /** Records `count` arrivals at clock time `at`. */

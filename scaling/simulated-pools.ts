@@ -89,7 +89,9 @@ export class SimulatedPools implements PoolControl {
     const now = this.#clock.now();
     this.#observer.onRequestQueued?.({ name, version, at: now });
     const req: SimRequest = { arrivedAt: now, cold: false, onDone };
-    const free = [...pool.instances.values()].find((i) => (i.state === 'idle' || i.state === 'busy') && i.inflight < pool.model.config.concurrency);
+    const free = [...pool.instances.values()].find(
+      (i) => (i.state === 'idle' || i.state === 'busy') && i.inflight < pool.model.config.concurrency,
+    );
     if (free) return this.#run(pool, free, req);
     const c = pool.model.config.concurrency;
     const starting = [...pool.instances.values()].find((i) => i.state === 'starting' && i.waiting.length < c);
@@ -125,7 +127,12 @@ export class SimulatedPools implements PoolControl {
       version: p.model.version,
       config: p.model.config,
       memoryMb: p.model.memoryMb,
-      instances: [...p.instances.values()].map((i): PoolInstanceView => ({ id: i.id, state: i.state, lastUsedAt: i.lastUsedAt, createdAt: i.startedAt })),
+      instances: [...p.instances.values()].map((i): PoolInstanceView => ({
+        id: i.id,
+        state: i.state,
+        lastUsedAt: i.lastUsedAt,
+        createdAt: i.startedAt,
+      })),
       queued: p.queue.length,
     }));
   }
@@ -163,12 +170,28 @@ export class SimulatedPools implements PoolControl {
   #emit(pool: SimPool, inst: SimInstance, to: InstanceState | 'gone', from: InstanceState | 'none' = inst.state): void {
     if (to !== 'gone') inst.state = to;
     const m = pool.model;
-    this.#observer.onInstanceState?.({ name: m.name, version: m.version, instanceId: inst.id, from, to, memoryMb: m.memoryMb, at: this.#clock.now() });
+    this.#observer.onInstanceState?.({
+      name: m.name,
+      version: m.version,
+      instanceId: inst.id,
+      from,
+      to,
+      memoryMb: m.memoryMb,
+      at: this.#clock.now(),
+    });
   }
 
   #start(pool: SimPool): SimInstance {
     const now = this.#clock.now();
-    const inst: SimInstance = { id: `sim-${++this.#seq}`, state: 'starting', inflight: 0, startedAt: now, lastUsedAt: now, ran: false, waiting: [] };
+    const inst: SimInstance = {
+      id: `sim-${++this.#seq}`,
+      state: 'starting',
+      inflight: 0,
+      startedAt: now,
+      lastUsedAt: now,
+      ran: false,
+      waiting: [],
+    };
     pool.instances.set(inst.id, inst);
     this.#emit(pool, inst, 'starting', 'none');
     this.#clock.setTimeout(() => {
@@ -216,7 +239,14 @@ export class SimulatedPools implements PoolControl {
         coldStartMs: req.cold && firstRun ? at - inst.startedAt : undefined,
         at,
       });
-      req.onDone?.({ name: m.name, version: m.version, arrivedAt: req.arrivedAt, doneAt: at, coldStart: req.cold, queueMs: start - req.arrivedAt });
+      req.onDone?.({
+        name: m.name,
+        version: m.version,
+        arrivedAt: req.arrivedAt,
+        doneAt: at,
+        coldStart: req.cold,
+        queueMs: start - req.arrivedAt,
+      });
       if (pool.instances.get(inst.id) !== inst) return;
       this.#drain(pool, inst);
       if (inst.inflight === 0 && inst.state === 'busy') this.#emit(pool, inst, 'idle');

@@ -6,7 +6,21 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SOURCES = ['main.ts', 'core', 'protocol', 'model-store', 'functions', 'executor', 'scaling', 'ledger', 'jobs', 'gateway', 'tsconfig.json', 'tsconfig.build.json', 'package.json'];
+const SOURCES = [
+  'main.ts',
+  'core',
+  'protocol',
+  'model-store',
+  'functions',
+  'executor',
+  'scaling',
+  'ledger',
+  'jobs',
+  'gateway',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  'package.json',
+];
 const STAMP = path.join(root, 'dist', '.built');
 
 function newestMtime(p) {
@@ -39,7 +53,11 @@ export function ensureBuild({ quiet = false, force = false } = {}) {
   // A clean output: files of removed or renamed sources must not linger in dist/.
   fs.rmSync(path.join(root, 'dist'), { recursive: true, force: true });
   const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-  const r = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json')], { cwd: root, stdio: quiet ? 'pipe' : 'inherit', encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json')], {
+    cwd: root,
+    stdio: quiet ? 'pipe' : 'inherit',
+    encoding: 'utf8',
+  });
   if (!fs.existsSync(path.join(root, 'dist', 'main.js'))) {
     throw new Error(`the build wrote no dist/main.js (tsc exit ${r.status})\n${r.stdout ?? ''}${r.stderr ?? ''}`);
   }

@@ -19,10 +19,17 @@ const manifest = await sileroFileManifest();
 const inputs = sileroQuietFrame;
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-coldwarm-'));
 const config = loadConfig({ DATA_DIR: tmp, EXECUTOR_PREWARM_WORKERS: '1' });
-const cache = new ArtifactCache({ dir: config.cacheDir, maxBytes: config.cacheMaxBytes, openFile: async () => createReadStream(modelPath) });
+const cache = new ArtifactCache({
+  dir: config.cacheDir,
+  maxBytes: config.cacheMaxBytes,
+  openFile: async () => createReadStream(modelPath),
+});
 const executor = createExecutor({ config, clock: systemClock, artifacts: cache, getConfig: async () => defaultModelConfig() });
 await executor.prewarmed();
-const fmt = (o: object) => Object.entries(o).map(([k, v]) => `${k}=${typeof v === 'number' ? v.toFixed(2) : v}`).join(' ');
+const fmt = (o: object) =>
+  Object.entries(o)
+    .map(([k, v]) => `${k}=${typeof v === 'number' ? v.toFixed(2) : v}`)
+    .join(' ');
 for (const label of ['cold (store)', 'cold (cache)']) {
   const t0 = performance.now();
   const r = await executor.infer({ manifest, inputs: inputs() });
@@ -47,7 +54,9 @@ for (let round = 0; round < 2; round++) {
     await session.run(feeds());
     direct.push(performance.now() - t1);
   }
-  console.log(`warm round ${round}: executor.infer p50=${pct(viaExec, 0.5).toFixed(3)} p99=${pct(viaExec, 0.99).toFixed(3)} ms (computeMs p50 ${pct(compute, 0.5).toFixed(3)}); direct session.run p50=${pct(direct, 0.5).toFixed(3)} p99=${pct(direct, 0.99).toFixed(3)} ms; ratio p50 ${(pct(viaExec, 0.5) / pct(direct, 0.5)).toFixed(2)}x`);
+  console.log(
+    `warm round ${round}: executor.infer p50=${pct(viaExec, 0.5).toFixed(3)} p99=${pct(viaExec, 0.99).toFixed(3)} ms (computeMs p50 ${pct(compute, 0.5).toFixed(3)}); direct session.run p50=${pct(direct, 0.5).toFixed(3)} p99=${pct(direct, 0.99).toFixed(3)} ms; ratio p50 ${(pct(viaExec, 0.5) / pct(direct, 0.5)).toFixed(2)}x`,
+  );
 }
 await session.release();
 await executor.close();

@@ -52,21 +52,32 @@ const bench = await sileroFolderExecutor('hearth-exec-bench-', configs);
 const { executor } = bench;
 const bodies = Array.from({ length: 8 }, (_, i) => inputs(i));
 const session = flag('no-direct') ? undefined : await ort.InferenceSession.create(modelPath, { intraOpNumThreads: 1 });
-console.log(`silero VAD, executor only, concurrency ${concurrency}, ${durationMs} ms each; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+console.log(
+  `silero VAD, executor only, concurrency ${concurrency}, ${durationMs} ms each; load average ${os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')}`,
+);
 try {
   for (const v of variants) await executor.load(manifest(`vad-${v.name}`));
   for (let r = 0; r < rounds; r++) {
     if (session) {
-    const direct = await closedLoop(async (i) => session.run(toOrtFeeds(bodies[i % 8])));
-    console.log(`direct session.run  ${direct.perSec.toFixed(0).padStart(6)} inf/s  p50 ${direct.p50.toFixed(2)}  p99 ${direct.p99.toFixed(2)} ms`);
+      const direct = await closedLoop(async (i) => session.run(toOrtFeeds(bodies[i % 8])));
+      console.log(
+        `direct session.run  ${direct.perSec.toFixed(0).padStart(6)} inf/s  p50 ${direct.p50.toFixed(2)}  p99 ${direct.p99.toFixed(2)} ms`,
+      );
     }
     for (const v of variants) {
       const m = manifest(`vad-${v.name}`);
       // Fresh tensors per call: the executor transfers input buffers to the worker thread, detaching them here.
-      const res = await closedLoop((i) => executor.infer({ manifest: m, inputs: bodies[i % 8].map((t) => ({ ...t, data: t.data.slice() })) }));
+      const res = await closedLoop((i) =>
+        executor.infer({ manifest: m, inputs: bodies[i % 8].map((t) => ({ ...t, data: t.data.slice() })) }),
+      );
       const st = executor.stats({ name: m.name })[0];
       const meanBatch = st ? st.inferenceCount / Math.max(1, st.executionCount) : NaN;
-      console.log(`${v.name.padEnd(19)} ${res.perSec.toFixed(0).padStart(6)} inf/s  p50 ${res.p50.toFixed(2)}  p99 ${res.p99.toFixed(2)} ms  mean batch ${meanBatch.toFixed(1)}`);
+      console.log(
+        `${v.name.padEnd(19)} ${res.perSec.toFixed(0).padStart(6)} inf/s  p50 ${res.p50.toFixed(2)}  p99 ${res.p99.toFixed(2)} ms  mean batch ${meanBatch.toFixed(1)}`,
+      );
     }
   }
 } finally {

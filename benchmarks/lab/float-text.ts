@@ -33,7 +33,7 @@ function vadLike(): Float32Array {
   let x = 0.37;
   for (let i = 0; i < f.length; i++) {
     x = (x * 9301 + 49297) % 233280;
-    f[i] = Math.tanh((x / 233280 - 0.5) * 0.7) * 0.3 / Math.tanh(0.35);
+    f[i] = (Math.tanh((x / 233280 - 0.5) * 0.7) * 0.3) / Math.tanh(0.35);
   }
   return f;
 }
@@ -46,7 +46,7 @@ function randomValues(n: number): Float32Array {
 
 function smallIntegers(n: number): Float32Array {
   const f = new Float32Array(n);
-  for (let i = 0; i < n; i++) f[i] = (i * 7919) % 2001 - 1000;
+  for (let i = 0; i < n; i++) f[i] = ((i * 7919) % 2001) - 1000;
   return f;
 }
 
@@ -65,7 +65,11 @@ for (const [label, f] of cases) {
   if (back.length !== f.length || back.some((x, i) => Math.fround(x) !== f[i])) throw new Error(`${label}: round trip failed`);
   const [fastNs, slowNs] = nsPerElement(f, [float32ArrayJson, baseline]);
   console.log(`\n${label}`);
-  console.log(`  float32ArrayJson              ${fastNs.toFixed(1).padStart(7)} ns/element  ${fast.length.toLocaleString().padStart(10)} chars`);
-  console.log(`  JSON.stringify(Array.from(f)) ${slowNs.toFixed(1).padStart(7)} ns/element  ${slow.length.toLocaleString().padStart(10)} chars`);
+  console.log(
+    `  float32ArrayJson              ${fastNs.toFixed(1).padStart(7)} ns/element  ${fast.length.toLocaleString().padStart(10)} chars`,
+  );
+  console.log(
+    `  JSON.stringify(Array.from(f)) ${slowNs.toFixed(1).padStart(7)} ns/element  ${slow.length.toLocaleString().padStart(10)} chars`,
+  );
   console.log(`  speed-up ${(slowNs / fastNs).toFixed(2)}x, text ${((fast.length / slow.length) * 100).toFixed(0)}% of the baseline's`);
 }

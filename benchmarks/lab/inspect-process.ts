@@ -57,4 +57,6 @@ const show = (name: string, xs: { totalMs: number; loadMs: number }[]) =>
 console.log(`silero VAD inspection, medians of ${rounds} alternating rounds`);
 console.log(show('worker thread (before)', thread));
 console.log(show('child process (now)   ', child));
-console.log(`child start cost: ${(median(child.map((x) => x.totalMs)) - median(thread.map((x) => x.totalMs))).toFixed(0)} ms a model upload`);
+console.log(
+  `child start cost: ${(median(child.map((x) => x.totalMs)) - median(thread.map((x) => x.totalMs))).toFixed(0)} ms a model upload`,
+);

@@ -44,7 +44,10 @@ async function rssChild(file: string, arena: boolean, mb: number): Promise<void>
 }
 
 async function sileroRunUs(rounds: number): Promise<void> {
-  const sessions = { arena: await ort.InferenceSession.create(SILERO_VAD_FILE, options(true)), noArena: await ort.InferenceSession.create(SILERO_VAD_FILE, options(false)) };
+  const sessions = {
+    arena: await ort.InferenceSession.create(SILERO_VAD_FILE, options(true)),
+    noArena: await ort.InferenceSession.create(SILERO_VAD_FILE, options(false)),
+  };
   for (const batch of [1, 16]) {
     const wave = new Float32Array(batch * 512).map((_, i) => Math.sin(i / 9) * 0.1);
     const feeds = {
@@ -92,7 +95,9 @@ if (argv[0] === '--child') {
   for (const arena of [true, false]) {
     const out = execFileSync(process.execPath, ['--import', 'tsx', self, '--child', file, String(arena), String(mb)], { encoding: 'utf8' });
     const r = JSON.parse(out.trim().split('\n').at(-1)!) as { before: number; after: number; settled: number };
-    console.log(`${arena ? 'arena   ' : 'no arena'}: RSS ${r.before.toFixed(0)} MB before a ${mb} MB run, ${r.after.toFixed(0)} MB right after, ${r.settled.toFixed(0)} MB after five small runs`);
+    console.log(
+      `${arena ? 'arena   ' : 'no arena'}: RSS ${r.before.toFixed(0)} MB before a ${mb} MB run, ${r.after.toFixed(0)} MB right after, ${r.settled.toFixed(0)} MB after five small runs`,
+    );
   }
   fs.rmSync(dir, { recursive: true, force: true });
   await sileroRunUs(arg('rounds', 15));

@@ -30,11 +30,15 @@ function summarise(p: Profile, top: number): string {
     total += us;
     const name = n.callFrame.functionName || '(anonymous)';
     if (name === '(idle)') idle += us;
-    const file = n.callFrame.url ? `${n.callFrame.url.replace(/^file:\/\//, '').replace(/^.*\/work\/main\//, '')}:${n.callFrame.lineNumber + 1}` : '';
+    const file = n.callFrame.url
+      ? `${n.callFrame.url.replace(/^file:\/\//, '').replace(/^.*\/work\/main\//, '')}:${n.callFrame.lineNumber + 1}`
+      : '';
     const key = `${name}  ${file}`;
     byFn.set(key, (byFn.get(key) ?? 0) + us);
   }
-  const lines = [`sampled ${(total / 1000).toFixed(0)} ms, idle ${(idle / 1000).toFixed(0)} ms, busy ${(((total - idle) / Math.max(1, total)) * 100).toFixed(0)}%`];
+  const lines = [
+    `sampled ${(total / 1000).toFixed(0)} ms, idle ${(idle / 1000).toFixed(0)} ms, busy ${(((total - idle) / Math.max(1, total)) * 100).toFixed(0)}%`,
+  ];
   for (const [key, us] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, top)) {
     lines.push(`${(us / 1000).toFixed(1).padStart(8)} ms ${((us / Math.max(1, total - idle)) * 100).toFixed(1).padStart(5)}%  ${key}`);
   }
@@ -48,7 +52,12 @@ if (!target) {
 }
 const top = Number(arg('top', '25'));
 const st = await fs.stat(target);
-const files = st.isDirectory() ? (await fs.readdir(target)).filter((f) => f.endsWith('.cpuprofile')).sort().map((f) => path.join(target, f)) : [target];
+const files = st.isDirectory()
+  ? (await fs.readdir(target))
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .sort()
+      .map((f) => path.join(target, f))
+  : [target];
 for (const f of files) {
   const p = JSON.parse(await fs.readFile(f, 'utf8')) as Profile;
   console.log(`== ${path.basename(f)}\n${summarise(p, top)}\n`);

@@ -36,9 +36,14 @@ const fresh = (i: number) => frames[i % 8].map((t) => ({ ...t, data: t.data.slic
 
 console.log(
   `silero VAD, executor only: ${onlineClients} online clients (priority 9) + ${batchClients} batch clients (priority 0), maxBatchSize ${maxBatch}, ` +
-    `${durationMs} ms each; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`,
+    `${durationMs} ms each; load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')}`,
 );
-const summary = new Map<string, { online: number[]; p50: number[]; p99: number[]; batch: number[] }>(strategies.map((s) => [s, { online: [], p50: [], p99: [], batch: [] }]));
+const summary = new Map<string, { online: number[]; p50: number[]; p99: number[]; batch: number[] }>(
+  strategies.map((s) => [s, { online: [], p50: [], p99: [], batch: [] }]),
+);
 try {
   for (const s of strategies) await executor.load(manifest(`vad-${s}`));
   // Round 0 only warms every pool up (cold starts, pool growth); it is not reported.
@@ -63,7 +68,10 @@ try {
         }
       };
       const t0 = performance.now();
-      await Promise.all([...Array.from({ length: onlineClients }, () => loop(9, 'online')), ...Array.from({ length: batchClients }, () => loop(0, 'batch'))]);
+      await Promise.all([
+        ...Array.from({ length: onlineClients }, () => loop(9, 'online')),
+        ...Array.from({ length: batchClients }, () => loop(0, 'batch')),
+      ]);
       const secs = (performance.now() - t0) / 1000;
       if (r < 0) continue;
       online.sort((a, b) => a - b);

@@ -38,7 +38,10 @@ async function startNode(env: Record<string, string>): Promise<{ child: ChildPro
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   for (let i = 0; i < 200; i++) {
-    const ok = await fetch(`http://127.0.0.1:${port}/v2/health/live`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/v2/health/live`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return { child, port, pid: child.pid! };
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -70,10 +73,13 @@ async function measure(label: string, env: Record<string, string>): Promise<void
     let overallPeak = 0;
     let phase: 'streaming' | 'inspecting' = 'streaming';
     const sampler = setInterval(() => {
-      rssMb(node.pid).then(({ rss }) => {
-        overallPeak = Math.max(overallPeak, rss);
-        if (phase === 'streaming') streamingPeak = Math.max(streamingPeak, rss);
-      }, () => {});
+      rssMb(node.pid).then(
+        ({ rss }) => {
+          overallPeak = Math.max(overallPeak, rss);
+          if (phase === 'streaming') streamingPeak = Math.max(streamingPeak, rss);
+        },
+        () => {},
+      );
     }, 20);
     const total = UPLOAD_MB * 1024 * 1024;
     const t0 = performance.now();

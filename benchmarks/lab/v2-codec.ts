@@ -36,7 +36,10 @@ function pairUs(a: () => void, b: () => void, iterations: number, rounds = 15): 
   const ra: number[] = [];
   const rb: number[] = [];
   for (let r = 0; r < rounds; r++) {
-    for (const [fn, out] of [[a, ra], [b, rb]] as const) {
+    for (const [fn, out] of [
+      [a, ra],
+      [b, rb],
+    ] as const) {
       const t0 = cpuMs();
       for (let i = 0; i < iterations; i++) fn();
       out.push(((cpuMs() - t0) * 1000) / iterations);
@@ -60,7 +63,13 @@ function baselineDecode(body: Buffer): Float32Array {
 }
 
 function baselineEncode(t: Tensor): Buffer {
-  return Buffer.from(JSON.stringify({ model_name: 'm', model_version: '1', outputs: [{ name: t.name, datatype: t.datatype, shape: t.shape, data: Array.from(t.data as Float32Array) }] }));
+  return Buffer.from(
+    JSON.stringify({
+      model_name: 'm',
+      model_version: '1',
+      outputs: [{ name: t.name, datatype: t.datatype, shape: t.shape, data: Array.from(t.data as Float32Array) }],
+    }),
+  );
 }
 
 const values = new Float32Array(n);
@@ -69,12 +78,23 @@ for (let i = 0; i < n; i++) values[i] = Math.fround(Math.random() * 2 - 1);
 const shortText = Array.from(values, (v) => v.toFixed(6)).join(',');
 const longText = Array.from(values).join(',');
 const rows = 1000;
-const nestedText = Array.from({ length: rows }, (_, r) => `[${Array.from(values.subarray((r * n) / rows, ((r + 1) * n) / rows), (v) => v.toFixed(6)).join(',')}]`).join(',');
+const nestedText = Array.from(
+  { length: rows },
+  (_, r) => `[${Array.from(values.subarray((r * n) / rows, ((r + 1) * n) / rows), (v) => v.toFixed(6)).join(',')}]`,
+).join(',');
 
 const bodies: [string, Buffer, number[]][] = [
   ['flat, 6 decimals', Buffer.from(`{"inputs":[{"name":"x","datatype":"FP32","shape":[${n}],"data":[${shortText}]}]}`), [n]],
-  ['flat, 17 digits (float32 printed as double)', Buffer.from(`{"inputs":[{"name":"x","datatype":"FP32","shape":[${n}],"data":[${longText}]}]}`), [n]],
-  ['nested [1000, n/1000], 6 decimals', Buffer.from(`{"inputs":[{"name":"x","datatype":"FP32","shape":[${rows},${n / rows}],"data":[${nestedText}]}]}`), [rows, n / rows]],
+  [
+    'flat, 17 digits (float32 printed as double)',
+    Buffer.from(`{"inputs":[{"name":"x","datatype":"FP32","shape":[${n}],"data":[${longText}]}]}`),
+    [n],
+  ],
+  [
+    'nested [1000, n/1000], 6 decimals',
+    Buffer.from(`{"inputs":[{"name":"x","datatype":"FP32","shape":[${rows},${n / rows}],"data":[${nestedText}]}]}`),
+    [rows, n / rows],
+  ],
 ];
 
 console.log(`V2 codec, FP32 tensor of ${n.toLocaleString()} elements, median CPU time of ${reps} runs (node ${process.version})`);
@@ -84,7 +104,9 @@ for (const [label, body] of bodies) {
   for (let i = 0; i < n; i += 9973) if (check[i] !== base[i]) throw new Error(`mismatch at ${i}: ${check[i]} vs ${base[i]}`);
   const tb = time(() => baselineDecode(body));
   const tf = time(() => decodeInferRequest(body));
-  console.log(`decode JSON ${label} (${(body.length / 1e6).toFixed(1)} MB): baseline ${tb.toFixed(1)} ms, codec ${tf.toFixed(1)} ms, ratio ${(tb / tf).toFixed(2)}x`);
+  console.log(
+    `decode JSON ${label} (${(body.length / 1e6).toFixed(1)} MB): baseline ${tb.toFixed(1)} ms, codec ${tf.toFixed(1)} ms, ratio ${(tb / tf).toFixed(2)}x`,
+  );
 }
 
 const t: Tensor = { name: 'y', datatype: 'FP32', shape: [n], data: values };
@@ -94,7 +116,10 @@ console.log(`encode JSON response: baseline ${te0.toFixed(1)} ms, codec ${te1.to
 const tbin = time(() => encodeInferResponse({ modelName: 'm', modelVersion: 1, outputs: [t] }, () => true));
 console.log(`encode binary response: ${tbin.toFixed(2)} ms`);
 const bin = encodeInferResponse({ modelName: 'm', modelVersion: 1, outputs: [t] }, () => true);
-const binReq = Buffer.concat([Buffer.from(`{"inputs":[{"name":"x","datatype":"FP32","shape":[${n}],"parameters":{"binary_data_size":${n * 4}}}]}`), bin.body.subarray(bin.headerLength)]);
+const binReq = Buffer.concat([
+  Buffer.from(`{"inputs":[{"name":"x","datatype":"FP32","shape":[${n}],"parameters":{"binary_data_size":${n * 4}}}]}`),
+  bin.body.subarray(bin.headerLength),
+]);
 const hl = binReq.length - n * 4;
 const tdb = time(() => decodeInferRequest(binReq, { headerLength: hl }));
 console.log(`decode binary request: ${tdb.toFixed(2)} ms`);
@@ -128,7 +153,13 @@ console.log(`decode binary request: ${tdb.toFixed(2)} ms`);
         if (t.datatype === 'INT64') BigInt64Array.from(flat, (v) => BigInt(v));
         else new Float32Array(flat);
       }
-      Buffer.from(JSON.stringify({ model_name: 'vad', model_version: '1', outputs: outs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, data: Array.from(t.data as Float32Array) })) }));
+      Buffer.from(
+        JSON.stringify({
+          model_name: 'vad',
+          model_version: '1',
+          outputs: outs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, data: Array.from(t.data as Float32Array) })),
+        }),
+      );
     },
     () => {
       decodeInferRequest(sileroBody);
@@ -136,5 +167,7 @@ console.log(`decode binary request: ${tdb.toFixed(2)} ms`);
     },
     2000,
   );
-  console.log(`silero request (${sileroBody.length} B) decode + response encode: baseline ${base.toFixed(1)} µs, codec ${codec.toFixed(1)} µs, ratio ${(base / codec).toFixed(2)}x`);
+  console.log(
+    `silero request (${sileroBody.length} B) decode + response encode: baseline ${base.toFixed(1)} µs, codec ${codec.toFixed(1)} µs, ratio ${(base / codec).toFixed(2)}x`,
+  );
 }

@@ -21,7 +21,11 @@ const rounds = Number(arg('rounds', '3'));
 const concurrency = Number(arg('concurrency', '16'));
 
 function sileroInputs(seed: number): Tensor[] {
-  return sileroFeed(1, (i) => Math.sin((i + seed) / 7) * 0.5, () => 0);
+  return sileroFeed(
+    1,
+    (i) => Math.sin((i + seed) / 7) * 0.5,
+    () => 0,
+  );
 }
 
 const median = (xs: number[]) => sampleAt(xs, 0.5);
@@ -31,21 +35,36 @@ let server: ChildServer | undefined;
 try {
   server = await startHearth(dataDir, {}, { echoStderr: true });
   const base = server.url;
-  const up = await fetch(`${base}/v1/models/vad`, { method: 'POST', body: new Uint8Array(await fs.readFile(modelPath)), headers: { 'content-type': 'application/octet-stream' } });
+  const up = await fetch(`${base}/v1/models/vad`, {
+    method: 'POST',
+    body: new Uint8Array(await fs.readFile(modelPath)),
+    headers: { 'content-type': 'application/octet-stream' },
+  });
   if (!up.ok) throw new Error(`upload: HTTP ${up.status} ${await up.text()}`);
   const url = `${base}/v2/models/vad/infer`;
 
   const json = Array.from({ length: 16 }, (_, i) => encodeInferRequest({ inputs: sileroInputs(i) }).body);
-  const binary = Array.from({ length: 16 }, (_, i) => encodeInferRequest({ inputs: sileroInputs(i), parameters: { binary_data_output: true } }, { binaryInputs: true }));
+  const binary = Array.from({ length: 16 }, (_, i) =>
+    encodeInferRequest({ inputs: sileroInputs(i), parameters: { binary_data_output: true } }, { binaryInputs: true }),
+  );
   const variants: { name: string; bodies: Buffer[]; headers: Record<string, string> }[] = [
     { name: 'JSON', bodies: json, headers: { 'content-type': 'application/json' } },
     // Every binary body has the same JSON header, so one Inference-Header-Content-Length fits all.
-    { name: 'binary', bodies: binary.map((b) => b.body), headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(binary[0].headerLength) } },
+    {
+      name: 'binary',
+      bodies: binary.map((b) => b.body),
+      headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(binary[0].headerLength) },
+    },
   ];
   // Warm the pool (cold starts are not what this compares).
   for (const v of variants) await runLoad({ url, bodies: v.bodies, headers: v.headers, concurrency, durationMs: 1500 });
 
-  console.log(`silero VAD through Hearth, concurrency ${concurrency}, ${durationMs} ms per measurement, ${rounds} round(s); ${os.availableParallelism()} CPUs, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(
+    `silero VAD through Hearth, concurrency ${concurrency}, ${durationMs} ms per measurement, ${rounds} round(s); ${os.availableParallelism()} CPUs, load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')}`,
+  );
   const results = new Map<string, LoadResult[]>(variants.map((v) => [v.name, []]));
   for (let r = 0; r < rounds; r++) {
     for (const v of variants) {
@@ -56,7 +75,9 @@ try {
   }
   const j = median(results.get('JSON')!.map((x) => x.inferencesPerSec));
   const b = median(results.get('binary')!.map((x) => x.inferencesPerSec));
-  console.log(`median: JSON ${j.toFixed(0)} inf/s, binary ${b.toFixed(0)} inf/s, binary/JSON ${(b / j).toFixed(2)}; request bytes JSON ${json[0].length}, binary ${binary[0].body.length}`);
+  console.log(
+    `median: JSON ${j.toFixed(0)} inf/s, binary ${b.toFixed(0)} inf/s, binary/JSON ${(b / j).toFixed(2)}; request bytes JSON ${json[0].length}, binary ${binary[0].body.length}`,
+  );
 } finally {
   await server?.stop();
   await fs.rm(dataDir, { recursive: true, force: true });

@@ -92,7 +92,11 @@ export function sileroInputs(seed = 1): Tensor[] {
 
 /** The executor-only benchmarks' frame: a sine of `seed`'s pitch, both states 0.1. */
 export function sileroFrame(seed: number): Tensor[] {
-  return sileroFeed(1, (i) => Math.sin(i * 0.02 * (seed + 1)) * 0.3, () => 0.1);
+  return sileroFeed(
+    1,
+    (i) => Math.sin(i * 0.02 * (seed + 1)) * 0.3,
+    () => 0.1,
+  );
 }
 
 /** Silero for an executor fed from a folder (artifacts.ensure): one model.onnx entry, a hash unique to the name. */
@@ -105,13 +109,21 @@ export async function sileroFileManifest(name = 'silero'): Promise<Manifest> {
   const bytes = await fs.readFile(SILERO_FILE);
   const sha = createHash('sha256').update(bytes).digest('hex');
   return sileroManifest({
-    name, files: [{ path: 'model.onnx', sizeBytes: bytes.length, sha256: sha }], sha256: sha, sizeBytes: bytes.length, createdAt: new Date().toISOString(),
+    name,
+    files: [{ path: 'model.onnx', sizeBytes: bytes.length, sha256: sha }],
+    sha256: sha,
+    sizeBytes: bytes.length,
+    createdAt: new Date().toISOString(),
   });
 }
 
 /** The executor benchmarks' quiet frame: a slow sine, both states zero. */
 export function sileroQuietFrame(): Tensor[] {
-  return sileroFeed(1, (i) => Math.sin(i / 9) * 0.3, () => 0);
+  return sileroFeed(
+    1,
+    (i) => Math.sin(i / 9) * 0.3,
+    () => 0,
+  );
 }
 
 /** The files of `dir` (not its subfolders), sorted by name, as a .tar.gz. */
@@ -165,23 +177,31 @@ export async function cnnModel(): Promise<BenchModel> {
 
 export async function upscalerModel(): Promise<BenchModel> {
   // A 16x16 RGB tile: the output (64x64x3) stays small enough that JSON encoding does not hide the model.
-  return tfjsModel('upscaler-tfjs', 'upscaler-tfjs', UPSCALER_JSON, await sizeOf(path.dirname(UPSCALER_JSON)), (specs) => genericInputs(specs, 16));
+  return tfjsModel('upscaler-tfjs', 'upscaler-tfjs', UPSCALER_JSON, await sizeOf(path.dirname(UPSCALER_JSON)), (specs) =>
+    genericInputs(specs, 16),
+  );
 }
 
 /** Generates the ~50 MB ONNX once per run in a temp folder (B's fixture writer). */
 export async function largeOnnxModel(targetMb = 50): Promise<BenchModel & { cleanup(): Promise<void> }> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-bench-large-'));
   const made = await writeLargeOnnx(path.join(dir, 'large.onnx'), targetMb);
-  return { ...onnxModel(`large-onnx-${targetMb}mb`, `large-onnx-${targetMb}mb`, made.file, made.bytes), cleanup: () => fs.rm(dir, { recursive: true, force: true }) };
+  return {
+    ...onnxModel(`large-onnx-${targetMb}mb`, `large-onnx-${targetMb}mb`, made.file, made.bytes),
+    cleanup: () => fs.rm(dir, { recursive: true, force: true }),
+  };
 }
 
 /** A model the user named with --model: an .onnx file, or a TF.js model.json (its folder is uploaded). */
 export async function userModel(file: string, index: number): Promise<BenchModel> {
   const base = path.basename(file).toLowerCase();
-  const stem = (base === 'model.json' ? path.basename(path.dirname(file)) : base.replace(/\.[^.]+$/, '')).toLowerCase().replace(/[^a-z0-9._-]/g, '-');
+  const stem = (base === 'model.json' ? path.basename(path.dirname(file)) : base.replace(/\.[^.]+$/, ''))
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]/g, '-');
   const name = `user-${index}-${stem}`.slice(0, 63).replace(/[^a-z0-9]+$/, '');
   if (base.endsWith('.onnx')) return onnxModel(`user:${path.basename(file)}`, name, file, await sizeOf(file));
-  if (base.endsWith('.json')) return tfjsModel(`user:${path.basename(path.dirname(file))}/${path.basename(file)}`, name, file, await sizeOf(path.dirname(file)));
+  if (base.endsWith('.json'))
+    return tfjsModel(`user:${path.basename(path.dirname(file))}/${path.basename(file)}`, name, file, await sizeOf(path.dirname(file)));
   throw new Error(`--model ${file}: expected an .onnx file or a TF.js model.json`);
 }
 
@@ -194,8 +214,19 @@ export async function uploadModel(base: string, model: BenchModel, name = model.
 /** ORT feeds from Hearth tensors (the numeric datatypes the benchmark models use). */
 export function toOrtFeeds(inputs: readonly Tensor[]): Record<string, ort.Tensor> {
   const types: Partial<Record<Datatype, ort.Tensor.Type>> = {
-    FP32: 'float32', FP64: 'float64', INT64: 'int64', INT32: 'int32', INT16: 'int16', INT8: 'int8',
-    UINT64: 'uint64', UINT32: 'uint32', UINT16: 'uint16', UINT8: 'uint8', BOOL: 'bool', FP16: 'float16', BYTES: 'string',
+    FP32: 'float32',
+    FP64: 'float64',
+    INT64: 'int64',
+    INT32: 'int32',
+    INT16: 'int16',
+    INT8: 'int8',
+    UINT64: 'uint64',
+    UINT32: 'uint32',
+    UINT16: 'uint16',
+    UINT8: 'uint8',
+    BOOL: 'bool',
+    FP16: 'float16',
+    BYTES: 'string',
   };
   const feeds: Record<string, ort.Tensor> = {};
   for (const t of inputs) {

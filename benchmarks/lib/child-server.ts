@@ -24,7 +24,12 @@ export interface ChildServerOptions {
   echoStderr?: boolean;
 }
 
-export function startChildServer(file: string, args: string[], env: Record<string, string>, opts: ChildServerOptions = {}): Promise<ChildServer> {
+export function startChildServer(
+  file: string,
+  args: string[],
+  env: Record<string, string>,
+  opts: ChildServerOptions = {},
+): Promise<ChildServer> {
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', path.resolve(here, file), ...args], {
     cwd: root,
     env: { ...process.env, ...env },
@@ -69,14 +74,19 @@ export function startChildServer(file: string, args: string[], env: Record<strin
 
 /** A Hearth node on a fresh data folder, with Redis pointed nowhere (the benchmarks need no job queue). */
 export function startHearth(dataDir: string, env: Record<string, string> = {}, opts: ChildServerOptions = {}): Promise<ChildServer> {
-  return startChildServer('hearth-server.ts', [], {
-    DATA_DIR: dataDir,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    REDIS_URL: 'redis://127.0.0.1:1',
-    LOG_LEVEL: 'silent',
-    ...env,
-  }, opts);
+  return startChildServer(
+    'hearth-server.ts',
+    [],
+    {
+      DATA_DIR: dataDir,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      REDIS_URL: 'redis://127.0.0.1:1',
+      LOG_LEVEL: 'silent',
+      ...env,
+    },
+    opts,
+  );
 }
 
 export function startMinimal(modelFile: string): Promise<ChildServer> {
@@ -84,7 +94,13 @@ export function startMinimal(modelFile: string): Promise<ChildServer> {
 }
 
 /** fetch with a JSON or binary body; throws with the server's answer on a non-2xx status. */
-export async function httpCall(url: string, method: string, body?: Buffer | string, contentType = 'application/json', headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; text: string; ms: number }> {
+export async function httpCall(
+  url: string,
+  method: string,
+  body?: Buffer | string,
+  contentType = 'application/json',
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; text: string; ms: number }> {
   const t0 = performance.now();
   const res = await fetch(url, {
     method,

@@ -37,6 +37,10 @@ if (profileDir) {
   });
 }
 console.log(`listening ${url}`);
-const stop = () => void hearth.close().then(() => process.exit(0), () => process.exit(1));
+const stop = () =>
+  void hearth.close().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

@@ -141,7 +141,13 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('');
   const requests = opts.bodies.map((b) =>
-    Buffer.concat([Buffer.from(`POST ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\nconnection: keep-alive\r\n${extra}content-length: ${b.length}\r\n\r\n`, 'latin1'), b]),
+    Buffer.concat([
+      Buffer.from(
+        `POST ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\nconnection: keep-alive\r\n${extra}content-length: ${b.length}\r\n\r\n`,
+        'latin1',
+      ),
+      b,
+    ]),
   );
   const checkEvery = opts.checkEvery ?? 50;
   const warmupMs = opts.warmupMs ?? 0;
@@ -176,7 +182,8 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
         const t1 = performance.now();
         if (t0 < countFrom) continue;
         if (res.status !== 200) fail(`HTTP ${res.status}: ${res.body.toString('utf8', 0, Math.min(300, res.body.length))}`);
-        else if (opts.check && n % checkEvery === 0 && !opts.check(index, res.body)) fail(`check failed: ${res.body.toString('utf8', 0, 300)}`);
+        else if (opts.check && n % checkEvery === 0 && !opts.check(index, res.body))
+          fail(`check failed: ${res.body.toString('utf8', 0, 300)}`);
         else latencies.push(t1 - t0);
       } catch (e) {
         if (t0 >= countFrom) fail(String((e as Error).message ?? e));

@@ -28,8 +28,17 @@ export interface MinimalServer {
   close(): Promise<void>;
 }
 
-export async function startMinimalServer(opts: { modelPath: string; modelName?: string; port?: number; host?: string }): Promise<MinimalServer> {
-  const session = await ort.InferenceSession.create(opts.modelPath, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+export async function startMinimalServer(opts: {
+  modelPath: string;
+  modelName?: string;
+  port?: number;
+  host?: string;
+}): Promise<MinimalServer> {
+  const session = await ort.InferenceSession.create(opts.modelPath, {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
   const modelName = opts.modelName ?? 'model';
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024 * 1024 });
 

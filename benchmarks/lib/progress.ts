@@ -51,13 +51,17 @@ export class Progress {
     this.#suiteStartedAt = this.#now();
     this.#stepsTotal = Math.max(1, steps);
     this.#stepsDone = 0;
-    this.#log(`[${name}] start (${this.#plans.length ? `${this.#current + 1}/${this.#plans.length}` : ''}) — ETA ${formatDuration(this.etaMs())}`);
+    this.#log(
+      `[${name}] start (${this.#plans.length ? `${this.#current + 1}/${this.#plans.length}` : ''}) — ETA ${formatDuration(this.etaMs())}`,
+    );
   }
 
   /** Reports the step now starting; counts the previous one as done. */
   step(label: string, opts: { count?: boolean } = {}): void {
     const name = this.#plans[this.#current]?.name ?? '?';
-    this.#log(`[${name} ${Math.min(this.#stepsDone + 1, this.#stepsTotal)}/${this.#stepsTotal}] ${label} — ETA ${formatDuration(this.etaMs())}`);
+    this.#log(
+      `[${name} ${Math.min(this.#stepsDone + 1, this.#stepsTotal)}/${this.#stepsTotal}] ${label} — ETA ${formatDuration(this.etaMs())}`,
+    );
     if (opts.count !== false) this.#stepsDone++;
   }
 

@@ -38,7 +38,11 @@ export async function readThreadCpu(pid: number): Promise<ThreadCpu | undefined>
 }
 
 /** Percent of one core used by each part between two readings taken `seconds` apart. */
-export function cpuShare(before: ThreadCpu | undefined, after: ThreadCpu | undefined, seconds: number): { mainPct: number; othersPct: number } | undefined {
+export function cpuShare(
+  before: ThreadCpu | undefined,
+  after: ThreadCpu | undefined,
+  seconds: number,
+): { mainPct: number; othersPct: number } | undefined {
   if (!before || !after || seconds <= 0) return undefined;
   return {
     mainPct: ((after.main - before.main) / seconds) * 100,

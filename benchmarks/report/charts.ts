@@ -111,7 +111,12 @@ export function coldBreakdownChart(rows: ColdWarmRow[]): TopLevelSpec {
   const parts = ['queueMs', 'acquireMs', 'fetchMs', 'loadMs', 'firstRunMs', 'otherMs'] as const;
   const values = rows.flatMap((r) =>
     (['store', 'cache'] as const).flatMap((kind) =>
-      parts.map((p, i) => ({ call: `${r.model} (${kind})`, part: `${i + 1} ${p.replace('Ms', '')}`, index: i, ms: Math.max(0, r.breakdown[kind][p] || 0) })),
+      parts.map((p, i) => ({
+        call: `${r.model} (${kind})`,
+        part: `${i + 1} ${p.replace('Ms', '')}`,
+        index: i,
+        ms: Math.max(0, r.breakdown[kind][p] || 0),
+      })),
     ),
   );
   return {
@@ -152,11 +157,20 @@ function throughputSpec(rows: ThroughputRow[], title: string, y: Record<string, 
 }
 
 export function throughputChart(rows: ThroughputRow[]): TopLevelSpec {
-  return throughputSpec(rows, 'Throughput against concurrency (servers taking turns)', { field: 'inferPerSec', type: 'quantitative', title: 'inferences / s' });
+  return throughputSpec(rows, 'Throughput against concurrency (servers taking turns)', {
+    field: 'inferPerSec',
+    type: 'quantitative',
+    title: 'inferences / s',
+  });
 }
 
 export function throughputLatencyChart(rows: ThroughputRow[]): TopLevelSpec {
-  return throughputSpec(rows, 'p99 latency against concurrency', { field: 'p99Ms', type: 'quantitative', scale: { type: 'log' }, title: 'p99 ms' });
+  return throughputSpec(rows, 'p99 latency against concurrency', {
+    field: 'p99Ms',
+    type: 'quantitative',
+    scale: { type: 'log' },
+    title: 'p99 ms',
+  });
 }
 
 export function strategiesChart(rows: StrategyRow[]): TopLevelSpec {

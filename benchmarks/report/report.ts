@@ -140,7 +140,14 @@ const fmt = (x: number | undefined, d = 2) => (x === undefined || !Number.isFini
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 
 /** Hearth's throughput over a baseline's, at least `min` times; `short` describes the goal when either is missing. */
-function throughputRatioGoal(id: string, description: string, short: string, min: number, hearth?: ThroughputRow, baseline?: ThroughputRow): Goal {
+function throughputRatioGoal(
+  id: string,
+  description: string,
+  short: string,
+  min: number,
+  hearth?: ThroughputRow,
+  baseline?: ThroughputRow,
+): Goal {
   const target = `≥ ${fmt(min)}×`;
   if (!hearth || !baseline) return { id, description: short, target, measured: 'not measured', met: null };
   const ratio = hearth.inferPerSec / baseline.inferPerSec;
@@ -183,29 +190,76 @@ export function evaluateGoals(r: BenchReport): Goal[] {
       gap: diff <= 0.5 ? undefined : `${fmt(diff - 0.5, 3)} ms over`,
     });
   } else {
-    goals.push({ id: 'warm-p50', description: 'Warm p50 over HTTP for silero within 0.5 ms of raw', target: '≤ +0.5 ms', measured: 'not measured', met: null });
+    goals.push({
+      id: 'warm-p50',
+      description: 'Warm p50 over HTTP for silero within 0.5 ms of raw',
+      target: '≤ +0.5 ms',
+      measured: 'not measured',
+      met: null,
+    });
   }
 
-  const at16 = (server: string) => r.throughput.find((t) => t.server === server && t.model === 'silero-vad' && t.concurrency === 16 && (t.protocol === 'json' || t.protocol === 'none'));
+  const at16 = (server: string) =>
+    r.throughput.find(
+      (t) => t.server === server && t.model === 'silero-vad' && t.concurrency === 16 && (t.protocol === 'json' || t.protocol === 'none'),
+    );
   const h16 = at16('hearth');
   const m16 = at16('minimal');
   const raw16 = r.throughput.find((t) => t.server === 'raw' && t.model === 'silero-vad' && t.concurrency === 16);
   goals.push(
-    throughputRatioGoal('throughput-vs-minimal', 'Throughput at concurrency 16 (silero, JSON) at least 2× the hand-rolled minimal server', 'Throughput at c=16 ≥ 2× minimal', 2, h16, m16),
-    throughputRatioGoal('throughput-vs-raw', 'Throughput at concurrency 16 (silero, JSON) at least half of raw session.run', 'Throughput at c=16 ≥ 0.5× raw', 0.5, h16, raw16),
+    throughputRatioGoal(
+      'throughput-vs-minimal',
+      'Throughput at concurrency 16 (silero, JSON) at least 2× the hand-rolled minimal server',
+      'Throughput at c=16 ≥ 2× minimal',
+      2,
+      h16,
+      m16,
+    ),
+    throughputRatioGoal(
+      'throughput-vs-raw',
+      'Throughput at concurrency 16 (silero, JSON) at least half of raw session.run',
+      'Throughput at c=16 ≥ 0.5× raw',
+      0.5,
+      h16,
+      raw16,
+    ),
   );
 
   const coldRows = r.coldWarm.filter((c) => Number.isFinite(c.coldFromCacheMs) && Number.isFinite(c.breakdown.cache.loadMs));
   if (coldRows.length) {
     goals.push(
-      coldStartGoal('cold-from-cache', 'Cold start from the cache within 1.5× of (session create + first run)', 1.5,
-        coldRows.map((c) => ({ model: c.model, total: c.coldFromCacheMs, base: c.breakdown.cache.loadMs + c.breakdown.cache.firstRunMs }))),
-      coldStartGoal('cold-from-store', 'Cold start from the store within 1.2× of (fetch + session create + first run)', 1.2,
-        coldRows.map((c) => ({ model: c.model, total: c.coldFromStoreMs, base: c.breakdown.store.fetchMs + c.breakdown.store.loadMs + c.breakdown.store.firstRunMs }))),
+      coldStartGoal(
+        'cold-from-cache',
+        'Cold start from the cache within 1.5× of (session create + first run)',
+        1.5,
+        coldRows.map((c) => ({ model: c.model, total: c.coldFromCacheMs, base: c.breakdown.cache.loadMs + c.breakdown.cache.firstRunMs })),
+      ),
+      coldStartGoal(
+        'cold-from-store',
+        'Cold start from the store within 1.2× of (fetch + session create + first run)',
+        1.2,
+        coldRows.map((c) => ({
+          model: c.model,
+          total: c.coldFromStoreMs,
+          base: c.breakdown.store.fetchMs + c.breakdown.store.loadMs + c.breakdown.store.firstRunMs,
+        })),
+      ),
     );
   } else {
-    goals.push({ id: 'cold-from-cache', description: 'Cold from cache ≤ 1.5× (load + first run)', target: '≤ 1.50×', measured: 'not measured', met: null });
-    goals.push({ id: 'cold-from-store', description: 'Cold from store ≤ 1.2× (fetch + load + first run)', target: '≤ 1.20×', measured: 'not measured', met: null });
+    goals.push({
+      id: 'cold-from-cache',
+      description: 'Cold from cache ≤ 1.5× (load + first run)',
+      target: '≤ 1.50×',
+      measured: 'not measured',
+      met: null,
+    });
+    goals.push({
+      id: 'cold-from-store',
+      description: 'Cold from store ≤ 1.2× (fetch + load + first run)',
+      target: '≤ 1.20×',
+      measured: 'not measured',
+      met: null,
+    });
   }
 
   const h = r.keepAlive.find((k) => k.policy === 'histogram');
@@ -221,10 +275,21 @@ export function evaluateGoals(r: BenchReport): Goal[] {
       target: 'both lower',
       measured: `cold starts ${h.coldStarts} vs ${f10.coldStarts} (${cs >= 0 ? '+' : ''}${fmt(cs, 1)}%), idle ${fmt(h.idleGbSeconds, 0)} vs ${fmt(f10.idleGbSeconds, 0)} GB-s (${idle >= 0 ? '+' : ''}${fmt(idle, 1)}%)`,
       met: fewer && less,
-      gap: fewer && less ? undefined : [!fewer ? `cold starts ${fmt(cs, 1)}% higher` : '', !less ? `idle GB-s ${fmt(idle, 1)}% higher` : ''].filter(Boolean).join(', '),
+      gap:
+        fewer && less
+          ? undefined
+          : [!fewer ? `cold starts ${fmt(cs, 1)}% higher` : '', !less ? `idle GB-s ${fmt(idle, 1)}% higher` : '']
+              .filter(Boolean)
+              .join(', '),
     });
   } else {
-    goals.push({ id: 'histogram-vs-fixed-10m', description: 'histogram beats fixed-10m on cold starts and idle GB-s', target: 'both lower', measured: 'not measured', met: null });
+    goals.push({
+      id: 'histogram-vs-fixed-10m',
+      description: 'histogram beats fixed-10m on cold starts and idle GB-s',
+      target: 'both lower',
+      measured: 'not measured',
+      met: null,
+    });
   }
   return goals;
 }
@@ -243,30 +308,69 @@ export function renderMarkdown(r: BenchReport): string {
   out.push('');
   out.push('## Machine');
   out.push('');
-  out.push(table(['CPU', 'cores', 'memory', 'Node', 'onnxruntime-node', 'tfjs', 'OS', 'date', 'load average at start'], [[m.cpuModel, m.cores, `${m.memoryGiB} GiB`, m.node, m.onnxruntime, m.tfjs, `${m.platform} ${m.osRelease}`, m.date, (m.loadAverage ?? []).join(' / ')]]));
+  out.push(
+    table(
+      ['CPU', 'cores', 'memory', 'Node', 'onnxruntime-node', 'tfjs', 'OS', 'date', 'load average at start'],
+      [
+        [
+          m.cpuModel,
+          m.cores,
+          `${m.memoryGiB} GiB`,
+          m.node,
+          m.onnxruntime,
+          m.tfjs,
+          `${m.platform} ${m.osRelease}`,
+          m.date,
+          (m.loadAverage ?? []).join(' / '),
+        ],
+      ],
+    ),
+  );
   if ((m.loadAverage?.[0] ?? 0) > m.cores) {
-    out.push('', `Note: the load average (${m.loadAverage[0]}) exceeded the core count when the run started; other work on this machine slows every figure, Hearth's multi-process paths most.`);
+    out.push(
+      '',
+      `Note: the load average (${m.loadAverage[0]}) exceeded the core count when the run started; other work on this machine slows every figure, Hearth's multi-process paths most.`,
+    );
   }
   out.push('');
 
   out.push('## Goals (reported, not asserted)');
   out.push('');
-  out.push(table(['goal', 'target', 'measured', 'met', 'gap'], r.goals.map((g) => [g.description, g.target, g.measured, g.met === null ? 'n/a' : g.met ? 'yes' : '**no**', g.gap ?? ''])));
+  out.push(
+    table(
+      ['goal', 'target', 'measured', 'met', 'gap'],
+      r.goals.map((g) => [g.description, g.target, g.measured, g.met === null ? 'n/a' : g.met ? 'yes' : '**no**', g.gap ?? '']),
+    ),
+  );
   out.push('');
 
   if (r.suites.includes('cold-warm')) {
     out.push('## cold-warm');
     out.push('');
-    out.push('Client-observed latency over HTTP (V2 JSON). Cold figures are medians of the repetitions; warm figures are percentiles over the calls.');
+    out.push(
+      'Client-observed latency over HTTP (V2 JSON). Cold figures are medians of the repetitions; warm figures are percentiles over the calls.',
+    );
     out.push('');
     out.push(
       table(
         ['model', 'size', 'cold from store ms', 'cold from cache ms', 'warm p50', 'warm p95', 'warm p99', 'raw run p50', 'reps / calls'],
-        r.coldWarm.map((c) => [c.model, `${fmt(c.sizeBytes / 1024 / 1024, 1)} MB`, fmt(c.coldFromStoreMs, 1), fmt(c.coldFromCacheMs, 1), fmt(c.warmP50Ms, 3), fmt(c.warmP95Ms, 3), fmt(c.warmP99Ms, 3), c.raw ? fmt(c.raw.runP50Ms, 3) : '–', `${c.coldReps} / ${c.warmCalls}`]),
+        r.coldWarm.map((c) => [
+          c.model,
+          `${fmt(c.sizeBytes / 1024 / 1024, 1)} MB`,
+          fmt(c.coldFromStoreMs, 1),
+          fmt(c.coldFromCacheMs, 1),
+          fmt(c.warmP50Ms, 3),
+          fmt(c.warmP95Ms, 3),
+          fmt(c.warmP99Ms, 3),
+          c.raw ? fmt(c.raw.runP50Ms, 3) : '–',
+          `${c.coldReps} / ${c.warmCalls}`,
+        ]),
       ),
     );
     out.push('');
-    out.push('Cold-start breakdown (medians, ms): queue, worker acquire, artifact fetch, session create, first run, and the rest (HTTP, codec, thread hops).');
+    out.push(
+      'Cold-start breakdown (medians, ms): queue, worker acquire, artifact fetch, session create, first run, and the rest (HTTP, codec, thread hops).',
+    );
     out.push('');
     const rows: Array<Array<string | number>> = [];
     for (const c of r.coldWarm) {
@@ -288,7 +392,19 @@ export function renderMarkdown(r: BenchReport): string {
     out.push(
       table(
         ['model', 'protocol', 'server', 'c', 'infer/s', 'p50', 'p90', 'p95', 'p99', 'errors', 'server queue / compute'],
-        r.throughput.map((t) => [t.model, t.protocol, t.server, t.concurrency, fmt(t.inferPerSec, 0), fmt(t.p50Ms, 3), fmt(t.p90Ms, 3), fmt(t.p95Ms, 3), fmt(t.p99Ms, 3), t.errors, t.serverQueueMs !== undefined ? `${fmt(t.serverQueueMs, 3)} / ${fmt(t.serverComputeMs, 3)}` : '']),
+        r.throughput.map((t) => [
+          t.model,
+          t.protocol,
+          t.server,
+          t.concurrency,
+          fmt(t.inferPerSec, 0),
+          fmt(t.p50Ms, 3),
+          fmt(t.p90Ms, 3),
+          fmt(t.p95Ms, 3),
+          fmt(t.p99Ms, 3),
+          t.errors,
+          t.serverQueueMs !== undefined ? `${fmt(t.serverQueueMs, 3)} / ${fmt(t.serverComputeMs, 3)}` : '',
+        ]),
       ),
     );
     out.push('');
@@ -298,10 +414,20 @@ export function renderMarkdown(r: BenchReport): string {
     const keys = new Set(r.throughput.filter((t) => t.server === 'hearth').map((t) => `${t.model}|${t.protocol}|${t.concurrency}`));
     for (const k of keys) {
       const [model, protocol, c] = k.split('|');
-      const h = r.throughput.find((t) => t.server === 'hearth' && t.model === model && t.protocol === protocol && t.concurrency === Number(c))!;
-      const mm = r.throughput.find((t) => t.server === 'minimal' && t.model === model && t.protocol === protocol && t.concurrency === Number(c));
+      const h = r.throughput.find(
+        (t) => t.server === 'hearth' && t.model === model && t.protocol === protocol && t.concurrency === Number(c),
+      )!;
+      const mm = r.throughput.find(
+        (t) => t.server === 'minimal' && t.model === model && t.protocol === protocol && t.concurrency === Number(c),
+      );
       const raw = r.throughput.find((t) => t.server === 'raw' && t.model === model && t.concurrency === Number(c));
-      ratioRows.push([model, protocol, c, mm ? fmt(h.inferPerSec / mm.inferPerSec) : '–', raw ? fmt(h.inferPerSec / raw.inferPerSec) : '–']);
+      ratioRows.push([
+        model,
+        protocol,
+        c,
+        mm ? fmt(h.inferPerSec / mm.inferPerSec) : '–',
+        raw ? fmt(h.inferPerSec / raw.inferPerSec) : '–',
+      ]);
     }
     out.push(table(['model', 'protocol', 'c', 'hearth/minimal', 'hearth/raw'], ratioRows));
     out.push('');
@@ -315,12 +441,24 @@ export function renderMarkdown(r: BenchReport): string {
     out.push(
       table(
         ['strategy', 'throughput req/s', 'requests', 'errors', 'cold starts', 'high p50', 'high p99', 'low p50', 'low p99'],
-        r.strategies.map((s) => [s.strategy, fmt(s.throughput, 0), s.requests, s.errors, s.coldStarts, fmt(s.high.p50Ms), fmt(s.high.p99Ms), fmt(s.low.p50Ms), fmt(s.low.p99Ms)]),
+        r.strategies.map((s) => [
+          s.strategy,
+          fmt(s.throughput, 0),
+          s.requests,
+          s.errors,
+          s.coldStarts,
+          fmt(s.high.p50Ms),
+          fmt(s.high.p99Ms),
+          fmt(s.low.p50Ms),
+          fmt(s.low.p99Ms),
+        ]),
       ),
     );
     out.push('');
     const gRows: Array<Array<string | number>> = [];
-    for (const s of r.strategies) for (const [g, v] of Object.entries(s.groups)) gRows.push([s.strategy, g, v.requests, v.errors, v.coldStartRequests ?? '–', fmt(v.p50Ms), fmt(v.p99Ms)]);
+    for (const s of r.strategies)
+      for (const [g, v] of Object.entries(s.groups))
+        gRows.push([s.strategy, g, v.requests, v.errors, v.coldStartRequests ?? '–', fmt(v.p50Ms), fmt(v.p99Ms)]);
     out.push(table(['strategy', 'group', 'requests', 'errors', 'requests that waited for a cold start', 'p50', 'p99'], gRows));
     out.push('');
   }
@@ -337,13 +475,33 @@ export function renderMarkdown(r: BenchReport): string {
           `rates span ${fmt(d.trace.rateOrdersOfMagnitude, 1)} orders of magnitude; the busiest 20% of functions make ${pct(d.trace.top20PctShareOfInvocations)} of calls.`,
       );
       out.push('');
-      out.push(`Driver: ${d.driver}. Cost model (${d.costModelSource}): ${d.costModels.map((c) => `${c.model} cold ${fmt(c.coldFromCacheMs, 1)} ms, service ${fmt(c.serviceMs, 3)} ms`).join('; ')}.`);
+      out.push(
+        `Driver: ${d.driver}. Cost model (${d.costModelSource}): ${d.costModels.map((c) => `${c.model} cold ${fmt(c.coldFromCacheMs, 1)} ms, service ${fmt(c.serviceMs, 3)} ms`).join('; ')}.`,
+      );
       out.push('');
     }
     out.push(
       table(
-        ['policy', 'cold-start rate', 'cold starts', 'idle GB-s', 'total cost USD', 'always-on cost USD', 'mean per-function cold rate', 'p75 per-function'],
-        r.keepAlive.map((k) => [k.policy, pct(k.coldStartRate), k.coldStarts, fmt(k.idleGbSeconds, 0), k.totalCost.toFixed(4), k.alwaysOnCost !== undefined ? k.alwaysOnCost.toFixed(4) : '–', pct(k.meanFunctionColdStartRate), pct(k.p75FunctionColdStartRate)]),
+        [
+          'policy',
+          'cold-start rate',
+          'cold starts',
+          'idle GB-s',
+          'total cost USD',
+          'always-on cost USD',
+          'mean per-function cold rate',
+          'p75 per-function',
+        ],
+        r.keepAlive.map((k) => [
+          k.policy,
+          pct(k.coldStartRate),
+          k.coldStarts,
+          fmt(k.idleGbSeconds, 0),
+          k.totalCost.toFixed(4),
+          k.alwaysOnCost !== undefined ? k.alwaysOnCost.toFixed(4) : '–',
+          pct(k.meanFunctionColdStartRate),
+          pct(k.p75FunctionColdStartRate),
+        ]),
       ),
     );
     out.push('');
@@ -357,8 +515,18 @@ export function renderMarkdown(r: BenchReport): string {
     const h = r.keepAlive.find((k) => k.policy === 'histogram');
     if (h) {
       // Dominance: no worse on both axes and better on one. Tells whether the learned policy sits below the fixed curve.
-      const dominated = r.keepAlive.filter((k) => k.policy.startsWith('fixed') && h.coldStarts <= k.coldStarts && h.idleGbSeconds <= k.idleGbSeconds && (h.coldStarts < k.coldStarts || h.idleGbSeconds < k.idleGbSeconds));
-      out.push(dominated.length ? `histogram dominates ${dominated.map((k) => k.policy).join(', ')} (fewer or equal cold starts and idle GB-s).` : 'histogram dominates none of the fixed policies: it trades one axis for the other.');
+      const dominated = r.keepAlive.filter(
+        (k) =>
+          k.policy.startsWith('fixed') &&
+          h.coldStarts <= k.coldStarts &&
+          h.idleGbSeconds <= k.idleGbSeconds &&
+          (h.coldStarts < k.coldStarts || h.idleGbSeconds < k.idleGbSeconds),
+      );
+      out.push(
+        dominated.length
+          ? `histogram dominates ${dominated.map((k) => k.policy).join(', ')} (fewer or equal cold starts and idle GB-s).`
+          : 'histogram dominates none of the fixed policies: it trades one axis for the other.',
+      );
       out.push('');
     }
   }

@@ -24,7 +24,10 @@ export interface ColdWarmOptions {
   notes: string[];
 }
 
-const SIZES: Record<BenchMode, { reps: number; warmCalls: number; models: Array<'silero' | 'upscaler' | 'large'>; largeMb: number; rawRuns: number }> = {
+const SIZES: Record<
+  BenchMode,
+  { reps: number; warmCalls: number; models: Array<'silero' | 'upscaler' | 'large'>; largeMb: number; rawRuns: number }
+> = {
   full: { reps: 7, warmCalls: 1000, models: ['silero', 'upscaler', 'large'], largeMb: 50, rawRuns: 1000 },
   quick: { reps: 5, warmCalls: 200, models: ['silero', 'upscaler', 'large'], largeMb: 50, rawRuns: 300 },
   // CI smoke: the same steps on the two smallest models (still 5 reps and 200 warm calls).
@@ -122,7 +125,12 @@ async function rawOnnx(file: string, inputs: Tensor[], runs: number): Promise<No
   }
   await session!.release();
   const s = summarize(times);
-  return { sessionCreateMs: Math.round(median(creates) * 1000) / 1000, firstRunMs: Math.round(median(firsts) * 1000) / 1000, runP50Ms: s.p50Ms, runP99Ms: s.p99Ms };
+  return {
+    sessionCreateMs: Math.round(median(creates) * 1000) / 1000,
+    firstRunMs: Math.round(median(firsts) * 1000) / 1000,
+    runP50Ms: s.p50Ms,
+    runP99Ms: s.p99Ms,
+  };
 }
 
 export async function runColdWarmSuite(opts: ColdWarmOptions): Promise<{ rows: ColdWarmRow[]; costModels: ExecutorCostModel[] }> {
@@ -176,9 +184,15 @@ export async function runColdWarmSuite(opts: ColdWarmOptions): Promise<{ rows: C
             await sleep(PAUSE_MS);
             const s = await coldCall(base, model.name, body);
             if (s.coldStart && s.source === want) samples.push(s);
-            else notes.push(`cold-warm ${model.label}: a "cold from ${want}" attempt came back as ${s.coldStart ? `cold from ${s.source}` : 'warm'} and was repeated`);
+            else
+              notes.push(
+                `cold-warm ${model.label}: a "cold from ${want}" attempt came back as ${s.coldStart ? `cold from ${s.source}` : 'warm'} and was repeated`,
+              );
           }
-          if (samples.length < size.reps) notes.push(`cold-warm ${model.label}: only ${samples.length} of ${size.reps} cold starts from the ${want} in ${attempts} attempts`);
+          if (samples.length < size.reps)
+            notes.push(
+              `cold-warm ${model.label}: only ${samples.length} of ${size.reps} cold starts from the ${want} in ${attempts} attempts`,
+            );
           if (samples.length === 0) throw new Error(`no cold start from the ${want} in ${attempts} attempts`);
           return samples;
         };
@@ -199,14 +213,23 @@ export async function runColdWarmSuite(opts: ColdWarmOptions): Promise<{ rows: C
         // The probe goes through fetch, which costs more than the load generator's raw socket: cap the first pass
         // and let the second one (below) size itself from the pace actually measured.
         let durationMs = Math.min(10_000, Math.max(1_000, est * size.warmCalls * 1.5));
-        let warm = await runLoad({ url: `${base}/v2/models/${model.name}/infer`, bodies: [body], concurrency: 1, durationMs, warmupMs: Math.min(500, est * 20) });
+        let warm = await runLoad({
+          url: `${base}/v2/models/${model.name}/infer`,
+          bodies: [body],
+          concurrency: 1,
+          durationMs,
+          warmupMs: Math.min(500, est * 20),
+        });
         if (warm.requests < size.warmCalls && warm.requests > 0) {
           // The probe underestimated a call: measure again, long enough for the count at the pace just seen.
-          durationMs = Math.min(120_000, ((durationMs / warm.requests) * size.warmCalls * 1.3));
+          durationMs = Math.min(120_000, (durationMs / warm.requests) * size.warmCalls * 1.3);
           warm = await runLoad({ url: `${base}/v2/models/${model.name}/infer`, bodies: [body], concurrency: 1, durationMs, warmupMs: 200 });
         }
         if (warm.errors) notes.push(`cold-warm ${model.label}: ${warm.errors} warm calls failed: ${warm.errorSamples[0] ?? ''}`);
-        if (warm.requests < size.warmCalls) notes.push(`cold-warm ${model.label}: only ${warm.requests} warm calls fit in ${Math.round(durationMs)} ms (wanted ${size.warmCalls})`);
+        if (warm.requests < size.warmCalls)
+          notes.push(
+            `cold-warm ${model.label}: only ${warm.requests} warm calls fit in ${Math.round(durationMs)} ms (wanted ${size.warmCalls})`,
+          );
 
         const raw = model.onnxFile ? await rawOnnx(model.onnxFile, inputs, size.rawRuns) : undefined;
         const row: ColdWarmRow = {
@@ -224,7 +247,12 @@ export async function runColdWarmSuite(opts: ColdWarmOptions): Promise<{ rows: C
           ...(raw ? { raw } : {}),
         };
         rows.push(row);
-        costModels.push({ model: row.model, coldFromStoreMs: row.coldFromStoreMs, coldFromCacheMs: row.coldFromCacheMs, serviceMs: row.warmP50Ms });
+        costModels.push({
+          model: row.model,
+          coldFromStoreMs: row.coldFromStoreMs,
+          coldFromCacheMs: row.coldFromCacheMs,
+          serviceMs: row.warmP50Ms,
+        });
       } catch (e) {
         notes.push(`cold-warm ${model.label} failed: ${(e as Error).message}`);
         progress.note(`${model.label} failed: ${(e as Error).message.split('\n')[0]}`);

@@ -52,15 +52,35 @@ const maxInstances = {
 };
 const ALL: Variant[] = [
   { name: 'minimal' },
-  { name: 'batch-on', model: 'vad-batch', config: { ...maxInstances, batching: { maxBatchSize: maxBatch, maxQueueDelayMs: 0 }, scheduling: { strategy: 'stateless' } } },
-  { name: 'batch-off', model: 'vad-nobatch', config: { ...maxInstances, batching: { maxBatchSize: 1, maxQueueDelayMs: 0 }, scheduling: { strategy: 'stateless' } } },
+  {
+    name: 'batch-on',
+    model: 'vad-batch',
+    config: { ...maxInstances, batching: { maxBatchSize: maxBatch, maxQueueDelayMs: 0 }, scheduling: { strategy: 'stateless' } },
+  },
+  {
+    name: 'batch-off',
+    model: 'vad-nobatch',
+    config: { ...maxInstances, batching: { maxBatchSize: 1, maxQueueDelayMs: 0 }, scheduling: { strategy: 'stateless' } },
+  },
   {
     name: 'batch-delay',
     model: 'vad-batch-delay',
-    config: { ...maxInstances, batching: { maxBatchSize: maxBatch, maxQueueDelayMs: Number(arg('delay', '1')) }, scheduling: { strategy: 'stateless' } },
+    config: {
+      ...maxInstances,
+      batching: { maxBatchSize: maxBatch, maxQueueDelayMs: Number(arg('delay', '1')) },
+      scheduling: { strategy: 'stateless' },
+    },
   },
-  { name: 'stateful', model: 'vad-stateful', config: { ...maxInstances, batching: { maxBatchSize: maxBatch, maxQueueDelayMs: 0 }, scheduling: { strategy: 'stateful' } } },
-  { name: 'event', model: 'vad-event', config: { ...maxInstances, batching: { maxBatchSize: maxBatch, maxQueueDelayMs: 0 }, scheduling: { strategy: 'event' } } },
+  {
+    name: 'stateful',
+    model: 'vad-stateful',
+    config: { ...maxInstances, batching: { maxBatchSize: maxBatch, maxQueueDelayMs: 0 }, scheduling: { strategy: 'stateful' } },
+  },
+  {
+    name: 'event',
+    model: 'vad-event',
+    config: { ...maxInstances, batching: { maxBatchSize: maxBatch, maxQueueDelayMs: 0 }, scheduling: { strategy: 'event' } },
+  },
   // The DEFER_JSON_BYTES default before 2026-11-26: every silero array (frame 10.5 KB, states 2.6 KB) parsed on the instance thread.
   {
     name: 'event-defer-1k',
@@ -79,7 +99,9 @@ const variants = variantNames.map((n) => {
 function makeRequests(count: number) {
   const out: { inputs: { name: string; datatype: string; shape: number[]; data: number[] }[] }[] = [];
   for (let s = 0; s < count; s++) {
-    const frame = Array.from({ length: 512 }, (_, i) => Math.fround(Math.sin(i * 0.02 * (s + 1)) * (0.1 + 0.1 * s) + Math.cos(i * 0.37) * 0.05));
+    const frame = Array.from({ length: 512 }, (_, i) =>
+      Math.fround(Math.sin(i * 0.02 * (s + 1)) * (0.1 + 0.1 * s) + Math.cos(i * 0.37) * 0.05),
+    );
     const state = (k: number) => Array.from({ length: 128 }, (_, i) => Math.fround(Math.tanh(Math.sin(i * 0.1 + s + k)) * 0.3));
     out.push({
       inputs: [
@@ -100,7 +122,10 @@ async function expectedOutputs(requests: ReturnType<typeof makeRequests>): Promi
   for (const r of requests) {
     const feeds: Record<string, ort.Tensor> = {};
     for (const t of r.inputs) {
-      feeds[t.name] = t.datatype === 'INT64' ? new ort.Tensor('int64', BigInt64Array.from(t.data, BigInt), t.shape) : new ort.Tensor('float32', Float32Array.from(t.data), t.shape);
+      feeds[t.name] =
+        t.datatype === 'INT64'
+          ? new ort.Tensor('int64', BigInt64Array.from(t.data, BigInt), t.shape)
+          : new ort.Tensor('float32', Float32Array.from(t.data), t.shape);
     }
     expected.push((await session.run(feeds)).output.data[0] as number);
   }
@@ -108,7 +133,12 @@ async function expectedOutputs(requests: ReturnType<typeof makeRequests>): Promi
   return expected;
 }
 
-function startChild(file: string, args: string[], env: Record<string, string>, nodeArgs: string[] = []): Promise<{ child: ChildProcess; url: string }> {
+function startChild(
+  file: string,
+  args: string[],
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', file, ...args], {
     cwd: root,
     env: { ...process.env, ...env },
@@ -140,7 +170,11 @@ function stopChild(child: ChildProcess): Promise<void> {
 }
 
 async function call(url: string, method: string, body: Buffer | string, contentType: string): Promise<unknown> {
-  const res = await fetch(url, { method, body: typeof body === 'string' ? body : new Uint8Array(body), headers: { 'content-type': contentType } });
+  const res = await fetch(url, {
+    method,
+    body: typeof body === 'string' ? body : new Uint8Array(body),
+    headers: { 'content-type': contentType },
+  });
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${url}: HTTP ${res.status} ${text.slice(0, 500)}`);
   return text ? JSON.parse(text) : undefined;
@@ -149,7 +183,9 @@ async function call(url: string, method: string, body: Buffer | string, contentT
 /** The model's instance counts from GET /v1/status, when the node reports them. */
 async function poolState(baseUrl: string, model: string): Promise<{ starting: number; idle: number; busy: number } | undefined> {
   try {
-    const status = (await (await fetch(`${baseUrl}/v1/status`)).json()) as { models?: { name: string; instances?: { starting: number; idle: number; busy: number } }[] };
+    const status = (await (await fetch(`${baseUrl}/v1/status`)).json()) as {
+      models?: { name: string; instances?: { starting: number; idle: number; busy: number } }[];
+    };
     return status.models?.find((m) => m.name === model)?.instances;
   } catch {
     return undefined;
@@ -159,7 +195,9 @@ async function poolState(baseUrl: string, model: string): Promise<{ starting: nu
 /** Requests per run so far (V2 statistics: inference_count / execution_count). */
 async function meanBatch(baseUrl: string, model: string): Promise<number | undefined> {
   try {
-    const stats = (await (await fetch(`${baseUrl}/v2/models/${model}/stats`)).json()) as { model_stats?: { inference_count: number; execution_count: number }[] };
+    const stats = (await (await fetch(`${baseUrl}/v2/models/${model}/stats`)).json()) as {
+      model_stats?: { inference_count: number; execution_count: number }[];
+    };
     const s = stats.model_stats?.[0];
     return s && s.execution_count > 0 ? s.inference_count / s.execution_count : undefined;
   } catch {
@@ -204,7 +242,14 @@ async function main(): Promise<void> {
         hearth = await startChild(
           path.join(here, '../lib/hearth-server.ts'),
           profile ? [path.resolve(profDir)] : [],
-          { DATA_DIR: path.join(dataDir, String(hearths.size)), PORT: '0', HOST: '127.0.0.1', REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'silent', ...v.env },
+          {
+            DATA_DIR: path.join(dataDir, String(hearths.size)),
+            PORT: '0',
+            HOST: '127.0.0.1',
+            REDIS_URL: 'redis://127.0.0.1:1',
+            LOG_LEVEL: 'silent',
+            ...v.env,
+          },
           profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profDir, 'threads')}`] : [],
         );
         hearths.set(key, hearth);
@@ -239,7 +284,10 @@ async function main(): Promise<void> {
 
     console.log(
       `silero VAD, HTTP JSON, concurrency ${concurrency}, ${durationMs} ms per measurement after ${warmupMs} ms warm-up, ${rounds} round(s); ` +
-        `${os.availableParallelism()} CPUs, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`,
+        `${os.availableParallelism()} CPUs, load average ${os
+          .loadavg()
+          .map((x) => x.toFixed(1))
+          .join(' ')}`,
     );
     const results = new Map<string, LoadResult[]>(variants.map((v) => [v.name, []]));
     for (let r = 0; r < rounds; r++) {
@@ -266,7 +314,9 @@ async function main(): Promise<void> {
         const ratio = base && v.name !== 'minimal' ? `  ×${(res.inferencesPerSec / base.inferencesPerSec).toFixed(2)} of minimal` : '';
         const pool = v.model ? await poolState(bases.get(v.name)!, v.model) : undefined;
         const batch = v.model ? await meanBatch(bases.get(v.name)!, v.model) : undefined;
-        const instances = pool ? `  [instances: ${pool.idle + pool.busy} warm, ${pool.starting} starting; mean batch ${batch?.toFixed(1) ?? '?'}]` : '';
+        const instances = pool
+          ? `  [instances: ${pool.idle + pool.busy} warm, ${pool.starting} starting; mean batch ${batch?.toFixed(1) ?? '?'}]`
+          : '';
         const cpuText = cpu ? `  [server CPU: main ${cpu.mainPct.toFixed(0)}%, other threads ${cpu.othersPct.toFixed(0)}%]` : '';
         console.log(`round ${r + 1}  ${formatLoad(v.name, res)}${ratio}${instances}${cpuText}`);
         for (const e of res.errorSamples) console.log(`    error: ${e}`);
@@ -286,7 +336,15 @@ async function main(): Promise<void> {
       // back to back) is steadier than the ratio of medians, so both are printed.
       const base = results.get('minimal');
       const ratio = v.name !== 'minimal' && base ? median(rs.map((x, i) => x.inferencesPerSec / base[i].inferencesPerSec)) : undefined;
-      summary[v.name] = { inferencesPerSec: rate, p50Ms: p50, p99Ms: p99, errors, ratioToMinimal: ratio, ratioOfMedians: rate / baseRate, rounds: rs };
+      summary[v.name] = {
+        inferencesPerSec: rate,
+        p50Ms: p50,
+        p99Ms: p99,
+        errors,
+        ratioToMinimal: ratio,
+        ratioOfMedians: rate / baseRate,
+        rounds: rs,
+      };
       console.log(
         `${v.name.padEnd(14)} ${rate.toFixed(0).padStart(7)} inf/s  p50 ${p50.toFixed(2)} ms  p99 ${p99.toFixed(2)} ms  errors ${errors}` +
           (ratio !== undefined ? `  hearth/minimal: median per-round ${ratio.toFixed(2)}, of medians ${(rate / baseRate).toFixed(2)}` : ''),
@@ -294,11 +352,16 @@ async function main(): Promise<void> {
     }
     if (results.has('batch-on') && results.has('batch-off')) {
       const off = results.get('batch-off')!;
-      console.log(`batching on / off: median per-round ${median(results.get('batch-on')!.map((x, i) => x.inferencesPerSec / off[i].inferencesPerSec)).toFixed(2)}`);
+      console.log(
+        `batching on / off: median per-round ${median(results.get('batch-on')!.map((x, i) => x.inferencesPerSec / off[i].inferencesPerSec)).toFixed(2)}`,
+      );
     }
     if (jsonOut) {
       await fs.mkdir(path.dirname(path.resolve(jsonOut)), { recursive: true });
-      await fs.writeFile(jsonOut, JSON.stringify({ concurrency, durationMs, warmupMs, rounds, cpus: os.availableParallelism(), results: summary }, null, 2));
+      await fs.writeFile(
+        jsonOut,
+        JSON.stringify({ concurrency, durationMs, warmupMs, rounds, cpus: os.availableParallelism(), results: summary }, null, 2),
+      );
     }
     if (hearthChild && profDir) console.log(`CPU profiles in ${profDir} (open in Chrome DevTools or speedscope)`);
   } finally {

@@ -46,15 +46,24 @@ const cleanup = async () => {
 };
 
 try {
-  const up = await fetch(`${base}/v1/models/vad`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(await fs.readFile(SILERO_FILE)) });
+  const up = await fetch(`${base}/v1/models/vad`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: new Uint8Array(await fs.readFile(SILERO_FILE)),
+  });
   if (up.status !== 201) throw new Error(`upload: ${up.status} ${await up.text()}`);
   if (STRATEGY) {
-    const cfg = await fetch(`${base}/v1/models/vad/config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ scheduling: { strategy: STRATEGY } }) });
+    const cfg = await fetch(`${base}/v1/models/vad/config`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ scheduling: { strategy: STRATEGY } }),
+    });
     if (cfg.status !== 200) throw new Error(`config: ${cfg.status} ${await cfg.text()}`);
   }
   const bodies = Array.from({ length: 64 }, (_, i) => Buffer.from(rowText(1000 + i)));
   const infer = `${base}/v2/models/vad/infer`;
-  const load = (concurrency: number, seconds: number) => runLoad({ url: infer, bodies, concurrency, durationMs: seconds * 1000, warmupMs: 500 });
+  const load = (concurrency: number, seconds: number) =>
+    runLoad({ url: infer, bodies, concurrency, durationMs: seconds * 1000, warmupMs: 500 });
 
   await load(ONLINE, 2); // cold start, JIT
 
@@ -69,7 +78,11 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     const capacity = await load(CAPACITY_CLIENTS, SECONDS / 2);
     const unloaded = await load(ONLINE, SECONDS);
-    const post = await fetch(`${base}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'vad', input: 'datasets/frames.jsonl', chunkSize: CHUNK }) });
+    const post = await fetch(`${base}/v1/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'vad', input: 'datasets/frames.jsonl', chunkSize: CHUNK }),
+    });
     if (post.status !== 202) throw new Error(`job: ${post.status} ${await post.text()}`);
     const { id } = (await post.json()) as { id: string };
     const status = async () => (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as { state: string; progress: { doneRows: number } };
@@ -94,17 +107,37 @@ try {
       jobOutlastedWindows: stillRunning,
     });
     const r = rounds[rounds.length - 1];
-    console.log(`round ${round + 1}: capacity ${r.capacityPerSec.toFixed(0)} req/s | online p50/p99 ${unloaded.p50Ms.toFixed(2)}/${unloaded.p99Ms.toFixed(2)} ms (${unloaded.requestsPerSec.toFixed(0)} req/s) -> ${withJob.p50Ms.toFixed(2)}/${withJob.p99Ms.toFixed(2)} ms (${withJob.requestsPerSec.toFixed(0)} req/s) with the job | job ${r.jobRowsPerSecAlone.toFixed(0)} rows/s alone, ${r.jobRowsPerSecUnderLoad.toFixed(0)} under online load${stillRunning ? '' : ' (job ended early: raise --rows)'}`);
+    console.log(
+      `round ${round + 1}: capacity ${r.capacityPerSec.toFixed(0)} req/s | online p50/p99 ${unloaded.p50Ms.toFixed(2)}/${unloaded.p99Ms.toFixed(2)} ms (${unloaded.requestsPerSec.toFixed(0)} req/s) -> ${withJob.p50Ms.toFixed(2)}/${withJob.p99Ms.toFixed(2)} ms (${withJob.requestsPerSec.toFixed(0)} req/s) with the job | job ${r.jobRowsPerSecAlone.toFixed(0)} rows/s alone, ${r.jobRowsPerSecUnderLoad.toFixed(0)} under online load${stillRunning ? '' : ' (job ended early: raise --rows)'}`,
+    );
   }
 
   const med = (f: (r: Round) => number) => median(rounds.map(f));
   const report = {
     machine: describeMachine(),
-    settings: { strategy: STRATEGY || 'default', rows: ROWS, seconds: SECONDS, rounds: ROUNDS, onlineClients: ONLINE, capacityClients: CAPACITY_CLIENTS, rowConcurrency: ROW_CONCURRENCY, chunkSize: CHUNK, slots: config.executor.slots },
+    settings: {
+      strategy: STRATEGY || 'default',
+      rows: ROWS,
+      seconds: SECONDS,
+      rounds: ROUNDS,
+      onlineClients: ONLINE,
+      capacityClients: CAPACITY_CLIENTS,
+      rowConcurrency: ROW_CONCURRENCY,
+      chunkSize: CHUNK,
+      slots: config.executor.slots,
+    },
     medians: {
       onlineCapacityPerSec: med((r) => r.capacityPerSec),
-      onlineUnloaded: { p50Ms: med((r) => r.unloaded.p50Ms), p99Ms: med((r) => r.unloaded.p99Ms), perSec: med((r) => r.unloaded.requestsPerSec) },
-      onlineWithJob: { p50Ms: med((r) => r.withJob.p50Ms), p99Ms: med((r) => r.withJob.p99Ms), perSec: med((r) => r.withJob.requestsPerSec) },
+      onlineUnloaded: {
+        p50Ms: med((r) => r.unloaded.p50Ms),
+        p99Ms: med((r) => r.unloaded.p99Ms),
+        perSec: med((r) => r.unloaded.requestsPerSec),
+      },
+      onlineWithJob: {
+        p50Ms: med((r) => r.withJob.p50Ms),
+        p99Ms: med((r) => r.withJob.p99Ms),
+        perSec: med((r) => r.withJob.requestsPerSec),
+      },
       p50Ratio: med((r) => r.withJob.p50Ms / r.unloaded.p50Ms),
       p99Ratio: med((r) => r.withJob.p99Ms / r.unloaded.p99Ms),
       jobRowsPerSecAlone: med((r) => r.jobRowsPerSecAlone),
@@ -114,11 +147,19 @@ try {
     rounds: rounds.map((r) => ({ ...r, unloaded: summary(r.unloaded), withJob: summary(r.withJob) })),
   };
   const m = report.medians;
-  console.log(`\nmedians over ${ROUNDS} rounds (${os.availableParallelism()} cores, ${config.executor.slots} slots, rowConcurrency ${ROW_CONCURRENCY}, strategy ${STRATEGY || 'default'}):`);
+  console.log(
+    `\nmedians over ${ROUNDS} rounds (${os.availableParallelism()} cores, ${config.executor.slots} slots, rowConcurrency ${ROW_CONCURRENCY}, strategy ${STRATEGY || 'default'}):`,
+  );
   console.log(`  online capacity            ${m.onlineCapacityPerSec.toFixed(0)} req/s (${CAPACITY_CLIENTS} closed-loop clients)`);
-  console.log(`  online p50 / p99, no job   ${m.onlineUnloaded.p50Ms.toFixed(2)} / ${m.onlineUnloaded.p99Ms.toFixed(2)} ms, ${m.onlineUnloaded.perSec.toFixed(0)} req/s (${ONLINE} closed-loop clients)`);
-  console.log(`  online p50 / p99, job      ${m.onlineWithJob.p50Ms.toFixed(2)} / ${m.onlineWithJob.p99Ms.toFixed(2)} ms, ${m.onlineWithJob.perSec.toFixed(0)} req/s  (x${m.p50Ratio.toFixed(2)} / x${m.p99Ratio.toFixed(2)})`);
-  console.log(`  job rows/s alone           ${m.jobRowsPerSecAlone.toFixed(0)} (${(m.jobAloneVsOnlineCapacity * 100).toFixed(0)}% of online capacity)`);
+  console.log(
+    `  online p50 / p99, no job   ${m.onlineUnloaded.p50Ms.toFixed(2)} / ${m.onlineUnloaded.p99Ms.toFixed(2)} ms, ${m.onlineUnloaded.perSec.toFixed(0)} req/s (${ONLINE} closed-loop clients)`,
+  );
+  console.log(
+    `  online p50 / p99, job      ${m.onlineWithJob.p50Ms.toFixed(2)} / ${m.onlineWithJob.p99Ms.toFixed(2)} ms, ${m.onlineWithJob.perSec.toFixed(0)} req/s  (x${m.p50Ratio.toFixed(2)} / x${m.p99Ratio.toFixed(2)})`,
+  );
+  console.log(
+    `  job rows/s alone           ${m.jobRowsPerSecAlone.toFixed(0)} (${(m.jobAloneVsOnlineCapacity * 100).toFixed(0)}% of online capacity)`,
+  );
   console.log(`  job rows/s under online    ${m.jobRowsPerSecUnderOnlineLoad.toFixed(0)}`);
   console.log(JSON.stringify(report, null, 2));
 } finally {
@@ -135,5 +176,13 @@ interface Round {
 }
 
 function summary(r: LoadResult) {
-  return { requests: r.requests, errors: r.errors, perSec: r.requestsPerSec, p50Ms: r.p50Ms, p90Ms: r.p90Ms, p99Ms: r.p99Ms, maxMs: r.maxMs };
+  return {
+    requests: r.requests,
+    errors: r.errors,
+    perSec: r.requestsPerSec,
+    p50Ms: r.p50Ms,
+    p90Ms: r.p90Ms,
+    p99Ms: r.p99Ms,
+    maxMs: r.maxMs,
+  };
 }

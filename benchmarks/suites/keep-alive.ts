@@ -171,7 +171,14 @@ export function simulateWithTracker(
         f.prewarmTimer = undefined;
         if (f.instances.length > 0) return;
         prewarms++;
-        const pre: SimInstance = { id: nextInstanceId++, state: 'starting', since: clock.now(), prewarmed: true, claimed: false, freeAt: 0 };
+        const pre: SimInstance = {
+          id: nextInstanceId++,
+          state: 'starting',
+          since: clock.now(),
+          prewarmed: true,
+          claimed: false,
+          freeAt: 0,
+        };
         f.instances.push(pre);
         clock.setTimeout(() => {
           if (!f.instances.includes(pre) || pre.claimed) return;
@@ -309,7 +316,13 @@ export function simulateWithAutoscaler(
   const wallStart = performance.now();
   const functions: SimulatedFunction[] = trace.functions.map((f) => {
     const cost = costModels[f.modelIndex % costModels.length];
-    return { name: f.name, memoryMb: f.memoryMb, coldStartMs: cost.coldFromCacheMs, serviceMs: cost.serviceMs, config: { maxInstances: opts.maxInstances ?? 1 } };
+    return {
+      name: f.name,
+      memoryMb: f.memoryMb,
+      coldStartMs: cost.coldFromCacheMs,
+      serviceMs: cost.serviceMs,
+      config: { maxInstances: opts.maxInstances ?? 1 },
+    };
   });
   const names = trace.functions.map((f) => f.name);
   function* arrivals(): Generator<{ at: number; name: string }> {
@@ -338,7 +351,9 @@ export function simulateWithAutoscaler(
     alwaysOnCost: r.alwaysOnCost,
     meanFunctionColdStartRate: rates.length ? rates.reduce((a, b) => a + b, 0) / rates.length : 0,
     p75FunctionColdStartRate: rates.length ? percentile(rates, 75) : 0,
-    ...(policy.kind === 'histogram' ? { histogramDecisionShare: r.functions.filter((f) => f.policy === 'histogram').length / Math.max(1, r.functions.length) } : {}),
+    ...(policy.kind === 'histogram'
+      ? { histogramDecisionShare: r.functions.filter((f) => f.policy === 'histogram').length / Math.max(1, r.functions.length) }
+      : {}),
     simulationMs: Math.round(performance.now() - wallStart),
   };
 }
@@ -386,7 +401,9 @@ export function runKeepAliveSuite(opts: KeepAliveSuiteOptions = {}): KeepAliveSu
     costModelSource: opts.costModels && opts.costModels.length ? 'cold-warm suite' : 'defaults',
     driver:
       driver === 'autoscaler'
-        ? 'executor simulateKeepAlive: the real Autoscaler (tick ' + (opts.tickMs ?? 1000) + ' ms), keep-alive policies and CostLedger over SimulatedPools on a ManualClock, one instance per function'
+        ? 'executor simulateKeepAlive: the real Autoscaler (tick ' +
+          (opts.tickMs ?? 1000) +
+          ' ms), keep-alive policies and CostLedger over SimulatedPools on a ManualClock, one instance per function'
         : 'executor KeepAliveTracker (recordIdle/decide) on core ManualClock, instances modelled in the suite',
     histogramVsFixed10m:
       h && f10

@@ -29,7 +29,10 @@ export const STRATEGIES = ['stateless', 'stateful', 'event'] as const;
 
 // warmupMs: the bulk callers run alone first, uncounted, so the hot pool has grown to its size before the
 // measured window (a fresh node otherwise spends its first seconds starting instances).
-const SIZES: Record<BenchMode, { durationMs: number; warmupMs: number; bulkConcurrency: number; hotRate: number; lukewarm: number; lukewarmRate: number; cold: number }> = {
+const SIZES: Record<
+  BenchMode,
+  { durationMs: number; warmupMs: number; bulkConcurrency: number; hotRate: number; lukewarm: number; lukewarmRate: number; cold: number }
+> = {
   full: { durationMs: 20_000, warmupMs: 4_000, bulkConcurrency: 8, hotRate: 40, lukewarm: 3, lukewarmRate: 1, cold: 4 },
   quick: { durationMs: 5_000, warmupMs: 2_500, bulkConcurrency: 8, hotRate: 40, lukewarm: 2, lukewarmRate: 1, cold: 2 },
   smoke: { durationMs: 3_000, warmupMs: 1_500, bulkConcurrency: 4, hotRate: 20, lukewarm: 1, lukewarmRate: 2, cold: 1 },
@@ -67,11 +70,20 @@ function classRow(samples: Sample[]): StrategyClassRow {
 }
 
 async function coldStartTotal(base: string): Promise<number> {
-  const s = JSON.parse((await httpCall(`${base}/v2/models/stats`, 'GET')).text) as { model_stats?: Array<{ cold_start?: { count: number } }> };
+  const s = JSON.parse((await httpCall(`${base}/v2/models/stats`, 'GET')).text) as {
+    model_stats?: Array<{ cold_start?: { count: number } }>;
+  };
   return (s.model_stats ?? []).reduce((n, m) => n + (m.cold_start?.count ?? 0), 0);
 }
 
-async function runOne(strategy: string, silero: BenchModel, cnn: BenchModel, size: (typeof SIZES)[BenchMode], seed: number, notes: string[]): Promise<StrategyRow> {
+async function runOne(
+  strategy: string,
+  silero: BenchModel,
+  cnn: BenchModel,
+  size: (typeof SIZES)[BenchMode],
+  seed: number,
+  notes: string[],
+): Promise<StrategyRow> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), `hearth-bench-strat-${strategy}-`));
   let hearth: ChildServer | undefined;
   try {
@@ -84,7 +96,8 @@ async function runOne(strategy: string, silero: BenchModel, cnn: BenchModel, siz
     };
     await upload(silero, 'hot', {});
     const cnnManifest = await upload(cnn, 'lukewarm-1', { keepAlive: { kind: 'fixed', idleMs: LUKEWARM_KEEP_ALIVE_MS } });
-    for (let i = 2; i <= size.lukewarm; i++) await upload(cnn, `lukewarm-${i}`, { keepAlive: { kind: 'fixed', idleMs: LUKEWARM_KEEP_ALIVE_MS } });
+    for (let i = 2; i <= size.lukewarm; i++)
+      await upload(cnn, `lukewarm-${i}`, { keepAlive: { kind: 'fixed', idleMs: LUKEWARM_KEEP_ALIVE_MS } });
     for (let i = 1; i <= size.cold; i++) await upload(silero, `cold-${i}`, {});
 
     const hotBodies = Array.from({ length: 8 }, (_, i) => encodeInferRequest({ inputs: sileroInputs(i + 1) }).body);
@@ -96,7 +109,11 @@ async function runOne(strategy: string, silero: BenchModel, cnn: BenchModel, siz
     const call = (group: Sample['group'], model: string, body: Buffer, priority: number) => async (): Promise<Sample> => {
       const t0 = performance.now();
       try {
-        const res = await fetch(`${base}/v2/models/${model}/infer`, { method: 'POST', body: new Uint8Array(body), headers: { 'content-type': 'application/json', 'hearth-priority': String(priority) } });
+        const res = await fetch(`${base}/v2/models/${model}/infer`, {
+          method: 'POST',
+          body: new Uint8Array(body),
+          headers: { 'content-type': 'application/json', 'hearth-priority': String(priority) },
+        });
         await res.arrayBuffer();
         return { group, priority, ms: performance.now() - t0, ok: res.ok, coldStart: res.headers.get('hearth-cold-start') === 'true' };
       } catch {
@@ -108,18 +125,28 @@ async function runOne(strategy: string, silero: BenchModel, cnn: BenchModel, siz
     const rand = seededRandom(seed);
     const exp = (ratePerSec: number) => (-Math.log(1 - rand()) * 1000) / ratePerSec;
     const schedule: Array<{ at: number; send: () => Promise<Sample> }> = [];
-    for (let t = exp(size.hotRate); t < size.durationMs; t += exp(size.hotRate)) schedule.push({ at: t, send: call('hot', 'hot', hotBodies[schedule.length % 8], HIGH) });
+    for (let t = exp(size.hotRate); t < size.durationMs; t += exp(size.hotRate))
+      schedule.push({ at: t, send: call('hot', 'hot', hotBodies[schedule.length % 8], HIGH) });
     for (let i = 1; i <= size.lukewarm; i++) {
-      for (let t = exp(size.lukewarmRate); t < size.durationMs; t += exp(size.lukewarmRate)) schedule.push({ at: t, send: call('lukewarm', `lukewarm-${i}`, cnnBody, HIGH) });
+      for (let t = exp(size.lukewarmRate); t < size.durationMs; t += exp(size.lukewarmRate))
+        schedule.push({ at: t, send: call('lukewarm', `lukewarm-${i}`, cnnBody, HIGH) });
     }
-    for (let i = 1; i <= size.cold; i++) schedule.push({ at: rand() * size.durationMs * 0.9, send: call('cold', `cold-${i}`, hotBodies[i % 8], HIGH) });
+    for (let i = 1; i <= size.cold; i++)
+      schedule.push({ at: rand() * size.durationMs * 0.9, send: call('cold', `cold-${i}`, hotBodies[i % 8], HIGH) });
     schedule.sort((a, b) => a.at - b.at);
 
     const samples: Sample[] = [];
     let coldBefore = 0;
     let t0 = 0;
     const [bulk] = await Promise.all([
-      runLoad({ url: `${base}/v2/models/hot/infer`, bodies: hotBodies, concurrency: size.bulkConcurrency, durationMs: size.durationMs, warmupMs: size.warmupMs, headers: { 'content-type': 'application/json', 'hearth-priority': String(LOW) } }),
+      runLoad({
+        url: `${base}/v2/models/hot/infer`,
+        bodies: hotBodies,
+        concurrency: size.bulkConcurrency,
+        durationMs: size.durationMs,
+        warmupMs: size.warmupMs,
+        headers: { 'content-type': 'application/json', 'hearth-priority': String(LOW) },
+      }),
       (async () => {
         await sleep(size.warmupMs);
         coldBefore = await coldStartTotal(base);
@@ -134,7 +161,12 @@ async function runOne(strategy: string, silero: BenchModel, cnn: BenchModel, siz
     if (failed) notes.push(`strategies ${strategy}: ${failed} of ${samples.length} open-loop calls failed`);
 
     const high = classRow(samples.filter((s) => s.priority === HIGH));
-    const low: StrategyClassRow = { requests: bulk.requests, errors: bulk.errors, p50Ms: Math.round(bulk.p50Ms * 1000) / 1000, p99Ms: Math.round(bulk.p99Ms * 1000) / 1000 };
+    const low: StrategyClassRow = {
+      requests: bulk.requests,
+      errors: bulk.errors,
+      p50Ms: Math.round(bulk.p50Ms * 1000) / 1000,
+      p99Ms: Math.round(bulk.p99Ms * 1000) / 1000,
+    };
     const groups: StrategyRow['groups'] = {};
     for (const g of ['hot', 'lukewarm', 'cold'] as const) {
       const gs = samples.filter((s) => s.group === g);

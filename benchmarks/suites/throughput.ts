@@ -32,7 +32,13 @@ const SIZES: Record<BenchMode, { levels: number[]; durationMs: number; warmupMs:
 };
 
 /** A closed loop of `concurrency` callers on one session, for `durationMs` after `warmupMs`. */
-async function rawLoop(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>[], concurrency: number, durationMs: number, warmupMs: number): Promise<Omit<ThroughputRow, 'server' | 'model' | 'protocol' | 'concurrency'>> {
+async function rawLoop(
+  session: ort.InferenceSession,
+  feeds: Record<string, ort.Tensor>[],
+  concurrency: number,
+  durationMs: number,
+  warmupMs: number,
+): Promise<Omit<ThroughputRow, 'server' | 'model' | 'protocol' | 'concurrency'>> {
   const start = performance.now();
   const countFrom = start + warmupMs;
   const end = countFrom + durationMs;
@@ -55,24 +61,53 @@ async function rawLoop(session: ort.InferenceSession, feeds: Record<string, ort.
   );
   const seconds = (Math.max(performance.now(), end) - countFrom) / 1000;
   const s = summarize(latencies);
-  return { inferPerSec: Math.round((latencies.length / seconds) * 10) / 10, p50Ms: s.p50Ms, p90Ms: s.p90Ms, p95Ms: s.p95Ms, p99Ms: s.p99Ms, requests: latencies.length, errors };
+  return {
+    inferPerSec: Math.round((latencies.length / seconds) * 10) / 10,
+    p50Ms: s.p50Ms,
+    p90Ms: s.p90Ms,
+    p95Ms: s.p95Ms,
+    p99Ms: s.p99Ms,
+    requests: latencies.length,
+    errors,
+  };
 }
 
 interface TritonStats {
-  model_stats?: Array<{ inference_count?: number; execution_count?: number; inference_stats?: Record<string, { count: number; ns: number }> }>;
+  model_stats?: Array<{
+    inference_count?: number;
+    execution_count?: number;
+    inference_stats?: Record<string, { count: number; ns: number }>;
+  }>;
 }
 
-async function hearthStats(base: string, model: string): Promise<{ queue: { count: number; ns: number }; compute: { count: number; ns: number }; inferences: number; executions: number }> {
+async function hearthStats(
+  base: string,
+  model: string,
+): Promise<{ queue: { count: number; ns: number }; compute: { count: number; ns: number }; inferences: number; executions: number }> {
   const s = JSON.parse((await httpCall(`${base}/v2/models/${model}/stats`, 'GET')).text) as TritonStats;
   const zero = { count: 0, ns: 0 };
   const ms = s.model_stats ?? [];
-  const sum = (k: string) => ms.reduce((a, m) => ({ count: a.count + (m.inference_stats?.[k]?.count ?? 0), ns: a.ns + (m.inference_stats?.[k]?.ns ?? 0) }), zero);
-  return { queue: sum('queue'), compute: sum('compute_infer'), inferences: ms.reduce((a, m) => a + (m.inference_count ?? 0), 0), executions: ms.reduce((a, m) => a + (m.execution_count ?? 0), 0) };
+  const sum = (k: string) =>
+    ms.reduce((a, m) => ({ count: a.count + (m.inference_stats?.[k]?.count ?? 0), ns: a.ns + (m.inference_stats?.[k]?.ns ?? 0) }), zero);
+  return {
+    queue: sum('queue'),
+    compute: sum('compute_infer'),
+    inferences: ms.reduce((a, m) => a + (m.inference_count ?? 0), 0),
+    executions: ms.reduce((a, m) => a + (m.execution_count ?? 0), 0),
+  };
 }
 
 function fromLoad(r: LoadResult): Omit<ThroughputRow, 'server' | 'model' | 'protocol' | 'concurrency'> {
   const r3 = (x: number) => Math.round(x * 1000) / 1000;
-  return { inferPerSec: Math.round(r.inferencesPerSec * 10) / 10, p50Ms: r3(r.p50Ms), p90Ms: r3(r.p90Ms), p95Ms: r3(r.p95Ms), p99Ms: r3(r.p99Ms), requests: r.requests, errors: r.errors };
+  return {
+    inferPerSec: Math.round(r.inferencesPerSec * 10) / 10,
+    p50Ms: r3(r.p50Ms),
+    p90Ms: r3(r.p90Ms),
+    p95Ms: r3(r.p95Ms),
+    p99Ms: r3(r.p99Ms),
+    requests: r.requests,
+    errors: r.errors,
+  };
 }
 
 interface Target {
@@ -104,9 +139,16 @@ export async function runThroughputSuite(opts: ThroughputOptions): Promise<{ row
     hearth = await startHearth(dataDir);
     for (const model of models) {
       const manifest = await uploadModel(hearth.url, model);
-      const inputs = model.label === 'silero-vad' ? Array.from({ length: 8 }, (_, i) => sileroInputs(i + 1)) : [model.inputs(manifest.inputs)];
-      const encodedBin = inputs.map((i) => encodeInferRequest({ inputs: i, parameters: { binary_data_output: true } }, { binaryInputs: true }));
-      const session = await ort.InferenceSession.create(model.onnxFile!, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+      const inputs =
+        model.label === 'silero-vad' ? Array.from({ length: 8 }, (_, i) => sileroInputs(i + 1)) : [model.inputs(manifest.inputs)];
+      const encodedBin = inputs.map((i) =>
+        encodeInferRequest({ inputs: i, parameters: { binary_data_output: true } }, { binaryInputs: true }),
+      );
+      const session = await ort.InferenceSession.create(model.onnxFile!, {
+        intraOpNumThreads: 1,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: 'all',
+      });
       let minimal: ChildServer | undefined;
       try {
         minimal = await startMinimal(model.onnxFile!);
@@ -133,11 +175,23 @@ export async function runThroughputSuite(opts: ThroughputOptions): Promise<{ row
       for (const t of targets) {
         const label = t.model.label;
         progress.step(`c=${c} ${label}: raw session.run`);
-        rows.push({ server: 'raw', model: label, protocol: 'none', concurrency: c, ...(await rawLoop(t.session, t.feeds, c, size.durationMs, size.warmupMs)) });
+        rows.push({
+          server: 'raw',
+          model: label,
+          protocol: 'none',
+          concurrency: c,
+          ...(await rawLoop(t.session, t.feeds, c, size.durationMs, size.warmupMs)),
+        });
 
         progress.step(`c=${c} ${label}: minimal (JSON)`);
         if (t.minimal) {
-          const r = await runLoad({ url: `${t.minimal.url}/v2/models/vad/infer`, bodies: t.json, concurrency: c, durationMs: size.durationMs, warmupMs: size.warmupMs });
+          const r = await runLoad({
+            url: `${t.minimal.url}/v2/models/vad/infer`,
+            bodies: t.json,
+            concurrency: c,
+            durationMs: size.durationMs,
+            warmupMs: size.warmupMs,
+          });
           rows.push({ server: 'minimal', model: label, protocol: 'json', concurrency: c, ...fromLoad(r) });
           if (r.errors) notes.push(`throughput minimal ${label} c=${c}: ${r.errors} errors, e.g. ${r.errorSamples[0]}`);
         }
@@ -155,7 +209,10 @@ export async function runThroughputSuite(opts: ThroughputOptions): Promise<{ row
             concurrency: c,
             durationMs: size.durationMs,
             warmupMs: size.warmupMs,
-            headers: protocol === 'json' ? { 'content-type': 'application/json' } : { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(headerLength) },
+            headers:
+              protocol === 'json'
+                ? { 'content-type': 'application/json' }
+                : { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(headerLength) },
           });
           const after = await hearthStats(hearth.url, t.model.name);
           const dq = after.queue.count - before.queue.count;
@@ -187,7 +244,8 @@ export async function runThroughputSuite(opts: ThroughputOptions): Promise<{ row
       levels: size.levels,
       hearthMeanBatchSize: batchSizes,
       raw: 'one onnxruntime session (intraOpNumThreads 1) in the benchmark process, `concurrency` callers awaiting session.run in a closed loop',
-      minimal: 'benchmarks/lib/minimal-server.ts in its own process: fastify + onnxruntime-node, V2 JSON, one session, no pool, no batching',
+      minimal:
+        'benchmarks/lib/minimal-server.ts in its own process: fastify + onnxruntime-node, V2 JSON, one session, no pool, no batching',
       hearth: 'benchmarks/lib/hearth-server.ts (createHearth) in its own process, default model config',
     },
   };

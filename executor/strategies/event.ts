@@ -2,7 +2,17 @@
 // highest effective priority, where waiting raises it one level per agingMs so low priority cannot starve.
 // Across pools, rank() orders by that level, then the pool's request rate, then age.
 import type { InstanceView, Placement, PoolView, QueuedRequest, Scheduler } from '../scheduler.ts';
-import { activeInstances, batchAbsorbs, byId, canStartAnother, DEFAULT_AGING_MS, effectivePriority, freeInstances, priorityLevel, urgencyRank } from './urgency.ts';
+import {
+  activeInstances,
+  batchAbsorbs,
+  byId,
+  canStartAnother,
+  DEFAULT_AGING_MS,
+  effectivePriority,
+  freeInstances,
+  priorityLevel,
+  urgencyRank,
+} from './urgency.ts';
 import { ChurnMap } from '../churn-map.ts';
 
 export interface EventSchedulerOptions {
@@ -54,7 +64,11 @@ export class EventScheduler implements Scheduler {
       const head = first(this.#levels[p]);
       if (!head) continue;
       const level = effectivePriority(head, now, this.#agingMs);
-      if (!best || level > bestLevel || (level === bestLevel && (head.arrivedAt < best.arrivedAt || (head.arrivedAt === best.arrivedAt && head.id < best.id)))) {
+      if (
+        !best ||
+        level > bestLevel ||
+        (level === bestLevel && (head.arrivedAt < best.arrivedAt || (head.arrivedAt === best.arrivedAt && head.id < best.id)))
+      ) {
         best = head;
         bestLevel = level;
       }

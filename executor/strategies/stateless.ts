@@ -78,7 +78,8 @@ export class StatelessScheduler implements Scheduler {
       }
     }
     // Instances already starting will absorb that many queued requests; start another only for the rest.
-    if (live < pool.maxInstances && pool.canGrow && startingRoom < this.#size && !batchAbsorbs(pool, this.#items, now)) return { kind: 'cold-start' };
+    if (live < pool.maxInstances && pool.canGrow && startingRoom < this.#size && !batchAbsorbs(pool, this.#items, now))
+      return { kind: 'cold-start' };
     return { kind: 'wait' };
   }
 

@@ -70,7 +70,9 @@ describe('keep-alive replay', () => {
   });
 
   it('a longer fixed keep-alive trades idle memory for fewer cold starts', () => {
-    const rows = KEEP_ALIVE_POLICIES.filter((p) => p.policy.kind === 'fixed').map((p) => simulateWithAutoscaler(trace, p.name, p.policy, cost, undefined, { tickMs: 1000 }));
+    const rows = KEEP_ALIVE_POLICIES.filter((p) => p.policy.kind === 'fixed').map((p) =>
+      simulateWithAutoscaler(trace, p.name, p.policy, cost, undefined, { tickMs: 1000 }),
+    );
     expect(rows.map((r) => r.policy)).toEqual(['fixed-1m', 'fixed-10m', 'fixed-20m']);
     expect(rows[0].coldStarts).toBeGreaterThan(rows[1].coldStarts);
     expect(rows[1].coldStarts).toBeGreaterThanOrEqual(rows[2].coldStarts);
@@ -112,7 +114,13 @@ describe('report helpers', () => {
   it('progress writes suite, step and ETA lines', () => {
     const lines: string[] = [];
     let now = 0;
-    const p = new Progress([{ name: 'a', estimateMs: 10_000 }, { name: 'b', estimateMs: 20_000 }], { sink: { write: (l) => lines.push(l) }, now: () => now });
+    const p = new Progress(
+      [
+        { name: 'a', estimateMs: 10_000 },
+        { name: 'b', estimateMs: 20_000 },
+      ],
+      { sink: { write: (l) => lines.push(l) }, now: () => now },
+    );
     p.beginSuite('a', 2);
     now = 1000;
     p.step('one');

@@ -17,7 +17,10 @@ let stderr = '';
 
 beforeAll(async () => {
   outRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-bench-smoke-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'benchmarks/run.ts', '--smoke', '--out', outRoot], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'benchmarks/run.ts', '--smoke', '--out', outRoot], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   child.stderr.on('data', (d) => (stderr = (stderr + String(d)).slice(-20_000)));
   const killer = setTimeout(() => child.kill('SIGKILL'), 420_000);
   exitCode = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -50,7 +53,8 @@ describe('npm run bench -- --smoke', () => {
 
     expect(r.coldWarm.length).toBeGreaterThan(0);
     for (const c of r.coldWarm) {
-      for (const k of ['coldFromStoreMs', 'coldFromCacheMs', 'warmP50Ms', 'warmP95Ms', 'warmP99Ms'] as const) expect(c[k], `${c.model}.${k}`).toBeGreaterThan(0);
+      for (const k of ['coldFromStoreMs', 'coldFromCacheMs', 'warmP50Ms', 'warmP95Ms', 'warmP99Ms'] as const)
+        expect(c[k], `${c.model}.${k}`).toBeGreaterThan(0);
       expect(typeof c.model).toBe('string');
       for (const kind of ['store', 'cache'] as const) {
         expect(Object.keys(c.breakdown[kind]).sort()).toEqual(['acquireMs', 'fetchMs', 'firstRunMs', 'loadMs', 'otherMs', 'queueMs']);
@@ -87,7 +91,14 @@ describe('npm run bench -- --smoke', () => {
     const idle = (p: string) => r.keepAlive.find((k) => k.policy === p)!.idleGbSeconds;
     expect(idle('fixed-1m')).toBeLessThan(idle('fixed-20m'));
 
-    expect(r.goals.map((g) => g.id).sort()).toEqual(['cold-from-cache', 'cold-from-store', 'histogram-vs-fixed-10m', 'throughput-vs-minimal', 'throughput-vs-raw', 'warm-p50']);
+    expect(r.goals.map((g) => g.id).sort()).toEqual([
+      'cold-from-cache',
+      'cold-from-store',
+      'histogram-vs-fixed-10m',
+      'throughput-vs-minimal',
+      'throughput-vs-raw',
+      'warm-p50',
+    ]);
   });
 
   it('renders at least one valid PNG chart per suite', async () => {
@@ -106,7 +117,10 @@ describe('bench CLI arguments', () => {
     expect(parseArgs(['--suite=throughput,strategies']).suites).toEqual(['throughput', 'strategies']);
     expect(parseArgs([]).suites).toEqual([...SUITES]);
     expect(parseArgs(['--quick']).mode).toBe('quick');
-    expect(parseArgs(['--model', 'a.onnx', '--model', 'b/model.json']).models.map((m) => path.basename(m))).toEqual(['a.onnx', 'model.json']);
+    expect(parseArgs(['--model', 'a.onnx', '--model', 'b/model.json']).models.map((m) => path.basename(m))).toEqual([
+      'a.onnx',
+      'model.json',
+    ]);
   });
 
   it('rejects unknown suites and flags, naming them', () => {

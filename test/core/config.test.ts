@@ -8,7 +8,14 @@ import { ConfigError, loadConfig } from '../../core/index.ts';
 describe('loadConfig', () => {
   it('runs on embedded defaults with an empty environment', () => {
     const c = loadConfig({});
-    expect(c).toMatchObject({ port: 8080, host: '127.0.0.1', redisUrl: 'redis://127.0.0.1:6379', maxModelBytes: 2 * 1024 ** 3, logLevel: 'info', deferJsonBytes: 16 * 1024 });
+    expect(c).toMatchObject({
+      port: 8080,
+      host: '127.0.0.1',
+      redisUrl: 'redis://127.0.0.1:6379',
+      maxModelBytes: 2 * 1024 ** 3,
+      logLevel: 'info',
+      deferJsonBytes: 16 * 1024,
+    });
     expect(loadConfig({ DEFER_JSON_BYTES: '1024' }).deferJsonBytes).toBe(1024);
     expect(c.dataDir).toBe(path.resolve('./data'));
     expect(c.cacheDir).toBe(path.join(c.dataDir, 'cache'));
@@ -19,7 +26,14 @@ describe('loadConfig', () => {
 
   it('switches to s3 when S3_ENDPOINT is set', () => {
     const c = loadConfig({ S3_ENDPOINT: 'http://127.0.0.1:9000', S3_ACCESS_KEY: 'a', S3_SECRET_KEY: 'b' });
-    expect(c.store).toEqual({ kind: 's3', endpoint: 'http://127.0.0.1:9000', accessKey: 'a', secretKey: 'b', bucket: 'hearth', region: 'us-east-1' });
+    expect(c.store).toEqual({
+      kind: 's3',
+      endpoint: 'http://127.0.0.1:9000',
+      accessKey: 'a',
+      secretKey: 'b',
+      bucket: 'hearth',
+      region: 'us-east-1',
+    });
   });
 
   const bad: [Record<string, string>, string][] = [

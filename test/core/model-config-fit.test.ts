@@ -10,7 +10,11 @@ const NODE: NodeCapacity = { cores: 2, slots: 2, memoryMb: 12_052 };
 
 describe('fitModelConfig', () => {
   it("clamps the issue's config to a 2-core node, and says why for each field", () => {
-    const { config: out, clamped } = fitModelConfig(config({ minInstances: 1024, maxInstances: 1024, memoryMb: 16, runtime: { intraOpNumThreads: 256 } }), NODE, 64);
+    const { config: out, clamped } = fitModelConfig(
+      config({ minInstances: 1024, maxInstances: 1024, memoryMb: 16, runtime: { intraOpNumThreads: 256 } }),
+      NODE,
+      64,
+    );
     expect(out).toMatchObject({ minInstances: 2, maxInstances: 2, memoryMb: 64, runtime: { intraOpNumThreads: 2 } });
     expect(clamped).toEqual([
       { field: 'runtime.intraOpNumThreads', requested: 256, applied: 2, because: '2 CPU cores' },
@@ -26,14 +30,20 @@ describe('fitModelConfig', () => {
     const { config: out, clamped } = fitModelConfig(asked, NODE, 512);
     expect(clamped).toEqual([]);
     expect(out).toEqual(asked);
-    expect(fitModelConfig(config(), { cores: 8, slots: 8, memoryMb: 4096 }, 64)).toEqual({ config: { ...config(), memoryMb: 64 }, clamped: [] });
+    expect(fitModelConfig(config(), { cores: 8, slots: 8, memoryMb: 4096 }, 64)).toEqual({
+      config: { ...config(), memoryMb: 64 },
+      clamped: [],
+    });
   });
 
   it('the memory budget caps instances when it holds fewer than the slots run, never below one', () => {
     const big = { cores: 64, slots: 64, memoryMb: 1024 };
     expect(fitModelConfig(config({ maxInstances: 16, minInstances: 8 }), big, 300)).toMatchObject({
       config: { maxInstances: 3, minInstances: 3 },
-      clamped: [{ field: 'maxInstances', applied: 3, because: 'a 1024 MB budget (EXECUTOR_MEMORY_MB) at 300 MB per instance' }, { field: 'minInstances' }],
+      clamped: [
+        { field: 'maxInstances', applied: 3, because: 'a 1024 MB budget (EXECUTOR_MEMORY_MB) at 300 MB per instance' },
+        { field: 'minInstances' },
+      ],
     });
     expect(fitModelConfig(config(), big, 5000).config.maxInstances).toBe(1);
   });
@@ -41,7 +51,9 @@ describe('fitModelConfig', () => {
   it('concurrency is capped by the slots, and instances by ceil(slots / concurrency)', () => {
     const { config: out } = fitModelConfig(config({ concurrency: 64, maxInstances: 10 }), { cores: 4, slots: 4, memoryMb: 100_000 }, 64);
     expect(out).toMatchObject({ concurrency: 4, maxInstances: 1 });
-    expect(fitModelConfig(config({ concurrency: 2, maxInstances: 10 }), { cores: 4, slots: 5, memoryMb: 100_000 }, 64).config.maxInstances).toBe(3);
+    expect(
+      fitModelConfig(config({ concurrency: 2, maxInstances: 10 }), { cores: 4, slots: 5, memoryMb: 100_000 }, 64).config.maxInstances,
+    ).toBe(3);
   });
 
   it('does not change the config it was given', () => {

@@ -9,8 +9,15 @@ import type { Manifest } from '../../core/index.ts';
 import { ArtifactCache, type OpenArtifactFile } from '../../model-store/artifact-cache.ts';
 
 function manifestOf(name: string, files: Record<string, Buffer>): Manifest {
-  const list = Object.entries(files).map(([p, b]) => ({ path: p, sizeBytes: b.length, sha256: createHash('sha256').update(b).digest('hex') }));
-  const lines = [...list].sort((a, b) => a.path.localeCompare(b.path)).map((f) => `${f.path} ${f.sha256}\n`).join('');
+  const list = Object.entries(files).map(([p, b]) => ({
+    path: p,
+    sizeBytes: b.length,
+    sha256: createHash('sha256').update(b).digest('hex'),
+  }));
+  const lines = [...list]
+    .sort((a, b) => a.path.localeCompare(b.path))
+    .map((f) => `${f.path} ${f.sha256}\n`)
+    .join('');
   return {
     name,
     version: 1,
@@ -106,7 +113,12 @@ describe('ArtifactCache', () => {
     const attacker = { 'model.onnx': Buffer.from('attack model bytes'), 'extra.bin': Buffer.from('x') };
     const mv = manifestOf('victim', victim);
     const forged = { ...manifestOf('evil', attacker), sha256: mv.sha256 };
-    const store = fakeStore(new Map([['victim', victim], ['evil', attacker]]));
+    const store = fakeStore(
+      new Map([
+        ['victim', victim],
+        ['evil', attacker],
+      ]),
+    );
     const cache = new ArtifactCache({ dir: path.join(root, 'poison'), maxBytes: 1e9, openFile: store.open });
     const first = await cache.ensure(mv);
     await expect(cache.ensure(forged)).rejects.toMatchObject({ code: 'MODEL_INVALID' });
@@ -137,7 +149,11 @@ describe('ArtifactCache', () => {
 
   it('evicts the least recently used entries past maxBytes', async () => {
     const mk = (n: string) => ({ 'model.onnx': Buffer.alloc(1000, n.charCodeAt(0)) });
-    const contents = new Map([['a', mk('a')], ['b', mk('b')], ['c', mk('c')]]);
+    const contents = new Map([
+      ['a', mk('a')],
+      ['b', mk('b')],
+      ['c', mk('c')],
+    ]);
     const store = fakeStore(contents);
     const cache = new ArtifactCache({ dir: path.join(root, 'e'), maxBytes: 2500, openFile: store.open });
     const [ma, mb, mc] = ['a', 'b', 'c'].map((n) => manifestOf(n, contents.get(n)!));

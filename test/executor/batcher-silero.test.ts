@@ -27,7 +27,12 @@ async function run(session: ort.InferenceSession, inputs: Tensor[]): Promise<Ten
   const feeds: Record<string, ort.Tensor> = {};
   for (const t of inputs) feeds[t.name] = new ort.Tensor(t.datatype === 'INT64' ? 'int64' : 'float32', t.data, t.shape);
   const out = await session.run(feeds);
-  return manifest.outputs.map((o) => ({ name: o.name, datatype: 'FP32', shape: out[o.name].dims.slice(), data: out[o.name].data as Float32Array }));
+  return manifest.outputs.map((o) => ({
+    name: o.name,
+    datatype: 'FP32',
+    shape: out[o.name].dims.slice(),
+    data: out[o.name].data as Float32Array,
+  }));
 }
 
 describe('batcher on silero VAD', () => {

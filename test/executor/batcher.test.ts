@@ -20,7 +20,16 @@ function fill(dt: Datatype, n: number, seed: number): TensorData {
 }
 
 function tensor(name: string, dt: Datatype, shape: number[], seed: number): Tensor {
-  return { name, datatype: dt, shape, data: fill(dt, shape.reduce((a, b) => a * b, 1), seed) };
+  return {
+    name,
+    datatype: dt,
+    shape,
+    data: fill(
+      dt,
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+    ),
+  };
 }
 
 describe('isBatchable / batchLayoutOf', () => {
@@ -30,12 +39,20 @@ describe('isBatchable / batchLayoutOf', () => {
     expect(batchLayoutOf(m)!.batchFirst).toBe(true);
   });
   it('rejects a fixed first dimension on an input or an output', () => {
-    expect(isBatchable(manifest([{ name: 'x', datatype: 'FP32', shape: [1, -1] }], [{ name: 'y', datatype: 'FP32', shape: [-1] }]))).toBe(false);
-    expect(isBatchable(manifest([{ name: 'x', datatype: 'FP32', shape: [-1, 3] }], [{ name: 'y', datatype: 'FP32', shape: [1] }]))).toBe(false);
-    expect(isBatchable(manifest([{ name: 'x', datatype: 'FP32', shape: [-1, 3] }], [{ name: 'y', datatype: 'FP32', shape: [] }]))).toBe(false);
+    expect(isBatchable(manifest([{ name: 'x', datatype: 'FP32', shape: [1, -1] }], [{ name: 'y', datatype: 'FP32', shape: [-1] }]))).toBe(
+      false,
+    );
+    expect(isBatchable(manifest([{ name: 'x', datatype: 'FP32', shape: [-1, 3] }], [{ name: 'y', datatype: 'FP32', shape: [1] }]))).toBe(
+      false,
+    );
+    expect(isBatchable(manifest([{ name: 'x', datatype: 'FP32', shape: [-1, 3] }], [{ name: 'y', datatype: 'FP32', shape: [] }]))).toBe(
+      false,
+    );
   });
   it('rejects a model with no batch-first input', () => {
-    expect(isBatchable(manifest([{ name: 'h', datatype: 'FP32', shape: [2, -1, 4] }], [{ name: 'y', datatype: 'FP32', shape: [-1] }]))).toBe(false);
+    expect(
+      isBatchable(manifest([{ name: 'h', datatype: 'FP32', shape: [2, -1, 4] }], [{ name: 'y', datatype: 'FP32', shape: [-1] }])),
+    ).toBe(false);
   });
   it('gives silero-like models batch-second state and a shared scalar', () => {
     const m = manifest(
@@ -51,8 +68,15 @@ describe('isBatchable / batchLayoutOf', () => {
     );
     const layout = batchLayoutOf(m)!;
     expect(layout.batchFirst).toBe(false);
-    expect([...layout.inputs]).toEqual([['input', 0], ['sr', null], ['h', 1]]);
-    expect([...layout.outputs]).toEqual([['output', 0], ['hn', 1]]);
+    expect([...layout.inputs]).toEqual([
+      ['input', 0],
+      ['sr', null],
+      ['h', 1],
+    ]);
+    expect([...layout.outputs]).toEqual([
+      ['output', 0],
+      ['hn', 1],
+    ]);
   });
 });
 
@@ -92,9 +116,15 @@ describe('batchKeyOf', () => {
       ],
       [{ name: 'y', datatype: 'FP32', shape: [-1] }],
     );
-    const k16 = batchKeyOf(s, [tensor('x', 'FP32', [1, 2], 1), { name: 'sr', datatype: 'INT64', shape: [], data: BigInt64Array.of(16000n) }]);
+    const k16 = batchKeyOf(s, [
+      tensor('x', 'FP32', [1, 2], 1),
+      { name: 'sr', datatype: 'INT64', shape: [], data: BigInt64Array.of(16000n) },
+    ]);
     const k8 = batchKeyOf(s, [tensor('x', 'FP32', [1, 2], 1), { name: 'sr', datatype: 'INT64', shape: [], data: BigInt64Array.of(8000n) }]);
-    const k16b = batchKeyOf(s, [tensor('x', 'FP32', [4, 2], 9), { name: 'sr', datatype: 'INT64', shape: [], data: BigInt64Array.of(16000n) }]);
+    const k16b = batchKeyOf(s, [
+      tensor('x', 'FP32', [4, 2], 9),
+      { name: 'sr', datatype: 'INT64', shape: [], data: BigInt64Array.of(16000n) },
+    ]);
     expect(k16).not.toBe(k8);
     expect(k16b).toBe(k16);
   });
@@ -124,7 +154,10 @@ describe('mergeRequests / splitOutputs', () => {
 
   it('keeps BigInt precision beyond 2^53', () => {
     const big = 2n ** 60n + 7n;
-    const lists = [[{ name: 'x', datatype: 'INT64' as const, shape: [1], data: BigInt64Array.of(big) }], [{ name: 'x', datatype: 'INT64' as const, shape: [1], data: BigInt64Array.of(-big) }]];
+    const lists = [
+      [{ name: 'x', datatype: 'INT64' as const, shape: [1], data: BigInt64Array.of(big) }],
+      [{ name: 'x', datatype: 'INT64' as const, shape: [1], data: BigInt64Array.of(-big) }],
+    ];
     const { inputs, offsets } = mergeRequests(lists);
     expect(Array.from(inputs[0].data as BigInt64Array)).toEqual([big, -big]);
     expect((splitOutputs(inputs, offsets)[1][0].data as BigInt64Array)[0]).toBe(-big);
@@ -136,7 +169,10 @@ describe('mergeRequests / splitOutputs', () => {
       [tensor('b', 'UINT8', [1], 2), tensor('a', 'FP32', [1, 2], 2)],
     ];
     const { inputs, offsets } = mergeRequests(lists);
-    expect(inputs.map((t) => [t.name, t.shape])).toEqual([['a', [3, 2]], ['b', [3]]]);
+    expect(inputs.map((t) => [t.name, t.shape])).toEqual([
+      ['a', [3, 2]],
+      ['b', [3]],
+    ]);
     expect(Array.from(inputs[1].data as Uint8Array)).toEqual([...(lists[0][1].data as Uint8Array), ...(lists[1][0].data as Uint8Array)]);
     expect(offsets).toEqual([0, 2, 3]);
   });
@@ -178,8 +214,16 @@ describe('mergeRequests / splitOutputs', () => {
     expect(inputs[1]).toBe(lists[0][1]);
     // Layer 0 of every request comes first, then layer 1.
     const h = Array.from(inputs[2].data as Float32Array);
-    const layer = (l: (typeof lists)[number], o: number) => Array.from(l[2].data as Float32Array).slice(o * l[2].shape[1] * 3, (o + 1) * l[2].shape[1] * 3);
-    expect(h).toEqual([...layer(lists[0], 0), ...layer(lists[1], 0), ...layer(lists[2], 0), ...layer(lists[0], 1), ...layer(lists[1], 1), ...layer(lists[2], 1)]);
+    const layer = (l: (typeof lists)[number], o: number) =>
+      Array.from(l[2].data as Float32Array).slice(o * l[2].shape[1] * 3, (o + 1) * l[2].shape[1] * 3);
+    expect(h).toEqual([
+      ...layer(lists[0], 0),
+      ...layer(lists[1], 0),
+      ...layer(lists[2], 0),
+      ...layer(lists[0], 1),
+      ...layer(lists[1], 1),
+      ...layer(lists[2], 1),
+    ]);
     // A model that returns output = first column of input, hn = h, tag = tag.
     const inp = inputs[0].data as Float32Array;
     const out = { name: 'output', datatype: 'FP32' as const, shape: [6, 1], data: Float32Array.from({ length: 6 }, (_, r) => inp[r * 4]) };
@@ -187,7 +231,9 @@ describe('mergeRequests / splitOutputs', () => {
     for (let i = 0; i < sizes.length; i++) {
       const src = lists[i];
       expect(split[i][0].shape).toEqual([sizes[i], 1]);
-      expect(Array.from(split[i][0].data as Float32Array)).toEqual(Array.from({ length: sizes[i] }, (_, r) => (src[0].data as Float32Array)[r * 4]));
+      expect(Array.from(split[i][0].data as Float32Array)).toEqual(
+        Array.from({ length: sizes[i] }, (_, r) => (src[0].data as Float32Array)[r * 4]),
+      );
       expect(split[i][1].shape).toEqual([2, sizes[i], 3]);
       expect(Array.from(split[i][1].data as Float32Array)).toEqual(Array.from(src[2].data as Float32Array));
       expect(split[i][2].data).toEqual(src[3].data);

@@ -68,7 +68,9 @@ describe('dynamic batching', () => {
       return { rows, data: rand(i + 1, rows * 4) };
     });
     const results = await Promise.all(
-      reqs.map((r) => rig.executor.infer({ manifest: mlp, inputs: [{ name: 'x', datatype: 'FP32', shape: [r.rows, 4], data: r.data.slice() }] })),
+      reqs.map((r) =>
+        rig.executor.infer({ manifest: mlp, inputs: [{ name: 'x', datatype: 'FP32', shape: [r.rows, 4], data: r.data.slice() }] }),
+      ),
     );
     expect(Math.max(...runs)).toBeGreaterThan(1);
     expect(runs.reduce((a, b) => a + b, 0)).toBe(64);
@@ -90,7 +92,12 @@ describe('dynamic batching', () => {
     await rig.executor.load(ident);
     const widths = [3, 5, 3, 7, 5, 3, 3, 7, 5, 3, 2, 2];
     const results = await Promise.all(
-      widths.map((w, i) => rig.executor.infer({ manifest: ident, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, w], data: Float32Array.from({ length: w }, (_, k) => i * 100 + k) }] })),
+      widths.map((w, i) =>
+        rig.executor.infer({
+          manifest: ident,
+          inputs: [{ name: 'x', datatype: 'FP32', shape: [1, w], data: Float32Array.from({ length: w }, (_, k) => i * 100 + k) }],
+        }),
+      ),
     );
     results.forEach((r, i) => {
       expect(r.outputs[0].shape).toEqual([1, widths[i]]);
@@ -107,7 +114,9 @@ describe('dynamic batching', () => {
       { name: 'c', datatype: 'FP32', shape: [2, 1, 64], data: rand(seed + 2000, 128) },
     ];
     const results = await Promise.all(
-      Array.from({ length: 16 }, (_, i) => rig.executor.infer({ manifest: silero, inputs: inputs(i), ...(i % 2 ? { outputs: ['hn'] } : {}) })),
+      Array.from({ length: 16 }, (_, i) =>
+        rig.executor.infer({ manifest: silero, inputs: inputs(i), ...(i % 2 ? { outputs: ['hn'] } : {}) }),
+      ),
     );
     expect(results.some((r) => r.batchSize > 1)).toBe(true);
     for (let i = 0; i < 16; i++) {
@@ -134,7 +143,7 @@ describe('dynamic batching', () => {
     );
     const rejected = settled.filter((s) => s.status === 'rejected');
     expect(rejected).toHaveLength(1);
-    const reason = (rejected[0]).reason;
+    const reason = rejected[0].reason;
     expect(isHearthError(reason) && reason.code).toBe('INVALID_TENSOR');
     expect(settled[7].status).toBe('rejected');
     expect(settled.filter((s) => s.status === 'fulfilled')).toHaveLength(15);

@@ -7,7 +7,7 @@ describe('ChurnMap', () => {
     const m = new ChurnMap<number, string>();
     const ref = new Map<number, string>();
     let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     let id = 0;
     for (let step = 0; step < 10_000; step++) {
       if (ref.size === 0 || rand() < 0.55) {

@@ -30,7 +30,12 @@ beforeAll(async () => {
   rig.sources.set('silero@1', m.dir);
   silero = m.manifest;
   // The instance's session options (functions/onnx-runtime.ts), so a batched direct run computes the same float32s.
-  direct = await ort.InferenceSession.create(SILERO_VAD_FILE, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
+  direct = await ort.InferenceSession.create(SILERO_VAD_FILE, {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  });
 });
 afterAll(async () => {
   await direct?.release();
@@ -223,11 +228,18 @@ describe('deferred JSON inputs through the executor', () => {
   it('a bad deferred request that runs alone fails with its own error, and the instance serves the next one', async () => {
     await rig.executor.load(silero);
     const t = sileroTensors(500);
-    await expect(rig.executor.infer({ manifest: silero, inputs: scanned(t, (name, x) => (name === 'c' ? [...x, '0.5'] : x)) })).rejects.toMatchObject({
+    await expect(
+      rig.executor.infer({ manifest: silero, inputs: scanned(t, (name, x) => (name === 'c' ? [...x, '0.5'] : x)) }),
+    ).rejects.toMatchObject({
       code: 'INVALID_TENSOR',
       message: 'input "c": shape [2,1,64] needs 128 elements, got 129',
     });
-    await expect(rig.executor.infer({ manifest: silero, inputs: scanned(t, (name, x) => (name === 'input' ? x.map((v, k) => (k === 9 ? '1.2.3' : v)) : x)) })).rejects.toMatchObject({
+    await expect(
+      rig.executor.infer({
+        manifest: silero,
+        inputs: scanned(t, (name, x) => (name === 'input' ? x.map((v, k) => (k === 9 ? '1.2.3' : v)) : x)),
+      }),
+    ).rejects.toMatchObject({
       code: 'INVALID_REQUEST',
       message: expect.stringMatching(/^body is not valid JSON: expected ',' or '\]', found '\.' at byte \d+$/),
     });

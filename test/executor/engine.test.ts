@@ -12,8 +12,20 @@ afterEach(async () => {
   rig = undefined;
 });
 
-async function setup(configs: Record<string, unknown>, observer?: ExecutorObserver, env: Record<string, string> = {}, log?: ExecutorLog): Promise<Record<string, Manifest>> {
-  rig = await makeRig({ allowTestRuntimes: true, loadOptions: () => ({ runtime: 'fault' }), configs, observer, env, ...(log ? { log } : {}) });
+async function setup(
+  configs: Record<string, unknown>,
+  observer?: ExecutorObserver,
+  env: Record<string, string> = {},
+  log?: ExecutorLog,
+): Promise<Record<string, Manifest>> {
+  rig = await makeRig({
+    allowTestRuntimes: true,
+    loadOptions: () => ({ runtime: 'fault' }),
+    configs,
+    observer,
+    env,
+    ...(log ? { log } : {}),
+  });
   const out: Record<string, Manifest> = {};
   for (const name of Object.keys(configs)) {
     const f = await manifestOf(name, onnxFixtureDir('mlp-dynamic'), FAULT_SPECS);
@@ -53,7 +65,10 @@ describe('engine', () => {
     await rig!.executor.load(o);
     const blocker = rig!.executor.infer({ manifest: o, inputs: faultInputs(1050) });
     await tick(10);
-    await Promise.all([blocker, ...Array.from({ length: 5 }, (_, i) => rig!.executor.infer({ manifest: o, inputs: faultInputs(1020, i) }))]);
+    await Promise.all([
+      blocker,
+      ...Array.from({ length: 5 }, (_, i) => rig!.executor.infer({ manifest: o, inputs: faultInputs(1020, i) })),
+    ]);
     expect(queued).toBe(6);
     expect(runs.map((r) => r.batchSize)).toEqual([1, 5]);
     expect(done).toHaveLength(6);
@@ -83,7 +98,9 @@ describe('engine', () => {
   });
 
   it('under `event`, a high-priority request overtakes queued low-priority ones', async () => {
-    const { e } = await setup({ e: { maxInstances: 1, batching: { maxBatchSize: 1 }, scheduling: { strategy: 'event' } } }, undefined, { EXECUTOR_SLOTS: '1' });
+    const { e } = await setup({ e: { maxInstances: 1, batching: { maxBatchSize: 1 }, scheduling: { strategy: 'event' } } }, undefined, {
+      EXECUTOR_SLOTS: '1',
+    });
     await rig!.executor.load(e);
     const order: string[] = [];
     const blocker = rig!.executor.infer({ manifest: e, inputs: faultInputs(1100) });
@@ -177,7 +194,9 @@ describe('engine', () => {
   });
 
   it('when a CPU slot frees, the pool whose head ranks highest (equal priority and rate: the oldest) runs next', async () => {
-    const { a, b } = await setup({ a: { batching: { maxBatchSize: 1 } }, b: { batching: { maxBatchSize: 1 } } }, undefined, { EXECUTOR_SLOTS: '1' });
+    const { a, b } = await setup({ a: { batching: { maxBatchSize: 1 } }, b: { batching: { maxBatchSize: 1 } } }, undefined, {
+      EXECUTOR_SLOTS: '1',
+    });
     await rig!.executor.load(a);
     await rig!.executor.load(b);
     // Stateless ranks on the shared urgency scale (priority, then recent request rate, then age): one earlier

@@ -6,7 +6,17 @@ import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig, systemClock, type Clock, type Manifest, type ModelConfig, type ModelFormat, type TensorSpec, defaultModelConfig, mergeModelConfig } from '../../core/index.ts';
+import {
+  loadConfig,
+  systemClock,
+  type Clock,
+  type Manifest,
+  type ModelConfig,
+  type ModelFormat,
+  type TensorSpec,
+  defaultModelConfig,
+  mergeModelConfig,
+} from '../../core/index.ts';
 import { createExecutor, type CreateExecutorOptions, type HearthExecutor } from '../../executor/index.ts';
 import { inspectModel } from '../../functions/index.ts';
 import { ArtifactCache } from '../../model-store/artifact-cache.ts';
@@ -140,4 +150,3 @@ export function faultInputs(mode: number, payload = 1): Tensor[] {
     { name: 'payload', datatype: 'FP32', shape: [1], data: Float32Array.of(payload) },
   ];
 }
-

@@ -126,7 +126,8 @@ describe('faults fail only their own requests', () => {
   });
   afterAll(() => rig.close());
 
-  const mlpCall = () => rig.executor.infer({ manifest: mlp, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: Float32Array.of(1, 2, 3, 4) }] });
+  const mlpCall = () =>
+    rig.executor.infer({ manifest: mlp, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: Float32Array.of(1, 2, 3, 4) }] });
 
   it('a worker that exits fails its request with INSTANCE_FAILED; the next request gets a new instance', async () => {
     expect((await rig.executor.infer({ manifest: fault, inputs: faultInputs(0) })).coldStart).toBe(true);

@@ -19,11 +19,17 @@ describe('a timeout during a native onnxruntime run', () => {
   afterAll(() => rig.close());
 
   const call = (batch: number) =>
-    rig.executor.infer({ manifest: cnn, inputs: [{ name: 'x', datatype: 'FP32', shape: [batch, 3, 32, 32], data: new Float32Array(batch * 3 * 32 * 32) }] });
+    rig.executor.infer({
+      manifest: cnn,
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [batch, 3, 32, 32], data: new Float32Array(batch * 3 * 32 * 32) }],
+    });
 
   it('answers TIMEOUT, keeps the process alive, and the next request is served by a new instance', async () => {
     await call(1); // cold start outside the timed run
-    const err = await call(1500).then(() => undefined, (e: unknown) => e);
+    const err = await call(1500).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(isHearthError(err) && err.code).toBe('TIMEOUT');
     // Give the abandoned native run time to finish (and, before the fix, the terminate time to abort).
     await new Promise((r) => setTimeout(r, 1500));
@@ -34,10 +40,19 @@ describe('a timeout during a native onnxruntime run', () => {
   it('closing the executor while a native run is in flight does not abort the process', async () => {
     const r2 = await makeRig({ configs: { cnn: { timeoutMs: 60_000 } } });
     r2.sources.set('cnn@1', rig.sources.get('cnn@1')!);
-    await r2.executor.infer({ manifest: cnn, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 32, 32], data: new Float32Array(3 * 32 * 32) }] });
+    await r2.executor.infer({
+      manifest: cnn,
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 32, 32], data: new Float32Array(3 * 32 * 32) }],
+    });
     const inflight = r2.executor
-      .infer({ manifest: cnn, inputs: [{ name: 'x', datatype: 'FP32', shape: [1500, 3, 32, 32], data: new Float32Array(1500 * 3 * 32 * 32) }] })
-      .then(() => 'ok', (e: unknown) => (isHearthError(e) ? e.code : 'other'));
+      .infer({
+        manifest: cnn,
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [1500, 3, 32, 32], data: new Float32Array(1500 * 3 * 32 * 32) }],
+      })
+      .then(
+        () => 'ok',
+        (e: unknown) => (isHearthError(e) ? e.code : 'other'),
+      );
     await new Promise((r) => setTimeout(r, 30));
     await r2.close();
     await new Promise((r) => setTimeout(r, 1500));
@@ -52,7 +67,10 @@ describe('a load timeout or unload while onnxruntime creates the session nativel
       const { manifest, dir } = await manifestOf('silero', SILERO_VAD_FILE);
       rig.sources.set('silero@1', dir);
       for (let i = 0; i < 4; i++) {
-        const err = await rig.executor.infer({ manifest, inputs: [] }).then(() => undefined, (e: unknown) => e);
+        const err = await rig.executor.infer({ manifest, inputs: [] }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         expect(isHearthError(err) && err.code).toBe('TIMEOUT');
       }
       // Before the fix the terminated workers' native loads abort the process in this window.

@@ -15,7 +15,12 @@ afterEach(async () => {
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function setup(opts: { configs: Record<string, unknown>; env?: Record<string, string>; allocMb?: number; cores?: number }): Promise<{ m: Manifest; warnings: string[] }> {
+async function setup(opts: {
+  configs: Record<string, unknown>;
+  env?: Record<string, string>;
+  allocMb?: number;
+  cores?: number;
+}): Promise<{ m: Manifest; warnings: string[] }> {
   const warnings: string[] = [];
   rig = await makeRig({
     allowTestRuntimes: true,
@@ -33,7 +38,10 @@ async function setup(opts: { configs: Record<string, unknown>; env?: Record<stri
 
 describe('a serving config larger than the node', () => {
   it('minInstances 1024 starts only the instances the slots can run, and the clamp is logged once', async () => {
-    const { m, warnings } = await setup({ configs: { p: { minInstances: 1024, maxInstances: 1024, memoryMb: 16 } }, env: { EXECUTOR_SLOTS: '2' } });
+    const { m, warnings } = await setup({
+      configs: { p: { minInstances: 1024, maxInstances: 1024, memoryMb: 16 } },
+      env: { EXECUTOR_SLOTS: '2' },
+    });
     await rig!.executor.infer({ manifest: m, inputs: faultInputs(0) });
     for (let i = 0; i < 100 && rig!.executor.control.pool('p', 1)!.counts.starting > 0; i++) await tick(20);
     const pool = rig!.executor.control.pool('p', 1)!;
@@ -43,7 +51,9 @@ describe('a serving config larger than the node', () => {
     expect(pool.memoryMb).toBeGreaterThanOrEqual(64);
     expect(rig!.executor.control.node().memoryUsedMb).toBe(2 * pool.memoryMb);
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/serving config of p@1 clamped to this node: .*maxInstances 1024 -> 2.*minInstances 1024 -> 2.*memoryMb 16 -> \d+/);
+    expect(warnings[0]).toMatch(
+      /serving config of p@1 clamped to this node: .*maxInstances 1024 -> 2.*minInstances 1024 -> 2.*memoryMb 16 -> \d+/,
+    );
     // The autoscaler's control surface cannot go past it either.
     for (let i = 0; i < 50; i++) rig!.executor.control.startInstance('p', 1);
     expect(rig!.executor.control.pool('p', 1)!.instances.length).toBe(2);
@@ -57,15 +67,26 @@ describe('a serving config larger than the node', () => {
   });
 
   it('op threads are capped by the cores, concurrency by the slots', async () => {
-    const { m } = await setup({ configs: { t: { concurrency: 64, runtime: { intraOpNumThreads: 256 } } }, env: { EXECUTOR_SLOTS: '4' }, cores: 3 });
+    const { m } = await setup({
+      configs: { t: { concurrency: 64, runtime: { intraOpNumThreads: 256 } } },
+      env: { EXECUTOR_SLOTS: '4' },
+      cores: 3,
+    });
     const fitted = rig!.executor.fitConfig(m, modelConfig({ concurrency: 64, runtime: { intraOpNumThreads: 256 } }));
     expect(fitted.config).toMatchObject({ concurrency: 4, maxInstances: 1, runtime: { intraOpNumThreads: 3 } });
     expect(fitted.clamped.map((c) => c.field).sort()).toEqual(['concurrency', 'maxInstances', 'runtime.intraOpNumThreads']);
   });
 
   it("the reservation grows to the RSS an instance's load was measured to take, and the config follows it", async () => {
-    const { m } = await setup({ configs: { big: { memoryMb: 100, maxInstances: 8 } }, env: { EXECUTOR_SLOTS: '8', EXECUTOR_MEMORY_MB: '1024' }, allocMb: 300 });
-    expect(rig!.executor.fitConfig(m, modelConfig({ memoryMb: 100, maxInstances: 8 })).config).toMatchObject({ memoryMb: 100, maxInstances: 8 });
+    const { m } = await setup({
+      configs: { big: { memoryMb: 100, maxInstances: 8 } },
+      env: { EXECUTOR_SLOTS: '8', EXECUTOR_MEMORY_MB: '1024' },
+      allocMb: 300,
+    });
+    expect(rig!.executor.fitConfig(m, modelConfig({ memoryMb: 100, maxInstances: 8 })).config).toMatchObject({
+      memoryMb: 100,
+      maxInstances: 8,
+    });
     await rig!.executor.infer({ manifest: m, inputs: faultInputs(0) });
     const pool = rig!.executor.control.pool('big', 1)!;
     // The session holds 300 MB: the declared 100 MB is not what the node accounts.

@@ -13,7 +13,11 @@ afterEach(async () => {
 });
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (isHearthError(e) ? e.code : String(e)));
+const codeOf = (p: Promise<unknown>) =>
+  p.then(
+    () => 'ok',
+    (e: unknown) => (isHearthError(e) ? e.code : String(e)),
+  );
 
 /** A registry of current manifests for the executor's currentManifest, with a count of its reads. */
 class Registry {
@@ -31,14 +35,26 @@ class Registry {
     this.reads++;
     const m = this.current.get(`${name}@${version}`);
     if (this.delayMs) await tick(this.delayMs);
-    if (!m) throw hearthError([...this.current.keys()].some((k) => k.startsWith(`${name}@`)) ? 'VERSION_NOT_FOUND' : 'MODEL_NOT_FOUND', `no ${name}@${version}`);
+    if (!m)
+      throw hearthError(
+        [...this.current.keys()].some((k) => k.startsWith(`${name}@`)) ? 'VERSION_NOT_FOUND' : 'MODEL_NOT_FOUND',
+        `no ${name}@${version}`,
+      );
     return m;
   };
 }
 
-async function setup(configs: Record<string, unknown> = {}): Promise<{ a: Manifest; b: Manifest; reg: Registry; dirs: { a: string; b: string } }> {
+async function setup(
+  configs: Record<string, unknown> = {},
+): Promise<{ a: Manifest; b: Manifest; reg: Registry; dirs: { a: string; b: string } }> {
   const reg = new Registry();
-  rig = await makeRig({ allowTestRuntimes: true, loadOptions: () => ({ runtime: 'fault' }), configs, currentManifest: reg.read, env: { EXECUTOR_SLOTS: '1' } });
+  rig = await makeRig({
+    allowTestRuntimes: true,
+    loadOptions: () => ({ runtime: 'fault' }),
+    configs,
+    currentManifest: reg.read,
+    env: { EXECUTOR_SLOTS: '1' },
+  });
   // Two uploads of m@1 with different content.
   const a = await manifestOf('m', onnxFixtureDir('mlp-dynamic'), FAULT_SPECS);
   const b = await manifestOf('m', onnxFixtureDir('mlp-fixed'), FAULT_SPECS);

@@ -36,7 +36,7 @@ const faultRig = (extra: Parameters<typeof makeRig>[0] = {}) =>
   makeRig({ allowTestRuntimes: true, loadOptions: () => ({ runtime: 'fault' }), ...extra });
 
 describe('memory budget', () => {
-  it("evicts the least recently used idle instance of another model to make room", async () => {
+  it('evicts the least recently used idle instance of another model to make room', async () => {
     const states: string[] = [];
     rig = await faultRig({
       env: { EXECUTOR_MEMORY_MB: '200' },
@@ -76,7 +76,10 @@ describe('memory budget', () => {
 
 describe('CPU slots', () => {
   it('never runs more at once than EXECUTOR_SLOTS, even with more instances and concurrency', async () => {
-    rig = await faultRig({ env: { EXECUTOR_SLOTS: '2' }, configs: { s: { maxInstances: 4, concurrency: 2, batching: { maxBatchSize: 1 } } } });
+    rig = await faultRig({
+      env: { EXECUTOR_SLOTS: '2' },
+      configs: { s: { maxInstances: 4, concurrency: 2, batching: { maxBatchSize: 1 } } },
+    });
     const m = await faultModel(rig, 's');
     await rig.executor.load(m);
     const results: { r: InferResult; at: number }[] = [];
@@ -110,7 +113,10 @@ describe('admission', () => {
     await rig.executor.load(m);
     const running = rig.executor.infer({ manifest: m, inputs: faultInputs(1300) });
     await new Promise((r) => setTimeout(r, 30)); // let it leave the queue for the instance
-    const queued = [rig.executor.infer({ manifest: m, inputs: faultInputs(0) }), rig.executor.infer({ manifest: m, inputs: faultInputs(0) })];
+    const queued = [
+      rig.executor.infer({ manifest: m, inputs: faultInputs(0) }),
+      rig.executor.infer({ manifest: m, inputs: faultInputs(0) }),
+    ];
     const rejected = await errorOf(rig.executor.infer({ manifest: m, inputs: faultInputs(0) }));
     expect(rejected.code).toBe('QUEUE_FULL');
     expect(Number(rejected.headers?.['Retry-After'])).toBeGreaterThanOrEqual(1);

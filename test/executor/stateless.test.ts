@@ -10,13 +10,32 @@ import { modelConfig } from './helpers.ts';
 
 let seq = 0;
 const req = (at: number, o: Partial<QueuedRequest> = {}): QueuedRequest => ({
-  id: ++seq, poolKey: 'm@1', priority: 5, arrivedAt: at, deadline: at + 1000, batchKey: '', items: 1, ...o,
+  id: ++seq,
+  poolKey: 'm@1',
+  priority: 5,
+  arrivedAt: at,
+  deadline: at + 1000,
+  batchKey: '',
+  items: 1,
+  ...o,
 });
 const inst = (id: string, state: InstanceView['state'], inflight = state === 'busy' ? 1 : 0, concurrency = 1): InstanceView => ({
-  id, state, inflight, concurrency, lastUsedAt: 0, createdAt: 0,
+  id,
+  state,
+  inflight,
+  concurrency,
+  lastUsedAt: 0,
+  createdAt: 0,
 });
 const pool = (instances: InstanceView[], o: Partial<PoolView> = {}): PoolView => ({
-  key: 'm@1', instances, maxInstances: 2, coldStartMs: 100, serviceMs: 5, ratePerSec: 1, canGrow: true, ...o,
+  key: 'm@1',
+  instances,
+  maxInstances: 2,
+  coldStartMs: 100,
+  serviceMs: 5,
+  ratePerSec: 1,
+  canGrow: true,
+  ...o,
 });
 
 describe('stateless strategy', () => {
@@ -61,7 +80,7 @@ describe('stateless strategy', () => {
     expect(s.place(pool([inst('a', 'busy'), inst('b', 'busy')]))).toEqual({ kind: 'wait' }); // at maxInstances
   });
 
-  it('take() groups requests with the head\'s batch key up to maxItems, leaving the others in order', () => {
+  it("take() groups requests with the head's batch key up to maxItems, leaving the others in order", () => {
     const s = new StatelessScheduler();
     const a1 = req(1, { batchKey: 'A', items: 2 });
     const b1 = req(2, { batchKey: 'B' });

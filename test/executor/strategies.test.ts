@@ -83,7 +83,11 @@ describe('stateful placement', () => {
     const s = new StatefulScheduler();
     s.enqueue(req(0));
     const p = pool(
-      [inst('s', { state: 'starting' }), inst('r', { state: 'retiring', lastUsedAt: 5 }), inst('f', { state: 'busy', inflight: 1, lastUsedAt: 9 })],
+      [
+        inst('s', { state: 'starting' }),
+        inst('r', { state: 'retiring', lastUsedAt: 5 }),
+        inst('f', { state: 'busy', inflight: 1, lastUsedAt: 9 }),
+      ],
       { maxInstances: 3 },
     );
     expect(s.place(p, 10)).toEqual({ kind: 'wait' });
@@ -146,62 +150,62 @@ describe('stateful placement', () => {
 });
 
 describe('queue order and batching', () => {
-  it.each([['stateful', () => new StatefulScheduler()], ['event', () => new EventScheduler()]] as const)(
-    '%s: take() gathers same-key requests up to maxItems and leaves the rest in order',
-    (_name, make) => {
-      const s = make();
-      const a1 = req(0, { batchKey: 'A', items: 2 });
-      const b1 = req(1, { batchKey: 'B' });
-      const a2 = req(2, { batchKey: 'A', items: 3 });
-      const a3 = req(3, { batchKey: 'A', items: 2 });
-      const solo = req(4, { batchKey: '' });
-      const a4 = req(5, { batchKey: 'A', items: 1 });
-      for (const r of [a1, b1, a2, a3, solo, a4]) s.enqueue(r);
-      expect(s.size).toBe(6);
-      // 2 + 3 = 5; a3 (2) would overflow 6, a4 (1) fits.
-      expect(s.take(10, 6).map((r) => r.id)).toEqual([a1.id, a2.id, a4.id]);
-      expect(s.size).toBe(3);
-      expect(s.take(10, 6).map((r) => r.id)).toEqual([b1.id]);
-      expect(s.take(10, 6).map((r) => r.id)).toEqual([a3.id]);
-      expect(s.take(10, 6).map((r) => r.id)).toEqual([solo.id]);
-      expect(s.take(10, 6)).toEqual([]);
-      expect(s.peek(10)).toBeUndefined();
-    },
-  );
+  it.each([
+    ['stateful', () => new StatefulScheduler()],
+    ['event', () => new EventScheduler()],
+  ] as const)('%s: take() gathers same-key requests up to maxItems and leaves the rest in order', (_name, make) => {
+    const s = make();
+    const a1 = req(0, { batchKey: 'A', items: 2 });
+    const b1 = req(1, { batchKey: 'B' });
+    const a2 = req(2, { batchKey: 'A', items: 3 });
+    const a3 = req(3, { batchKey: 'A', items: 2 });
+    const solo = req(4, { batchKey: '' });
+    const a4 = req(5, { batchKey: 'A', items: 1 });
+    for (const r of [a1, b1, a2, a3, solo, a4]) s.enqueue(r);
+    expect(s.size).toBe(6);
+    // 2 + 3 = 5; a3 (2) would overflow 6, a4 (1) fits.
+    expect(s.take(10, 6).map((r) => r.id)).toEqual([a1.id, a2.id, a4.id]);
+    expect(s.size).toBe(3);
+    expect(s.take(10, 6).map((r) => r.id)).toEqual([b1.id]);
+    expect(s.take(10, 6).map((r) => r.id)).toEqual([a3.id]);
+    expect(s.take(10, 6).map((r) => r.id)).toEqual([solo.id]);
+    expect(s.take(10, 6)).toEqual([]);
+    expect(s.peek(10)).toBeUndefined();
+  });
 
-  it.each([['stateful', () => new StatefulScheduler()], ['event', () => new EventScheduler()]] as const)(
-    '%s: the head always runs, even when it alone exceeds maxItems; a non-batchable head runs alone',
-    (_name, make) => {
-      const s = make();
-      const big = req(0, { batchKey: 'A', items: 10 });
-      const small = req(1, { batchKey: 'A', items: 1 });
-      s.enqueue(big);
-      s.enqueue(small);
-      expect(s.take(0, 4)).toEqual([big]);
-      const solo = req(2, { batchKey: '' });
-      const s2 = make();
-      s2.enqueue(solo);
-      s2.enqueue(req(3, { batchKey: '' }));
-      expect(s2.take(0, 16)).toEqual([solo]);
-    },
-  );
+  it.each([
+    ['stateful', () => new StatefulScheduler()],
+    ['event', () => new EventScheduler()],
+  ] as const)('%s: the head always runs, even when it alone exceeds maxItems; a non-batchable head runs alone', (_name, make) => {
+    const s = make();
+    const big = req(0, { batchKey: 'A', items: 10 });
+    const small = req(1, { batchKey: 'A', items: 1 });
+    s.enqueue(big);
+    s.enqueue(small);
+    expect(s.take(0, 4)).toEqual([big]);
+    const solo = req(2, { batchKey: '' });
+    const s2 = make();
+    s2.enqueue(solo);
+    s2.enqueue(req(3, { batchKey: '' }));
+    expect(s2.take(0, 16)).toEqual([solo]);
+  });
 
-  it.each([['stateful', () => new StatefulScheduler()], ['event', () => new EventScheduler()]] as const)(
-    '%s: remove() takes a request out once (deadline, disconnect)',
-    (_name, make) => {
-      const s = make();
-      const a = req(0, { priority: 2 });
-      const b = req(1, { priority: 7 });
-      s.enqueue(a);
-      s.enqueue(b);
-      expect(s.remove(a)).toBe(true);
-      expect(s.remove(a)).toBe(false);
-      expect(s.size).toBe(1);
-      expect(s.take(5, 16)).toEqual([b]);
-      expect(s.remove(b)).toBe(false);
-      expect(s.size).toBe(0);
-    },
-  );
+  it.each([
+    ['stateful', () => new StatefulScheduler()],
+    ['event', () => new EventScheduler()],
+  ] as const)('%s: remove() takes a request out once (deadline, disconnect)', (_name, make) => {
+    const s = make();
+    const a = req(0, { priority: 2 });
+    const b = req(1, { priority: 7 });
+    s.enqueue(a);
+    s.enqueue(b);
+    expect(s.remove(a)).toBe(true);
+    expect(s.remove(a)).toBe(false);
+    expect(s.size).toBe(1);
+    expect(s.take(5, 16)).toEqual([b]);
+    expect(s.remove(b)).toBe(false);
+    expect(s.size).toBe(0);
+  });
 });
 
 describe('event priority', () => {
@@ -323,7 +327,11 @@ describe('event placement', () => {
 });
 
 describe('growth of a batchable pool', () => {
-  it.each([['stateless', () => new StatelessScheduler()], ['event', () => new EventScheduler()], ['stateful', () => new StatefulScheduler()]] as const)(
+  it.each([
+    ['stateless', () => new StatelessScheduler()],
+    ['event', () => new EventScheduler()],
+    ['stateful', () => new StatefulScheduler()],
+  ] as const)(
     '%s: a burst that fits one run waits for the instance that began starting this very tick instead of starting a second',
     (_name, make) => {
       const s = make();

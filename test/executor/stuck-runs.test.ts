@@ -32,7 +32,11 @@ const run = (passes: bigint) =>
       { name: 'm', datatype: 'INT64', shape: [], data: BigInt64Array.of(passes) },
     ],
   });
-const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (isHearthError(e) ? e.code : String(e)));
+const codeOf = (p: Promise<unknown>) =>
+  p.then(
+    () => 'ok',
+    (e: unknown) => (isHearthError(e) ? e.code : String(e)),
+  );
 
 /** Polls until `cond` holds; the bound only detects a hang. */
 async function until(cond: () => boolean, ms: number): Promise<void> {
@@ -52,7 +56,9 @@ describe('a run stuck in onnxruntime past its timeout', () => {
     expect(control.node().memoryUsedMb).toBe(memoryWarm);
     expect(rig.executor.busyNativeThreads()).toBe(1);
     await until(() => control.node().stuckRuns.length === 1, 10_000);
-    expect(control.node().stuckRuns).toEqual([{ model: 'loop', version: 1, instanceId: expect.any(String), kind: 'run', since: expect.any(String) }]);
+    expect(control.node().stuckRuns).toEqual([
+      { model: 'loop', version: 1, instanceId: expect.any(String), kind: 'run', since: expect.any(String) },
+    ]);
     const refused = await run(10n).then(
       () => undefined,
       (e: unknown) => e,

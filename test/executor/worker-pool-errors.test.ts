@@ -15,7 +15,10 @@ describe('WorkerPool: a booted worker that crashes before an instance owns it', 
   beforeAll(async () => {
     tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-wp-'));
     const file = path.join(tmp, 'crash-after-ready.mjs');
-    await fs.writeFile(file, "import { parentPort } from 'node:worker_threads';\nparentPort.postMessage({ type: 'ready', bootMs: 0 });\nsetTimeout(() => { throw new Error('boom after ready'); }, 50);\n");
+    await fs.writeFile(
+      file,
+      "import { parentPort } from 'node:worker_threads';\nparentPort.postMessage({ type: 'ready', bootMs: 0 });\nsetTimeout(() => { throw new Error('boom after ready'); }, 50);\n",
+    );
     entry = pathToFileURL(file);
   });
   afterAll(() => fs.rm(tmp, { recursive: true, force: true }));
@@ -41,16 +44,38 @@ describe('Instance: attached to a worker that already exited', () => {
   it('fails its load at once instead of waiting for the load timeout', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-wp-'));
     const file = path.join(dir, 'exit-after-ready.mjs');
-    await fs.writeFile(file, "import { parentPort } from 'node:worker_threads';\nparentPort.postMessage({ type: 'ready', bootMs: 0 });\nsetTimeout(() => process.exit(3), 20);\n");
+    await fs.writeFile(
+      file,
+      "import { parentPort } from 'node:worker_threads';\nparentPort.postMessage({ type: 'ready', bootMs: 0 });\nsetTimeout(() => process.exit(3), 20);\n",
+    );
     const pool = new WorkerPool({ size: 0, workerData: {}, clock: systemClock, entry: pathToFileURL(file), refillDelayMaxMs: 0 });
     try {
       const { worker } = await pool.acquire();
       await new Promise((r) => worker.once('exit', r));
       const states: string[] = [];
-      const manifest = { name: 'm', version: 1, format: 'onnx', files: [], sha256: '', sizeBytes: 0, createdAt: '', inputs: [], outputs: [] } as unknown as Manifest;
-      const inst = new Instance({ manifest, memoryMb: 1, concurrency: 1, clock: systemClock, hooks: { onState: (_i, _f, to) => states.push(to) } });
+      const manifest = {
+        name: 'm',
+        version: 1,
+        format: 'onnx',
+        files: [],
+        sha256: '',
+        sizeBytes: 0,
+        createdAt: '',
+        inputs: [],
+        outputs: [],
+      } as unknown as Manifest;
+      const inst = new Instance({
+        manifest,
+        memoryMb: 1,
+        concurrency: 1,
+        clock: systemClock,
+        hooks: { onState: (_i, _f, to) => states.push(to) },
+      });
       inst.attach(worker, (w) => pool.terminate(w));
-      const err = await inst.load(dir, {}, 60_000).then(() => undefined, (e: unknown) => e);
+      const err = await inst.load(dir, {}, 60_000).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(isHearthError(err) && err.code).toBe('INSTANCE_FAILED');
       expect(states.at(-1)).toBe('gone');
     } finally {

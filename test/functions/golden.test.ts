@@ -91,30 +91,52 @@ describe('onnx runtime', () => {
         c = ours[2].data as Float32Array;
       }
       // Selecting outputs returns only those, in the requested order.
-      const picked = await s.run([
-        { name: 'input', datatype: 'FP32', shape: [1, 512], data: seeded(512, 99) },
-        { name: 'sr', datatype: 'INT64', shape: [], data: BigInt64Array.of(16000n) },
-        { name: 'h', datatype: 'FP32', shape: [2, 1, 64], data: new Float32Array(128) },
-        { name: 'c', datatype: 'FP32', shape: [2, 1, 64], data: new Float32Array(128) },
-      ], ['cn', 'output']);
+      const picked = await s.run(
+        [
+          { name: 'input', datatype: 'FP32', shape: [1, 512], data: seeded(512, 99) },
+          { name: 'sr', datatype: 'INT64', shape: [], data: BigInt64Array.of(16000n) },
+          { name: 'h', datatype: 'FP32', shape: [2, 1, 64], data: new Float32Array(128) },
+          { name: 'c', datatype: 'FP32', shape: [2, 1, 64], data: new Float32Array(128) },
+        ],
+        ['cn', 'output'],
+      );
       expect(picked.map((t) => t.name)).toEqual(['cn', 'output']);
     } finally {
       await direct.release();
     }
   });
 
-  it('bad calls answer the protocol validator\'s codes, naming the input or output', async () => {
+  it("bad calls answer the protocol validator's codes, naming the input or output", async () => {
     const g = loadGolden('mlp-dynamic');
     const s = await runtime.load({ dir: g.dir, format: 'onnx' });
     sessions.push(s);
-    const x = (shape: number[], data: Float32Array = new Float32Array(shape.reduce((a, b) => a * b, 1))): Tensor =>
-      ({ name: 'x', datatype: 'FP32', shape, data });
-    await expect(s.run([x([2, 5])])).rejects.toMatchObject({ code: 'INVALID_TENSOR', message: expect.stringMatching(/input "x": expected shape \[-1,4\], got \[2,5\]/) });
-    await expect(s.run([x([2, 4], new Float32Array(7))])).rejects.toMatchObject({ code: 'INVALID_TENSOR', message: expect.stringMatching(/needs 8 elements, got 7/) });
-    await expect(s.run([{ name: 'x', datatype: 'FP64', shape: [1, 4], data: new Float64Array(4) }])).rejects.toMatchObject({ code: 'INVALID_TENSOR', message: expect.stringMatching(/expected datatype FP32, got FP64/) });
+    const x = (shape: number[], data: Float32Array = new Float32Array(shape.reduce((a, b) => a * b, 1))): Tensor => ({
+      name: 'x',
+      datatype: 'FP32',
+      shape,
+      data,
+    });
+    await expect(s.run([x([2, 5])])).rejects.toMatchObject({
+      code: 'INVALID_TENSOR',
+      message: expect.stringMatching(/input "x": expected shape \[-1,4\], got \[2,5\]/),
+    });
+    await expect(s.run([x([2, 4], new Float32Array(7))])).rejects.toMatchObject({
+      code: 'INVALID_TENSOR',
+      message: expect.stringMatching(/needs 8 elements, got 7/),
+    });
+    await expect(s.run([{ name: 'x', datatype: 'FP64', shape: [1, 4], data: new Float64Array(4) }])).rejects.toMatchObject({
+      code: 'INVALID_TENSOR',
+      message: expect.stringMatching(/expected datatype FP32, got FP64/),
+    });
     await expect(s.run([])).rejects.toMatchObject({ code: 'INVALID_TENSOR', message: expect.stringMatching(/input "x": missing/) });
-    await expect(s.run([x([1, 4]), { ...x([1, 4]), name: 'z' }])).rejects.toMatchObject({ code: 'INVALID_TENSOR', message: expect.stringMatching(/input "z": not an input of the model/) });
-    await expect(s.run([x([1, 4])], ['nope'])).rejects.toMatchObject({ code: 'INVALID_REQUEST', message: expect.stringMatching(/output "nope": not an output/) });
+    await expect(s.run([x([1, 4]), { ...x([1, 4]), name: 'z' }])).rejects.toMatchObject({
+      code: 'INVALID_TENSOR',
+      message: expect.stringMatching(/input "z": not an input of the model/),
+    });
+    await expect(s.run([x([1, 4])], ['nope'])).rejects.toMatchObject({
+      code: 'INVALID_REQUEST',
+      message: expect.stringMatching(/output "nope": not an output/),
+    });
   });
 
   it('runtime options are honoured and checked', async () => {
@@ -149,11 +171,13 @@ describe('tfjs runtime', () => {
     // Direct: the same files through tf.loadLayersModel on the same backend, no Hearth code involved.
     const json = JSON.parse(await fs.readFile(path.join(UPSCALER_DIR, 'model.json'), 'utf8'));
     const bin = await fs.readFile(path.join(UPSCALER_DIR, 'group1-shard1of1.bin'));
-    const model = await tf.loadLayersModel(tf.io.fromMemory({
-      modelTopology: json.modelTopology,
-      weightSpecs: json.weightsManifest.flatMap((g: { weights: unknown[] }) => g.weights),
-      weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength),
-    }));
+    const model = await tf.loadLayersModel(
+      tf.io.fromMemory({
+        modelTopology: json.modelTopology,
+        weightSpecs: json.weightsManifest.flatMap((g: { weights: unknown[] }) => g.weights),
+        weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength),
+      }),
+    );
     const x = tf.tensor(image, [1, 12, 10, 3]);
     const y = model.predict(x) as tf.Tensor;
     const ref = await y.data();
@@ -169,9 +193,12 @@ describe('tfjs runtime', () => {
     const g = loadGolden('tfjs-graph');
     const s = await runtime.load({ dir: g.dir, format: 'tfjs-graph' });
     sessions.push(s);
-    await expect(s.run([{ name: 'x', datatype: 'UINT64', shape: [1, 4], data: new BigUint64Array(4) }]))
-      .rejects.toMatchObject({ code: 'INVALID_TENSOR', message: expect.stringMatching(/input "x": expected datatype FP32, got UINT64/) });
-    await expect(s.run([{ name: 'x', datatype: 'FP32', shape: [1, 3], data: new Float32Array(3) }]))
-      .rejects.toMatchObject({ code: 'INVALID_TENSOR' });
+    await expect(s.run([{ name: 'x', datatype: 'UINT64', shape: [1, 4], data: new BigUint64Array(4) }])).rejects.toMatchObject({
+      code: 'INVALID_TENSOR',
+      message: expect.stringMatching(/input "x": expected datatype FP32, got UINT64/),
+    });
+    await expect(s.run([{ name: 'x', datatype: 'FP32', shape: [1, 3], data: new Float32Array(3) }])).rejects.toMatchObject({
+      code: 'INVALID_TENSOR',
+    });
   });
 });

@@ -125,19 +125,23 @@ describe('inspectModel on bad uploads', () => {
 describe('inspectModel isolation', () => {
   it('a load that hangs past the timeout is MODEL_INVALID and the thread is ended', async () => {
     const dir = await folder('hang', {});
-    await expect(inspectModel(dir, 'onnx', { timeoutMs: 300, allowTestRuntimes: true, options: { runtime: 'fault', fault: { load: 'hang' } } }))
-      .rejects.toMatchObject({ code: 'MODEL_INVALID', message: expect.stringMatching(/did not finish within 300 ms/) });
+    await expect(
+      inspectModel(dir, 'onnx', { timeoutMs: 300, allowTestRuntimes: true, options: { runtime: 'fault', fault: { load: 'hang' } } }),
+    ).rejects.toMatchObject({ code: 'MODEL_INVALID', message: expect.stringMatching(/did not finish within 300 ms/) });
   });
 
   it('a load that kills its thread is MODEL_INVALID, and the caller survives', async () => {
     const dir = await folder('exit', {});
-    await expect(inspectModel(dir, 'onnx', { allowTestRuntimes: true, options: { runtime: 'fault', fault: { load: 'exit' } } }))
-      .rejects.toMatchObject({ code: 'MODEL_INVALID', message: expect.stringMatching(/exited \(code 4\)/) });
+    await expect(
+      inspectModel(dir, 'onnx', { allowTestRuntimes: true, options: { runtime: 'fault', fault: { load: 'exit' } } }),
+    ).rejects.toMatchObject({ code: 'MODEL_INVALID', message: expect.stringMatching(/exited \(code 4\)/) });
   });
 
   it('the fault runtime is refused unless test runtimes are allowed', async () => {
     const dir = await folder('fault-refused', {});
-    await expect(inspectModel(dir, 'onnx', { options: { runtime: 'fault' } }))
-      .rejects.toMatchObject({ code: 'MODEL_INVALID', message: expect.stringMatching(/tests only/) });
+    await expect(inspectModel(dir, 'onnx', { options: { runtime: 'fault' } })).rejects.toMatchObject({
+      code: 'MODEL_INVALID',
+      message: expect.stringMatching(/tests only/),
+    });
   });
 });

@@ -23,7 +23,10 @@ describe('inspectModel timeout during a native load', () => {
     const sig = await inspectModel(tmp, 'onnx');
     const total = Date.now() - t0;
     const timeoutMs = Math.max(1, Math.round(total - sig.loadMs / 2));
-    const err = await inspectModel(tmp, 'onnx', { timeoutMs }).then(() => undefined, (e: unknown) => e);
+    const err = await inspectModel(tmp, 'onnx', { timeoutMs }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(isHearthError(err) && err.code).toBe('MODEL_INVALID');
     // With a thread, the ended worker's native load aborted the process in this window; a killed child leaves
     // nothing running here, so a short wait is enough (it was loadMs * 3, past a minute on a loaded machine).

@@ -2,13 +2,31 @@
 // JSON text into its rows of the run's arrays. The result must equal, bit for bit, the merge of the same requests
 // decoded eagerly; a part that fails fails only its own request, whose rows stay zero.
 import { describe, expect, it } from 'vitest';
-import { isDeferred, type Datatype, type InputTensor, type Manifest, type Tensor, type TensorData, type TensorSpec } from '../../core/index.ts';
+import {
+  isDeferred,
+  type Datatype,
+  type InputTensor,
+  type Manifest,
+  type Tensor,
+  type TensorData,
+  type TensorSpec,
+} from '../../core/index.ts';
 import { decodeInferRequest, scanInferRequest } from '../../protocol/index.ts';
 import { batchLayoutOf, mergeRequests } from '../../executor/batcher.ts';
 import { materializeInputs } from '../../functions/materialize.ts';
 
 function manifest(inputs: TensorSpec[], outputs: TensorSpec[]): Manifest {
-  return { name: 'm', version: 1, format: 'onnx', files: [], sha256: '0', sizeBytes: 0, createdAt: new Date(0).toISOString(), inputs, outputs };
+  return {
+    name: 'm',
+    version: 1,
+    format: 'onnx',
+    files: [],
+    sha256: '0',
+    sizeBytes: 0,
+    createdAt: new Date(0).toISOString(),
+    inputs,
+    outputs,
+  };
 }
 
 // Silero VAD's signature: frames batch-first, a shared scalar sample rate, state batch-second.
@@ -44,7 +62,10 @@ interface Raw {
 }
 
 function bodyOf(inputs: Raw[]): Buffer {
-  const items = inputs.map((i) => `{"name":"${i.name}","datatype":"${i.datatype}","shape":[${i.shape.join(',')}],"data":${typeof i.data === 'string' ? i.data : `[${i.data.join(',')}]`}}`);
+  const items = inputs.map(
+    (i) =>
+      `{"name":"${i.name}","datatype":"${i.datatype}","shape":[${i.shape.join(',')}],"data":${typeof i.data === 'string' ? i.data : `[${i.data.join(',')}]`}}`,
+  );
   return Buffer.from(`{"inputs":[${items.join(',')}]}`);
 }
 
@@ -86,7 +107,7 @@ function rowsOf(t: Tensor, axis: number, from: number, to: number): number[] {
 describe('materializeInputs over silero plans (batch-first frames, batch-second state, shared sr)', () => {
   const layout = batchLayoutOf(SILERO)!;
 
-  it('the layout is silero\'s: frames on axis 0, state on axis 1, sr shared', () => {
+  it("the layout is silero's: frames on axis 0, state on axis 1, sr shared", () => {
     expect(Object.fromEntries(layout.inputs)).toEqual({ input: 0, sr: null, h: 1, c: 1 });
     expect(Object.fromEntries(layout.outputs)).toEqual({ output: 0, hn: 1, cn: 1 });
   });
@@ -115,7 +136,7 @@ describe('materializeInputs over silero plans (batch-first frames, batch-second 
     const { tensors, failed } = materializeInputs(plan.inputs);
     expect(failed).toEqual([]);
     expect(tensors.map((t) => [t.name, t.datatype, t.shape])).toEqual(want.inputs.map((t) => [t.name, t.datatype, t.shape]));
-    tensors.forEach((t, k) => expect(bits(t.data), t.name).toEqual(bits((want.inputs[k]).data)));
+    tensors.forEach((t, k) => expect(bits(t.data), t.name).toEqual(bits(want.inputs[k].data)));
     // sr passes through as the same tensor.
     expect(tensors[1]).toBe(plan.inputs[1]);
   });
@@ -140,16 +161,31 @@ describe('materializeInputs over silero plans (batch-first frames, batch-second 
     const lists = raws.map((raw, i) => (i === 1 ? eager(raw) : scanned(raw)));
     const plan = mergeRequests(lists, layout);
     const { tensors, failed } = materializeInputs(plan.inputs);
-    expect(failed).toEqual([{ request: bad, code: 'INVALID_TENSOR', message: `input "input": shape [3,${FRAME}] needs ${3 * FRAME} elements, got ${3 * FRAME - 1}` }]);
+    expect(failed).toEqual([
+      {
+        request: bad,
+        code: 'INVALID_TENSOR',
+        message: `input "input": shape [3,${FRAME}] needs ${3 * FRAME} elements, got ${3 * FRAME - 1}`,
+      },
+    ]);
 
     const good = (i: number) => sileroRaw(200 + i, rows[i]);
-    const want = mergeRequests(raws.map((_, i) => eager(good(i))), layout).inputs;
+    const want = mergeRequests(
+      raws.map((_, i) => eager(good(i))),
+      layout,
+    ).inputs;
     const o = plan.offsets;
     expect(rowsOf(tensors[0], 0, o[bad], o[bad + 1]).every((v) => Object.is(v, 0))).toBe(true);
-    for (const [k, axis] of [[0, 0], [2, 1], [3, 1]] as const) {
+    for (const [k, axis] of [
+      [0, 0],
+      [2, 1],
+      [3, 1],
+    ] as const) {
       for (let i = 0; i < rows.length; i++) {
         if (i === bad) continue;
-        expect(rowsOf(tensors[k], axis, o[i], o[i + 1]), `${tensors[k].name} of request ${i}`).toEqual(rowsOf(want[k], axis, o[i], o[i + 1]));
+        expect(rowsOf(tensors[k], axis, o[i], o[i + 1]), `${tensors[k].name} of request ${i}`).toEqual(
+          rowsOf(want[k], axis, o[i], o[i + 1]),
+        );
       }
     }
   });
@@ -168,12 +204,17 @@ describe('materializeInputs over silero plans (batch-first frames, batch-second 
     const zeros = rowsOf(tensors[2], 1, o[bad], o[bad + 1]);
     expect(zeros).toHaveLength(2 * 2 * 64);
     expect(zeros.every((v) => Object.is(v, 0))).toBe(true);
-    const want = mergeRequests(rows.map((r, i) => eager(sileroRaw(300 + i, r))), layout).inputs;
+    const want = mergeRequests(
+      rows.map((r, i) => eager(sileroRaw(300 + i, r))),
+      layout,
+    ).inputs;
     for (const k of [0, 2, 3]) {
       const axis = k === 0 ? 0 : 1;
       for (let i = 0; i < rows.length; i++) {
         if (i === bad && k !== 0) continue;
-        expect(rowsOf(tensors[k], axis, o[i], o[i + 1]), `${tensors[k].name} of request ${i}`).toEqual(rowsOf(want[k], axis, o[i], o[i + 1]));
+        expect(rowsOf(tensors[k], axis, o[i], o[i + 1]), `${tensors[k].name} of request ${i}`).toEqual(
+          rowsOf(want[k], axis, o[i], o[i + 1]),
+        );
       }
     }
   });
@@ -193,7 +234,11 @@ describe('materializeInputs over silero plans (batch-first frames, batch-second 
     // The offset is the body's: the '.' after "1.2" in request 0's body.
     const body0 = bodyOf(raws[0]);
     expect(Number(/at byte (\d+)/.exec(f0.message)![1])).toBe(body0.indexOf('1.2.3') + 3);
-    expect(failed.find((f) => f.request === 3)).toEqual({ request: 3, code: 'INVALID_TENSOR', message: `input "input": shape [1,${FRAME}] needs ${FRAME} elements, got ${FRAME + 1}` });
+    expect(failed.find((f) => f.request === 3)).toEqual({
+      request: 3,
+      code: 'INVALID_TENSOR',
+      message: `input "input": shape [1,${FRAME}] needs ${FRAME} elements, got ${FRAME + 1}`,
+    });
   });
 });
 
@@ -211,8 +256,18 @@ describe('materializeInputs with INT64 and FP64 parts', () => {
 
   function raw(seed: number, rows: number, ids?: string[]): Raw[] {
     return [
-      { name: 'ids', datatype: 'INT64', shape: [rows, 6], data: ids ?? Array.from({ length: rows * 6 }, (_, i) => (i + seed) % 4 === 0 ? String(seed * 1000 + i) : INT64[(i + seed) % 6]) },
-      { name: 'w', datatype: 'FP64', shape: [rows, 6], data: Array.from({ length: rows * 6 }, (_, i) => (i % 2 ? FP64[(i + seed) % 6] : String(seed + i / 7))) },
+      {
+        name: 'ids',
+        datatype: 'INT64',
+        shape: [rows, 6],
+        data: ids ?? Array.from({ length: rows * 6 }, (_, i) => ((i + seed) % 4 === 0 ? String(seed * 1000 + i) : INT64[(i + seed) % 6])),
+      },
+      {
+        name: 'w',
+        datatype: 'FP64',
+        shape: [rows, 6],
+        data: Array.from({ length: rows * 6 }, (_, i) => (i % 2 ? FP64[(i + seed) % 6] : String(seed + i / 7))),
+      },
     ];
   }
 
@@ -236,12 +291,18 @@ describe('materializeInputs with INT64 and FP64 parts', () => {
     const rows = [1, 2, 1];
     const raws = rows.map((r, i) => raw(10 + i, r));
     raws[1] = raw(11, 2, ['1', '2', '3', '4.5', '5', '6', '7', '8', '9', '10', '11', '12']);
-    const plan = mergeRequests(raws.map((r) => scanInferRequest(bodyOf(r), { deferAbove: 16 }).inputs), layout);
+    const plan = mergeRequests(
+      raws.map((r) => scanInferRequest(bodyOf(r), { deferAbove: 16 }).inputs),
+      layout,
+    );
     const { tensors, failed } = materializeInputs(plan.inputs);
     expect(failed).toEqual([{ request: 1, code: 'INVALID_TENSOR', message: 'input "ids": data element 3 is 4.5, expected an integer' }]);
     const ids = tensors[0].data as BigInt64Array;
     expect(Array.from(ids.subarray(6, 18))).toEqual(new Array(12).fill(0n));
-    const want = mergeRequests(rows.map((r, i) => eager(raw(10 + i, r))), layout).inputs;
+    const want = mergeRequests(
+      rows.map((r, i) => eager(raw(10 + i, r))),
+      layout,
+    ).inputs;
     const wantIds = want[0].data as BigInt64Array;
     expect(Array.from(ids.subarray(0, 6))).toEqual(Array.from(wantIds.subarray(0, 6)));
     expect(Array.from(ids.subarray(18))).toEqual(Array.from(wantIds.subarray(18)));

@@ -67,7 +67,12 @@ await w.terminate();
 
 // Silero: session creation and batch-1 runs, direct in this thread vs through a worker.
 const siloT = performance.now();
-const direct = await ort.InferenceSession.create(SILERO_VAD_FILE, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential' });
+const direct = await ort.InferenceSession.create(SILERO_VAD_FILE, {
+  intraOpNumThreads: 1,
+  interOpNumThreads: 1,
+  graphOptimizationLevel: 'all',
+  executionMode: 'sequential',
+});
 console.log(`silero session create, direct: ${(performance.now() - siloT).toFixed(1)} ms`);
 const feeds = (): Record<string, ort.Tensor> => ({
   input: new ort.Tensor('float32', new Float32Array(512).fill(0.1), [1, 512]),
@@ -90,7 +95,9 @@ const sw = new WorkerClient();
 await sw.ready;
 const wallT = performance.now();
 const loaded = await sw.load(path.dirname(SILERO_VAD_FILE), 'onnx');
-console.log(`silero load in a ready worker: loadMs ${loaded.loadMs.toFixed(1)} ms (wall incl. message ${(performance.now() - wallT).toFixed(1)} ms)`);
+console.log(
+  `silero load in a ready worker: loadMs ${loaded.loadMs.toFixed(1)} ms (wall incl. message ${(performance.now() - wallT).toFixed(1)} ms)`,
+);
 const sileroInputs = (): Tensor[] => [
   { name: 'input', datatype: 'FP32', shape: [1, 512], data: new Float32Array(512).fill(0.1) },
   { name: 'sr', datatype: 'INT64', shape: [], data: BigInt64Array.of(16000n) },

@@ -8,14 +8,18 @@ describe('ortMessage', () => {
   it('a reshape inside two If subgraphs: the Reshape node and its reason, no location, signature or expression', () => {
     const raw =
       "Non-zero status code returned while running If node. Name:'If_25' Status Message: Non-zero status code returned while running Reshape node. Name:'Reshape_39' Status Message: /onnxruntime_src/onnxruntime/core/providers/cpu/tensor/reshape_helper.h:84 onnxruntime::ReshapeHelper::ReshapeHelper(const onnxruntime::TensorShape&, onnxruntime::TensorShapeVector&, bool) size != 0 && (input_shape_size % size) == 0 was false. The input tensor cannot be reshaped to the requested shape. Input shape:{0,512}, requested shape:{0,1,-1}\n";
-    expect(ortMessage(raw)).toBe('Reshape node "Reshape_39": The input tensor cannot be reshaped to the requested shape. Input shape:{0,512}, requested shape:{0,1,-1}');
+    expect(ortMessage(raw)).toBe(
+      'Reshape node "Reshape_39": The input tensor cannot be reshaped to the requested shape. Input shape:{0,512}, requested shape:{0,1,-1}',
+    );
   });
 
   it('a message with no location keeps its text, and names the innermost node', () => {
     const raw =
       "Non-zero status code returned while running If node. Name:'If_25' Status Message: Non-zero status code returned while running LSTM node. Name:'LSTM_245' Status Message: Input initial_h must have shape {1,3,64}. Actual:{1,1,64}";
     expect(ortMessage(raw)).toBe('LSTM node "LSTM_245": Input initial_h must have shape {1,3,64}. Actual:{1,1,64}');
-    expect(ortMessage('Failed to load model because protobuf parsing failed.')).toBe('Failed to load model because protobuf parsing failed.');
+    expect(ortMessage('Failed to load model because protobuf parsing failed.')).toBe(
+      'Failed to load model because protobuf parsing failed.',
+    );
   });
 
   it('a return type before the signature goes too; the text around the location stays', () => {

@@ -48,7 +48,14 @@ describe('printOutputs', () => {
       }
     });
     // The texts are not all alike: rows really are cut per request.
-    expect(new Set(printed.flat().filter((p) => p.name === 'hn').map((p) => p.json)).size).toBe(3);
+    expect(
+      new Set(
+        printed
+          .flat()
+          .filter((p) => p.name === 'hn')
+          .map((p) => p.json),
+      ).size,
+    ).toBe(3);
     // hn of request 0 holds -0, NaN and ±Infinity in its rows: printed as JSON, not as JS.
     const hn0 = JSON.parse(printed[0][1].json) as (number | string)[];
     expect(hn0).toHaveLength(128);
@@ -77,11 +84,20 @@ describe('printOutputs', () => {
   it('exact INT64 beyond 2^53, FP64 and BOOL rows print as the host prints them', () => {
     const offsets = [0, 2, 3, 5];
     const outputs: Tensor[] = [
-      { name: 'ids', datatype: 'INT64', shape: [5, 2], data: BigInt64Array.from([9007199254740993n, -9223372036854775808n, 1n, 2n, 9223372036854775807n, -3n, 4n, 5n, 6n, 7n]) },
+      {
+        name: 'ids',
+        datatype: 'INT64',
+        shape: [5, 2],
+        data: BigInt64Array.from([9007199254740993n, -9223372036854775808n, 1n, 2n, 9223372036854775807n, -3n, 4n, 5n, 6n, 7n]),
+      },
       { name: 'score', datatype: 'FP64', shape: [5], data: Float64Array.from([0.1, -0, 5e-324, 1.7976931348623157e308, NaN]) },
       { name: 'flag', datatype: 'BOOL', shape: [5], data: Uint8Array.from([1, 0, 0, 1, 1]) },
     ];
-    const names = [['ids', 'score', 'flag'], ['ids', 'score', 'flag'], ['ids', 'score', 'flag']];
+    const names = [
+      ['ids', 'score', 'flag'],
+      ['ids', 'score', 'flag'],
+      ['ids', 'score', 'flag'],
+    ];
     const printed = printOutputs(outputs, { offsets, names });
     const split = splitOutputs(outputs, offsets);
     printed.forEach((list, i) => list.forEach((p, k) => expect(p.json).toBe(jsonDataText(split[i][k]))));
@@ -111,7 +127,14 @@ describe('printedByAll', () => {
     expect([...printedByAll([['output'], []])]).toEqual([]);
     expect([...printedByAll([[], ['output']])]).toEqual([]);
     expect([...printedByAll([])]).toEqual([]);
-    expect([...printedByAll([['cn', 'hn'], ['hn', 'cn']])].sort()).toEqual(['cn', 'hn']);
+    expect(
+      [
+        ...printedByAll([
+          ['cn', 'hn'],
+          ['hn', 'cn'],
+        ]),
+      ].sort(),
+    ).toEqual(['cn', 'hn']);
   });
 });
 
@@ -154,7 +177,14 @@ describe('printing within MAX_RESPONSE_BYTES', () => {
   it('printOutputsWithin fails only the request whose text is past the bound, with RESPONSE_TOO_LARGE', () => {
     // Two requests merged: 1 row and 40 rows of silero's outputs; the bound admits the first one's text only.
     const outputs = sileroOutputs(41, 3, false);
-    const plan = { offsets: [0, 1, 41], axes, names: [['output', 'hn'], ['output', 'hn']] };
+    const plan = {
+      offsets: [0, 1, 41],
+      axes,
+      names: [
+        ['output', 'hn'],
+        ['output', 'hn'],
+      ],
+    };
     const all = printOutputs(outputs, plan);
     const first = all[0].reduce((n, p) => n + p.json.length, 0);
     const { printed, failed } = printOutputsWithin(outputs, plan, first + 10);

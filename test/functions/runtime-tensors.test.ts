@@ -45,7 +45,8 @@ describe('every datatype round-trips', () => {
   }
 
   it('INT64 and UINT64 keep values beyond 2^53 exactly, through JSON and onnxruntime', () => {
-    const text = '{"inputs":[{"name":"a","datatype":"INT64","shape":[4],"data":[9223372036854775807,-9223372036854775808,9007199254740991,4611686018427387907]},' +
+    const text =
+      '{"inputs":[{"name":"a","datatype":"INT64","shape":[4],"data":[9223372036854775807,-9223372036854775808,9007199254740991,4611686018427387907]},' +
       '{"name":"b","datatype":"UINT64","shape":[1],"data":[18446744073709551615]}]}';
     const [a, b] = decodeInferRequest(text).inputs;
     expect(Array.from(a.data as BigInt64Array)).toEqual([2n ** 63n - 1n, -(2n ** 63n), 2n ** 53n - 1n, 2n ** 62n + 3n]);
@@ -90,13 +91,23 @@ describe('TF.js tensors', () => {
     const i64 = toTfTensor(tf, { name: 'x', datatype: 'INT64', shape: [1], data: BigInt64Array.of(-5n) }, 'int32');
     expect(Array.from(i64.dataSync())).toEqual([-5]);
     i64.dispose();
-    expect(() => toTfTensor(tf, { name: 'x', datatype: 'INT64', shape: [1], data: BigInt64Array.of(2n ** 40n) }, 'int32'))
-      .toThrow(expect.objectContaining({ code: 'INVALID_TENSOR', message: expect.stringMatching(/does not fit the model's int32 input/) }));
-    for (const [dt, data] of [['UINT64', new BigUint64Array(1)], ['UINT32', new Uint32Array(1)]] as const) {
-      expect(() => toTfTensor(tf, { name: 'x', datatype: dt, shape: [1], data }, 'int32'))
-        .toThrow(expect.objectContaining({ code: 'INVALID_TENSOR', message: expect.stringMatching(new RegExp(`${dt} cannot feed a TF.js int32 input`)) }));
+    expect(() => toTfTensor(tf, { name: 'x', datatype: 'INT64', shape: [1], data: BigInt64Array.of(2n ** 40n) }, 'int32')).toThrow(
+      expect.objectContaining({ code: 'INVALID_TENSOR', message: expect.stringMatching(/does not fit the model's int32 input/) }),
+    );
+    for (const [dt, data] of [
+      ['UINT64', new BigUint64Array(1)],
+      ['UINT32', new Uint32Array(1)],
+    ] as const) {
+      expect(() => toTfTensor(tf, { name: 'x', datatype: dt, shape: [1], data }, 'int32')).toThrow(
+        expect.objectContaining({
+          code: 'INVALID_TENSOR',
+          message: expect.stringMatching(new RegExp(`${dt} cannot feed a TF.js int32 input`)),
+        }),
+      );
     }
-    expect(() => toTfTensor(tf, { name: 'x', datatype: 'INT32', shape: [1], data: new Int32Array(1) }, 'string')).toThrow(/cannot feed a TF.js string input/);
+    expect(() => toTfTensor(tf, { name: 'x', datatype: 'INT32', shape: [1], data: new Int32Array(1) }, 'string')).toThrow(
+      /cannot feed a TF.js string input/,
+    );
   });
 });
 

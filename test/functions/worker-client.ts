@@ -3,7 +3,15 @@
 // functions/protocol.ts literally, which is what these tests check.
 import { Worker } from 'node:worker_threads';
 import { HearthError, type ModelFormat, type Tensor } from '../../core/index.ts';
-import { WORKER_ENTRY_URL, transferTensors, type LoadedMessage, type LoadMessageOptions, type ResultMessage, type WorkerData, type WorkerToHost } from '../../functions/index.ts';
+import {
+  WORKER_ENTRY_URL,
+  transferTensors,
+  type LoadedMessage,
+  type LoadMessageOptions,
+  type ResultMessage,
+  type WorkerData,
+  type WorkerToHost,
+} from '../../functions/index.ts';
 
 export class WorkerClient {
   readonly worker: Worker;
@@ -63,8 +71,14 @@ export class WorkerClient {
     const moved = transferTensors(inputs);
     return new Promise((resolve, reject) => {
       this.#pending.set(id, {
-        resolve: (m) => { this.#pending.delete(id); resolve(m); },
-        reject: (e) => { this.#pending.delete(id); reject(e); },
+        resolve: (m) => {
+          this.#pending.delete(id);
+          resolve(m);
+        },
+        reject: (e) => {
+          this.#pending.delete(id);
+          reject(e);
+        },
       });
       this.worker.postMessage({ type: 'run', id, inputs: moved.tensors, outputs }, moved.transfer);
     });

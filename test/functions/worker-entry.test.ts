@@ -15,16 +15,17 @@ const golden = loadGolden('mlp-dynamic');
 /** Starts a worker from `entry`, loads mlp-dynamic, runs every golden case, and ends the thread. */
 async function runGolden(entry: URL): Promise<{ loaded: LoadedMessage; results: Tensor[][] }> {
   const worker = spawnInstanceWorker(entry, { workerData: {} });
-  const next = (type: string) => new Promise<WorkerToHost>((resolve, reject) => {
-    const onMessage = (m: WorkerToHost) => {
-      if (m.type !== type && m.type !== 'error') return;
-      worker.off('message', onMessage);
-      if (m.type === 'error') reject(new Error(`${m.code}: ${m.message}`));
-      else resolve(m);
-    };
-    worker.on('message', onMessage);
-    worker.once('error', reject);
-  });
+  const next = (type: string) =>
+    new Promise<WorkerToHost>((resolve, reject) => {
+      const onMessage = (m: WorkerToHost) => {
+        if (m.type !== type && m.type !== 'error') return;
+        worker.off('message', onMessage);
+        if (m.type === 'error') reject(new Error(`${m.code}: ${m.message}`));
+        else resolve(m);
+      };
+      worker.on('message', onMessage);
+      worker.once('error', reject);
+    });
   try {
     await next('ready');
     const loadedP = next('loaded');
@@ -69,8 +70,17 @@ describe('the compiled instance worker', () => {
 
   it("workerExecArgv drops tsx's preload and loader flags and keeps the rest", () => {
     const parent = [
-      '--require', '/p/node_modules/tsx/dist/preflight.cjs', '--import', 'file:///p/node_modules/tsx/dist/loader.mjs',
-      '--max-old-space-size=4096', '--import=tsx', '--require', '/p/otel.cjs', '--loader', 'tsx/esm', '--enable-source-maps',
+      '--require',
+      '/p/node_modules/tsx/dist/preflight.cjs',
+      '--import',
+      'file:///p/node_modules/tsx/dist/loader.mjs',
+      '--max-old-space-size=4096',
+      '--import=tsx',
+      '--require',
+      '/p/otel.cjs',
+      '--loader',
+      'tsx/esm',
+      '--enable-source-maps',
     ];
     const kept = ['--max-old-space-size=4096', '--require', '/p/otel.cjs', '--enable-source-maps'];
     expect(workerExecArgv(parent)).toEqual(kept);
@@ -81,7 +91,9 @@ describe('the compiled instance worker', () => {
   it('spawnInstanceWorker boots the worker, also when the flags left after dropping tsx are refused in a worker', async () => {
     const entry = await resolveWorkerEntry();
     // Without tsx's flags this leaves ['--expose-gc'], which Node refuses as an explicit worker execArgv.
-    expect(() => new Worker(entry, { execArgv: ['--expose-gc'] })).toThrow(expect.objectContaining({ code: 'ERR_WORKER_INVALID_EXEC_ARGV' }));
+    expect(() => new Worker(entry, { execArgv: ['--expose-gc'] })).toThrow(
+      expect.objectContaining({ code: 'ERR_WORKER_INVALID_EXEC_ARGV' }),
+    );
     for (const parent of [process.execArgv, ['--import', 'tsx', '--expose-gc']]) {
       const w = spawnInstanceWorker(entry, { workerData: {} }, parent);
       try {

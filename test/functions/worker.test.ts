@@ -48,7 +48,8 @@ describe('every V2 datatype through a worker running its Identity fixture', () =
       expect(result.outputs.map(plain)).toEqual([expected]);
       if (datatype === 'INT64') expect((result.outputs[0].data as BigInt64Array)[3]).toBe(2n ** 53n + 1n);
       if (datatype === 'UINT64') expect((result.outputs[0].data as BigUint64Array)[5]).toBe(2n ** 64n - 1n);
-      if (datatype === 'FP16') expect(Array.from(result.outputs[0].data as Uint16Array)).toEqual([0x3c00, 0xc000, 0x0001, 0x7bff, 0x2e66, 0x8000, 0x7c00]);
+      if (datatype === 'FP16')
+        expect(Array.from(result.outputs[0].data as Uint16Array)).toEqual([0x3c00, 0xc000, 0x0001, 0x7bff, 0x2e66, 0x8000, 0x7c00]);
       if (datatype === 'BYTES') expect(result.outputs[0].data).toContain('🦀🔥');
       await w.dispose();
     });
@@ -90,8 +91,10 @@ describe('worker protocol', () => {
     const g = loadGolden('mlp-fixed');
     await w.load(g.dir, 'onnx');
     await expect(w.load(g.dir, 'onnx')).rejects.toMatchObject({ message: expect.stringMatching(/already holds a model/) });
-    await expect(w.run([{ name: 'x', datatype: 'FP32', shape: [2, 4], data: new Float32Array(8) }]))
-      .rejects.toMatchObject({ code: 'INVALID_TENSOR', message: expect.stringMatching(/input "x": expected shape \[1,4\], got \[2,4\]/) });
+    await expect(w.run([{ name: 'x', datatype: 'FP32', shape: [2, 4], data: new Float32Array(8) }])).rejects.toMatchObject({
+      code: 'INVALID_TENSOR',
+      message: expect.stringMatching(/input "x": expected shape \[1,4\], got \[2,4\]/),
+    });
     const ok = await w.run(g.cases[0].inputs);
     expect(ok.outputs[0].name).toBe('y');
     expect(w.errors).toEqual([]);
@@ -105,7 +108,10 @@ describe('allocation failures fail the run, not the worker', () => {
     await w.load(g.dir, 'onnx');
     // The HTTP thread refuses this ([1e12, 4] from 11 bytes of text); the worker must survive it all the same.
     const huge = deferredJson('x', 'FP32', [1e12, 4], new TextEncoder().encode('[1,2,3,4.0]'), 4e12);
-    await expect(w.run([huge as unknown as Tensor])).rejects.toMatchObject({ code: 'INVALID_TENSOR', message: expect.stringMatching(/cannot be allocated/) });
+    await expect(w.run([huge as unknown as Tensor])).rejects.toMatchObject({
+      code: 'INVALID_TENSOR',
+      message: expect.stringMatching(/cannot be allocated/),
+    });
     expect((await w.run(g.cases[0].inputs)).outputs[0].name).toBe('y');
     expect(w.errors).toEqual([]);
   });
@@ -119,7 +125,10 @@ describe('allocation failures fail the run, not the worker', () => {
       const x: Tensor = { name: 'x', datatype: 'FP32', shape: [1, 1024], data: new Float32Array(1024).fill(1) };
       const reps = (n: bigint): Tensor => ({ name: 'reps', datatype: 'INT64', shape: [2], data: BigInt64Array.of(n, 1n) });
       // 2^28 copies of 4 KB: past onnxruntime's 4 GB limit for one tensor.
-      await expect(w.run([x, reps(2n ** 28n)])).rejects.toMatchObject({ code: 'INTERNAL', message: expect.stringMatching(/onnxruntime: .*Tile/) });
+      await expect(w.run([x, reps(2n ** 28n)])).rejects.toMatchObject({
+        code: 'INTERNAL',
+        message: expect.stringMatching(/onnxruntime: .*Tile/),
+      });
       const ok = await w.run([{ ...x, data: new Float32Array(1024).fill(1) }, reps(2n)]);
       expect(Array.from(ok.outputs[0].data as Float32Array)).toEqual([2048]);
       expect(w.errors).toEqual([]);
@@ -157,7 +166,10 @@ describe('fault runtime (test only)', () => {
     const w = client({ allowTestRuntimes: true });
     await w.load('/', 'onnx', fault);
     let settled = false;
-    void w.run(call(1)).then(() => (settled = true), () => (settled = true));
+    void w.run(call(1)).then(
+      () => (settled = true),
+      () => (settled = true),
+    );
     const next = await w.run(call(0));
     expect(next.outputs).toHaveLength(2);
     expect(settled).toBe(false);
@@ -167,8 +179,14 @@ describe('fault runtime (test only)', () => {
     const w = client({ allowTestRuntimes: true });
     await w.load('/', 'onnx', fault);
     let settled = false;
-    void w.run(call(2)).then(() => (settled = true), () => (settled = true));
-    void w.run(call(0)).then(() => (settled = true), () => (settled = true));
+    void w.run(call(2)).then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    void w.run(call(0)).then(
+      () => (settled = true),
+      () => (settled = true),
+    );
     await sleep(100);
     expect(settled).toBe(false);
     await w.terminate();

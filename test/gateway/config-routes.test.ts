@@ -19,7 +19,12 @@ describe('model serving config routes', () => {
     await h.app.close();
     const { buildApp } = await import('../../gateway/app.ts');
     h.app = await buildApp(h.deps);
-    const res = await h.app.inject({ method: 'POST', url: '/v1/models/vad', headers: { 'content-type': 'application/octet-stream' }, payload: sileroBytes() });
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/v1/models/vad',
+      headers: { 'content-type': 'application/octet-stream' },
+      payload: sileroBytes(),
+    });
     expect(res.statusCode).toBe(201);
   });
   afterAll(async () => {
@@ -33,10 +38,18 @@ describe('model serving config routes', () => {
   });
 
   it('merges a patch, persists it in the store and hands it to the executor', async () => {
-    const res = await h.app.inject({ method: 'PUT', url: '/v1/models/vad/config', payload: { maxInstances: 2, keepAlive: { kind: 'histogram' }, batching: { maxBatchSize: 8 } } });
+    const res = await h.app.inject({
+      method: 'PUT',
+      url: '/v1/models/vad/config',
+      payload: { maxInstances: 2, keepAlive: { kind: 'histogram' }, batching: { maxBatchSize: 8 } },
+    });
     expect(res.statusCode).toBe(200);
     const cfg = res.json();
-    expect(cfg).toMatchObject({ maxInstances: 2, batching: { maxBatchSize: 8, maxQueueDelayMs: 0 }, keepAlive: { kind: 'histogram', keepAlivePercentile: 99 } });
+    expect(cfg).toMatchObject({
+      maxInstances: 2,
+      batching: { maxBatchSize: 8, maxQueueDelayMs: 0 },
+      keepAlive: { kind: 'histogram', keepAlivePercentile: 99 },
+    });
     expect(applied.at(-1)).toEqual({ name: 'vad', config: cfg });
     expect(await h.deps.store!.stat('models/vad/config.json')).toBeDefined();
     // A second patch builds on the first.

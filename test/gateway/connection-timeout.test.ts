@@ -18,7 +18,12 @@ beforeAll(async () => {
     { CONNECTION_TIMEOUT_MS: String(CONNECTION_TIMEOUT_MS) },
     { allowTestRuntimes: true, loadOptions: () => ({ runtime: 'fault', fault: { loadDelayMs: LOAD_DELAY_MS } }) },
   );
-  const up = await rig.app.inject({ method: 'POST', url: '/v1/models/vad', headers: { 'content-type': 'application/octet-stream' }, payload: sileroBytes() });
+  const up = await rig.app.inject({
+    method: 'POST',
+    url: '/v1/models/vad',
+    headers: { 'content-type': 'application/octet-stream' },
+    payload: sileroBytes(),
+  });
   expect(up.statusCode).toBe(201);
   await rig.app.listen({ port: 0, host: '127.0.0.1' });
   port = (rig.app.server.address() as net.AddressInfo).port;

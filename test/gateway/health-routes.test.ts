@@ -46,7 +46,13 @@ describe('health routes', () => {
     const app = Fastify();
     opened.push(app);
     await app.register(healthRoutes, { node: () => ({ slots: 2, memoryMb: 1024, memoryUsedMb: 0, stuckRuns }) });
-    const run = (model: string): StuckRun => ({ model, version: 1, instanceId: `${model}@1#1`, kind: 'run', since: new Date(0).toISOString() });
+    const run = (model: string): StuckRun => ({
+      model,
+      version: 1,
+      instanceId: `${model}@1#1`,
+      kind: 'run',
+      since: new Date(0).toISOString(),
+    });
     stuckRuns.push(run('loop'));
     for (const url of ['/v2/health/live', '/v2/health/ready']) expect((await app.inject({ url })).statusCode, url).toBe(200);
     stuckRuns.push(run('loop2'));

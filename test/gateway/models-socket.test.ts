@@ -58,7 +58,7 @@ describe.each<StoreBackend>(['fs', 's3'])('uploads over a real socket on the %s 
     const m = JSON.parse(res.body);
     expect(m).toMatchObject({ name: 'streamed', version: 1, format: 'tfjs-layers' });
     expect(m.inputs[0].shape).toEqual([-1, -1, -1, 3]);
-    expect((await fs.readdir(h.stagingDir))).toEqual([]);
+    expect(await fs.readdir(h.stagingDir)).toEqual([]);
   });
 
   it('a client that hangs up after sending the whole body (during inspection) leaves no version behind', async () => {
@@ -93,7 +93,11 @@ describe.each<StoreBackend>(['fs', 's3'])('uploads over a real socket on the %s 
       req.destroy();
       expect(await settledLeftovers(h, before, 15_000)).toEqual(before);
       expect((await fetch(new URL('/v1/models/hangup', base))).status).toBe(404);
-      const ok = await fetch(new URL('/v1/models/hangup', base), { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(silero) });
+      const ok = await fetch(new URL('/v1/models/hangup', base), {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: new Uint8Array(silero),
+      });
       expect(ok.status).toBe(201);
       expect((await ok.json()).version).toBe(1);
       expect((await fetch(new URL('/v1/models/hangup', base), { method: 'DELETE' })).status).toBe(200);

@@ -3,7 +3,14 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { restingLeftovers, settledLeftovers, startTestHearth, uploadLeftovers, type StoreBackend, type TestHearth } from '../helpers/app.ts';
+import {
+  restingLeftovers,
+  settledLeftovers,
+  startTestHearth,
+  uploadLeftovers,
+  type StoreBackend,
+  type TestHearth,
+} from '../helpers/app.ts';
 import { multipartBody, pngBytes, sileroBytes, tarGz, upscalerFiles } from '../helpers/model-bodies.ts';
 
 const SILERO_INPUTS = [
@@ -51,11 +58,21 @@ export function modelUploadSuite(backend: StoreBackend): void {
 
     it('numbers versions 1, 2, ...; PUT takes an explicit version and 409s a taken one; POST continues after it', async () => {
       expect((await postOnnx('vad', silero)).json().version).toBe(2);
-      const put = await h.app.inject({ method: 'PUT', url: '/v1/models/vad/versions/7', headers: { 'content-type': 'application/octet-stream' }, payload: silero });
+      const put = await h.app.inject({
+        method: 'PUT',
+        url: '/v1/models/vad/versions/7',
+        headers: { 'content-type': 'application/octet-stream' },
+        payload: silero,
+      });
       expect(put.statusCode).toBe(201);
       expect(put.json().version).toBe(7);
       const before = await restingLeftovers(h);
-      const again = await h.app.inject({ method: 'PUT', url: '/v1/models/vad/versions/7', headers: { 'content-type': 'application/octet-stream' }, payload: silero });
+      const again = await h.app.inject({
+        method: 'PUT',
+        url: '/v1/models/vad/versions/7',
+        headers: { 'content-type': 'application/octet-stream' },
+        payload: silero,
+      });
       expect(again.statusCode).toBe(409);
       expect(again.json()).toMatchObject({ code: 'VERSION_EXISTS' });
       expect(await settledLeftovers(h, before)).toEqual(before);
@@ -66,8 +83,16 @@ export function modelUploadSuite(backend: StoreBackend): void {
 
     it('uploads the upscaler TF.js layers model as a .tar.gz of its folder', async () => {
       const files = upscalerFiles();
-      const body = await tarGz([{ name: 'upscaler/', type: 'directory' }, ...files.map((f) => ({ name: `upscaler/${f.path}`, data: f.data }))]);
-      const res = await h.app.inject({ method: 'POST', url: '/v1/models/upscaler', headers: { 'content-type': 'application/gzip' }, payload: body });
+      const body = await tarGz([
+        { name: 'upscaler/', type: 'directory' },
+        ...files.map((f) => ({ name: `upscaler/${f.path}`, data: f.data })),
+      ]);
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/v1/models/upscaler',
+        headers: { 'content-type': 'application/gzip' },
+        payload: body,
+      });
       expect(res.statusCode).toBe(201);
       const m = res.json();
       expect(m.format).toBe('tfjs-layers');
@@ -79,12 +104,25 @@ export function modelUploadSuite(backend: StoreBackend): void {
     });
 
     it('uploads the upscaler as multipart files (model.json + shard) and silero as multipart model.onnx', async () => {
-      const tf = multipartBody(upscalerFiles().map((f) => ({ filename: f.path, data: f.data })), { note: 'ignored field' });
-      const res = await h.app.inject({ method: 'POST', url: '/v1/models/upscaler', headers: { 'content-type': tf.contentType }, payload: tf.body });
+      const tf = multipartBody(
+        upscalerFiles().map((f) => ({ filename: f.path, data: f.data })),
+        { note: 'ignored field' },
+      );
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/v1/models/upscaler',
+        headers: { 'content-type': tf.contentType },
+        payload: tf.body,
+      });
       expect(res.statusCode).toBe(201);
       expect(res.json()).toMatchObject({ version: 2, format: 'tfjs-layers' });
       const onnx = multipartBody([{ filename: 'model.onnx', data: silero }]);
-      const res2 = await h.app.inject({ method: 'POST', url: '/v1/models/vad-mp', headers: { 'content-type': onnx.contentType }, payload: onnx.body });
+      const res2 = await h.app.inject({
+        method: 'POST',
+        url: '/v1/models/vad-mp',
+        headers: { 'content-type': onnx.contentType },
+        payload: onnx.body,
+      });
       expect(res2.statusCode).toBe(201);
       expect(res2.json().inputs).toEqual(SILERO_INPUTS);
     });
@@ -119,7 +157,13 @@ export function modelUploadSuite(backend: StoreBackend): void {
     describe('bad uploads: a 4xx with a code, and nothing left behind', () => {
       const half = () => silero.subarray(0, Math.floor(silero.length / 2));
       const tfFiles = () => upscalerFiles();
-      const cases: { title: string; status: number; code: string; message?: RegExp; send: () => Promise<import('light-my-request').Response> }[] = [
+      const cases: {
+        title: string;
+        status: number;
+        code: string;
+        message?: RegExp;
+        send: () => Promise<import('light-my-request').Response>;
+      }[] = [
         { title: 'an empty body', status: 400, code: 'EMPTY_BODY', send: () => postOnnx('bad', Buffer.alloc(0)) },
         {
           title: 'an empty multipart body',
@@ -145,7 +189,13 @@ export function modelUploadSuite(backend: StoreBackend): void {
           title: 'corrupt gzip',
           status: 400,
           code: 'CORRUPT_ARCHIVE',
-          send: () => h.app.inject({ method: 'POST', url: '/v1/models/bad', headers: { 'content-type': 'application/gzip' }, payload: randomBytes(5000) }),
+          send: () =>
+            h.app.inject({
+              method: 'POST',
+              url: '/v1/models/bad',
+              headers: { 'content-type': 'application/gzip' },
+              payload: randomBytes(5000),
+            }),
         },
         {
           title: 'gzip cut short',
@@ -153,7 +203,12 @@ export function modelUploadSuite(backend: StoreBackend): void {
           code: 'CORRUPT_ARCHIVE',
           send: async () => {
             const tgz = await tarGz(tfFiles().map((f) => ({ name: f.path, data: f.data })));
-            return h.app.inject({ method: 'POST', url: '/v1/models/bad', headers: { 'content-type': 'application/gzip' }, payload: tgz.subarray(0, tgz.length - 200_000) });
+            return h.app.inject({
+              method: 'POST',
+              url: '/v1/models/bad',
+              headers: { 'content-type': 'application/gzip' },
+              payload: tgz.subarray(0, tgz.length - 200_000),
+            });
           },
         },
         {
@@ -162,7 +217,10 @@ export function modelUploadSuite(backend: StoreBackend): void {
           code: 'UNSAFE_ARCHIVE',
           send: async () => {
             const [json, shard] = tfFiles();
-            const tgz = await tarGz([{ name: 'model.json', data: json.data }, { name: `../${shard.path}`, data: shard.data }]);
+            const tgz = await tarGz([
+              { name: 'model.json', data: json.data },
+              { name: `../${shard.path}`, data: shard.data },
+            ]);
             return h.app.inject({ method: 'POST', url: '/v1/models/bad', headers: { 'content-type': 'application/gzip' }, payload: tgz });
           },
         },
@@ -172,7 +230,10 @@ export function modelUploadSuite(backend: StoreBackend): void {
           code: 'UNSAFE_ARCHIVE',
           send: async () => {
             const [json, shard] = tfFiles();
-            const tgz = await tarGz([{ name: 'model.json', data: json.data }, { name: `/tmp/${shard.path}`, data: shard.data }]);
+            const tgz = await tarGz([
+              { name: 'model.json', data: json.data },
+              { name: `/tmp/${shard.path}`, data: shard.data },
+            ]);
             return h.app.inject({ method: 'POST', url: '/v1/models/bad', headers: { 'content-type': 'application/gzip' }, payload: tgz });
           },
         },
@@ -182,7 +243,10 @@ export function modelUploadSuite(backend: StoreBackend): void {
           code: 'UNSAFE_ARCHIVE',
           send: async () => {
             const [json] = tfFiles();
-            const tgz = await tarGz([{ name: 'model.json', data: json.data }, { name: 'group1-shard1of1.bin', type: 'symlink', linkname: '/etc/passwd' }]);
+            const tgz = await tarGz([
+              { name: 'model.json', data: json.data },
+              { name: 'group1-shard1of1.bin', type: 'symlink', linkname: '/etc/passwd' },
+            ]);
             return h.app.inject({ method: 'POST', url: '/v1/models/bad', headers: { 'content-type': 'application/gzip' }, payload: tgz });
           },
         },
@@ -202,7 +266,10 @@ export function modelUploadSuite(backend: StoreBackend): void {
           code: 'MODEL_INVALID',
           message: /tensorflowjs_converter --input_format=tf_saved_model/,
           send: async () => {
-            const tgz = await tarGz([{ name: 'saved_model.pb', data: randomBytes(300) }, { name: 'variables/variables.index', data: randomBytes(30) }]);
+            const tgz = await tarGz([
+              { name: 'saved_model.pb', data: randomBytes(300) },
+              { name: 'variables/variables.index', data: randomBytes(30) },
+            ]);
             return h.app.inject({ method: 'POST', url: '/v1/models/bad', headers: { 'content-type': 'application/gzip' }, payload: tgz });
           },
         },
@@ -216,14 +283,26 @@ export function modelUploadSuite(backend: StoreBackend): void {
           title: 'a streamed body over MAX_MODEL_BYTES (no Content-Length)',
           status: 413,
           code: 'MODEL_TOO_LARGE',
-          send: () => postOnnx('bad', Readable.from((function* () { for (let i = 0; i < 8; i++) yield silero.subarray(0, 512 * 1024); })())),
+          send: () =>
+            postOnnx(
+              'bad',
+              Readable.from(
+                (function* () {
+                  for (let i = 0; i < 8; i++) yield silero.subarray(0, 512 * 1024);
+                })(),
+              ),
+            ),
         },
         {
           title: 'multipart files over MAX_MODEL_BYTES together',
           status: 413,
           code: 'MODEL_TOO_LARGE',
           send: () => {
-            const mp = multipartBody([{ filename: 'model.json', data: tfFiles()[0].data }, { filename: 'a.bin', data: randomBytes(2 * 1024 * 1024) }, { filename: 'b.bin', data: randomBytes(2 * 1024 * 1024) }]);
+            const mp = multipartBody([
+              { filename: 'model.json', data: tfFiles()[0].data },
+              { filename: 'a.bin', data: randomBytes(2 * 1024 * 1024) },
+              { filename: 'b.bin', data: randomBytes(2 * 1024 * 1024) },
+            ]);
             return h.app.inject({ method: 'POST', url: '/v1/models/bad', headers: { 'content-type': mp.contentType }, payload: mp.body });
           },
         },
@@ -238,7 +317,13 @@ export function modelUploadSuite(backend: StoreBackend): void {
           title: 'an invalid version',
           status: 400,
           code: 'INVALID_NAME',
-          send: () => h.app.inject({ method: 'PUT', url: '/v1/models/bad/versions/0', headers: { 'content-type': 'application/octet-stream' }, payload: silero }),
+          send: () =>
+            h.app.inject({
+              method: 'PUT',
+              url: '/v1/models/bad/versions/0',
+              headers: { 'content-type': 'application/octet-stream' },
+              payload: silero,
+            }),
         },
       ];
 

@@ -38,11 +38,16 @@ function metric(text: string, name: string, match: Record<string, string>): numb
 describe('autoscaler, ledger and metrics over HTTP with the real executor', () => {
   let rig: Rig;
   const infer = async (name: string) => {
-    const r = await rig.app.inject({ method: 'POST', url: `/v2/models/${name}/infer`, payload: { inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [1, 2] }] } });
+    const r = await rig.app.inject({
+      method: 'POST',
+      url: `/v2/models/${name}/infer`,
+      payload: { inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [1, 2] }] },
+    });
     expect(r.statusCode, r.body).toBe(200);
     return r;
   };
-  const status = async (name: string) => ((await rig.app.inject('/v1/status')).json().models as Array<Record<string, any>>).find((m) => m.name === name);
+  const status = async (name: string) =>
+    ((await rig.app.inject('/v1/status')).json().models as Array<Record<string, any>>).find((m) => m.name === name);
   const live = (s: Record<string, any> | undefined) => (s ? s.instances.starting + s.instances.idle + s.instances.busy : 0);
   const until = async (what: string, ok: () => Promise<boolean>, deadlineMs = 15_000) => {
     const end = Date.now() + deadlineMs;
@@ -56,7 +61,12 @@ describe('autoscaler, ledger and metrics over HTTP with the real executor', () =
     rig = await startRig();
     const bytes = await fs.readFile(path.join(onnxFixtureDir('identity-fp32'), 'model.onnx'));
     for (const name of ['ka', 'warm']) {
-      const up = await rig.app.inject({ method: 'POST', url: `/v1/models/${name}`, headers: { 'content-type': 'application/octet-stream' }, payload: bytes });
+      const up = await rig.app.inject({
+        method: 'POST',
+        url: `/v1/models/${name}`,
+        headers: { 'content-type': 'application/octet-stream' },
+        payload: bytes,
+      });
       expect(up.statusCode, up.body).toBe(201);
     }
   }, 60_000);
@@ -65,7 +75,11 @@ describe('autoscaler, ledger and metrics over HTTP with the real executor', () =
   });
 
   it('keepAlive fixed 2 s, minInstances 0: traffic creates instances, idle seconds bring them to zero, the next call is cold', async () => {
-    const put = await rig.app.inject({ method: 'PUT', url: '/v1/models/ka/config', payload: { keepAlive: { kind: 'fixed', idleMs: 2000 }, minInstances: 0 } });
+    const put = await rig.app.inject({
+      method: 'PUT',
+      url: '/v1/models/ka/config',
+      payload: { keepAlive: { kind: 'fixed', idleMs: 2000 }, minInstances: 0 },
+    });
     expect(put.statusCode, put.body).toBe(200);
     for (let i = 0; i < 5; i++) await infer('ka');
     const s1 = await status('ka');
@@ -92,7 +106,11 @@ describe('autoscaler, ledger and metrics over HTTP with the real executor', () =
   }, 60_000);
 
   it('minInstances 1: the instance stays warm through idle time and idle GB-s grow', async () => {
-    const put = await rig.app.inject({ method: 'PUT', url: '/v1/models/warm/config', payload: { keepAlive: { kind: 'fixed', idleMs: 500 }, minInstances: 1 } });
+    const put = await rig.app.inject({
+      method: 'PUT',
+      url: '/v1/models/warm/config',
+      payload: { keepAlive: { kind: 'fixed', idleMs: 500 }, minInstances: 1 },
+    });
     expect(put.statusCode, put.body).toBe(200);
     await infer('warm');
     await until('one idle instance', async () => (await status('warm'))?.instances.idle === 1);

@@ -8,7 +8,17 @@ function value(text: string, name: string, labels: string): number | undefined {
 }
 
 const done = (over: Record<string, unknown> = {}) => ({
-  name: 'm', version: 3, ok: true, queueMs: 2, computeMs: 30, billedMs: 15, memoryMb: 256, batchSize: 2, coldStart: false, at: 0, ...over,
+  name: 'm',
+  version: 3,
+  ok: true,
+  queueMs: 2,
+  computeMs: 30,
+  billedMs: 15,
+  memoryMb: 256,
+  batchSize: 2,
+  coldStart: false,
+  at: 0,
+  ...over,
 });
 
 describe('HearthMetrics', () => {

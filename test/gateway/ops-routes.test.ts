@@ -21,8 +21,22 @@ describe('ops routes', async () => {
   const clock = new ManualClock(1_700_000_000_000);
   const config = loadConfig({ EXECUTOR_SLOTS: '4', EXECUTOR_MEMORY_MB: '8192' });
   const pools = new SimulatedPools({ clock, slots: 4, memoryMb: 8192 });
-  pools.addModel({ name: 'alpha', version: 1, config: { ...defaultModelConfig(2000), keepAlive: { kind: 'fixed', idleMs: 2000 } }, memoryMb: 512, coldStartMs: 300, serviceMs: 40 });
-  pools.addModel({ name: 'beta', version: 2, config: { ...defaultModelConfig(), minInstances: 1, keepAlive: { ...DEFAULT_HISTOGRAM } }, memoryMb: 1024, coldStartMs: 500, serviceMs: 25 });
+  pools.addModel({
+    name: 'alpha',
+    version: 1,
+    config: { ...defaultModelConfig(2000), keepAlive: { kind: 'fixed', idleMs: 2000 } },
+    memoryMb: 512,
+    coldStartMs: 300,
+    serviceMs: 40,
+  });
+  pools.addModel({
+    name: 'beta',
+    version: 2,
+    config: { ...defaultModelConfig(), minInstances: 1, keepAlive: { ...DEFAULT_HISTOGRAM } },
+    memoryMb: 1024,
+    coldStartMs: 500,
+    serviceMs: 25,
+  });
   const ops: Ops = await startOps({ config, clock, executor: { control: pools, setObserver: (o) => pools.setObserver(o) }, redisUrl: '' });
   const app = await buildApp({ config, clock, autoscaler: ops.autoscaler, ledger: ops.ledger, metrics: ops.metrics, poolControl: pools });
   afterAll(async () => {
@@ -49,7 +63,10 @@ describe('ops routes', async () => {
 
     expect(status.node).toEqual({ slots: 4, memoryMb: 8192, memoryUsedMb: expect.any(Number), stuckRuns: [] });
     const byName = (xs: { name: string }[], n: string) => xs.find((x) => x.name === n)! as Record<string, any>;
-    for (const [name, version, sent] of [['alpha', '1', sentAlpha], ['beta', '2', sentBeta]] as const) {
+    for (const [name, version, sent] of [
+      ['alpha', '1', sentAlpha],
+      ['beta', '2', sentBeta],
+    ] as const) {
       const s = byName(status.models, name);
       const c = byName(costs.models, name);
       const l = { model: name, version };
@@ -62,7 +79,8 @@ describe('ops routes', async () => {
       expect(metric(text, 'hearth_inference_pending_requests', l)).toBe(0);
       expect(metric(text, 'hearth_cold_starts_total', l)).toBe(s.coldStarts);
       expect(c.coldStarts).toBe(s.coldStarts);
-      for (const state of ['starting', 'idle', 'busy'] as const) expect(metric(text, 'hearth_instances', { ...l, state })).toBe(s.instances[state]);
+      for (const state of ['starting', 'idle', 'busy'] as const)
+        expect(metric(text, 'hearth_instances', { ...l, state })).toBe(s.instances[state]);
       expect(metric(text, 'hearth_cost_usd_total', { ...l, kind: 'compute' })).toBeCloseTo(c.computeCost, 15);
       expect(metric(text, 'hearth_cost_usd_total', { ...l, kind: 'request' })).toBeCloseTo(c.requestCost, 15);
       expect(c.totalCost).toBeCloseTo(c.computeCost + c.requestCost + c.idleCost + c.storageCost, 15);
@@ -72,7 +90,11 @@ describe('ops routes', async () => {
     expect(costs).toMatchObject({ currency: 'USD', prices: config.prices, from: null });
 
     const a = byName(status.models, 'alpha');
-    expect(a).toMatchObject({ version: 1, strategy: 'event', keepAlive: { policy: 'fixed', keepAliveMs: 2000, prewarmMs: 0, stableWindowMs: 60_000, panicWindowMs: 6_000 } });
+    expect(a).toMatchObject({
+      version: 1,
+      strategy: 'event',
+      keepAlive: { policy: 'fixed', keepAliveMs: 2000, prewarmMs: 0, stableWindowMs: 60_000, panicWindowMs: 6_000 },
+    });
     expect(a.latencyMs.p50).toBeGreaterThanOrEqual(40);
     expect(a.latencyMs.p99).toBeGreaterThanOrEqual(a.latencyMs.p50);
     expect(a.ratePerSec).toBeGreaterThan(0);

@@ -48,7 +48,12 @@ describe('readBody', () => {
 
   it('a declared Content-Length over the limit -> 413 PAYLOAD_TOO_LARGE naming MAX_REQUEST_BYTES; a chunked one too', async () => {
     const { f, budget } = app(1024, 1 << 20);
-    const declared = await f.inject({ method: 'POST', url: '/raw', headers: { 'content-type': 'application/octet-stream' }, payload: Buffer.alloc(2000) });
+    const declared = await f.inject({
+      method: 'POST',
+      url: '/raw',
+      headers: { 'content-type': 'application/octet-stream' },
+      payload: Buffer.alloc(2000),
+    });
     expect(declared.statusCode).toBe(413);
     expect(declared.json()).toEqual({ code: 'PAYLOAD_TOO_LARGE', error: 'the request body is larger than MAX_REQUEST_BYTES (1024 bytes)' });
     const { Readable } = await import('node:stream');
@@ -65,14 +70,24 @@ describe('readBody', () => {
   it('past the budget of bodies in flight -> 503 OVERLOADED with Retry-After, nothing kept', async () => {
     const { f, budget } = app(4096, 1000);
     expect(budget.take(900)).toBe(true); // another request holds most of it
-    const res = await f.inject({ method: 'POST', url: '/raw', headers: { 'content-type': 'application/octet-stream' }, payload: Buffer.alloc(200) });
+    const res = await f.inject({
+      method: 'POST',
+      url: '/raw',
+      headers: { 'content-type': 'application/octet-stream' },
+      payload: Buffer.alloc(200),
+    });
     expect(res.statusCode).toBe(503);
     expect(res.json().code).toBe('OVERLOADED');
     expect(res.json().error).toMatch(/MAX_BODY_BYTES_IN_FLIGHT \(1000 bytes\)/);
     expect(res.headers['retry-after']).toBe('1');
     expect(budget.heldBytes).toBe(900);
     budget.give(900);
-    const ok = await f.inject({ method: 'POST', url: '/raw', headers: { 'content-type': 'application/octet-stream' }, payload: Buffer.alloc(200) });
+    const ok = await f.inject({
+      method: 'POST',
+      url: '/raw',
+      headers: { 'content-type': 'application/octet-stream' },
+      payload: Buffer.alloc(200),
+    });
     expect(ok.json()).toEqual({ held: 200, bytes: 200 });
   });
 
@@ -83,9 +98,19 @@ describe('readBody', () => {
       ['gzip', zlib.gzipSync],
       ['deflate', zlib.deflateSync],
     ] as const) {
-      const ok = await f.inject({ method: 'POST', url: '/raw', headers: { 'content-type': 'application/octet-stream', 'content-encoding': enc }, payload: z(plain) });
+      const ok = await f.inject({
+        method: 'POST',
+        url: '/raw',
+        headers: { 'content-type': 'application/octet-stream', 'content-encoding': enc },
+        payload: z(plain),
+      });
       expect(ok.json()).toEqual({ held: 50_000, bytes: 50_000 });
-      const bomb = await f.inject({ method: 'POST', url: '/raw', headers: { 'content-type': 'application/octet-stream', 'content-encoding': enc }, payload: z(Buffer.alloc(10 << 20)) });
+      const bomb = await f.inject({
+        method: 'POST',
+        url: '/raw',
+        headers: { 'content-type': 'application/octet-stream', 'content-encoding': enc },
+        payload: z(Buffer.alloc(10 << 20)),
+      });
       expect(bomb.statusCode).toBe(413);
       expect(bomb.json().error).toBe(`the decompressed ${enc} body is larger than MAX_REQUEST_BYTES (65536 bytes)`);
     }
@@ -95,10 +120,20 @@ describe('readBody', () => {
 
   it('a corrupt gzip body -> 400 INVALID_REQUEST; an unknown encoding -> 415 before reading', async () => {
     const { f, budget } = app(64 * 1024, 1 << 20);
-    const bad = await f.inject({ method: 'POST', url: '/raw', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, payload: 'not gzip at all' });
+    const bad = await f.inject({
+      method: 'POST',
+      url: '/raw',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      payload: 'not gzip at all',
+    });
     expect(bad.statusCode).toBe(400);
     expect(bad.json()).toMatchObject({ code: 'INVALID_REQUEST', error: expect.stringMatching(/gzip body could not be decompressed/) });
-    const br = await f.inject({ method: 'POST', url: '/raw', headers: { 'content-type': 'application/json', 'content-encoding': 'br' }, payload: 'x' });
+    const br = await f.inject({
+      method: 'POST',
+      url: '/raw',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'br' },
+      payload: 'x',
+    });
     expect(br.statusCode).toBe(415);
     expect(br.json().code).toBe('UNSUPPORTED_MEDIA_TYPE');
     expect(budget.heldBytes).toBe(0);
@@ -106,7 +141,12 @@ describe('readBody', () => {
 
   it('JSON keeps fastify semantics: prototype poisoning refused, an empty body refused', async () => {
     const { f } = app(1024, 4096);
-    const proto = await f.inject({ method: 'POST', url: '/json', headers: { 'content-type': 'application/json' }, payload: '{"__proto__":{"x":1}}' });
+    const proto = await f.inject({
+      method: 'POST',
+      url: '/json',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"__proto__":{"x":1}}',
+    });
     expect(proto.statusCode).toBe(400);
     const empty = await f.inject({ method: 'POST', url: '/json', headers: { 'content-type': 'application/json' }, payload: '' });
     expect(empty.statusCode).toBe(400);

@@ -35,7 +35,12 @@ beforeAll(async () => {
   await Promise.all(
     IDENTITY_FIXTURES.map(async ({ datatype, name }) => {
       const payload = fs.readFileSync(path.join(onnxFixtureDir(name), 'model.onnx'));
-      const res = await rig.app.inject({ method: 'POST', url: `/v1/models/${modelName(datatype)}`, headers: { 'content-type': 'application/octet-stream' }, payload });
+      const res = await rig.app.inject({
+        method: 'POST',
+        url: `/v1/models/${modelName(datatype)}`,
+        headers: { 'content-type': 'application/octet-stream' },
+        payload,
+      });
       expect(res.statusCode, datatype).toBe(201);
       const load = await rig.app.inject({ method: 'POST', url: `/v2/repository/models/${modelName(datatype)}/load` });
       expect(load.statusCode, datatype).toBe(200);
@@ -59,7 +64,12 @@ describe('every datatype through an Identity model over HTTP', () => {
       const x: Tensor = { name: 'x', datatype: dt, shape: [2, 3], data: DATA[dt] };
 
       const json = encodeInferRequest({ id: `json-${dt}`, inputs: [x] });
-      const r1 = await rig.app.inject({ method: 'POST', url: `/v2/models/${modelName(dt)}/infer`, headers: { 'content-type': json.contentType }, payload: json.body });
+      const r1 = await rig.app.inject({
+        method: 'POST',
+        url: `/v2/models/${modelName(dt)}/infer`,
+        headers: { 'content-type': json.contentType },
+        payload: json.body,
+      });
       expect(r1.statusCode, r1.body).toBe(200);
       expect(r1.headers['content-type']).toMatch(/application\/json/);
       const o1 = decodeInferResponse(r1.rawPayload);
@@ -85,7 +95,12 @@ describe('every datatype through an Identity model over HTTP', () => {
 
   it('a JSON INT64 beyond 2^53 written by hand comes back with the same digits', async () => {
     const text = '{"inputs":[{"name":"x","datatype":"INT64","shape":[1,2],"data":[[9223372036854775807,-9007199254740993]]}]}';
-    const res = await rig.app.inject({ method: 'POST', url: '/v2/models/id-int64/infer', headers: { 'content-type': 'application/json' }, payload: text });
+    const res = await rig.app.inject({
+      method: 'POST',
+      url: '/v2/models/id-int64/infer',
+      headers: { 'content-type': 'application/json' },
+      payload: text,
+    });
     expect(res.statusCode).toBe(200);
     expect(res.body).toContain('"data":[9223372036854775807,-9007199254740993]');
   });

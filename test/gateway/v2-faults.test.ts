@@ -11,9 +11,17 @@ let rig: V2Rig;
 let port: number;
 
 beforeAll(async () => {
-  rig = await startV2Rig({}, { allowTestRuntimes: true, loadOptions: (m) => ({ runtime: 'fault', fault: { load: m.name === 'broken' ? 'throw' : 'hang' } }) });
+  rig = await startV2Rig(
+    {},
+    { allowTestRuntimes: true, loadOptions: (m) => ({ runtime: 'fault', fault: { load: m.name === 'broken' ? 'throw' : 'hang' } }) },
+  );
   for (const name of ['vad', 'broken']) {
-    const up = await rig.app.inject({ method: 'POST', url: `/v1/models/${name}`, headers: { 'content-type': 'application/octet-stream' }, payload: sileroBytes() });
+    const up = await rig.app.inject({
+      method: 'POST',
+      url: `/v1/models/${name}`,
+      headers: { 'content-type': 'application/octet-stream' },
+      payload: sileroBytes(),
+    });
     expect(up.statusCode).toBe(201);
   }
   await rig.app.listen({ port: 0, host: '127.0.0.1' });
@@ -39,7 +47,9 @@ it('closing the socket removes the queued request and counts it as failed', asyn
   });
   const socket = net.connect(port, '127.0.0.1');
   await new Promise<void>((r) => socket.once('connect', () => r()));
-  socket.write(`POST /v2/models/vad/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  socket.write(
+    `POST /v2/models/vad/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
 
   const reasons: (string | undefined)[] = [];
   rig.executor.setObserver({ onRequestDone: (e) => reasons.push(e.reason) });
@@ -66,10 +76,14 @@ it('a failed load makes the version not ready and UNAVAILABLE in the index, with
   expect(ready.statusCode).toBe(400);
   expect(ready.body).toBe('');
   expect(ready.headers['hearth-not-ready']).toMatch(/\S/);
-  const index = (await rig.app.inject({ method: 'POST', url: '/v2/repository/index' })).json<{ name: string; state: string; reason: string }[]>();
+  const index = (await rig.app.inject({ method: 'POST', url: '/v2/repository/index' })).json<
+    { name: string; state: string; reason: string }[]
+  >();
   const broken = index.find((r) => r.name === 'broken')!;
   expect(broken.state).toBe('UNAVAILABLE');
   expect(broken.reason).toBe(load.json().error);
-  const onlyReady = (await rig.app.inject({ method: 'POST', url: '/v2/repository/index', payload: { ready: true } })).json<{ name: string }[]>();
+  const onlyReady = (await rig.app.inject({ method: 'POST', url: '/v2/repository/index', payload: { ready: true } })).json<
+    { name: string }[]
+  >();
   expect(onlyReady.map((r) => r.name)).toEqual(['vad']);
 });

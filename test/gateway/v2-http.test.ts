@@ -30,7 +30,12 @@ function sileroInputs(seed: number): Tensor[] {
 function jsonBody(inputs: Tensor[], extra: Record<string, unknown> = {}): string {
   return JSON.stringify({
     ...extra,
-    inputs: inputs.map((t) => ({ name: t.name, shape: t.shape, datatype: t.datatype, data: Array.from(t.data as ArrayLike<number | bigint>, (v) => (typeof v === 'bigint' ? Number(v) : v)) })),
+    inputs: inputs.map((t) => ({
+      name: t.name,
+      shape: t.shape,
+      datatype: t.datatype,
+      data: Array.from(t.data as ArrayLike<number | bigint>, (v) => (typeof v === 'bigint' ? Number(v) : v)),
+    })),
   });
 }
 
@@ -56,10 +61,20 @@ async function directSilero(inputs: Tensor[]): Promise<Record<string, Float32Arr
 
 beforeAll(async () => {
   rig = await startV2Rig();
-  const vad = await rig.app.inject({ method: 'POST', url: '/v1/models/vad', headers: { 'content-type': 'application/octet-stream' }, payload: sileroBytes() });
+  const vad = await rig.app.inject({
+    method: 'POST',
+    url: '/v1/models/vad',
+    headers: { 'content-type': 'application/octet-stream' },
+    payload: sileroBytes(),
+  });
   expect(vad.statusCode).toBe(201);
   const tf = multipartBody(upscalerFiles().map((f) => ({ filename: f.path, data: f.data })));
-  const up = await rig.app.inject({ method: 'POST', url: '/v1/models/upscaler', headers: { 'content-type': tf.contentType }, payload: tf.body });
+  const up = await rig.app.inject({
+    method: 'POST',
+    url: '/v1/models/upscaler',
+    headers: { 'content-type': tf.contentType },
+    payload: tf.body,
+  });
   expect(up.statusCode).toBe(201);
 });
 
@@ -71,7 +86,11 @@ describe('server and model metadata', () => {
   it('GET /v2 names the server and its extensions', async () => {
     const res = await rig.app.inject({ url: '/v2' });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ name: 'hearth', version: expect.any(String), extensions: expect.arrayContaining(['binary_tensor_data', 'model_repository', 'statistics']) });
+    expect(res.json()).toEqual({
+      name: 'hearth',
+      version: expect.any(String),
+      extensions: expect.arrayContaining(['binary_tensor_data', 'model_repository', 'statistics']),
+    });
   });
 
   it('GET /v2/models/{m} and /versions/{v} describe inputs and outputs with -1 for dynamic dims', async () => {
@@ -106,7 +125,12 @@ describe('server and model metadata', () => {
     expect(junk.statusCode).toBe(404);
     expect(junk.json().code).toBe('MODEL_NOT_FOUND');
     for (const [method, url, code, status] of cases) {
-      const res = await rig.app.inject({ method: method as 'GET' | 'POST', url, payload: method === 'POST' ? jsonBody(sileroInputs(1)) : undefined, headers: method === 'POST' ? { 'content-type': 'application/json' } : {} });
+      const res = await rig.app.inject({
+        method: method as 'GET' | 'POST',
+        url,
+        payload: method === 'POST' ? jsonBody(sileroInputs(1)) : undefined,
+        headers: method === 'POST' ? { 'content-type': 'application/json' } : {},
+      });
       expect(res.statusCode, url).toBe(status);
       expect(res.json(), url).toEqual({ error: expect.any(String), code });
     }
@@ -126,7 +150,9 @@ describe('silero VAD over HTTP', () => {
     expect(first.headers['content-type']).toMatch(/application\/json/);
     expect(first.headers['hearth-cold-start']).toBe('true');
     expect(Number(first.headers['hearth-cold-start-ms'])).toBeGreaterThan(0);
-    expect(first.headers['hearth-cold-start-breakdown']).toMatch(/^acquire=[\d.]+;fetch=[\d.]+;source=(store|cache);load=[\d.]+;first-run=[\d.]+$/);
+    expect(first.headers['hearth-cold-start-breakdown']).toMatch(
+      /^acquire=[\d.]+;fetch=[\d.]+;source=(store|cache);load=[\d.]+;first-run=[\d.]+$/,
+    );
     expect(Number(first.headers['hearth-queue-ms'])).toBeGreaterThanOrEqual(0);
     expect(Number(first.headers['hearth-compute-ms'])).toBeGreaterThan(0);
     const body = first.json();
@@ -150,7 +176,10 @@ describe('silero VAD over HTTP', () => {
   it('binary inputs and binary outputs (binary_data_output), equal to the direct run', async () => {
     const inputs = sileroInputs(3);
     const enc = encodeInferRequest({ id: 'bin', parameters: { binary_data_output: true }, inputs }, { binaryInputs: true });
-    const res = await post('/v2/models/vad/infer', enc.body, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(enc.headerLength) });
+    const res = await post('/v2/models/vad/infer', enc.body, {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': String(enc.headerLength),
+    });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toBe('application/octet-stream');
     const hl = Number(res.headers['inference-header-content-length']);
@@ -165,7 +194,10 @@ describe('silero VAD over HTTP', () => {
 
   it('selected outputs only, one binary and one JSON, in the order asked', async () => {
     const inputs = sileroInputs(4);
-    const res = await post('/v2/models/vad/infer', jsonBody(inputs, { outputs: [{ name: 'hn', parameters: { binary_data: true } }, { name: 'output' }] }));
+    const res = await post(
+      '/v2/models/vad/infer',
+      jsonBody(inputs, { outputs: [{ name: 'hn', parameters: { binary_data: true } }, { name: 'output' }] }),
+    );
     expect(res.statusCode).toBe(200);
     const hl = Number(res.headers['inference-header-content-length']);
     const head = JSON.parse(res.rawPayload.subarray(0, hl).toString());
@@ -192,13 +224,59 @@ describe('silero VAD over HTTP', () => {
 });
 
 describe('bad calls', () => {
-  const good = () => JSON.parse(jsonBody(sileroInputs(6))) as { inputs: { name: string; shape: number[]; datatype: string; data: unknown }[] };
+  const good = () =>
+    JSON.parse(jsonBody(sileroInputs(6))) as { inputs: { name: string; shape: number[]; datatype: string; data: unknown }[] };
   const cases: [string, () => string, string, RegExp][] = [
-    ['missing input', () => { const b = good(); b.inputs.splice(1, 1); return JSON.stringify(b); }, 'INVALID_TENSOR', /input "sr": missing/],
-    ['unknown input', () => { const b = good(); b.inputs.push({ name: 'extra', shape: [1], datatype: 'FP32', data: [1] }); return JSON.stringify(b); }, 'INVALID_TENSOR', /input "extra": not an input of model "vad"/],
-    ['wrong datatype', () => { const b = good(); b.inputs[1].datatype = 'INT32'; return JSON.stringify(b); }, 'INVALID_TENSOR', /input "sr": expected datatype INT64, got INT32/],
-    ['wrong shape', () => { const b = good(); b.inputs[2].shape = [2, 64]; return JSON.stringify(b); }, 'INVALID_TENSOR', /input "h": expected shape \[2,-1,64\], got \[2,64\]/],
-    ['wrong data length', () => { const b = good(); b.inputs[0].shape = [1, 500]; return JSON.stringify(b); }, 'INVALID_TENSOR', /input "input": shape \[1,500\] needs 500 elements, got 512/],
+    [
+      'missing input',
+      () => {
+        const b = good();
+        b.inputs.splice(1, 1);
+        return JSON.stringify(b);
+      },
+      'INVALID_TENSOR',
+      /input "sr": missing/,
+    ],
+    [
+      'unknown input',
+      () => {
+        const b = good();
+        b.inputs.push({ name: 'extra', shape: [1], datatype: 'FP32', data: [1] });
+        return JSON.stringify(b);
+      },
+      'INVALID_TENSOR',
+      /input "extra": not an input of model "vad"/,
+    ],
+    [
+      'wrong datatype',
+      () => {
+        const b = good();
+        b.inputs[1].datatype = 'INT32';
+        return JSON.stringify(b);
+      },
+      'INVALID_TENSOR',
+      /input "sr": expected datatype INT64, got INT32/,
+    ],
+    [
+      'wrong shape',
+      () => {
+        const b = good();
+        b.inputs[2].shape = [2, 64];
+        return JSON.stringify(b);
+      },
+      'INVALID_TENSOR',
+      /input "h": expected shape \[2,-1,64\], got \[2,64\]/,
+    ],
+    [
+      'wrong data length',
+      () => {
+        const b = good();
+        b.inputs[0].shape = [1, 500];
+        return JSON.stringify(b);
+      },
+      'INVALID_TENSOR',
+      /input "input": shape \[1,500\] needs 500 elements, got 512/,
+    ],
     ['non-JSON body', () => 'this is not json', 'INVALID_REQUEST', /not valid JSON/],
     ['empty body', () => '', 'INVALID_REQUEST', /empty/],
     ['unknown output', () => JSON.stringify({ ...good(), outputs: [{ name: 'prob' }] }), 'INVALID_REQUEST', /output "prob": not an output/],
@@ -260,7 +338,10 @@ describe('upscaler (TF.js layers) over HTTP', () => {
     const pixels = new Float32Array(h * w * 3).map((_, i) => ((i * 37) % 255) / 255);
     const input: Tensor = { name: inputName, datatype: 'FP32', shape: [1, h, w, 3], data: pixels };
     const enc = encodeInferRequest({ inputs: [input], parameters: { binary_data_output: true } }, { binaryInputs: true });
-    const res = await post('/v2/models/upscaler/infer', enc.body, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(enc.headerLength) });
+    const res = await post('/v2/models/upscaler/infer', enc.body, {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': String(enc.headerLength),
+    });
     expect(res.statusCode).toBe(200);
     expect(res.headers['hearth-cold-start']).toBe('true');
     const [out] = decodeInferResponse(res.rawPayload, Number(res.headers['inference-header-content-length'])).outputs;
@@ -342,7 +423,15 @@ describe('model repository and statistics', () => {
     expect(s.inference_stats.success.count).toBe(s.inference_count);
     expect(s.inference_stats.success.ns).toBeGreaterThan(0);
     expect(s.inference_stats.compute_infer.count).toBeGreaterThan(0);
-    expect(Object.keys(s.inference_stats).sort()).toEqual(['cache_hit', 'compute_infer', 'compute_input', 'compute_output', 'fail', 'queue', 'success']);
+    expect(Object.keys(s.inference_stats).sort()).toEqual([
+      'cache_hit',
+      'compute_infer',
+      'compute_input',
+      'compute_output',
+      'fail',
+      'queue',
+      'success',
+    ]);
     expect(s.batch_stats).toEqual([]);
 
     const v = (await rig.app.inject({ url: '/v2/models/vad/versions/1/stats' })).json().model_stats;
@@ -357,7 +446,12 @@ describe('model repository and statistics', () => {
 describe('versions on the infer path', () => {
   it('a new upload or a delete through /v1/models shows at once on the latest path', async () => {
     expect((await post('/v2/models/vad/infer', jsonBody(sileroInputs(10)))).json().model_version).toBe('1');
-    const up = await rig.app.inject({ method: 'POST', url: '/v1/models/vad', headers: { 'content-type': 'application/octet-stream' }, payload: sileroBytes() });
+    const up = await rig.app.inject({
+      method: 'POST',
+      url: '/v1/models/vad',
+      headers: { 'content-type': 'application/octet-stream' },
+      payload: sileroBytes(),
+    });
     expect(up.statusCode).toBe(201);
     const v2 = await post('/v2/models/vad/infer', jsonBody(sileroInputs(10)));
     expect(v2.json().model_version).toBe('2');
@@ -382,7 +476,12 @@ describe.each([
     let app = rig.app;
     if (env) {
       own = await startV2Rig(env);
-      const vad = await own.app.inject({ method: 'POST', url: '/v1/models/vad', headers: { 'content-type': 'application/octet-stream' }, payload: sileroBytes() });
+      const vad = await own.app.inject({
+        method: 'POST',
+        url: '/v1/models/vad',
+        headers: { 'content-type': 'application/octet-stream' },
+        payload: sileroBytes(),
+      });
       expect(vad.statusCode).toBe(201);
       app = own.app;
     }
@@ -394,7 +493,7 @@ describe.each([
     await own?.close();
   });
 
-  it('16 good calls answer 200 with the direct run\'s outputs; the frame one number short answers 400 INVALID_TENSOR alone', async () => {
+  it("16 good calls answer 200 with the direct run's outputs; the frame one number short answers 400 INVALID_TENSOR alone", async () => {
     const inputs = Array.from({ length: 16 }, (_, i) => {
       const t = sileroInputs(200 + i);
       t[3] = { ...t[3], data: new Float32Array(128).map((_, k) => Math.cos(k * (i + 1)) * 0.1) };
@@ -406,7 +505,11 @@ describe.each([
     const all = [...bodies.slice(0, 8), JSON.stringify(bad), ...bodies.slice(8)];
     const responses = await Promise.all(
       all.map(async (body) => {
-        const res = await fetch(`${base}/v2/models/vad/versions/1/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        const res = await fetch(`${base}/v2/models/vad/versions/1/infer`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
         return { status: res.status, json: (await res.json()) as Record<string, unknown> };
       }),
     );
@@ -429,7 +532,11 @@ describe.each([
       const want = await directSilero(inputs[i]);
       for (const o of outputs) {
         // Printed as float32 text: at most 9 significant digits, the shortest that reads back as the float32.
-        expect(Array.from(o.data as ArrayLike<number>).every((v) => String(Math.abs(v)).replace(/e.*$/, '').replace('.', '').replace(/^0+/, '').length <= 9)).toBe(true);
+        expect(
+          Array.from(o.data as ArrayLike<number>).every(
+            (v) => String(Math.abs(v)).replace(/e.*$/, '').replace('.', '').replace(/^0+/, '').length <= 9,
+          ),
+        ).toBe(true);
         expect(maxDiff(o.data, want[o.name]), `${o.name} of call ${i}`).toBeLessThanOrEqual(1e-5);
       }
     }

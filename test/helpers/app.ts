@@ -39,7 +39,15 @@ export async function startTestHearth(opts: TestHearthOptions = {}): Promise<Tes
     REDIS_URL: 'redis://127.0.0.1:1',
     EXECUTOR_PREWARM_WORKERS: '0',
     LOG_LEVEL: 'silent',
-    ...(s3 ? { S3_ENDPOINT: s3.endpoint, S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey, S3_REGION: s3.region, S3_BUCKET: 'hearth-test' } : {}),
+    ...(s3
+      ? {
+          S3_ENDPOINT: s3.endpoint,
+          S3_ACCESS_KEY: s3.accessKey,
+          S3_SECRET_KEY: s3.secretKey,
+          S3_REGION: s3.region,
+          S3_BUCKET: 'hearth-test',
+        }
+      : {}),
     ...opts.env,
   };
   const config = loadConfig(env);

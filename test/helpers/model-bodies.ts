@@ -36,15 +36,27 @@ export const SILERO_OUTPUT_SPECS: readonly TensorSpec[] = [
 /** A manifest for tests whose model never runs (stubs, validation): one 1-byte file, no inputs unless given. */
 export function stubManifest(fields: Partial<Manifest> = {}): Manifest {
   return {
-    name: 'm', version: 1, format: 'onnx', files: [{ path: 'model.onnx', sizeBytes: 1, sha256: 'x' }], sha256: 'x', sizeBytes: 1,
-    createdAt: new Date(0).toISOString(), inputs: [], outputs: [],
+    name: 'm',
+    version: 1,
+    format: 'onnx',
+    files: [{ path: 'model.onnx', sizeBytes: 1, sha256: 'x' }],
+    sha256: 'x',
+    sizeBytes: 1,
+    createdAt: new Date(0).toISOString(),
+    inputs: [],
+    outputs: [],
     ...fields,
   };
 }
 
 export function sileroManifest(fields: Partial<Manifest> & { name: string }): Manifest {
   return {
-    version: 1, format: 'onnx', files: [], sha256: 'x', sizeBytes: 0, createdAt: '',
+    version: 1,
+    format: 'onnx',
+    files: [],
+    sha256: 'x',
+    sizeBytes: 0,
+    createdAt: '',
     inputs: SILERO_INPUT_SPECS.map((s) => ({ ...s, shape: [...s.shape] })),
     outputs: SILERO_OUTPUT_SPECS.map((s) => ({ ...s, shape: [...s.shape] })),
     ...fields,
@@ -98,7 +110,10 @@ export async function tarBytes(entries: TarEntry[]): Promise<Buffer> {
 }
 
 /** A multipart/form-data body with one file part per entry. */
-export function multipartBody(files: { filename: string; data: Buffer; field?: string }[], extraFields: Record<string, string> = {}): { body: Buffer; contentType: string } {
+export function multipartBody(
+  files: { filename: string; data: Buffer; field?: string }[],
+  extraFields: Record<string, string> = {},
+): { body: Buffer; contentType: string } {
   const boundary = `----hearth${randomBytes(8).toString('hex')}`;
   const parts: Buffer[] = [];
   for (const [k, v] of Object.entries(extraFields)) {
@@ -106,7 +121,9 @@ export function multipartBody(files: { filename: string; data: Buffer; field?: s
   }
   for (const f of files) {
     parts.push(
-      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${f.field ?? 'file'}"; filename="${f.filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`),
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="${f.field ?? 'file'}"; filename="${f.filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+      ),
       f.data,
       Buffer.from('\r\n'),
     );
@@ -128,6 +145,8 @@ export function tweakedSileroBytes(): Buffer {
 
 /** The first bytes of a PNG image (signature and IHDR), padded: not a model whatever its name. */
 export function pngBytes(): Buffer {
-  const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0, 0, 0, 16, 0, 0, 0, 16, 8, 6, 0, 0, 0]);
+  const sig = Buffer.from([
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0, 0, 0, 16, 0, 0, 0, 16, 8, 6, 0, 0, 0,
+  ]);
   return Buffer.concat([sig, randomBytes(2000)]);
 }

@@ -20,7 +20,8 @@ FilesystemStore.prototype.listObjects = async function (bucket, options) {
     if (at === -1) objects.push(o);
     else commonPrefixes.add(o.key.slice(0, prefix.length + at + options.delimiter.length));
   }
-  if (objects.length + commonPrefixes.size > (options.maxKeys ?? Infinity)) throw new Error('s3rver shim: a listing with a delimiter past maxKeys is not supported');
+  if (objects.length + commonPrefixes.size > (options.maxKeys ?? Infinity))
+    throw new Error('s3rver shim: a listing with a delimiter past maxKeys is not supported');
   return { objects, commonPrefixes: [...commonPrefixes].sort(), isTruncated: false };
 };
 

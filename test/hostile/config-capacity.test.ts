@@ -7,7 +7,17 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baseline, expectError, expectIntact, request, sileroAnswer, sileroRequestBody, startNode, uploadSilero, type HostileNode } from './rig.ts';
+import {
+  baseline,
+  expectError,
+  expectIntact,
+  request,
+  sileroAnswer,
+  sileroRequestBody,
+  startNode,
+  uploadSilero,
+  type HostileNode,
+} from './rig.ts';
 
 const SLOTS = 2;
 const CORES = os.availableParallelism();
@@ -50,7 +60,13 @@ async function peakThreads(n: HostileNode, ms: number, bound: number): Promise<n
 }
 
 function putConfig(n: HostileNode, body: unknown) {
-  return request(n, { method: 'PUT', path: '/v1/models/vad/config', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), timeoutMs: 10_000 });
+  return request(n, {
+    method: 'PUT',
+    path: '/v1/models/vad/config',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    timeoutMs: 10_000,
+  });
 }
 
 interface Effective {
@@ -103,7 +119,13 @@ describe('a serving config larger than the node', () => {
     expect(stored).toMatchObject(HOSTILE);
     restarted = await startNode({ dataDir, env: ENV });
     const before = restarted.threads();
-    const first = await request(restarted, { method: 'POST', path: '/v2/models/vad/infer', headers: { 'content-type': 'application/json' }, body: sileroRequestBody(), timeoutMs: 30_000 });
+    const first = await request(restarted, {
+      method: 'POST',
+      path: '/v2/models/vad/infer',
+      headers: { 'content-type': 'application/json' },
+      body: sileroRequestBody(),
+      timeoutMs: 30_000,
+    });
     expect(first.status, first.body.toString()).toBe(200);
     // One instance up and the pool's minimum on its way: the bound counts from a node with no instance yet.
     const bound = threadBound(before + 1);
@@ -149,7 +171,13 @@ describe('a memoryMb larger than the whole node', () => {
     await fs.writeFile(path.join(dataDir, 'store/models/huge/config.json'), JSON.stringify({ memoryMb: 1_048_576 }));
     const base = await baseline(n);
     // 10 s: well under the 30 s queue budget the request used to wait out (a bound that detects the old wait).
-    const res = await request(n, { method: 'POST', path: '/v2/models/huge/infer', headers: { 'content-type': 'application/json' }, body: sileroRequestBody(), timeoutMs: 10_000 });
+    const res = await request(n, {
+      method: 'POST',
+      path: '/v2/models/huge/infer',
+      headers: { 'content-type': 'application/json' },
+      body: sileroRequestBody(),
+      timeoutMs: 10_000,
+    });
     expectError(res, 503, 'MODEL_UNAVAILABLE', n);
     expect(res.json!.error).toMatch(/1048576 MB/);
     expect(res.json!.error).toMatch(/EXECUTOR_MEMORY_MB/);

@@ -47,7 +47,12 @@ describe("onnxruntime's messages", () => {
     const input = body.inputs.find((t) => t.name === 'input')!;
     input.shape = [0, 512];
     input.data = [];
-    const res = await request(node, { method: 'POST', path: '/v2/models/vad/infer', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await request(node, {
+      method: 'POST',
+      path: '/v2/models/vad/infer',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     expectError(res, 400, 'INVALID_TENSOR', node);
     const msg = String(res.json!.error);
     expect(msg).toMatch(/reshape/i);

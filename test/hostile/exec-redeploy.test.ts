@@ -10,7 +10,18 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sileroBytes, tweakedSileroBytes } from '../helpers/model-bodies.ts';
 import { writeTileOnnx } from '../fixtures/make-tile-onnx.ts';
-import { baseline, expectError, expectIntact, request, sileroAnswer, sileroRequestBody, startNode, uploadSilero, type Baseline, type HostileNode } from './rig.ts';
+import {
+  baseline,
+  expectError,
+  expectIntact,
+  request,
+  sileroAnswer,
+  sileroRequestBody,
+  startNode,
+  uploadSilero,
+  type Baseline,
+  type HostileNode,
+} from './rig.ts';
 
 let node: HostileNode;
 let base: Baseline;
@@ -116,7 +127,12 @@ describe('instances of a deleted model', () => {
   it('a minInstances 2 pool is gone from /v1/status soon after its delete, and the threads with it', async () => {
     const threadsBefore = node.threads();
     await uploadSilero(node, 'warm');
-    const put = await request(node, { method: 'PUT', path: '/v1/models/warm/config', headers: json, body: JSON.stringify({ minInstances: 2 }) });
+    const put = await request(node, {
+      method: 'PUT',
+      path: '/v1/models/warm/config',
+      headers: json,
+      body: JSON.stringify({ minInstances: 2 }),
+    });
     expect(put.status, put.body.toString()).toBe(200);
     expect(await sileroAnswer(node, 'warm')).toEqual(base.answer);
     const up = await waitFor((ps) => ps.some((p) => p.name === 'warm' && p.instances.idle === 2));

@@ -20,7 +20,12 @@ beforeAll(async () => {
   await uploadSilero(node);
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-tile-'));
   await writeTileOnnx(path.join(tmp, 'model.onnx'), { sum: false });
-  const up = await request(node, { method: 'POST', path: '/v1/models/tile', headers: { 'content-type': 'application/octet-stream' }, body: await fs.readFile(path.join(tmp, 'model.onnx')) });
+  const up = await request(node, {
+    method: 'POST',
+    path: '/v1/models/tile',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: await fs.readFile(path.join(tmp, 'model.onnx')),
+  });
   await fs.rm(tmp, { recursive: true, force: true });
   expect(up.status, up.body.toString()).toBe(201);
   // The tile instance is warm before the baseline, so the baseline holds its session.
@@ -42,7 +47,13 @@ function tile(copies: number, output: 'json' | 'binary') {
     ],
     ...(output === 'binary' ? { outputs: [{ name: 'y', parameters: { binary_data: true } }] } : {}),
   });
-  return request(node, { method: 'POST', path: '/v2/models/tile/infer', headers: { 'content-type': 'application/json' }, body, timeoutMs: 60_000 });
+  return request(node, {
+    method: 'POST',
+    path: '/v2/models/tile/infer',
+    headers: { 'content-type': 'application/json' },
+    body,
+    timeoutMs: 60_000,
+  });
 }
 
 describe('an output larger than MAX_RESPONSE_BYTES', () => {

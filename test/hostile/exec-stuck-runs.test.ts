@@ -15,9 +15,19 @@ let base: Baseline;
 const json = { 'content-type': 'application/json' };
 
 async function uploadLoop(name: string): Promise<void> {
-  const up = await request(node, { method: 'POST', path: `/v1/models/${name}`, headers: { 'content-type': 'application/octet-stream' }, body: loopOnnxBytes() });
+  const up = await request(node, {
+    method: 'POST',
+    path: `/v1/models/${name}`,
+    headers: { 'content-type': 'application/octet-stream' },
+    body: loopOnnxBytes(),
+  });
   expect(up.status, up.body.toString()).toBe(201);
-  const put = await request(node, { method: 'PUT', path: `/v1/models/${name}/config`, headers: json, body: JSON.stringify({ timeoutMs: 2000 }) });
+  const put = await request(node, {
+    method: 'PUT',
+    path: `/v1/models/${name}/config`,
+    headers: json,
+    body: JSON.stringify({ timeoutMs: 2000 }),
+  });
   expect(put.status, put.body.toString()).toBe(200);
 }
 
@@ -41,7 +51,7 @@ interface StuckRun {
 async function stuckRuns(): Promise<StuckRun[]> {
   const res = await request(node, { path: '/v1/status' });
   expect(res.status).toBe(200);
-  return ((res.json!.node as { stuckRuns?: StuckRun[] }).stuckRuns ?? []);
+  return (res.json!.node as { stuckRuns?: StuckRun[] }).stuckRuns ?? [];
 }
 
 /** Polls /v1/status until `n` stuck runs are listed; the 20 s bound only detects a hang. */

@@ -8,8 +8,26 @@ import { restingLeftovers, settledLeftovers, startTestHearth, type TestHearth } 
 import { multipartBody, tarBytes, type TarEntry } from '../helpers/model-bodies.ts';
 
 const NAMES = [
-  'model.onnx', 'model.json', 'manifest.json', 'config.json', '.upload-x', 'a', 'a/b', 'a/b/c', 'dir/', './m', '.', '',
-  '../escape', '/abs', 'x'.repeat(300), `${'d/'.repeat(40)}f`, 'sp ace', 'é'.repeat(130), 'c\\d', 'w.bin',
+  'model.onnx',
+  'model.json',
+  'manifest.json',
+  'config.json',
+  '.upload-x',
+  'a',
+  'a/b',
+  'a/b/c',
+  'dir/',
+  './m',
+  '.',
+  '',
+  '../escape',
+  '/abs',
+  'x'.repeat(300),
+  `${'d/'.repeat(40)}f`,
+  'sp ace',
+  'é'.repeat(130),
+  'c\\d',
+  'w.bin',
 ];
 
 const entry = fc.record({
@@ -62,11 +80,20 @@ describe('upload readers under random and damaged input', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(entry, { maxLength: 12 }), damage, fc.boolean(), async (entries, d, damageTar) => {
         const list: TarEntry[] = entries.map((e) =>
-          e.kind === 'file' ? { name: e.name || 'f', data: Buffer.from(e.data) } : e.kind === 'directory' ? { name: e.name || 'd', type: 'directory' } : { name: e.name || 'l', type: 'symlink', linkname: '/etc/passwd' },
+          e.kind === 'file'
+            ? { name: e.name || 'f', data: Buffer.from(e.data) }
+            : e.kind === 'directory'
+              ? { name: e.name || 'd', type: 'directory' }
+              : { name: e.name || 'l', type: 'symlink', linkname: '/etc/passwd' },
         );
         const tar = await tarBytes(list);
         const body = damageTar ? gzipSync(damaged(tar, d)) : damaged(gzipSync(tar), d);
-        const res = await h.app.inject({ method: 'POST', url: '/v1/models/fz', headers: { 'content-type': 'application/gzip' }, payload: body });
+        const res = await h.app.inject({
+          method: 'POST',
+          url: '/v1/models/fz',
+          headers: { 'content-type': 'application/gzip' },
+          payload: body,
+        });
         await check(res.statusCode, res.body);
       }),
       { seed: 1313, numRuns: 150 },
@@ -79,7 +106,12 @@ describe('upload readers under random and damaged input', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(entry, { maxLength: 12 }), damage, async (entries, d) => {
         const mp = multipartBody(entries.map((e) => ({ filename: e.name.replace(/["\r\n]/g, '_'), data: Buffer.from(e.data) })));
-        const res = await h.app.inject({ method: 'POST', url: '/v1/models/fz', headers: { 'content-type': mp.contentType }, payload: damaged(mp.body, d) });
+        const res = await h.app.inject({
+          method: 'POST',
+          url: '/v1/models/fz',
+          headers: { 'content-type': mp.contentType },
+          payload: damaged(mp.body, d),
+        });
         await check(res.statusCode, res.body);
       }),
       { seed: 2626, numRuns: 150 },

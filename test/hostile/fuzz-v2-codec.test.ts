@@ -61,7 +61,9 @@ function dataArb(dt: Datatype, n: number): fc.Arbitrary<Tensor['data']> {
     case 'INT32':
       return ints(-(2 ** 31), 2 ** 31 - 1).map((a) => Int32Array.from(a));
     case 'INT64':
-      return fc.array(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), { minLength: n, maxLength: n }).map((a) => BigInt64Array.from(a));
+      return fc
+        .array(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), { minLength: n, maxLength: n })
+        .map((a) => BigInt64Array.from(a));
     case 'UINT64':
       return fc.array(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), { minLength: n, maxLength: n }).map((a) => BigUint64Array.from(a));
     case 'FP16':
@@ -98,7 +100,11 @@ const mutatedArb = fc
         fc.oneof(
           fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
           fc.record({ kind: fc.constant('cut' as const), at: fc.nat() }),
-          fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), text: fc.constantFrom('[', ']', '{', '}', ',', '"', '-', '1e999', '[[[[[[', 'null', '9007199254740993', '1e12', ':') }),
+          fc.record({
+            kind: fc.constant('insert' as const),
+            at: fc.nat(),
+            text: fc.constantFrom('[', ']', '{', '}', ',', '"', '-', '1e999', '[[[[[[', 'null', '9007199254740993', '1e12', ':'),
+          }),
           fc.record({ kind: fc.constant('dup' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 40 }) }),
         ),
         { minLength: 1, maxLength: 4 },
@@ -143,10 +149,16 @@ describe('V2 decoder fuzz', () => {
 
   it('random bytes and random JSON get a 4xx or decode consistently', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.json({ depthSize: 'medium' }).map((s) => new TextEncoder().encode(s))), (body) => {
-        decodeOrRefuse(body);
-        decodeOrRefuse(body, undefined, 4);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 300 }),
+          fc.json({ depthSize: 'medium' }).map((s) => new TextEncoder().encode(s)),
+        ),
+        (body) => {
+          decodeOrRefuse(body);
+          decodeOrRefuse(body, undefined, 4);
+        },
+      ),
       { seed: SEED, numRuns: 5_000, interruptAfterTimeLimit: TIME_LIMIT_MS },
     );
   });

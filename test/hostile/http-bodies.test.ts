@@ -43,7 +43,12 @@ describe('the body limit (MAX_REQUEST_BYTES, default 16 MiB)', () => {
     ];
     for (const [method, path] of routes) {
       // Not one byte of the body is sent: the answer can only come from the declared length.
-      const ex = openRequest(node, { method, path, headers: { 'content-type': 'application/json', 'content-length': 16 * MiB + 1 }, waitMs: 10_000 });
+      const ex = openRequest(node, {
+        method,
+        path,
+        headers: { 'content-type': 'application/json', 'content-length': 16 * MiB + 1 },
+        waitMs: 10_000,
+      });
       const res = await ex.answer;
       ex.socket.destroy();
       expectError(res, 413, 'PAYLOAD_TOO_LARGE', node);
@@ -53,7 +58,11 @@ describe('the body limit (MAX_REQUEST_BYTES, default 16 MiB)', () => {
   });
 
   it('a chunked body (no Content-Length) is cut at the first byte past the limit', async () => {
-    const ex = openRequest(node, { path: '/v2/models/vad/infer', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' }, waitMs: 20_000 });
+    const ex = openRequest(node, {
+      path: '/v2/models/vad/infer',
+      headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+      waitMs: 20_000,
+    });
     // 20 MiB offered in 1 MiB chunks; the answer comes while the client is still sending.
     for (let i = 0; i < 20; i++) {
       await ex.send(Buffer.concat([Buffer.from(`${MiB.toString(16)}\r\n`), filler(MiB), Buffer.from('\r\n')]));
@@ -83,7 +92,12 @@ describe('the body limit (MAX_REQUEST_BYTES, default 16 MiB)', () => {
   });
 
   it('a compressed body within the limit still infers', async () => {
-    const plain = await request(node, { method: 'POST', path: '/v2/models/vad/infer', headers: { 'content-type': 'application/json' }, body: sileroJson() });
+    const plain = await request(node, {
+      method: 'POST',
+      path: '/v2/models/vad/infer',
+      headers: { 'content-type': 'application/json' },
+      body: sileroJson(),
+    });
     const gz = await request(node, {
       method: 'POST',
       path: '/v2/models/vad/infer',
@@ -112,7 +126,13 @@ describe('bodies in flight (MAX_BODY_BYTES_IN_FLIGHT)', () => {
     const SENT = 8 * MiB;
     const exchanges: RawExchange[] = [];
     for (let i = 0; i < N; i++) {
-      exchanges.push(openRequest(node, { path: '/v2/models/vad/infer', headers: { 'content-type': 'application/json', 'content-length': 12 * MiB }, waitMs: 60_000 }));
+      exchanges.push(
+        openRequest(node, {
+          path: '/v2/models/vad/infer',
+          headers: { 'content-type': 'application/json', 'content-length': 12 * MiB },
+          waitMs: 60_000,
+        }),
+      );
     }
     const answers: RawAnswer[] = [];
     for (const ex of exchanges) void ex.answer.then((a) => answers.push(a));
@@ -154,7 +174,10 @@ describe('bodies in flight (MAX_BODY_BYTES_IN_FLIGHT)', () => {
 
     // Clients that give up half-way release too.
     for (let i = 0; i < 6; i++) {
-      const ex = openRequest(node, { path: '/v2/models/vad/infer', headers: { 'content-type': 'application/json', 'content-length': 12 * MiB } });
+      const ex = openRequest(node, {
+        path: '/v2/models/vad/infer',
+        headers: { 'content-type': 'application/json', 'content-length': 12 * MiB },
+      });
       await ex.send(filler(10 * MiB));
       ex.socket.destroy();
     }
@@ -171,7 +194,11 @@ describe('bodies in flight (MAX_BODY_BYTES_IN_FLIGHT)', () => {
 
 /** A body of `n` spaces under MAX_REQUEST_BYTES: read whole, then refused as JSON (or refused early, 503). */
 async function junkInfer(node: HostileNode, n: number) {
-  const ex = openRequest(node, { path: '/v2/models/vad/infer', headers: { 'content-type': 'application/json', 'content-length': n }, waitMs: 20_000 });
+  const ex = openRequest(node, {
+    path: '/v2/models/vad/infer',
+    headers: { 'content-type': 'application/json', 'content-length': n },
+    waitMs: 20_000,
+  });
   await ex.send(filler(n));
   const res = await ex.answer;
   ex.socket.destroy();

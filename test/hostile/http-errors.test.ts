@@ -24,7 +24,8 @@ afterAll(async () => {
 /** No absolute server path: not the data folder (the cache is inside it), the install folder, nor a quoted errno path. */
 function expectNoServerPath(res: RawResponse, what: string): void {
   const body = res.body.toString('utf8');
-  for (const dir of [node.dataDir, fs.realpathSync(node.dataDir), ROOT, os.tmpdir() + '/']) expect(body, `${what}: ${body}`).not.toContain(dir);
+  for (const dir of [node.dataDir, fs.realpathSync(node.dataDir), ROOT, os.tmpdir() + '/'])
+    expect(body, `${what}: ${body}`).not.toContain(dir);
   expect(body, `${what}: ${body}`).not.toMatch(/'\/[^']*'/);
 }
 
@@ -35,7 +36,12 @@ describe('413 and 414 answer in Hearth shape with the right code', () => {
       ['POST', '/v2/models/vad/infer'],
     ]) {
       // Over the old 64 MiB fastify limit too, so the old label shows without sending a byte.
-      const ex = openRequest(node, { method, path: p, headers: { 'content-type': 'application/json', 'content-length': 64 * 1024 * 1024 + 1 }, waitMs: 10_000 });
+      const ex = openRequest(node, {
+        method,
+        path: p,
+        headers: { 'content-type': 'application/json', 'content-length': 64 * 1024 * 1024 + 1 },
+        waitMs: 10_000,
+      });
       const res = await ex.answer;
       ex.socket.destroy();
       expectError(res, 413, 'PAYLOAD_TOO_LARGE', node);
@@ -46,7 +52,12 @@ describe('413 and 414 answer in Hearth shape with the right code', () => {
     // The rig's client asks for Connection: close and is still writing when the refusal comes: the node reads
     // and drops the rest before closing, so the answer is read rather than lost to EPIPE / ECONNRESET.
     for (let i = 0; i < 5; i++) {
-      const res = await request(node, { method: 'POST', path: '/v1/models/big', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.alloc(4 * 1024 * 1024, 1) });
+      const res = await request(node, {
+        method: 'POST',
+        path: '/v1/models/big',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: Buffer.alloc(4 * 1024 * 1024, 1),
+      });
       expectError(res, 413, 'MODEL_TOO_LARGE', node);
     }
   });
@@ -58,7 +69,12 @@ describe('413 and 414 answer in Hearth shape with the right code', () => {
       ['GET', `/v1/models/${long}`],
       ['GET', `/v2/models/vad/versions/${'9'.repeat(150)}`],
     ]) {
-      const res = await request(node, { method, path: p, headers: { 'content-type': 'application/json' }, body: method === 'POST' ? '{}' : undefined });
+      const res = await request(node, {
+        method,
+        path: p,
+        headers: { 'content-type': 'application/json' },
+        body: method === 'POST' ? '{}' : undefined,
+      });
       expectError(res, 414, 'URI_TOO_LONG', node);
       expect(Object.keys(res.json!).sort()).toEqual(['code', 'error']);
       expect(res.json!.error).not.toContain(long);
@@ -90,21 +106,46 @@ describe('no error body shows a server path', () => {
     fs.writeFileSync(path.join(store, 'models', 'blocked'), 'not a folder');
     await ask('model lookup through a file', { path: '/v1/models/blocked' });
     await ask('V2 metadata through a file', { path: '/v2/models/blocked' });
-    await ask('upload into a file', { method: 'POST', path: '/v1/models/blocked', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from('x') });
-    await ask('infer through a file', { method: 'POST', path: '/v2/models/blocked/infer', headers: { 'content-type': 'application/json' }, body: '{"inputs":[]}' });
+    await ask('upload into a file', {
+      method: 'POST',
+      path: '/v1/models/blocked',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: Buffer.from('x'),
+    });
+    await ask('infer through a file', {
+      method: 'POST',
+      path: '/v2/models/blocked/infer',
+      headers: { 'content-type': 'application/json' },
+      body: '{"inputs":[]}',
+    });
 
     // A tar whose folders nest deeper than the file system allows (the staging path once showed in a 500).
     const deep = `${'d/'.repeat(2100)}model.onnx`;
-    await ask('an upload with a too-deep path', { method: 'POST', path: '/v1/models/deep', headers: { 'content-type': 'application/gzip' }, body: await tarGz([{ name: deep, data: Buffer.from('x') }]) });
+    await ask('an upload with a too-deep path', {
+      method: 'POST',
+      path: '/v1/models/deep',
+      headers: { 'content-type': 'application/gzip' },
+      body: await tarGz([{ name: deep, data: Buffer.from('x') }]),
+    });
 
     // 404s, bad bodies, bad names.
     await ask('unknown model', { path: '/v2/models/nope' });
     await ask('unknown version', { path: '/v2/models/vad/versions/9' });
     await ask('unknown route', { path: '/nowhere' });
     await ask('bad JSON', { method: 'PUT', path: '/v1/models/vad/config', headers: { 'content-type': 'application/json' }, body: '{' });
-    await ask('bad config', { method: 'PUT', path: '/v1/models/vad/config', headers: { 'content-type': 'application/json' }, body: '{"nope":1}' });
+    await ask('bad config', {
+      method: 'PUT',
+      path: '/v1/models/vad/config',
+      headers: { 'content-type': 'application/json' },
+      body: '{"nope":1}',
+    });
     await ask('bad name', { path: '/v1/models/..%2F..%2Fetc' });
-    await ask('bad tensor', { method: 'POST', path: '/v2/models/vad/infer', headers: { 'content-type': 'application/json' }, body: '{"inputs":[{"name":"x"}]}' });
+    await ask('bad tensor', {
+      method: 'POST',
+      path: '/v2/models/vad/infer',
+      headers: { 'content-type': 'application/json' },
+      body: '{"inputs":[{"name":"x"}]}',
+    });
 
     fs.rmSync(path.join(store, 'models', 'blocked'));
     for (const [what, res] of answers) {

@@ -60,9 +60,15 @@ describe('Expect', () => {
       ['/v1/models/big', 'application/octet-stream', 4 * 1024 * 1024, 'MODEL_TOO_LARGE'],
     ] as const) {
       const verb = path.endsWith('config') ? 'PUT' : 'POST';
-      const got = await exchange(node.port, `${verb} ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: ${type}\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`);
+      const got = await exchange(
+        node.port,
+        `${verb} ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: ${type}\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`,
+      );
       const all = responses(got.text);
-      expect(all.map((r) => r.status), `${path}: ${got.text}`).toEqual([413]);
+      expect(
+        all.map((r) => r.status),
+        `${path}: ${got.text}`,
+      ).toEqual([413]);
       expect(all[0].json).toMatchObject({ code });
       expect(got.closed, path).toBe(true);
     }
@@ -74,7 +80,14 @@ describe('Expect', () => {
     const res = await new Promise<{ continued: boolean; status: number; body: string }>((resolve, reject) => {
       let continued = false;
       const req = http.request(
-        { host: '127.0.0.1', port: node.port, method: 'POST', path: '/v2/models/vad/infer', agent: false, headers: { 'content-type': 'application/json', 'content-length': body.length, expect: '100-continue' } },
+        {
+          host: '127.0.0.1',
+          port: node.port,
+          method: 'POST',
+          path: '/v2/models/vad/infer',
+          agent: false,
+          headers: { 'content-type': 'application/json', 'content-length': body.length, expect: '100-continue' },
+        },
         (r) => {
           let text = '';
           r.on('data', (d) => (text += d));
@@ -95,9 +108,15 @@ describe('Expect', () => {
 
   it('an expectation other than 100-continue -> 417 EXPECTATION_FAILED in Hearth shape, then a close', async () => {
     for (const expectation of ['foo', '200-ok', 'x'.repeat(4000)]) {
-      const got = await exchange(node.port, `POST /v2/models/vad/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nExpect: ${expectation}\r\n\r\n{}`);
+      const got = await exchange(
+        node.port,
+        `POST /v2/models/vad/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nExpect: ${expectation}\r\n\r\n{}`,
+      );
       const all = responses(got.text);
-      expect(all.map((r) => r.status), got.text.slice(0, 300)).toEqual([417]);
+      expect(
+        all.map((r) => r.status),
+        got.text.slice(0, 300),
+      ).toEqual([417]);
       expect(all[0].json).toMatchObject({ code: 'EXPECTATION_FAILED' });
       expect((all[0].json!.error as string).length).toBeLessThan(300);
       expect(got.closed).toBe(true);
@@ -117,7 +136,9 @@ describe('shutdown', () => {
       const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
       // A slow request: its body stops half way, so the connection is busy when the shutdown begins.
       const body = '{"inputs":[]}';
-      socket.write(`POST /v2/repository/index HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 4)}`);
+      socket.write(
+        `POST /v2/repository/index HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 4)}`,
+      );
       await new Promise((r) => setTimeout(r, 300));
       const stopped = node.stop();
       await new Promise((r) => setTimeout(r, 500));

@@ -91,7 +91,11 @@ describe('client values in error messages are cut', () => {
       ['from', await request(node, { path: `/v1/costs?from=${'z'.repeat(8000)}` }), 'INVALID_REQUEST'],
       ['query key', await request(node, { path: `/v1/costs?${'k'.repeat(8000)}=1` }), 'INVALID_REQUEST'],
       ['Content-Encoding', await infer('{}', { 'content-encoding': 'y'.repeat(8000) }), 'UNSUPPORTED_MEDIA_TYPE'],
-      ['Inference-Header-Content-Length', await infer('{}', { 'inference-header-content-length': `${'1'.repeat(10)}x${'1'.repeat(8000)}` }), 'INVALID_REQUEST'],
+      [
+        'Inference-Header-Content-Length',
+        await infer('{}', { 'inference-header-content-length': `${'1'.repeat(10)}x${'1'.repeat(8000)}` }),
+        'INVALID_REQUEST',
+      ],
     ] as const) {
       expect(res.status, what).toBeGreaterThanOrEqual(400);
       expectError(res, res.status, code, node);
@@ -118,7 +122,10 @@ describe('client values in error messages are cut', () => {
 
   it('scrubErrnoPaths agrees with the old regex on short messages (its reference)', () => {
     const reference = (m: string) =>
-      m.replace(/(\b[A-Z][A-Z0-9_]+: [^'\n]*?, [a-z_]+ )'[^']*'( -> '[^']*')?/g, (_x, head: string, dest: string | undefined) => `${head}'<path>'${dest ? " -> '<path>'" : ''}`);
+      m.replace(
+        /(\b[A-Z][A-Z0-9_]+: [^'\n]*?, [a-z_]+ )'[^']*'( -> '[^']*')?/g,
+        (_x, head: string, dest: string | undefined) => `${head}'<path>'${dest ? " -> '<path>'" : ''}`,
+      );
     const pieces = ['ENOENT: ', 'EA: ', 'x', ', open ', ', rename ', "'", "'/a/b'", ' -> ', '\n', ' ', 'a,', 'Ab: ', '"q"'];
     let seed = 7;
     const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), seed / 0x7fffffff);

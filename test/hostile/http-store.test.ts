@@ -84,7 +84,13 @@ it('a store that accepts connections and never answers: 503 STORE_UNAVAILABLE in
   proxy.hang();
   try {
     // The upload stops at its first store call (reserving a version).
-    const upload = await request(node, { method: 'POST', path: '/v1/models/second', headers: { 'content-type': 'application/octet-stream' }, body: sileroBytes(), timeoutMs: 20_000 });
+    const upload = await request(node, {
+      method: 'POST',
+      path: '/v1/models/second',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: sileroBytes(),
+      timeoutMs: 20_000,
+    });
     expectError(upload, 503, 'STORE_UNAVAILABLE', node);
     expect(upload.json!.error).toMatch(/STORE_TIMEOUT_MS/);
     for (const p of ['/v1/models', '/v1/models/vad', '/v2/models/vad']) {

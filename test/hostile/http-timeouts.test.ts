@@ -28,7 +28,11 @@ describe('a slow body is cut', () => {
   });
 
   it('a client trickling its body never silent for long is answered 408 REQUEST_TIMEOUT and closed', async () => {
-    const ex = openRequest(node, { path: '/v2/models/vad/infer', headers: { 'content-type': 'application/json', 'content-length': 1024 * 1024 }, waitMs: 30_000 });
+    const ex = openRequest(node, {
+      path: '/v2/models/vad/infer',
+      headers: { 'content-type': 'application/json', 'content-length': 1024 * 1024 },
+      waitMs: 30_000,
+    });
     const stop = trickle(ex, 100);
     const res = await ex.answer;
     stop();
@@ -40,7 +44,11 @@ describe('a slow body is cut', () => {
   });
 
   it('a client that goes silent half-way through its body is closed after CONNECTION_TIMEOUT_MS', async () => {
-    const ex = openRequest(node, { path: '/v2/models/vad/infer', headers: { 'content-type': 'application/json', 'content-length': 1024 * 1024 }, waitMs: 30_000 });
+    const ex = openRequest(node, {
+      path: '/v2/models/vad/infer',
+      headers: { 'content-type': 'application/json', 'content-length': 1024 * 1024 },
+      waitMs: 30_000,
+    });
     await ex.send(Buffer.alloc(512 * 1024, 0x20));
     const res = await ex.answer;
     ex.socket.destroy();
@@ -73,7 +81,11 @@ describe('shutdown has a deadline', () => {
   it('SIGTERM with a trickling client connected exits 0 after SHUTDOWN_TIMEOUT_MS, without being killed', async () => {
     const node = await startNode({ env: { SHUTDOWN_TIMEOUT_MS: '1000' } });
     await uploadSilero(node);
-    const ex = openRequest(node, { path: '/v2/models/vad/infer', headers: { 'content-type': 'application/json', 'content-length': 1024 * 1024 }, waitMs: 60_000 });
+    const ex = openRequest(node, {
+      path: '/v2/models/vad/infer',
+      headers: { 'content-type': 'application/json', 'content-length': 1024 * 1024 },
+      waitMs: 60_000,
+    });
     const stopTrickle = trickle(ex, 200);
     await new Promise((r) => setTimeout(r, 500));
     // The rig sends SIGKILL only if the process is still there 11 s after SIGTERM.

@@ -19,14 +19,21 @@ afterAll(async () => {
 
 /** True while `name` has a warm instance on the node (the repository index says so). */
 async function warm(node: HostileNode, name = 'vad'): Promise<boolean> {
-  const res = await request(node, { method: 'POST', path: '/v2/repository/index', headers: { 'content-type': 'application/json' }, body: '{}' });
+  const res = await request(node, {
+    method: 'POST',
+    path: '/v2/repository/index',
+    headers: { 'content-type': 'application/json' },
+    body: '{}',
+  });
   expect(res.status).toBe(200);
   const entry = (res.json as unknown as { name: string; reason: string }[]).find((m) => m.name === name);
   return /^warm/.test(entry?.reason ?? '');
 }
 
 /** A loopback listener that records each request and answers with `answer`. */
-async function listener(answer: (req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<{ url: string; hits: string[]; close(): Promise<void> }> {
+async function listener(
+  answer: (req: http.IncomingMessage, res: http.ServerResponse) => void,
+): Promise<{ url: string; hits: string[]; close(): Promise<void> }> {
   const hits: string[] = [];
   const server = http.createServer((req, res) => {
     hits.push(`${req.method} ${req.url}`);
@@ -37,10 +44,11 @@ async function listener(answer: (req: http.IncomingMessage, res: http.ServerResp
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     hits,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -67,7 +75,11 @@ describe('callbacks on a node without CALLBACK_ALLOW_PRIVATE', () => {
   it('refuses a job whose callbackUrl is a loopback literal (its own unload route) with 400, queueing nothing', async () => {
     const base = await baseline(node);
     for (const host of ['127.0.0.1', '[::1]', '[::ffff:127.0.0.1]', '2130706433', '0x7f.0.0.1', '0.0.0.0']) {
-      const res = await postJob(node, { model: 'vad', rows: [sileroRow()], callbackUrl: `http://${host}:${node.port}/v2/repository/models/vad/unload` });
+      const res = await postJob(node, {
+        model: 'vad',
+        rows: [sileroRow()],
+        callbackUrl: `http://${host}:${node.port}/v2/repository/models/vad/unload`,
+      });
       expectError(res, 400, 'INVALID_REQUEST', node);
       expect(res.json!.error).toMatch(/callbackUrl.*(loopback|unspecified).*CALLBACK_ALLOW_PRIVATE/);
     }
@@ -82,7 +94,11 @@ describe('callbacks on a node without CALLBACK_ALLOW_PRIVATE', () => {
 
   it('a name that resolves to loopback (localhost) is refused when the delivery connects; the model stays loaded', async () => {
     const base = await baseline(node);
-    const res = await postJob(node, { model: 'vad', rows: [sileroRow()], callbackUrl: `http://localhost:${node.port}/v2/repository/models/vad/unload` });
+    const res = await postJob(node, {
+      model: 'vad',
+      rows: [sileroRow()],
+      callbackUrl: `http://localhost:${node.port}/v2/repository/models/vad/unload`,
+    });
     expect(res.status, res.body.toString()).toBe(202);
     const id = res.json!.id as string;
     await finished(node, id);

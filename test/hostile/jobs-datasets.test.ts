@@ -29,8 +29,19 @@ afterAll(async () => {
 
 const GOOD = `${JSON.stringify(sileroRow())}\n${JSON.stringify({ ...sileroRow(), id: 'second' })}\n`;
 
-function putDataset(name: string, body: Buffer | string | ((req: http.ClientRequest) => void), headers: Record<string, string | number> = {}, timeoutMs = 45_000): Promise<RawResponse> {
-  return request(node, { method: 'PUT', path: `/v1/datasets/${name}`, headers: { 'content-type': 'application/x-ndjson', ...headers }, body, timeoutMs });
+function putDataset(
+  name: string,
+  body: Buffer | string | ((req: http.ClientRequest) => void),
+  headers: Record<string, string | number> = {},
+  timeoutMs = 45_000,
+): Promise<RawResponse> {
+  return request(node, {
+    method: 'PUT',
+    path: `/v1/datasets/${name}`,
+    headers: { 'content-type': 'application/x-ndjson', ...headers },
+    body,
+    timeoutMs,
+  });
 }
 
 /**
@@ -127,10 +138,15 @@ describe('dataset limits', () => {
     const base = await baseline(node);
     const keys = storeKeys(node);
     // Sends the headers only and waits: an answer can come only from the declared length.
-    const res = await putDataset('declared', (req) => {
-      req.on('error', () => {});
-      req.flushHeaders();
-    }, { 'content-length': DATASET_LIMIT + 1 }, 20_000);
+    const res = await putDataset(
+      'declared',
+      (req) => {
+        req.on('error', () => {});
+        req.flushHeaders();
+      },
+      { 'content-length': DATASET_LIMIT + 1 },
+      20_000,
+    );
     expectError(res, 413, 'PAYLOAD_TOO_LARGE', node);
     expect(res.json!.error).toMatch(/MAX_DATASET_BYTES/);
     expect(await datasetInfo('declared')).toBeUndefined();
@@ -158,7 +174,10 @@ describe('dataset limits', () => {
 
   it('a gzip or deflate body is decompressed as it streams: stored and counted as its JSON Lines', async () => {
     const base = await baseline(node);
-    for (const [encoding, pack] of [['gzip', zlib.gzipSync], ['deflate', zlib.deflateSync]] as const) {
+    for (const [encoding, pack] of [
+      ['gzip', zlib.gzipSync],
+      ['deflate', zlib.deflateSync],
+    ] as const) {
       const res = await putDataset(`packed-${encoding}`, pack(Buffer.from(GOOD)), { 'content-encoding': encoding });
       expect(res.status, res.body.toString()).toBe(201);
       expect(res.json).toMatchObject({ rows: 2, bytes: Buffer.byteLength(GOOD), invalidLines: 0, invalidLineNumbers: [] });
@@ -166,7 +185,10 @@ describe('dataset limits', () => {
     }
     const job = await postJob(node, { model: 'vad', input: 'packed-gzip' });
     expect(job.status, job.body.toString()).toBe(202);
-    expect(await finished(node, job.json!.id as string)).toMatchObject({ state: 'completed', progress: { totalRows: 2, doneRows: 2, failedRows: 0 } });
+    expect(await finished(node, job.json!.id as string)).toMatchObject({
+      state: 'completed',
+      progress: { totalRows: 2, doneRows: 2, failedRows: 0 },
+    });
     await expectIntact(node, base);
   });
 
@@ -219,7 +241,10 @@ describe('dataset limits', () => {
     // They stay in the dataset and fail as rows, as the upload said they would.
     const job = await postJob(node, { model: 'vad', input: 'scalars' });
     expect(job.status, job.body.toString()).toBe(202);
-    expect(await finished(node, job.json!.id as string)).toMatchObject({ state: 'completed', progress: { totalRows: 6, doneRows: 6, failedRows: 5 } });
+    expect(await finished(node, job.json!.id as string)).toMatchObject({
+      state: 'completed',
+      progress: { totalRows: 6, doneRows: 6, failedRows: 5 },
+    });
     await expectIntact(node, base);
   });
 

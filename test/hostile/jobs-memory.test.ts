@@ -55,7 +55,13 @@ describe('job memory', () => {
   it('a dataset run with a huge chunkSize is cut by MAX_CHUNK_BYTES, streams through, and RSS stays bounded', async () => {
     const lines = Array.from({ length: ROWS }, (_, i) => fatRow(i));
     const body = Buffer.from(`${lines.join('\n')}\n`);
-    const put = await request(node, { method: 'PUT', path: '/v1/datasets/fat', headers: { 'content-type': 'application/x-ndjson' }, body, timeoutMs: 120_000 });
+    const put = await request(node, {
+      method: 'PUT',
+      path: '/v1/datasets/fat',
+      headers: { 'content-type': 'application/x-ndjson' },
+      body,
+      timeoutMs: 120_000,
+    });
     expect(put.status, put.body.toString().slice(0, 300)).toBe(201);
     expect(put.json).toMatchObject({ rows: ROWS, invalidLines: 0 });
     const base = await baseline(node);
@@ -84,7 +90,12 @@ describe('job memory', () => {
     expect(out).toHaveLength(ROWS);
     for (let i = 0; i < ROWS; i++) expect(out[i].startsWith(`{"index":${i},"id":"row-${i}-`), `line ${i}`).toBe(true);
     for (const i of [0, 1, 299, ROWS - 1]) {
-      const online = await request(node, { method: 'POST', path: '/v2/models/vad/infer', headers: { 'content-type': 'application/json' }, body: lines[i] });
+      const online = await request(node, {
+        method: 'POST',
+        path: '/v2/models/vad/infer',
+        headers: { 'content-type': 'application/json' },
+        body: lines[i],
+      });
       expect(online.status).toBe(200);
       const line = JSON.parse(out[i]);
       expect(line.id).toBe(online.json!.id);

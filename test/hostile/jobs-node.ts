@@ -19,7 +19,12 @@ export function sileroRow(): Record<string, unknown> {
 }
 
 export function postJob(node: HostileNode, body: unknown): Promise<RawResponse> {
-  return request(node, { method: 'POST', path: '/v1/jobs', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  return request(node, {
+    method: 'POST',
+    path: '/v1/jobs',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
 }
 
 export async function jobStatus(node: HostileNode, id: string): Promise<any> {

@@ -13,7 +13,12 @@ let node: HostileNode;
 
 beforeAll(async () => {
   redis = await startTestRedis();
-  node = await startJobsNode(redis, { MAX_REQUEST_BYTES: String(1024 * 1024), MAX_LINE_BYTES: String(512 * 1024), MAX_INLINE_ROWS: '1000', MAX_JOB_CHUNKS: '50' });
+  node = await startJobsNode(redis, {
+    MAX_REQUEST_BYTES: String(1024 * 1024),
+    MAX_LINE_BYTES: String(512 * 1024),
+    MAX_INLINE_ROWS: '1000',
+    MAX_JOB_CHUNKS: '50',
+  });
   await uploadSilero(node);
 });
 
@@ -45,7 +50,10 @@ describe('inline rows', () => {
     expect(inner.json!.error).toMatch(/"rows\[1\]": nested deeper than 64 levels/);
     // The other fields are shown back in their messages: never by walking what the client sent.
     for (const field of ['version', 'chunkSize', 'priority', 'callbackUrl', 'input', 'model']) {
-      const res = await postJob(node, `{"model":"vad","rows":[{}],"${field}":${deepArray(DEPTH)}}`.replace('"model":"vad","rows":[{}],"input"', '"model":"vad","input"'));
+      const res = await postJob(
+        node,
+        `{"model":"vad","rows":[{}],"${field}":${deepArray(DEPTH)}}`.replace('"model":"vad","rows":[{}],"input"', '"model":"vad","input"'),
+      );
       expectError(res, 400, 'INVALID_REQUEST', node);
       expect(res.json!.error, field).toMatch(new RegExp(`^"${field}": `));
     }
@@ -91,7 +99,8 @@ describe('dataset rows', () => {
   it('a line nested 100k deep fails only its own row; the chunk worker and the node carry on', async () => {
     const base = await baseline(node);
     const good = JSON.stringify(sileroRow());
-    const bomb = (id: string, from: string, to: (deep: string) => string) => JSON.stringify({ ...sileroRow(), id }).replace(from, to(deepArray(DEPTH)));
+    const bomb = (id: string, from: string, to: (deep: string) => string) =>
+      JSON.stringify({ ...sileroRow(), id }).replace(from, to(deepArray(DEPTH)));
     const lines = [
       good,
       bomb('deep-shape', '"shape":[1,512]', (d) => `"shape":${d}`),
@@ -109,7 +118,11 @@ describe('dataset rows', () => {
     const s = await finished(node, res.json!.id as string);
     expect(s).toMatchObject({ state: 'completed', progress: { totalRows: 7, doneRows: 7, failedRows: 4 } });
     const results = await request(node, { path: `/v1/jobs/${res.json!.id as string}/results` });
-    const out = results.body.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const out = results.body
+      .toString()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     expect(out.map((l) => l.index)).toEqual([0, 1, 2, 3, 4, 5, 6]);
     expect(out.map((l) => ('outputs' in l ? 'ok' : 'error'))).toEqual(['ok', 'error', 'ok', 'error', 'error', 'error', 'ok']);
     // The same answer as online: INVALID_TENSOR for data, INVALID_REQUEST for the envelope.
@@ -151,12 +164,22 @@ describe('values shown back in row errors', () => {
     expect(put.status, put.body.toString()).toBe(201);
     const fromDataset = await postJob(node, { model: 'vad', input: 'long-values' });
     const inline = await postJob(node, `{"model":"vad","rows":[${rows.join(',')}]}`);
-    for (const [res, isDataset] of [[fromDataset, true], [inline, false]] as const) {
+    for (const [res, isDataset] of [
+      [fromDataset, true],
+      [inline, false],
+    ] as const) {
       expect(res.status, res.body.toString().slice(0, 300)).toBe(202);
       const s = await finished(node, res.json!.id as string);
       expect(s).toMatchObject({ state: 'completed', progress: { totalRows: rows.length, doneRows: rows.length, failedRows: rows.length } });
       const results = await request(node, { path: `/v1/jobs/${res.json!.id as string}/results` });
-      check(results.body.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l)), isDataset);
+      check(
+        results.body
+          .toString()
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l)),
+        isDataset,
+      );
     }
     await expectIntact(node, base);
   });
@@ -165,15 +188,38 @@ describe('values shown back in row errors', () => {
 describe('job ids and cursors', () => {
   it('a hostile id gets 404 JOB_NOT_FOUND and a hostile cursor or limit 400 INVALID_REQUEST, never a 500', async () => {
     const base = await baseline(node);
-    const ids = ['%00', 'j%0d%0aFLUSHALL', `j${'a'.repeat(90)}`, 'jzzzzzzzz00000000%20', '*', '..%2f..%2fetc', 'j0000000000000000000000000000'];
+    const ids = [
+      '%00',
+      'j%0d%0aFLUSHALL',
+      `j${'a'.repeat(90)}`,
+      'jzzzzzzzz00000000%20',
+      '*',
+      '..%2f..%2fetc',
+      'j0000000000000000000000000000',
+    ];
     for (const id of ids) {
-      for (const [method, suffix] of [['GET', ''], ['DELETE', ''], ['GET', '/results']]) {
+      for (const [method, suffix] of [
+        ['GET', ''],
+        ['DELETE', ''],
+        ['GET', '/results'],
+      ]) {
         const res = await request(node, { method, path: `/v1/jobs/${id}${suffix}` });
         expect(res.status, `${method} ${id}${suffix}: ${res.body.toString()}`).toBe(404);
         expect(res.json!.code).toMatch(/^(JOB_NOT_FOUND|NOT_FOUND)$/);
       }
     }
-    const cursors = [`${'9'.repeat(400)}:jabcdefgh12345678`, '1:../../x', '1:j%0d%0aPING', '-1:jabc', '1e9:jabc', 'Infinity:jabc', '1:', ':', `1:${'a'.repeat(5000)}`, '1:jabc&cursor=2:jdef'];
+    const cursors = [
+      `${'9'.repeat(400)}:jabcdefgh12345678`,
+      '1:../../x',
+      '1:j%0d%0aPING',
+      '-1:jabc',
+      '1e9:jabc',
+      'Infinity:jabc',
+      '1:',
+      ':',
+      `1:${'a'.repeat(5000)}`,
+      '1:jabc&cursor=2:jdef',
+    ];
     for (const cursor of cursors) {
       const res = await request(node, { path: `/v1/jobs?cursor=${encodeURIComponent(cursor)}` });
       expectError(res, 400, 'INVALID_REQUEST', node);

@@ -142,26 +142,38 @@ export interface RawResponse {
  */
 export function request(
   node: Pick<HostileNode, 'port'>,
-  opts: { method?: string; path: string; headers?: Record<string, string | number>; body?: Buffer | string | ((req: http.ClientRequest) => void); timeoutMs?: number },
+  opts: {
+    method?: string;
+    path: string;
+    headers?: Record<string, string | number>;
+    body?: Buffer | string | ((req: http.ClientRequest) => void);
+    timeoutMs?: number;
+  },
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: node.port, method: opts.method ?? 'GET', path: opts.path, headers: opts.headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        clearTimeout(timer);
-        const body = Buffer.concat(chunks);
-        let json: Record<string, unknown> | undefined;
-        try {
-          json = JSON.parse(body.toString('utf8'));
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
-      });
-      res.on('error', reject);
-    });
-    const timer = setTimeout(() => req.destroy(new Error(`no answer to ${opts.method ?? 'GET'} ${opts.path} within ${opts.timeoutMs ?? 30_000} ms`)), opts.timeoutMs ?? 30_000);
+    const req = http.request(
+      { host: '127.0.0.1', port: node.port, method: opts.method ?? 'GET', path: opts.path, headers: opts.headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          clearTimeout(timer);
+          const body = Buffer.concat(chunks);
+          let json: Record<string, unknown> | undefined;
+          try {
+            json = JSON.parse(body.toString('utf8'));
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
+        });
+        res.on('error', reject);
+      },
+    );
+    const timer = setTimeout(
+      () => req.destroy(new Error(`no answer to ${opts.method ?? 'GET'} ${opts.path} within ${opts.timeoutMs ?? 30_000} ms`)),
+      opts.timeoutMs ?? 30_000,
+    );
     req.on('error', (e) => {
       clearTimeout(timer);
       reject(e);
@@ -187,14 +199,24 @@ export function sileroRequestBody(): string {
 
 /** Uploads silero VAD as `name` (raw ONNX) and answers its manifest. */
 export async function uploadSilero(node: HostileNode, name = 'vad'): Promise<Record<string, unknown>> {
-  const res = await request(node, { method: 'POST', path: `/v1/models/${name}`, headers: { 'content-type': 'application/octet-stream' }, body: sileroBytes() });
+  const res = await request(node, {
+    method: 'POST',
+    path: `/v1/models/${name}`,
+    headers: { 'content-type': 'application/octet-stream' },
+    body: sileroBytes(),
+  });
   expect(res.status, res.body.toString()).toBe(201);
   return res.json!;
 }
 
 /** The `output` of the fixed silero request on model `name`. */
 export async function sileroAnswer(node: HostileNode, name = 'vad'): Promise<unknown> {
-  const res = await request(node, { method: 'POST', path: `/v2/models/${name}/infer`, headers: { 'content-type': 'application/json' }, body: sileroRequestBody() });
+  const res = await request(node, {
+    method: 'POST',
+    path: `/v2/models/${name}/infer`,
+    headers: { 'content-type': 'application/json' },
+    body: sileroRequestBody(),
+  });
   expect(res.status, res.body.toString()).toBe(200);
   return (res.json!.outputs as { name: string; data: unknown }[]).find((o) => o.name === 'output')!.data;
 }
@@ -237,7 +259,11 @@ function modelKeys(node: HostileNode): string[] {
  * time for the garbage collector), the earlier model gives the same answer, and the model store holds exactly
  * what it held before (plus `expectKeys`).
  */
-export async function expectIntact(node: HostileNode, base: Baseline, opts: { rssSlackMb?: number; name?: string; expectKeys?: string[] } = {}): Promise<void> {
+export async function expectIntact(
+  node: HostileNode,
+  base: Baseline,
+  opts: { rssSlackMb?: number; name?: string; expectKeys?: string[] } = {},
+): Promise<void> {
   expect(node.running(), `the node exited:\n${node.logs().slice(-3000)}`).toBe(true);
   const live = await request(node, { path: '/v2/health/live', timeoutMs: 10_000 });
   expect(live.status).toBe(200);

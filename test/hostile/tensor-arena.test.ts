@@ -17,7 +17,12 @@ beforeAll(async () => {
   await uploadSilero(node);
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'hearth-tile-'));
   await writeTileOnnx(path.join(tmp, 'model.onnx'));
-  const up = await request(node, { method: 'POST', path: '/v1/models/tile', headers: { 'content-type': 'application/octet-stream' }, body: await fs.readFile(path.join(tmp, 'model.onnx')) });
+  const up = await request(node, {
+    method: 'POST',
+    path: '/v1/models/tile',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: await fs.readFile(path.join(tmp, 'model.onnx')),
+  });
   expect(up.status, up.body.toString()).toBe(201);
 });
 
@@ -34,7 +39,13 @@ function tile(copies: number) {
       { name: 'reps', datatype: 'INT64', shape: [2], data: [copies, 1] },
     ],
   });
-  return request(node, { method: 'POST', path: '/v2/models/tile/infer', headers: { 'content-type': 'application/json' }, body, timeoutMs: 60_000 });
+  return request(node, {
+    method: 'POST',
+    path: '/v2/models/tile/infer',
+    headers: { 'content-type': 'application/json' },
+    body,
+    timeoutMs: 60_000,
+  });
 }
 
 describe("onnxruntime's memory after a large run", () => {
@@ -51,7 +62,7 @@ describe("onnxruntime's memory after a large run", () => {
     await expectIntact(node, base, { rssSlackMb: 200 });
   });
 
-  it('a run past onnxruntime\'s 4 GB tensor limit: 500 INTERNAL for that request, and the instance stays warm', async () => {
+  it("a run past onnxruntime's 4 GB tensor limit: 500 INTERNAL for that request, and the instance stays warm", async () => {
     const base = await baseline(node);
     const res = await tile(2 ** 28);
     expectError(res, 500, 'INTERNAL', node);

@@ -26,12 +26,32 @@ const sr = '"name":"sr","datatype":"INT64","shape":[],"data":[16000]';
 const cases: [string, string, string][] = [
   ['"data" twice', good.replace(sr, `${sr},"data":[8000]`), 'inputs[1]: "data" is given more than once'],
   ['"shape" twice', good.replace(sr, `${sr},"shape":[1]`), 'inputs[1]: "shape" is given more than once'],
-  ['"datatype" after "data"', good.replace(sr, '"name":"sr","datatype":"FP32","shape":[],"data":[16000],"datatype":"INT64"'), 'inputs[1]: "datatype" is given more than once'],
+  [
+    '"datatype" after "data"',
+    good.replace(sr, '"name":"sr","datatype":"FP32","shape":[],"data":[16000],"datatype":"INT64"'),
+    'inputs[1]: "datatype" is given more than once',
+  ],
   ['"name" twice', good.replace(sr, `${sr},"name":"h"`), 'inputs[1]: "name" is given more than once'],
-  ['"parameters" twice in a tensor', good.replace(sr, `${sr},"parameters":{},"parameters":{}`), 'inputs[1]: "parameters" is given more than once'],
-  ['"inputs" twice', JSON.stringify({ inputs: inputs.slice(0, 2) }).slice(0, -1) + ',' + JSON.stringify({ inputs: inputs.slice(2) }).slice(1), 'the request: "inputs" is given more than once'],
-  ['"parameters" twice in the request', good.replace('{"inputs"', '{"parameters":{"a":1},"parameters":{"b":2},"inputs"'), 'the request: "parameters" is given more than once'],
-  ['"outputs" twice', good.replace('"outputs":[{"name":"output"}]', '"outputs":[{"name":"nope"}],"outputs":[{"name":"output"}]'), 'the request: "outputs" is given more than once'],
+  [
+    '"parameters" twice in a tensor',
+    good.replace(sr, `${sr},"parameters":{},"parameters":{}`),
+    'inputs[1]: "parameters" is given more than once',
+  ],
+  [
+    '"inputs" twice',
+    JSON.stringify({ inputs: inputs.slice(0, 2) }).slice(0, -1) + ',' + JSON.stringify({ inputs: inputs.slice(2) }).slice(1),
+    'the request: "inputs" is given more than once',
+  ],
+  [
+    '"parameters" twice in the request',
+    good.replace('{"inputs"', '{"parameters":{"a":1},"parameters":{"b":2},"inputs"'),
+    'the request: "parameters" is given more than once',
+  ],
+  [
+    '"outputs" twice',
+    good.replace('"outputs":[{"name":"output"}]', '"outputs":[{"name":"nope"}],"outputs":[{"name":"output"}]'),
+    'the request: "outputs" is given more than once',
+  ],
   ['"id" twice', good.replace('{"inputs"', '{"id":"a","id":"b","inputs"'), 'the request: "id" is given more than once'],
   ['a parameter twice', good.replace(sr, `${sr},"parameters":{"x":1,"x":2}`), 'inputs[1]: parameter "x" is given more than once'],
 ];
@@ -53,13 +73,20 @@ it('binary extension: binary_data_size twice, or with "data" before or after it 
   const j = JSON.parse(good) as { inputs: Record<string, unknown>[] };
   const bin = Buffer.alloc(8);
   bin.writeBigInt64LE(16000n);
-  const send = (header: string) => infer(Buffer.concat([Buffer.from(header), bin]), { 'content-type': 'application/octet-stream', 'inference-header-content-length': Buffer.byteLength(header) });
+  const send = (header: string) =>
+    infer(Buffer.concat([Buffer.from(header), bin]), {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': Buffer.byteLength(header),
+    });
   j.inputs[1] = { name: 'sr', datatype: 'INT64', shape: [], parameters: { binary_data_size: 8 } };
   const header = JSON.stringify(j);
   const twice = await send(header.replace('"binary_data_size":8', '"binary_data_size":8,"binary_data_size":16'));
   expectError(twice, 400, 'INVALID_REQUEST', node);
   expect(twice.json!.error).toBe('inputs[1]: parameter "binary_data_size" is given more than once');
-  for (const h of [header.replace('"shape":[],', '"shape":[],"data":[16000],'), header.replace('"binary_data_size":8}', '"binary_data_size":8},"data":[16000]')]) {
+  for (const h of [
+    header.replace('"shape":[],', '"shape":[],"data":[16000],'),
+    header.replace('"binary_data_size":8}', '"binary_data_size":8},"data":[16000]'),
+  ]) {
     const res = await send(h);
     expectError(res, 400, 'INVALID_REQUEST', node);
     expect(res.json!.error).toBe('input "sr": has both "data" and binary_data_size');

@@ -97,13 +97,18 @@ describe('declared shapes larger than the data', () => {
       [1, 1e12],
       [1e10, 1e10],
     ]) {
-      const header = JSON.parse(sileroRequestBody()) as { inputs: { name: string; shape: number[]; data?: unknown; parameters?: object }[] };
+      const header = JSON.parse(sileroRequestBody()) as {
+        inputs: { name: string; shape: number[]; data?: unknown; parameters?: object }[];
+      };
       const input = header.inputs.find((i) => i.name === 'input')!;
       input.shape = shape;
       delete input.data;
       input.parameters = { binary_data_size: 16384 };
       const json = Buffer.from(JSON.stringify(header));
-      const res = await infer(Buffer.concat([json, Buffer.alloc(16384)]), { 'content-type': 'application/octet-stream', 'inference-header-content-length': json.length });
+      const res = await infer(Buffer.concat([json, Buffer.alloc(16384)]), {
+        'content-type': 'application/octet-stream',
+        'inference-header-content-length': json.length,
+      });
       expectError(res, 400, 'INVALID_TENSOR', node);
       await expectWarm();
     }

@@ -16,7 +16,8 @@ afterAll(async () => {
   await node?.stop();
 });
 
-const postGzip = (body: Buffer) => request(node, { method: 'POST', path: '/v1/models/bad', headers: { 'content-type': 'application/gzip' }, body });
+const postGzip = (body: Buffer) =>
+  request(node, { method: 'POST', path: '/v1/models/bad', headers: { 'content-type': 'application/gzip' }, body });
 const postMultipart = (files: { filename: string; data: Buffer }[]) => {
   const mp = multipartBody(files);
   return request(node, { method: 'POST', path: '/v1/models/bad', headers: { 'content-type': mp.contentType }, body: mp.body });
@@ -93,7 +94,10 @@ describe('a path that is both a file and a folder', () => {
   });
 
   it('multipart: the same file name twice (busboy keeps only the last path segment): 422 MODEL_INVALID', async () => {
-    const res = await postMultipart([{ filename: 'a', data: Buffer.from('1') }, { filename: 'a', data: Buffer.from('2') }]);
+    const res = await postMultipart([
+      { filename: 'a', data: Buffer.from('1') },
+      { filename: 'a', data: Buffer.from('2') },
+    ]);
     expectError(res, 422, 'MODEL_INVALID', node);
     expect(res.json!.error).toMatch(/twice/);
     await survived();
@@ -128,7 +132,10 @@ describe('bodies the client cuts off', () => {
   });
 
   it('a multipart upload cut inside its second file: the node carries on and keeps nothing', async () => {
-    const mp = multipartBody([{ filename: 'model.json', data: Buffer.from('{}') }, { filename: 'w.bin', data: sileroBytes() }]);
+    const mp = multipartBody([
+      { filename: 'model.json', data: Buffer.from('{}') },
+      { filename: 'w.bin', data: sileroBytes() },
+    ]);
     await cutOff(mp.contentType, mp.body, mp.body.length >> 1);
     await survived();
   });

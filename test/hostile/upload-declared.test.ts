@@ -32,7 +32,12 @@ function identityOnnx(dims: bigint[]): Buffer {
     const shape = concat(dims.map((d) => fBytes(1, fInt(1, d))));
     return concat([fBytes(1, name), fBytes(2, fBytes(1, concat([fInt(1, FLOAT), fBytes(2, shape)])))]);
   };
-  const graph = concat([fBytes(1, onnxNode('Identity', ['x'], ['y'], 'id')), fBytes(2, 'dims'), fBytes(11, valueInfo('x')), fBytes(12, valueInfo('y'))]);
+  const graph = concat([
+    fBytes(1, onnxNode('Identity', ['x'], ['y'], 'id')),
+    fBytes(2, 'dims'),
+    fBytes(11, valueInfo('x')),
+    fBytes(12, valueInfo('y')),
+  ]);
   return Buffer.from(concat([fInt(1, 8), fBytes(7, graph), fBytes(8, concat([fBytes(1, ''), fInt(2, 17)]))]));
 }
 
@@ -42,12 +47,21 @@ interface GraphJson {
   weightsManifest: unknown;
 }
 
-const postOnnx = (name: string, body: Buffer) => request(node, { method: 'POST', path: `/v1/models/${name}`, headers: { 'content-type': 'application/octet-stream' }, body });
+const postOnnx = (name: string, body: Buffer) =>
+  request(node, { method: 'POST', path: `/v1/models/${name}`, headers: { 'content-type': 'application/octet-stream' }, body });
 const postTar = async (name: string, entries: TarEntry[]) =>
-  request(node, { method: 'POST', path: `/v1/models/${name}`, headers: { 'content-type': 'application/gzip' }, body: await tarGz(entries) });
+  request(node, {
+    method: 'POST',
+    path: `/v1/models/${name}`,
+    headers: { 'content-type': 'application/gzip' },
+    body: await tarGz(entries),
+  });
 
 describe('signature dimensions', () => {
-  for (const [label, dims] of [['2^60', [2n ** 60n, 1n]], ['2^53 + 1', [2n ** 53n + 1n]]] as const) {
+  for (const [label, dims] of [
+    ['2^60', [2n ** 60n, 1n]],
+    ['2^53 + 1', [2n ** 53n + 1n]],
+  ] as const) {
     it(`an ONNX input of ${label}: 422 MODEL_INVALID naming the dimension`, async () => {
       const res = await postOnnx('dims', identityOnnx([...dims]));
       expectError(res, 422, 'MODEL_INVALID', node);
@@ -113,14 +127,23 @@ describe('TF.js weight manifests whose shards disagree with their specs: 422 MOD
   const upload = async (weightsManifest: unknown, shards: Record<string, Buffer>) => {
     const json = JSON.parse(await fs.readFile(path.join(FIXTURES_DIR, 'tfjs-graph', 'model.json'), 'utf8')) as GraphJson;
     json.weightsManifest = weightsManifest;
-    return postTar('weights', [{ name: 'model.json', data: Buffer.from(JSON.stringify(json)) }, ...Object.entries(shards).map(([name, data]) => ({ name, data }))]);
+    return postTar('weights', [
+      { name: 'model.json', data: Buffer.from(JSON.stringify(json)) },
+      ...Object.entries(shards).map(([name, data]) => ({ name, data })),
+    ]);
   };
   const W = { name: 'W', shape: [4, 3], dtype: 'float32' };
   const b = { name: 'b', shape: [3], dtype: 'float32' };
 
   it('a group whose shard is smaller than its specs, another larger (the totals agree)', async () => {
     const bin = await shard();
-    const res = await upload([{ paths: ['a.bin'], weights: [W] }, { paths: ['b.bin'], weights: [b] }], { 'a.bin': bin.subarray(0, 12), 'b.bin': bin.subarray(12) });
+    const res = await upload(
+      [
+        { paths: ['a.bin'], weights: [W] },
+        { paths: ['b.bin'], weights: [b] },
+      ],
+      { 'a.bin': bin.subarray(0, 12), 'b.bin': bin.subarray(12) },
+    );
     expectError(res, 422, 'MODEL_INVALID', node);
     expect(res.json!.error).toMatch(/group 1: its shards hold 12 bytes but its weight specs need 48/);
     await survived('weights');

@@ -4,7 +4,17 @@
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { multipartBody, sileroBytes, tarBytes, tarGz, type TarEntry } from '../helpers/model-bodies.ts';
-import { startNodeWithVad, expectError, expectIntact, expectNoUploadLeftovers, request, sileroAnswer, storeKeys, type Baseline, type HostileNode } from './rig.ts';
+import {
+  startNodeWithVad,
+  expectError,
+  expectIntact,
+  expectNoUploadLeftovers,
+  request,
+  sileroAnswer,
+  storeKeys,
+  type Baseline,
+  type HostileNode,
+} from './rig.ts';
 
 const MAX_BYTES = 4 * 1024 * 1024;
 const MAX_FILES = 100;
@@ -19,7 +29,8 @@ afterAll(async () => {
   await node?.stop();
 });
 
-const post = (type: string, body: Buffer) => request(node, { method: 'POST', path: '/v1/models/bad', headers: { 'content-type': type }, body });
+const post = (type: string, body: Buffer) =>
+  request(node, { method: 'POST', path: '/v1/models/bad', headers: { 'content-type': type }, body });
 
 async function survived(): Promise<void> {
   await expectIntact(node, base);
@@ -85,7 +96,10 @@ describe('file counts', () => {
   });
 
   it(`exactly ${MAX_FILES} files is accepted`, async () => {
-    const entries: TarEntry[] = [{ name: 'model.onnx', data: sileroBytes() }, ...Array.from({ length: MAX_FILES - 1 }, (_, i) => ({ name: `f${i}.bin`, data: Buffer.from('x') }))];
+    const entries: TarEntry[] = [
+      { name: 'model.onnx', data: sileroBytes() },
+      ...Array.from({ length: MAX_FILES - 1 }, (_, i) => ({ name: `f${i}.bin`, data: Buffer.from('x') })),
+    ];
     const res = await post('application/gzip', await tarGz(entries));
     expect(res.status, res.body.toString()).toBe(201);
     expect((res.json!.files as unknown[]).length).toBe(MAX_FILES);
@@ -97,14 +111,33 @@ describe('file counts', () => {
 describe('version numbers', () => {
   it('PUT 2147483647 leaves POST room: POST answers 2147483648, and a PUT above 2147483647 is refused', async () => {
     const silero = sileroBytes();
-    const put = await request(node, { method: 'PUT', path: '/v1/models/ver/versions/2147483647', headers: { 'content-type': 'application/octet-stream' }, body: silero });
+    const put = await request(node, {
+      method: 'PUT',
+      path: '/v1/models/ver/versions/2147483647',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: silero,
+    });
     expect(put.status, put.body.toString()).toBe(201);
-    const next = await request(node, { method: 'POST', path: '/v1/models/ver', headers: { 'content-type': 'application/octet-stream' }, body: silero });
+    const next = await request(node, {
+      method: 'POST',
+      path: '/v1/models/ver',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: silero,
+    });
     expect(next.status, next.body.toString()).toBe(201);
     expect(next.json!.version).toBe(2147483648);
-    expect((await request(node, { path: '/v1/models/ver' })).json).toEqual({ name: 'ver', versions: [2147483647, 2147483648], latest: 2147483648 });
+    expect((await request(node, { path: '/v1/models/ver' })).json).toEqual({
+      name: 'ver',
+      versions: [2147483647, 2147483648],
+      latest: 2147483648,
+    });
     expect(await sileroAnswer(node, 'ver')).toEqual(base.answer);
-    const tooHigh = await request(node, { method: 'PUT', path: '/v1/models/ver/versions/2147483650', headers: { 'content-type': 'application/octet-stream' }, body: silero });
+    const tooHigh = await request(node, {
+      method: 'PUT',
+      path: '/v1/models/ver/versions/2147483650',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: silero,
+    });
     expectError(tooHigh, 400, 'INVALID_NAME', node);
     expect(tooHigh.json!.error).toMatch(/up to 2147483647/);
     const keys = storeKeys(node).filter((k) => k.startsWith('models/ver/'));

@@ -32,7 +32,12 @@ let attackerAnswer: unknown;
 beforeAll(async () => {
   node = await startNode();
   await uploadSilero(node);
-  const res = await request(node, { method: 'POST', path: '/v1/models/tweaked', headers: { 'content-type': 'application/octet-stream' }, body: tweakedSileroBytes() });
+  const res = await request(node, {
+    method: 'POST',
+    path: '/v1/models/tweaked',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: tweakedSileroBytes(),
+  });
   expect(res.status, res.body.toString()).toBe(201);
   attackerAnswer = await sileroAnswer(node, 'tweaked');
   base = await baseline(node);
@@ -54,14 +59,27 @@ describe('a forged manifest.json inside an upload', () => {
     ];
     const forged = Buffer.from(
       JSON.stringify({
-        name: 'evil', version: 1, format: 'onnx', files, sha256: sha256(silero), sizeBytes: evil.length + extra.length,
-        createdAt: new Date().toISOString(), inputs: SILERO_INPUT_SPECS, outputs: SILERO_OUTPUT_SPECS,
+        name: 'evil',
+        version: 1,
+        format: 'onnx',
+        files,
+        sha256: sha256(silero),
+        sizeBytes: evil.length + extra.length,
+        createdAt: new Date().toISOString(),
+        inputs: SILERO_INPUT_SPECS,
+        outputs: SILERO_OUTPUT_SPECS,
       }),
     );
     // The multipart upload sends the attacker's files and the manifest, opens one more part and holds it open.
     const boundary = '----hearthpoison';
     const part = (filename: string, data: Buffer) =>
-      Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`), data, Buffer.from('\r\n')]);
+      Buffer.concat([
+        Buffer.from(
+          `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+        ),
+        data,
+        Buffer.from('\r\n'),
+      ]);
     const head = Buffer.concat([
       part('model.onnx', evil),
       part('extra.bin', extra),
@@ -91,7 +109,12 @@ describe('a forged manifest.json inside an upload', () => {
 
     // While the upload is held open: is the version visible, and does calling it touch the cache?
     const listed = await request(node, { path: '/v1/models/evil' });
-    const called = await request(node, { method: 'POST', path: '/v2/models/evil/infer', headers: { 'content-type': 'application/json' }, body: sileroRequestBody() });
+    const called = await request(node, {
+      method: 'POST',
+      path: '/v2/models/evil/infer',
+      headers: { 'content-type': 'application/json' },
+      body: sileroRequestBody(),
+    });
     hold!.destroy();
     await upload;
 
@@ -109,7 +132,13 @@ describe('a forged manifest.json inside an upload', () => {
   it('an upload may hold files named manifest.json, config.json and .upload-x: they stay its own files', async () => {
     const boundary = '----hearthnames';
     const part = (filename: string, data: Buffer) =>
-      Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`), data, Buffer.from('\r\n')]);
+      Buffer.concat([
+        Buffer.from(
+          `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+        ),
+        data,
+        Buffer.from('\r\n'),
+      ]);
     const body = Buffer.concat([
       part('model.onnx', sileroBytes()),
       part('manifest.json', Buffer.from('{"name":"someone-else"}')),
@@ -117,9 +146,19 @@ describe('a forged manifest.json inside an upload', () => {
       part('.upload-0000', Buffer.from('not a claim')),
       Buffer.from(`--${boundary}--\r\n`),
     ]);
-    const res = await request(node, { method: 'POST', path: '/v1/models/names', headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, body });
+    const res = await request(node, {
+      method: 'POST',
+      path: '/v1/models/names',
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+      body,
+    });
     expect(res.status, res.body.toString()).toBe(201);
-    expect((res.json!.files as { path: string }[]).map((f) => f.path)).toEqual(['.upload-0000', 'config.json', 'manifest.json', 'model.onnx']);
+    expect((res.json!.files as { path: string }[]).map((f) => f.path)).toEqual([
+      '.upload-0000',
+      'config.json',
+      'manifest.json',
+      'model.onnx',
+    ]);
     const keys = storeKeys(node).filter((k) => k.startsWith('models/names/'));
     expect(keys).toEqual([
       'models/names/1/files/.upload-0000',
@@ -167,7 +206,12 @@ describe('versions in the store layout from before files/', () => {
     const get = await request(node, { path: '/v1/models/forged/versions/1' });
     expectError(get, 422, 'MODEL_INVALID', node);
     expect(get.json!.error).toMatch(/broken/);
-    const infer = await request(node, { method: 'POST', path: '/v2/models/forged/infer', headers: { 'content-type': 'application/json' }, body: sileroRequestBody() });
+    const infer = await request(node, {
+      method: 'POST',
+      path: '/v2/models/forged/infer',
+      headers: { 'content-type': 'application/json' },
+      body: sileroRequestBody(),
+    });
     expectError(infer, 422, 'MODEL_INVALID', node);
     expect((await request(node, { method: 'DELETE', path: '/v1/models/forged/versions/1' })).status).toBe(200);
     await expectIntact(node, base);

@@ -66,7 +66,23 @@ const REFUSED: [string, string][] = [
   ['2002:c0a8:101::1', 'private'],
 ];
 
-const PUBLIC = ['8.8.8.8', '1.1.1.1', '93.184.216.34', '100.63.255.255', '100.128.0.0', '172.15.255.255', '172.32.0.0', '169.253.255.255', '192.0.3.1', '223.255.255.255', '2606:4700:4700::1111', '2a00:1450:4001:80b::200e', '::ffff:8.8.8.8', '64:ff9b::808:808', '2002:808:808::1'];
+const PUBLIC = [
+  '8.8.8.8',
+  '1.1.1.1',
+  '93.184.216.34',
+  '100.63.255.255',
+  '100.128.0.0',
+  '172.15.255.255',
+  '172.32.0.0',
+  '169.253.255.255',
+  '192.0.3.1',
+  '223.255.255.255',
+  '2606:4700:4700::1111',
+  '2a00:1450:4001:80b::200e',
+  '::ffff:8.8.8.8',
+  '64:ff9b::808:808',
+  '2002:808:808::1',
+];
 
 describe('classifyAddress', () => {
   it.each(REFUSED)('refuses %s as %s', (ip, cls) => {
@@ -105,9 +121,33 @@ describe('checkCallbackUrl (at job creation)', () => {
   };
 
   it('refuses literal addresses of every class, however the URL spells them', () => {
-    for (const host of ['127.0.0.1', '127.1', '2130706433', '0x7f000001', '0177.0.0.1', '[::1]', '[::ffff:127.0.0.1]', '[::ffff:7f00:1]', '0.0.0.0', '0', '10.1.2.3', '192.168.0.10', '172.20.0.1', '100.64.0.1', '169.254.169.254', '[fe80::1]', '[fd00:ec2::254]', '[fc00::5]', '224.0.0.1', '[ff02::1]']) {
+    for (const host of [
+      '127.0.0.1',
+      '127.1',
+      '2130706433',
+      '0x7f000001',
+      '0177.0.0.1',
+      '[::1]',
+      '[::ffff:127.0.0.1]',
+      '[::ffff:7f00:1]',
+      '0.0.0.0',
+      '0',
+      '10.1.2.3',
+      '192.168.0.10',
+      '172.20.0.1',
+      '100.64.0.1',
+      '169.254.169.254',
+      '[fe80::1]',
+      '[fd00:ec2::254]',
+      '[fc00::5]',
+      '224.0.0.1',
+      '[ff02::1]',
+    ]) {
       const e = refused(`http://${host}:8080/hook`);
-      expect(e, host).toMatchObject({ code: 'INVALID_REQUEST', message: expect.stringMatching(/"callbackUrl": .* address; .*CALLBACK_ALLOW_PRIVATE=true/) });
+      expect(e, host).toMatchObject({
+        code: 'INVALID_REQUEST',
+        message: expect.stringMatching(/"callbackUrl": .* address; .*CALLBACK_ALLOW_PRIVATE=true/),
+      });
     }
   });
 
@@ -126,7 +166,13 @@ describe('checkCallbackUrl (at job creation)', () => {
   });
 
   it('accepts public literals and names (names are checked when the delivery connects)', () => {
-    for (const url of ['https://example.com/hook', 'http://8.8.8.8/x', 'http://[2606:4700:4700::1111]/x', 'http://localhost:9/x', 'http://internal.corp/x']) {
+    for (const url of [
+      'https://example.com/hook',
+      'http://8.8.8.8/x',
+      'http://[2606:4700:4700::1111]/x',
+      'http://localhost:9/x',
+      'http://internal.corp/x',
+    ]) {
       expect(refused(url), url).toBeUndefined();
     }
   });
@@ -143,13 +189,24 @@ function fakeResolver(table: Record<string, string[]>, seen: string[] = []): Res
     seen.push(hostname);
     const ips = table[hostname];
     if (!ips) return cb(Object.assign(new Error('not found'), { code: 'ENOTFOUND' }), []);
-    cb(null, ips.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })));
+    cb(
+      null,
+      ips.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })),
+    );
   };
 }
 
-function lookupOnce(lookup: ReturnType<typeof guardedLookup>, host: string, all: boolean): Promise<{ err: Error | null; address: unknown; family?: number }> {
+function lookupOnce(
+  lookup: ReturnType<typeof guardedLookup>,
+  host: string,
+  all: boolean,
+): Promise<{ err: Error | null; address: unknown; family?: number }> {
   return new Promise((resolve) => {
-    (lookup as (h: string, o: object, cb: (err: Error | null, address: unknown, family?: number) => void) => void)(host, { all }, (err, address, family) => resolve({ err, address, family }));
+    (lookup as (h: string, o: object, cb: (err: Error | null, address: unknown, family?: number) => void) => void)(
+      host,
+      { all },
+      (err, address, family) => resolve({ err, address, family }),
+    );
   });
 }
 
@@ -164,9 +221,16 @@ describe('guardedLookup (at connect time)', () => {
 
   it('refuses a name when any of its addresses is not public, naming the class but not the address', async () => {
     const lookup = guardedLookup(fakeResolver(table));
-    for (const [host, cls] of [['rebind.test', 'loopback'], ['mixed.test', 'private'], ['v6.test', 'metadata'], ['ula.test', 'private']]) {
+    for (const [host, cls] of [
+      ['rebind.test', 'loopback'],
+      ['mixed.test', 'private'],
+      ['v6.test', 'metadata'],
+      ['ula.test', 'private'],
+    ]) {
       const { err } = await lookupOnce(lookup, host, true);
-      expect(err?.message, host).toMatch(new RegExp(`^refused: ${host.replace('.', '\\.')} .*${cls.replace(/[()]/g, '.')} address.*CALLBACK_ALLOW_PRIVATE`));
+      expect(err?.message, host).toMatch(
+        new RegExp(`^refused: ${host.replace('.', '\\.')} .*${cls.replace(/[()]/g, '.')} address.*CALLBACK_ALLOW_PRIVATE`),
+      );
       expect(err?.message).not.toMatch(/127\.0\.0\.1|10\.0\.0\.7|169\.254|fd00/);
     }
   });
@@ -203,7 +267,15 @@ describe('CallbackSender refusals (no connection attempted)', () => {
     const seen: string[] = [];
     const sender = new CallbackSender(settings, fakeResolver({}, seen));
     try {
-      for (const url of ['http://127.0.0.1:9/x', 'http://[::ffff:a9fe:a9fe]/latest', 'http://10.0.0.1/x', 'http://[fe80::1]/x', 'http://metadata.google.internal/x', 'ftp://example.com/x', 'http://u:p@example.com/x']) {
+      for (const url of [
+        'http://127.0.0.1:9/x',
+        'http://[::ffff:a9fe:a9fe]/latest',
+        'http://10.0.0.1/x',
+        'http://[fe80::1]/x',
+        'http://metadata.google.internal/x',
+        'ftp://example.com/x',
+        'http://u:p@example.com/x',
+      ]) {
         const out = await sender.send(url, '{}', {});
         expect(out, url).toMatchObject({ ok: false, final: true, error: expect.stringMatching(/^refused/) });
       }
@@ -219,7 +291,8 @@ describe('CallbackSender refusals (no connection attempted)', () => {
       expect(await sender.send('https://hook.test/done', '{}', {})).toEqual({
         ok: false,
         final: true,
-        error: 'refused: hook.test is or resolves to a private address; callbacks reach only public addresses unless CALLBACK_ALLOW_PRIVATE=true',
+        error:
+          'refused: hook.test is or resolves to a private address; callbacks reach only public addresses unless CALLBACK_ALLOW_PRIVATE=true',
       });
     } finally {
       sender.close();

@@ -35,7 +35,9 @@ describe('depth', () => {
 describe('row error messages', () => {
   it('shownMessage cuts each long quoted value or unbroken run to 100 characters and the whole message', () => {
     const digits = '9'.repeat(400);
-    expect(shownMessage(`input "sr": data element 0 is ${digits}, expected an integer`)).toBe(`input "sr": data element 0 is ${'9'.repeat(100)}..., expected an integer`);
+    expect(shownMessage(`input "sr": data element 0 is ${digits}, expected an integer`)).toBe(
+      `input "sr": data element 0 is ${'9'.repeat(100)}..., expected an integer`,
+    );
     expect(shownMessage(`input "${'n a '.repeat(100)}": missing`)).toBe(`input "${'n a '.repeat(25)}...": missing`);
     // An escaped quote inside a value does not end it.
     expect(shownMessage(`name "${'\\"'.repeat(80)}" is long`)).toBe(`name "${'\\"'.repeat(50)}..." is long`);
@@ -54,8 +56,14 @@ describe('the row codec', () => {
   it('fails a row nested deeper than MAX_ROW_DEPTH with a 400 naming the bound, wherever the nesting is', () => {
     const codec = v2RowCodec(() => {});
     const manifest = stubManifest();
-    for (const row of [`{"id":${nest(100_000)},"inputs":[]}`, `{"inputs":[{"name":"x","datatype":"FP32","shape":${nest(100_000)},"data":[1]}]}`, `{"parameters":{"p":${nest(65)}},"inputs":[]}`]) {
-      expect(() => codec.decode(row, manifest)).toThrow(expect.objectContaining({ statusCode: 400, message: expect.stringMatching(/nested deeper than 64 levels/) }));
+    for (const row of [
+      `{"id":${nest(100_000)},"inputs":[]}`,
+      `{"inputs":[{"name":"x","datatype":"FP32","shape":${nest(100_000)},"data":[1]}]}`,
+      `{"parameters":{"p":${nest(65)}},"inputs":[]}`,
+    ]) {
+      expect(() => codec.decode(row, manifest)).toThrow(
+        expect.objectContaining({ statusCode: 400, message: expect.stringMatching(/nested deeper than 64 levels/) }),
+      );
     }
   });
 });

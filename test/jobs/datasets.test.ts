@@ -63,7 +63,10 @@ describe('datasets', () => {
     });
     let read = false;
     const untouched = new Readable({ read: () => void (read = true) });
-    await expect(datasets.put('bounded', untouched, { declaredBytes: 64 * 1024 + 1 })).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE', message: expect.stringMatching(/Content-Length 65537 .*MAX_DATASET_BYTES/) });
+    await expect(datasets.put('bounded', untouched, { declaredBytes: 64 * 1024 + 1 })).rejects.toMatchObject({
+      code: 'PAYLOAD_TOO_LARGE',
+      message: expect.stringMatching(/Content-Length 65537 .*MAX_DATASET_BYTES/),
+    });
     expect(read).toBe(false);
     expect(await readKey('datasets/bounded.jsonl')).toBe(body);
     expect(await fs.readdir(path.join(dir, '.hearth-tmp')).catch(() => [])).toEqual([]);
@@ -76,15 +79,21 @@ describe('datasets', () => {
     expect(up).toMatchObject({ rows: 100, bytes: body.length, invalidLines: 0 });
     expect(await readKey('datasets/packed.jsonl')).toBe(body);
     // A declared length is the compressed one: it is not compared with the limit, the decompressed bytes are.
-    await expect(datasets.put('packed', gz(body.repeat(100)), { inflater: zlib.createGunzip(), encoding: 'gzip', declaredBytes: 10 })).rejects.toMatchObject({
+    await expect(
+      datasets.put('packed', gz(body.repeat(100)), { inflater: zlib.createGunzip(), encoding: 'gzip', declaredBytes: 10 }),
+    ).rejects.toMatchObject({
       code: 'PAYLOAD_TOO_LARGE',
       message: 'dataset "packed": the dataset is larger than MAX_DATASET_BYTES (65536 bytes)',
     });
-    await expect(datasets.put('packed', gz(Buffer.alloc(4096, 0x61)), { inflater: zlib.createGunzip(), encoding: 'gzip' })).rejects.toMatchObject({
+    await expect(
+      datasets.put('packed', gz(Buffer.alloc(4096, 0x61)), { inflater: zlib.createGunzip(), encoding: 'gzip' }),
+    ).rejects.toMatchObject({
       code: 'PAYLOAD_TOO_LARGE',
       message: expect.stringMatching(/line 1 is longer than MAX_LINE_BYTES/),
     });
-    await expect(datasets.put('packed', Readable.from([Buffer.from(body)]), { inflater: zlib.createGunzip(), encoding: 'gzip' })).rejects.toMatchObject({
+    await expect(
+      datasets.put('packed', Readable.from([Buffer.from(body)]), { inflater: zlib.createGunzip(), encoding: 'gzip' }),
+    ).rejects.toMatchObject({
       code: 'INVALID_REQUEST',
       message: expect.stringMatching(/^dataset "packed": the gzip body could not be decompressed/),
     });

@@ -55,16 +55,24 @@ describe('job records', () => {
     expect(await records.get(client, 'jy')).toMatchObject({ state: 'failed', startedAt: 7, finishedAt: 7, error: 'model gone' });
   });
 
-  it('keeps each chunk\'s row range, the latest callback attempts only, and removes every key of a job', async () => {
+  it("keeps each chunk's row range, the latest callback attempts only, and removes every key of a job", async () => {
     const prefix = uniquePrefix('ranges');
     const records = new JobRecords(prefix);
     const rec = { ...record('jr', 1), totalRows: 10, chunkSize: 6, chunks: 3 };
     await records.create(client, rec, [0, 4, 6]);
-    expect(await records.chunkRanges(client, rec)).toEqual([[0, 4], [4, 6], [6, 10]]);
+    expect(await records.chunkRanges(client, rec)).toEqual([
+      [0, 4],
+      [4, 6],
+      [6, 10],
+    ]);
     // A record written before chunks had a byte bound: cut by chunkSize alone.
     const old = { ...record('jo', 1), totalRows: 10, chunkSize: 4, chunks: 3 };
     await records.create(client, old);
-    expect(await records.chunkRanges(client, old)).toEqual([[0, 4], [4, 8], [8, 10]]);
+    expect(await records.chunkRanges(client, old)).toEqual([
+      [0, 4],
+      [4, 8],
+      [8, 10],
+    ]);
     for (let i = 0; i < MAX_CALLBACK_ATTEMPTS_KEPT + 5; i++) await records.addCallbackAttempt(client, 'jr', { at: String(i), ok: false });
     const attempts = await records.callbackAttempts(client, 'jr');
     expect(attempts.map((a) => a.at)).toEqual(Array.from({ length: MAX_CALLBACK_ATTEMPTS_KEPT }, (_, i) => String(i + 5)));

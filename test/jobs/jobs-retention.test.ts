@@ -59,7 +59,11 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-const state = (id: string) => jobs.get(id).then((s) => s.state, (e) => (e as { code?: string }).code);
+const state = (id: string) =>
+  jobs.get(id).then(
+    (s) => s.state,
+    (e) => (e as { code?: string }).code,
+  );
 const storeKeys = async (id: string) => (await store.list(`jobs/${id}/`)).map((o) => o.key);
 const redisKeys = async (id: string) => (await client.keys(`${prefix}:hearth:job:${id}*`)).sort();
 

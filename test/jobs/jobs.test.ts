@@ -43,7 +43,10 @@ async function resultLines(id: string): Promise<any[]> {
   const res = await inject({ url: `/v1/jobs/${id}/results` });
   expect(res.statusCode).toBe(200);
   expect(res.headers['content-type']).toContain('application/x-ndjson');
-  return res.body.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+  return res.body
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l));
 }
 
 describe('batch jobs', () => {
@@ -54,7 +57,13 @@ describe('batch jobs', () => {
     expect(post.json()).toEqual({ id: expect.any(String), state: 'queued' });
     const id = post.json().id;
     const s = await finished(id);
-    expect(s).toMatchObject({ id, model: 'vad', version: vad.version, state: 'completed', progress: { totalRows: 1000, doneRows: 1000, failedRows: 0 } });
+    expect(s).toMatchObject({
+      id,
+      model: 'vad',
+      version: vad.version,
+      state: 'completed',
+      progress: { totalRows: 1000, doneRows: 1000, failedRows: 0 },
+    });
     expect(s.chunks).toEqual({ total: 8, done: 8, size: 128 });
     expect(Date.parse(s.finishedAt)).toBeGreaterThanOrEqual(Date.parse(s.startedAt));
     expect(Date.parse(s.startedAt)).toBeGreaterThanOrEqual(Date.parse(s.createdAt));
@@ -82,11 +91,26 @@ describe('batch jobs', () => {
   it('streams a dataset in, and a bad row fails only that row', async () => {
     const good = (i: number) => JSON.stringify(sileroRow(i));
     const wrongShape = JSON.stringify({ id: 'bad-shape', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3], data: [1, 2] }] });
-    const unknownInput = JSON.stringify({ ...sileroRow(5), id: 'bad-name', inputs: [...(sileroRow(5).inputs as object[]), { name: 'nope', datatype: 'FP32', shape: [1], data: [1] }] });
+    const unknownInput = JSON.stringify({
+      ...sileroRow(5),
+      id: 'bad-name',
+      inputs: [...(sileroRow(5).inputs as object[]), { name: 'nope', datatype: 'FP32', shape: [1], data: [1] }],
+    });
     const text = [good(0), 'this is not json', good(1), '', wrongShape, good(2), unknownInput, good(3)].join('\n') + '\n';
-    const put = await inject({ method: 'PUT', url: '/v1/datasets/mixed', headers: { 'content-type': 'application/x-ndjson' }, payload: text });
+    const put = await inject({
+      method: 'PUT',
+      url: '/v1/datasets/mixed',
+      headers: { 'content-type': 'application/x-ndjson' },
+      payload: text,
+    });
     expect(put.statusCode).toBe(201);
-    expect(put.json()).toEqual({ key: 'datasets/mixed.jsonl', rows: 7, bytes: Buffer.byteLength(text), invalidLines: 1, invalidLineNumbers: [2] });
+    expect(put.json()).toEqual({
+      key: 'datasets/mixed.jsonl',
+      rows: 7,
+      bytes: Buffer.byteLength(text),
+      invalidLines: 1,
+      invalidLineNumbers: [2],
+    });
     const stat = await inject({ url: '/v1/datasets/mixed' });
     expect(stat.json()).toMatchObject({ key: 'datasets/mixed.jsonl', bytes: Buffer.byteLength(text) });
 
@@ -140,14 +164,22 @@ describe('batch jobs', () => {
     const rows = Array.from({ length: 400 }, (_, i) => sileroRow(i));
     const post = await inject({ method: 'POST', url: '/v1/jobs', payload: { model: 'vad', rows, chunkSize: 10 } });
     const id = post.json().id;
-    await waitFor(async () => ((await inject({ url: `/v1/jobs/${id}` })).json().progress.doneRows > 0 ? true : undefined), 'some progress', 45_000, 10);
+    await waitFor(
+      async () => ((await inject({ url: `/v1/jobs/${id}` })).json().progress.doneRows > 0 ? true : undefined),
+      'some progress',
+      45_000,
+      10,
+    );
     const del = await inject({ method: 'DELETE', url: `/v1/jobs/${id}` });
     expect(del.statusCode).toBe(200);
     expect(del.json().state).toBe('cancelled');
     const chunks = new Queue('chunks', { connection: { host: redis.host, port: redis.port }, prefix });
     try {
       // Nothing of this job is left waiting, and what was running winds down.
-      await waitFor(async () => ((await chunks.getJobCounts('active', 'wait', 'prioritized')).active === 0 ? true : undefined), 'running chunks to stop');
+      await waitFor(
+        async () => ((await chunks.getJobCounts('active', 'wait', 'prioritized')).active === 0 ? true : undefined),
+        'running chunks to stop',
+      );
       const counts = await chunks.getJobCounts('wait', 'prioritized', 'delayed');
       expect(counts.wait + counts.prioritized + counts.delayed).toBe(0);
     } finally {
@@ -180,14 +212,21 @@ describe('batch jobs', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/done`;
     try {
-      const post = await inject({ method: 'POST', url: '/v1/jobs', payload: { model: 'vad', rows: [sileroRow(1), sileroRow(2)], callbackUrl: url } });
+      const post = await inject({
+        method: 'POST',
+        url: '/v1/jobs',
+        payload: { model: 'vad', rows: [sileroRow(1), sileroRow(2)], callbackUrl: url },
+      });
       const id = post.json().id;
       const s = await waitFor(async () => {
         const j = (await inject({ url: `/v1/jobs/${id}` })).json();
         return j.callback?.delivered ? j : undefined;
       }, 'callback delivery');
       expect(s.callback.url).toBe(url);
-      expect(s.callback.attempts.map((a: any) => [a.ok, a.status])).toEqual([[false, 503], [true, 200]]);
+      expect(s.callback.attempts.map((a: any) => [a.ok, a.status])).toEqual([
+        [false, 503],
+        [true, 200],
+      ]);
       expect(bodies.map((b) => b.attempt)).toEqual(['1', '2']);
       expect(bodies[1].body).toMatchObject({ id, state: 'completed', progress: { totalRows: 2, doneRows: 2, failedRows: 0 } });
     } finally {
@@ -197,7 +236,8 @@ describe('batch jobs', () => {
 
   it('lists jobs newest first, a page at a time', async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await inject({ method: 'POST', url: '/v1/jobs', payload: { model: 'vad', rows: [sileroRow(i)] } })).json().id);
+    for (let i = 0; i < 3; i++)
+      ids.push((await inject({ method: 'POST', url: '/v1/jobs', payload: { model: 'vad', rows: [sileroRow(i)] } })).json().id);
     const p1 = (await inject({ url: '/v1/jobs?limit=2' })).json();
     expect(p1.jobs.map((j: any) => j.id)).toEqual([ids[2], ids[1]]);
     expect(p1.nextCursor).toEqual(expect.any(String));
@@ -211,7 +251,7 @@ describe('batch jobs', () => {
   it('answers bad calls with their codes', async () => {
     const post = (payload: unknown) => inject({ method: 'POST', url: '/v1/jobs', payload: payload as object });
     expect((await post({ model: 'vad' })).json().code).toBe('INVALID_REQUEST');
-    expect((await post({ model: 'vad', rows: [], })).json().code).toBe('INVALID_REQUEST');
+    expect((await post({ model: 'vad', rows: [] })).json().code).toBe('INVALID_REQUEST');
     expect((await post({ model: 'vad', rows: [sileroRow(0)], input: 'datasets/x.jsonl' })).json().code).toBe('INVALID_REQUEST');
     expect((await post({ model: 'vad', rows: [sileroRow(0)], chunkSize: 0 })).json().code).toBe('INVALID_REQUEST');
     expect((await post({ model: 'vad', rows: [sileroRow(0)], priority: 12 })).json().code).toBe('INVALID_REQUEST');
@@ -245,8 +285,16 @@ describe('a job that cannot run', () => {
       await front.uploadSilero('doomed');
       await front.uploadSilero('kept');
       await waitFor(async () => ((await front.hearth.app.inject({ url: '/v1/jobs' })).statusCode === 200 ? true : undefined), 'Redis');
-      const doomed = (await front.hearth.app.inject({ method: 'POST', url: '/v1/jobs', payload: { model: 'doomed', rows: [sileroRow(0), sileroRow(1)], chunkSize: 1 } })).json().id;
-      const kept = (await front.hearth.app.inject({ method: 'POST', url: '/v1/jobs', payload: { model: 'kept', rows: [sileroRow(0)] } })).json().id;
+      const doomed = (
+        await front.hearth.app.inject({
+          method: 'POST',
+          url: '/v1/jobs',
+          payload: { model: 'doomed', rows: [sileroRow(0), sileroRow(1)], chunkSize: 1 },
+        })
+      ).json().id;
+      const kept = (
+        await front.hearth.app.inject({ method: 'POST', url: '/v1/jobs', payload: { model: 'kept', rows: [sileroRow(0)] } })
+      ).json().id;
       expect((await front.hearth.app.inject({ method: 'DELETE', url: '/v1/models/doomed' })).statusCode).toBeLessThan(300);
       const back = await makeJobsRig({ redisUrl: redis.url, prefix: dprefix, dataDir: front.dir });
       try {
@@ -275,8 +323,15 @@ describe('restarts and chunks that fail for good', () => {
       await first.uploadSilero('vad');
       await waitFor(async () => ((await first.hearth.app.inject({ url: '/v1/jobs' })).statusCode === 200 ? true : undefined), 'Redis');
       const rows = Array.from({ length: 600 }, (_, i) => sileroRow(i));
-      const id = (await first.hearth.app.inject({ method: 'POST', url: '/v1/jobs', payload: { model: 'vad', rows, chunkSize: 100 } })).json().id;
-      await waitFor(async () => ((await first.hearth.app.inject({ url: `/v1/jobs/${id}` })).json().progress.doneRows >= 50 ? true : undefined), 'progress', 45_000, 10);
+      const id = (
+        await first.hearth.app.inject({ method: 'POST', url: '/v1/jobs', payload: { model: 'vad', rows, chunkSize: 100 } })
+      ).json().id;
+      await waitFor(
+        async () => ((await first.hearth.app.inject({ url: `/v1/jobs/${id}` })).json().progress.doneRows >= 50 ? true : undefined),
+        'progress',
+        45_000,
+        10,
+      );
       await first.close();
       // Handed back at once, not left for the stalled check: nothing is active, the rest waits.
       const chunks = new Queue('chunks', { connection: { host: redis.host, port: redis.port }, prefix: rprefix });
@@ -291,7 +346,10 @@ describe('restarts and chunks that fail for good', () => {
         return j.state === 'completed' ? j : undefined;
       }, 'the job to complete on the new node');
       expect(s.progress).toEqual({ totalRows: 600, doneRows: 600, failedRows: 0 });
-      const lines = (await app.inject({ url: `/v1/jobs/${id}/results` })).body.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      const lines = (await app.inject({ url: `/v1/jobs/${id}/results` })).body
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
       expect(lines.map((l) => l.index)).toEqual(rows.map((_, i) => i));
       expect(lines.every((l) => Array.isArray(l.outputs))).toBe(true);
     } finally {
@@ -309,7 +367,8 @@ describe('restarts and chunks that fail for good', () => {
       await front.uploadSilero('vad');
       await waitFor(async () => ((await front.hearth.app.inject({ url: '/v1/jobs' })).statusCode === 200 ? true : undefined), 'Redis');
       const rows = Array.from({ length: 9 }, (_, i) => sileroRow(i));
-      const id = (await front.hearth.app.inject({ method: 'POST', url: '/v1/jobs', payload: { model: 'vad', rows, chunkSize: 3 } })).json().id;
+      const id = (await front.hearth.app.inject({ method: 'POST', url: '/v1/jobs', payload: { model: 'vad', rows, chunkSize: 3 } })).json()
+        .id;
       // Chunk 1's rows vanish from the store: every attempt at it fails.
       const store = front.hearth.deps.store as import('../../model-store/index.ts').ObjectStore;
       await store.delete(`jobs/${id}/input/000001.jsonl`);
@@ -320,7 +379,10 @@ describe('restarts and chunks that fail for good', () => {
         return j.state === 'completed' ? j : undefined;
       }, 'the job to complete');
       expect(s.progress).toEqual({ totalRows: 9, doneRows: 9, failedRows: 3 });
-      const lines = (await app.inject({ url: `/v1/jobs/${id}/results` })).body.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      const lines = (await app.inject({ url: `/v1/jobs/${id}/results` })).body
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
       expect(lines.map((l) => l.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
       expect(lines.map((l) => ('error' in l ? 'error' : 'ok'))).toEqual(['ok', 'ok', 'ok', 'error', 'error', 'error', 'ok', 'ok', 'ok']);
       expect(lines[3].error).toMatch(/chunk 1 failed after 2 attempts: .*000001\.jsonl/);
@@ -362,8 +424,13 @@ describe('without Redis', () => {
       // Redis arrives later: the job API and the workers come up on their own.
       const late = await startTestRedis({ useEnv: false, port: Number(new URL(url).port) });
       try {
-        await waitFor(async () => ((await app.inject({ url: '/v1/jobs' })).statusCode === 200 ? true : undefined), 'the job API to come back');
-        const id = (await app.inject({ method: 'POST', url: '/v1/jobs', payload: { model: 'vad', rows: [sileroRow(0), sileroRow(1)] } })).json().id;
+        await waitFor(
+          async () => ((await app.inject({ url: '/v1/jobs' })).statusCode === 200 ? true : undefined),
+          'the job API to come back',
+        );
+        const id = (
+          await app.inject({ method: 'POST', url: '/v1/jobs', payload: { model: 'vad', rows: [sileroRow(0), sileroRow(1)] } })
+        ).json().id;
         const s = await waitFor(async () => {
           const j = (await app.inject({ url: `/v1/jobs/${id}` })).json();
           return j.state === 'completed' ? j : undefined;

@@ -80,7 +80,8 @@ describe('line and size limits', () => {
 
   it('readRows with truncate yields the head of a long line and goes on with the next', async () => {
     const rows: string[] = [];
-    for await (const r of readRows(pieces(`${'a'.repeat(20)}\nshort\n${'b'.repeat(9)}`, 4), { maxLineBytes: 8, truncate: true })) rows.push(r);
+    for await (const r of readRows(pieces(`${'a'.repeat(20)}\nshort\n${'b'.repeat(9)}`, 4), { maxLineBytes: 8, truncate: true }))
+      rows.push(r);
     expect(rows).toEqual(['aaaaaaaa', 'short', 'bbbbbbbb']);
   });
 
@@ -88,7 +89,11 @@ describe('line and size limits', () => {
     const pulled = { bytes: 0 };
     const counter = new RowCounter({ maxLineBytes: 4096, maxBytes: 1024 ** 3 });
     let passed = 0;
-    const run = pipeline(endless(0x61, 1024, 100 * 1024 * 1024, pulled), counter, new Writable({ write: (c, _e, cb) => ((passed += c.length), cb()) }));
+    const run = pipeline(
+      endless(0x61, 1024, 100 * 1024 * 1024, pulled),
+      counter,
+      new Writable({ write: (c, _e, cb) => ((passed += c.length), cb()) }),
+    );
     await expect(run).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE', message: 'line 1 is longer than MAX_LINE_BYTES (4096 bytes)' });
     expect(passed).toBeLessThanOrEqual(4096);
     expect(pulled.bytes).toBeLessThan(64 * 1024);
@@ -105,7 +110,10 @@ describe('line and size limits', () => {
       },
     });
     const run = pipeline(lines, counter, new Writable({ write: (c, _e, cb) => ((passed += c.length), cb()) }));
-    await expect(run).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE', message: 'the dataset is larger than MAX_DATASET_BYTES (10000 bytes)' });
+    await expect(run).rejects.toMatchObject({
+      code: 'PAYLOAD_TOO_LARGE',
+      message: 'the dataset is larger than MAX_DATASET_BYTES (10000 bytes)',
+    });
     expect(passed).toBe(10_000);
     expect(counter.bytes).toBe(10_000);
   });

@@ -76,7 +76,12 @@ export async function makeJobsRig(opts: {
     executor: exec,
     registry,
     async uploadSilero(name = 'vad') {
-      const res = await hearth.app.inject({ method: 'POST', url: `/v1/models/${name}`, headers: { 'content-type': 'application/octet-stream' }, payload: sileroBytes() });
+      const res = await hearth.app.inject({
+        method: 'POST',
+        url: `/v1/models/${name}`,
+        headers: { 'content-type': 'application/octet-stream' },
+        payload: sileroBytes(),
+      });
       if (res.statusCode !== 201) throw new Error(`upload ${name}: ${res.statusCode} ${res.body}`);
       return registry.getManifest(name);
     },

@@ -19,7 +19,13 @@ let local: JobsRig;
 
 async function startNode(): Promise<{ proc: ChildProcess; base: string }> {
   const proc = spawn(process.execPath, ['--import', 'tsx', path.resolve('test/jobs/node-entry.ts')], {
-    env: { ...process.env, REDIS_URL: redis.url, JOBS_PREFIX: prefix, DATA_DIR: dir, HEARTH_TUNING: JSON.stringify({ ...FAST_TUNING, rowConcurrency: 4 }) },
+    env: {
+      ...process.env,
+      REDIS_URL: redis.url,
+      JOBS_PREFIX: prefix,
+      DATA_DIR: dir,
+      HEARTH_TUNING: JSON.stringify({ ...FAST_TUNING, rowConcurrency: 4 }),
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -52,15 +58,27 @@ afterAll(async () => {
 
 it('2,000 silero rows across two nodes, one killed at ~20%: exactly 2,000 correct lines in order', async () => {
   const [a, b] = nodes;
-  const up = await fetch(`${a.base}/v1/models/vad`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(sileroBytes()) });
+  const up = await fetch(`${a.base}/v1/models/vad`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: new Uint8Array(sileroBytes()),
+  });
   expect(up.status).toBe(201);
   const text = Array.from({ length: N }, (_, i) => JSON.stringify(sileroRow(i))).join('\n') + '\n';
-  const put = await fetch(`${a.base}/v1/datasets/vad-2000`, { method: 'PUT', headers: { 'content-type': 'application/x-ndjson' }, body: text });
+  const put = await fetch(`${a.base}/v1/datasets/vad-2000`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/x-ndjson' },
+    body: text,
+  });
   expect(put.status).toBe(201);
   expect(await put.json()).toMatchObject({ key: 'datasets/vad-2000.jsonl', rows: N, invalidLines: 0 });
 
   await waitFor(async () => ((await fetch(`${a.base}/v1/jobs`)).status === 200 ? true : undefined), 'Redis on node a');
-  const post = await fetch(`${a.base}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'vad', input: 'datasets/vad-2000.jsonl', chunkSize: 50 }) });
+  const post = await fetch(`${a.base}/v1/jobs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'vad', input: 'datasets/vad-2000.jsonl', chunkSize: 50 }),
+  });
   expect(post.status).toBe(202);
   const { id } = (await post.json()) as { id: string };
   // The killed node's chunk must come back through BullMQ's stalled check, not vanish.
@@ -69,26 +87,42 @@ it('2,000 silero rows across two nodes, one killed at ~20%: exactly 2,000 correc
   events.on('stalled', ({ jobId }) => stalled.push(jobId));
   await events.waitUntilReady();
 
-  const status = async (base: string) => (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as { state: string; progress: { doneRows: number; failedRows: number; totalRows: number } };
-  const at = await waitFor(async () => {
-    const s = await status(a.base);
-    return s.progress.doneRows >= 0.2 * N ? s : undefined;
-  }, '20% progress', 60_000, 20);
+  const status = async (base: string) =>
+    (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as {
+      state: string;
+      progress: { doneRows: number; failedRows: number; totalRows: number };
+    };
+  const at = await waitFor(
+    async () => {
+      const s = await status(a.base);
+      return s.progress.doneRows >= 0.2 * N ? s : undefined;
+    },
+    '20% progress',
+    60_000,
+    20,
+  );
   expect(at.state).toBe('running');
   b.proc.kill('SIGKILL');
   await new Promise((r) => b.proc.once('exit', r));
 
-  const done = await waitFor(async () => {
-    const s = await status(a.base);
-    return s.state === 'completed' ? s : undefined;
-  }, 'the job to complete on the surviving node', 55_000);
+  const done = await waitFor(
+    async () => {
+      const s = await status(a.base);
+      return s.state === 'completed' ? s : undefined;
+    },
+    'the job to complete on the surviving node',
+    55_000,
+  );
   expect(done.progress).toEqual({ totalRows: N, doneRows: N, failedRows: 0 });
   await events.close();
   expect(stalled.length).toBeGreaterThanOrEqual(1);
   expect(stalled.every((j) => j.startsWith(`${id}.`))).toBe(true);
 
   const body = await (await fetch(`${a.base}/v1/jobs/${id}/results`)).text();
-  const lines = body.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+  const lines = body
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l));
   expect(lines.length).toBe(N);
   expect(lines.map((l) => l.index)).toEqual(Array.from({ length: N }, (_, i) => i));
   const manifest = await local.registry.getManifest('vad');

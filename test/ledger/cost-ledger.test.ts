@@ -4,7 +4,11 @@ import { DEFAULT_PRICES, ManualClock } from '../../core/index.ts';
 import { CostLedger, MONTH_MS, cloneTotals, mergeTotals, type LedgerPersistence, type LedgerTotals } from '../../ledger/cost-ledger.ts';
 
 const H = 3_600_000;
-const done = (at: number, billedMs: number, extra: Partial<{ coldStart: boolean; coldStartMs: number; ok: boolean; memoryMb: number; name: string }> = {}) => ({
+const done = (
+  at: number,
+  billedMs: number,
+  extra: Partial<{ coldStart: boolean; coldStartMs: number; ok: boolean; memoryMb: number; name: string }> = {},
+) => ({
   name: extra.name ?? 'm',
   version: 1,
   ok: extra.ok ?? true,
@@ -42,7 +46,15 @@ describe('CostLedger', () => {
     expect(r.currency).toBe('USD');
     expect(r.models).toHaveLength(1);
     const m = r.models[0];
-    expect(m).toMatchObject({ name: 'm', version: 1, invocations: 3, billedMs: 251, coldStarts: 1, coldStartMs: 2100, storageBytes: 1024 ** 3 });
+    expect(m).toMatchObject({
+      name: 'm',
+      version: 1,
+      invocations: 3,
+      billedMs: 251,
+      coldStarts: 1,
+      coldStartMs: 2100,
+      storageBytes: 1024 ** 3,
+    });
     // compute: 251 ms x 0.5 GB = 0.1255 GB-s
     expect(m.computeGbSeconds).toBeCloseTo(0.1255, 12);
     expect(m.computeCost).toBeCloseTo(0.1255 * 0.0000166667, 15);

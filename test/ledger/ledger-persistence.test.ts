@@ -16,7 +16,18 @@ import { startTestRedis, uniquePrefix, type TestRedis } from '../helpers/redis.t
 const H = 3_600_000;
 
 function requestDone(ledger: CostLedger, at: number, billedMs = 10) {
-  ledger.observer.onRequestDone!({ name: 'm', version: 1, ok: true, queueMs: 0, computeMs: billedMs, billedMs, memoryMb: 1024, batchSize: 1, coldStart: false, at });
+  ledger.observer.onRequestDone!({
+    name: 'm',
+    version: 1,
+    ok: true,
+    queueMs: 0,
+    computeMs: billedMs,
+    billedMs,
+    memoryMb: 1024,
+    batchSize: 1,
+    coldStart: false,
+    at,
+  });
 }
 
 /** Two process lifetimes of a ledger over one persistence backend. */
@@ -85,7 +96,13 @@ describe('ledger persistence in Redis', () => {
     const prefix = uniquePrefix('ledger');
     const clock = new ManualClock(0);
     const storage = () => [{ name: 'm', version: 1, sizeBytes: 1024 ** 3 }];
-    const node = () => new CostLedger({ clock, prices: DEFAULT_PRICES, persistence: new RedisLedgerPersistence(client(), { prefix, ownsClient: false }), storage });
+    const node = () =>
+      new CostLedger({
+        clock,
+        prices: DEFAULT_PRICES,
+        persistence: new RedisLedgerPersistence(client(), { prefix, ownsClient: false }),
+        storage,
+      });
     const a = node();
     const b = node();
     await a.start();
@@ -102,7 +119,27 @@ describe('ledger persistence in Redis', () => {
   it('applies a retried flush (same sequence) once', async () => {
     const prefix = uniquePrefix('ledger');
     const p = new RedisLedgerPersistence(client(), { prefix, writer: 'w1', ownsClient: false });
-    const delta = new Map([['m@1', new Map([[0, { invocations: 2, failures: 0, billedMs: 20, billedMbMs: 20_480, idleMbMs: 0, coldStarts: 0, coldStartMs: 0, storageGbMonths: 0, peakMemoryMb: 1024 }]])]]);
+    const delta = new Map([
+      [
+        'm@1',
+        new Map([
+          [
+            0,
+            {
+              invocations: 2,
+              failures: 0,
+              billedMs: 20,
+              billedMbMs: 20_480,
+              idleMbMs: 0,
+              coldStarts: 0,
+              coldStartMs: 0,
+              storageGbMonths: 0,
+              peakMemoryMb: 1024,
+            },
+          ],
+        ]),
+      ],
+    ]);
     await p.apply(delta, 1);
     await p.apply(delta, 1);
     await p.apply(delta, 2);
@@ -119,7 +156,11 @@ describe('ledger persistence in Redis', () => {
       c.on('error', () => {});
       clients.push(c);
       const clock = new ManualClock(0);
-      const ledger = new CostLedger({ clock, prices: DEFAULT_PRICES, persistence: new RedisLedgerPersistence(c, { prefix, ownsClient: false }) });
+      const ledger = new CostLedger({
+        clock,
+        prices: DEFAULT_PRICES,
+        persistence: new RedisLedgerPersistence(c, { prefix, ownsClient: false }),
+      });
       await ledger.start();
       for (let i = 0; i < 4; i++) requestDone(ledger, 0);
       await ledger.flush();
@@ -170,7 +211,11 @@ describe('ledger persistence in the object store', () => {
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
     try {
       const port = (silent.address() as net.AddressInfo).port;
-      const { persistence, why } = await openLedgerPersistence({ redisUrl: `redis://127.0.0.1:${port}`, store: new FsObjectStore({ root: dir }), connectTimeoutMs: 300 });
+      const { persistence, why } = await openLedgerPersistence({
+        redisUrl: `redis://127.0.0.1:${port}`,
+        store: new FsObjectStore({ root: dir }),
+        connectTimeoutMs: 300,
+      });
       expect(persistence.kind).toBe('store');
       expect(why).toMatch(/did not answer/);
     } finally {

@@ -24,7 +24,11 @@ describe('FsObjectStore specifics', () => {
       await store.put('k/v', Buffer.from('v'));
       expect((await store.list('')).map((o) => o.key)).toEqual(['k/v']);
       const { Readable } = await import('node:stream');
-      const failing = new Readable({ read() { this.destroy(new Error('boom')); } });
+      const failing = new Readable({
+        read() {
+          this.destroy(new Error('boom'));
+        },
+      });
       await expect(store.put('k/w', failing)).rejects.toThrow('boom');
       expect(await fs.readdir(path.join(root, '.hearth-tmp'))).toEqual(['left-over.part']);
       await expect(store.put('.hearth-tmp/x', Buffer.from('x'))).rejects.toThrow(/reserved/);

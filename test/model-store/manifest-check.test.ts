@@ -13,8 +13,16 @@ function good(fields: Partial<Manifest> = {}): Manifest {
     { path: 'w/group1-shard1of1.bin', sizeBytes: 20, sha256: hex('weights') },
   ];
   return {
-    name: 'm', version: 3, format: 'tfjs-layers', files, sha256: artifactId(files), sizeBytes: 30, createdAt: '2026-01-01T00:00:00.000Z',
-    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [-1] }], layout: 'files',
+    name: 'm',
+    version: 3,
+    format: 'tfjs-layers',
+    files,
+    sha256: artifactId(files),
+    sizeBytes: 30,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3] }],
+    outputs: [{ name: 'y', datatype: 'FP32', shape: [-1] }],
+    layout: 'files',
     ...fields,
   };
 }
@@ -23,7 +31,12 @@ describe('artifactId', () => {
   it('is the file hash for one file and the hash of sorted "path sha256" lines for several', () => {
     expect(artifactId([{ path: 'model.onnx', sha256: hex('a') }])).toBe(hex('a'));
     const lines = `a.bin ${hex('1')}\nb.bin ${hex('2')}\n`;
-    expect(artifactId([{ path: 'b.bin', sha256: hex('2') }, { path: 'a.bin', sha256: hex('1') }])).toBe(hex(lines));
+    expect(
+      artifactId([
+        { path: 'b.bin', sha256: hex('2') },
+        { path: 'a.bin', sha256: hex('1') },
+      ]),
+    ).toBe(hex(lines));
   });
 });
 
@@ -41,11 +54,31 @@ describe('checkManifest', () => {
     ['another model', good({ name: 'vad' }), /names model vad/],
     ['another version', good({ version: 1 }), /names version 1/],
     ['a sha256 claiming another artifact', good({ sha256: hex('someone else') }), /not the id of its files/],
-    ['a file hash that is not hex', good({ files: [{ path: 'model.onnx', sizeBytes: 1, sha256: 'x' }], sha256: 'x', sizeBytes: 1 }), /not a hex digest/],
-    ['a ".." path', good({ files: [{ path: '../victim/model.onnx', sizeBytes: 1, sha256: hex('a') }], sha256: hex('a'), sizeBytes: 1 }), /safe relative path/],
-    ['an absolute path', good({ files: [{ path: '/etc/passwd', sizeBytes: 1, sha256: hex('a') }], sha256: hex('a'), sizeBytes: 1 }), /safe relative path/],
-    ['an empty segment', good({ files: [{ path: 'a//b', sizeBytes: 1, sha256: hex('a') }], sha256: hex('a'), sizeBytes: 1 }), /safe relative path/],
-    ['a negative size', good({ files: [{ path: 'model.onnx', sizeBytes: -1, sha256: hex('a') }], sha256: hex('a'), sizeBytes: -1 }), /has size -1/],
+    [
+      'a file hash that is not hex',
+      good({ files: [{ path: 'model.onnx', sizeBytes: 1, sha256: 'x' }], sha256: 'x', sizeBytes: 1 }),
+      /not a hex digest/,
+    ],
+    [
+      'a ".." path',
+      good({ files: [{ path: '../victim/model.onnx', sizeBytes: 1, sha256: hex('a') }], sha256: hex('a'), sizeBytes: 1 }),
+      /safe relative path/,
+    ],
+    [
+      'an absolute path',
+      good({ files: [{ path: '/etc/passwd', sizeBytes: 1, sha256: hex('a') }], sha256: hex('a'), sizeBytes: 1 }),
+      /safe relative path/,
+    ],
+    [
+      'an empty segment',
+      good({ files: [{ path: 'a//b', sizeBytes: 1, sha256: hex('a') }], sha256: hex('a'), sizeBytes: 1 }),
+      /safe relative path/,
+    ],
+    [
+      'a negative size',
+      good({ files: [{ path: 'model.onnx', sizeBytes: -1, sha256: hex('a') }], sha256: hex('a'), sizeBytes: -1 }),
+      /has size -1/,
+    ],
     ['a sizeBytes that is not the sum', good({ sizeBytes: 31 }), /sizeBytes 31/],
     ['no files', good({ files: [] }), /no files/],
     ['an unknown format', good({ format: 'pickle' as never }), /format pickle/],

@@ -35,7 +35,11 @@ export interface ConformanceOptions {
   largeBytes: number;
 }
 
-export function objectStoreConformance(name: string, make: () => Promise<{ store: ObjectStore; cleanup: () => Promise<void> }>, opts: ConformanceOptions): void {
+export function objectStoreConformance(
+  name: string,
+  make: () => Promise<{ store: ObjectStore; cleanup: () => Promise<void> }>,
+  opts: ConformanceOptions,
+): void {
   describe(`ObjectStore conformance: ${name}`, () => {
     let store: ObjectStore;
     let cleanup: () => Promise<void>;
@@ -87,7 +91,12 @@ export function objectStoreConformance(name: string, make: () => Promise<{ store
       await store.put('list/m/10/c.bin', Buffer.from('ccc'));
       await store.put('list/mx/1/d.bin', Buffer.from('d'));
       expect((await store.list('list/m/')).map((o) => o.key)).toEqual(['list/m/1/a.bin', 'list/m/10/c.bin', 'list/m/2/b.bin']);
-      expect((await store.list('list/m')).map((o) => o.key)).toEqual(['list/m/1/a.bin', 'list/m/10/c.bin', 'list/m/2/b.bin', 'list/mx/1/d.bin']);
+      expect((await store.list('list/m')).map((o) => o.key)).toEqual([
+        'list/m/1/a.bin',
+        'list/m/10/c.bin',
+        'list/m/2/b.bin',
+        'list/mx/1/d.bin',
+      ]);
       expect((await store.list('list/m/1')).map((o) => o.key)).toEqual(['list/m/1/a.bin', 'list/m/10/c.bin']);
       expect((await store.list('list/m/2/b.bin'))[0]).toMatchObject({ key: 'list/m/2/b.bin', sizeBytes: 2 });
       expect(await store.list('list/none/')).toEqual([]);

@@ -79,7 +79,10 @@ describe('ModelRegistry and ModelUploader', () => {
     const swept = await registry.sweepIncomplete();
     expect(swept).toContain('models/crash/1/');
     expect(swept).toContain('models/vis/3/');
-    expect((await store.list('models/crash/')).map((o) => o.key)).toEqual(['models/crash/2/files/model.onnx', 'models/crash/2/manifest.json']);
+    expect((await store.list('models/crash/')).map((o) => o.key)).toEqual([
+      'models/crash/2/files/model.onnx',
+      'models/crash/2/manifest.json',
+    ]);
     // An explicit upload onto a stale leftover folder clears it and succeeds.
     await store.put('models/crash/9/model.onnx', Buffer.from('old leftover'));
     clock.advance(2 * 3_600_000);
@@ -145,7 +148,11 @@ describe('ModelRegistry and ModelUploader', () => {
 
   it('computes the multi-file sha256 from sorted "path sha256" lines', async () => {
     const { createHash } = await import('node:crypto');
-    const json = JSON.stringify({ format: 'graph-model', modelTopology: { node: [] }, weightsManifest: [{ paths: ['w.bin'], weights: [{ name: 'w', shape: [7], dtype: 'bool' }] }] });
+    const json = JSON.stringify({
+      format: 'graph-model',
+      modelTopology: { node: [] },
+      weightsManifest: [{ paths: ['w.bin'], weights: [{ name: 'w', shape: [7], dtype: 'bool' }] }],
+    });
     const files = (async function* () {
       yield { filename: 'w.bin', stream: Readable.from([Buffer.from('weights')]) };
       yield { filename: 'model.json', stream: Readable.from([Buffer.from(json)]) };
@@ -153,7 +160,9 @@ describe('ModelRegistry and ModelUploader', () => {
     const m = await uploader.upload('graph', undefined, { kind: 'files', files });
     expect(m.format).toBe('tfjs-graph');
     const sha = (b: string) => createHash('sha256').update(b).digest('hex');
-    const expected = createHash('sha256').update(`model.json ${sha(json)}\nw.bin ${sha('weights')}\n`).digest('hex');
+    const expected = createHash('sha256')
+      .update(`model.json ${sha(json)}\nw.bin ${sha('weights')}\n`)
+      .digest('hex');
     expect(m.sha256).toBe(expected);
     expect(m.sizeBytes).toBe(json.length + 7);
   });
@@ -191,7 +200,10 @@ describe('store layout, manifest checks and listings', () => {
       maxModelBytes: 1024 * 1024,
       maxArchiveFiles: 300,
       clock,
-      inspector: async () => ({ inputs: [{ name: 'x', datatype: 'FP32', shape: [-1] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [-1] }] }),
+      inspector: async () => ({
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [-1] }],
+        outputs: [{ name: 'y', datatype: 'FP32', shape: [-1] }],
+      }),
     });
   });
   afterAll(async () => {
@@ -227,8 +239,15 @@ describe('store layout, manifest checks and listings', () => {
     const bytes = Buffer.from('old model');
     const sha = createHash('sha256').update(bytes).digest('hex');
     const manifest = {
-      name: 'old', version: 2, format: 'onnx', files: [{ path: 'model.onnx', sizeBytes: bytes.length, sha256: sha }], sha256: sha,
-      sizeBytes: bytes.length, createdAt: new Date(0).toISOString(), inputs: [], outputs: [],
+      name: 'old',
+      version: 2,
+      format: 'onnx',
+      files: [{ path: 'model.onnx', sizeBytes: bytes.length, sha256: sha }],
+      sha256: sha,
+      sizeBytes: bytes.length,
+      createdAt: new Date(0).toISOString(),
+      inputs: [],
+      outputs: [],
     };
     await store.put('models/old/2/model.onnx', bytes);
     await store.put('models/old/2/manifest.json', Buffer.from(JSON.stringify(manifest)));
@@ -246,10 +265,16 @@ describe('store layout, manifest checks and listings', () => {
     const m = await uploader.upload('victim', undefined, onnx('victim'));
     await store.put('models/liar/1/files/model.onnx', Buffer.from('x'));
     await store.put('models/liar/1/manifest.json', Buffer.from(JSON.stringify(m)));
-    await expect(registry.getManifest('liar', 1)).rejects.toMatchObject({ code: 'MODEL_INVALID', message: expect.stringMatching(/names model victim/) });
+    await expect(registry.getManifest('liar', 1)).rejects.toMatchObject({
+      code: 'MODEL_INVALID',
+      message: expect.stringMatching(/names model victim/),
+    });
     await expect(registry.getManifest('liar')).rejects.toMatchObject({ code: 'MODEL_INVALID' });
     await store.put('models/junk/1/manifest.json', Buffer.from('{not json'));
-    await expect(registry.getManifest('junk', 1)).rejects.toMatchObject({ code: 'MODEL_INVALID', message: expect.stringMatching(/not valid JSON/) });
+    await expect(registry.getManifest('junk', 1)).rejects.toMatchObject({
+      code: 'MODEL_INVALID',
+      message: expect.stringMatching(/not valid JSON/),
+    });
     expect(await registry.getModel('liar')).toEqual({ name: 'liar', versions: [1], latest: 1 });
     await registry.deleteVersion('liar', 1);
     await registry.deleteModel('junk');
@@ -282,7 +307,9 @@ describe('store layout, manifest checks and listings', () => {
 
   it('refuses the file past MAX_ARCHIVE_FILES and leaves nothing', async () => {
     const before = (await store.list('')).map((o) => o.key);
-    await expect(uploader.upload('toomany', undefined, filesBody(['model.onnx', ...Array.from({ length: 300 }, (_, i) => `f${i}.bin`)]))).rejects.toMatchObject({
+    await expect(
+      uploader.upload('toomany', undefined, filesBody(['model.onnx', ...Array.from({ length: 300 }, (_, i) => `f${i}.bin`)])),
+    ).rejects.toMatchObject({
       code: 'PAYLOAD_TOO_LARGE',
       message: expect.stringMatching(/MAX_ARCHIVE_FILES \(300\)/),
     });
@@ -294,8 +321,12 @@ describe('store layout, manifest checks and listings', () => {
     expect((await uploader.upload('top', undefined, onnx('b'))).version).toBe(2 ** 31);
     expect(await registry.getModel('top')).toEqual({ name: 'top', versions: [2 ** 31 - 1, 2 ** 31], latest: 2 ** 31 });
     expect((await registry.getManifest('top', 2 ** 31)).version).toBe(2 ** 31);
-    await expect(uploader.upload('top', 2 ** 31 + 5, onnx('c'))).rejects.toMatchObject({ code: 'INVALID_NAME', message: expect.stringMatching(/up to 2147483647/) });
+    await expect(uploader.upload('top', 2 ** 31 + 5, onnx('c'))).rejects.toMatchObject({
+      code: 'INVALID_NAME',
+      message: expect.stringMatching(/up to 2147483647/),
+    });
     expect(parseVersion('9007199254740991')).toBe(Number.MAX_SAFE_INTEGER);
-    for (const bad of ['9007199254740992', '0', '01', '-1', '1.5', '1e3', '']) expect(() => parseVersion(bad)).toThrow(/expected a positive integer/);
+    for (const bad of ['9007199254740992', '0', '01', '-1', '1.5', '1e3', ''])
+      expect(() => parseVersion(bad)).toThrow(/expected a positive integer/);
   });
 });

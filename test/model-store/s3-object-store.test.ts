@@ -17,14 +17,27 @@ objectStoreConformance(
 describe('S3ObjectStore specifics', () => {
   it('maps an unreachable endpoint to STORE_UNAVAILABLE naming the endpoint', async () => {
     const store = new S3ObjectStore({ endpoint: 'http://127.0.0.1:1', accessKey: 'k', secretKey: 's', bucket: 'b-x', region: 'us-east-1' });
-    const err = await store.init().then(() => undefined, (e) => e);
+    const err = await store.init().then(
+      () => undefined,
+      (e) => e,
+    );
     expect(err).toMatchObject({ code: 'STORE_UNAVAILABLE' });
     expect(String(err.message)).toContain('127.0.0.1:1');
     await store.close();
   });
 
   it('refuses a part size below the S3 minimum', () => {
-    expect(() => new S3ObjectStore({ endpoint: 'http://127.0.0.1:9', accessKey: 'k', secretKey: 's', bucket: 'b-x', region: 'us-east-1', partSizeBytes: 1024 })).toThrow(/partSizeBytes/);
+    expect(
+      () =>
+        new S3ObjectStore({
+          endpoint: 'http://127.0.0.1:9',
+          accessKey: 'k',
+          secretKey: 's',
+          bucket: 'b-x',
+          region: 'us-east-1',
+          partSizeBytes: 1024,
+        }),
+    ).toThrow(/partSizeBytes/);
   });
 });
 

@@ -23,13 +23,30 @@ async function fakeS3(handler: http.RequestListener, timeoutMs = TIMEOUT_MS): Pr
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
-  return new S3ObjectStore({ endpoint: `http://127.0.0.1:${port}`, accessKey: 'k', secretKey: 's', bucket: 'b-x', region: 'us-east-1', timeoutMs });
+  return new S3ObjectStore({
+    endpoint: `http://127.0.0.1:${port}`,
+    accessKey: 'k',
+    secretKey: 's',
+    bucket: 'b-x',
+    region: 'us-east-1',
+    timeoutMs,
+  });
 }
 
 it('an endpoint that never answers fails every kind of call with STORE_UNAVAILABLE naming STORE_TIMEOUT_MS', async () => {
   const store = await fakeS3(() => {}); // reads the request, never answers
-  for (const call of [() => store.stat('a/b'), () => store.get('a/b'), () => store.list('a/'), () => store.put('a/b', Buffer.from('x')), () => store.delete('a/b'), () => store.init()]) {
-    const err = await call().then(() => undefined, (e: unknown) => e);
+  for (const call of [
+    () => store.stat('a/b'),
+    () => store.get('a/b'),
+    () => store.list('a/'),
+    () => store.put('a/b', Buffer.from('x')),
+    () => store.delete('a/b'),
+    () => store.init(),
+  ]) {
+    const err = await call().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'STORE_UNAVAILABLE', message: expect.stringMatching(/STORE_TIMEOUT_MS/) });
   }
   await store.close();
@@ -40,7 +57,12 @@ it('a download that keeps moving is not cut, though it takes many times the time
   const timeoutMs = 1000;
   const chunks = 30;
   const store = await fakeS3((req, res) => {
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(chunks * 1000), etag: '"e"', 'last-modified': new Date().toUTCString() });
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': String(chunks * 1000),
+      etag: '"e"',
+      'last-modified': new Date().toUTCString(),
+    });
     let sent = 0;
     const timer = setInterval(() => {
       res.write(Buffer.alloc(1000, 7));
@@ -92,7 +114,12 @@ it('a streaming put whose body arrives slowly is not cut, though it takes many t
 
 it('a download that stalls half-way errors with STORE_UNAVAILABLE instead of hanging', async () => {
   const store = await fakeS3((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': '10000', etag: '"e"', 'last-modified': new Date().toUTCString() });
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': '10000',
+      etag: '"e"',
+      'last-modified': new Date().toUTCString(),
+    });
     res.write(Buffer.alloc(1000)); // then nothing more
   });
   const stream = await store.get('a/b');
@@ -100,7 +127,10 @@ it('a download that stalls half-way errors with STORE_UNAVAILABLE instead of han
     for await (const _ of stream) {
       // drain
     }
-  })().then(() => undefined, (e: unknown) => e);
+  })().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toMatchObject({ code: 'STORE_UNAVAILABLE', message: expect.stringMatching(/STORE_TIMEOUT_MS/) });
   await store.close();
 });

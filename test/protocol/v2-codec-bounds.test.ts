@@ -40,7 +40,9 @@ describe('nesting depth', () => {
     const f = codeOf(() => decodeInferRequest(input(`"datatype":"FP32","shape":[1],"data":${deep(100_000)}`)));
     expect(f).toMatchObject({ code: 'INVALID_TENSOR', message: expect.stringContaining('input "x"') });
     expect(f.message).toContain(`${MAX_JSON_DEPTH} levels`);
-    expect(codeOf(() => decodeInferRequest(input(`"datatype":"FP32","shape":[1],"data":${deep(MAX_JSON_DEPTH + 1)}`))).code).toBe('INVALID_TENSOR');
+    expect(codeOf(() => decodeInferRequest(input(`"datatype":"FP32","shape":[1],"data":${deep(MAX_JSON_DEPTH + 1)}`))).code).toBe(
+      'INVALID_TENSOR',
+    );
     const t = decodeInferRequest(input(`"datatype":"FP32","shape":[1],"data":${deep(MAX_JSON_DEPTH)}`)).inputs[0];
     expect(Array.from(t.data as Float32Array)).toEqual([1]);
   });
@@ -91,7 +93,9 @@ describe('shapes and element counts', () => {
       const t = scanInferRequest(input(`"datatype":"FP32","shape":[1,${n}],"data":${text}`), { deferAbove: 1024 }).inputs[0];
       expect(isDeferred(t)).toBe(true);
     }
-    expect(codeOf(() => scanInferRequest(input(`"datatype":"FP32","shape":[1,6001],"data":${text}`), { deferAbove: 1024 })).code).toBe('INVALID_TENSOR');
+    expect(codeOf(() => scanInferRequest(input(`"datatype":"FP32","shape":[1,6001],"data":${text}`), { deferAbove: 1024 })).code).toBe(
+      'INVALID_TENSOR',
+    );
   });
 
   it('a shape with a dimension of more than 15 digits reads (it used to be misparsed as bad JSON)', () => {

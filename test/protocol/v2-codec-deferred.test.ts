@@ -3,7 +3,15 @@
 // body, and fail with the same code and message (byte offsets counted in the whole body) when it cannot.
 import { describe, expect, it } from 'vitest';
 import { hearthFailure as failureOf } from '../helpers/errors.ts';
-import { isDeferred, isHearthError, type Datatype, type DeferredTensor, type InputTensor, type Tensor, type TensorData } from '../../core/index.ts';
+import {
+  isDeferred,
+  isHearthError,
+  type Datatype,
+  type DeferredTensor,
+  type InputTensor,
+  type Tensor,
+  type TensorData,
+} from '../../core/index.ts';
 import { decodeDeferredJson, decodeInferRequest, scanInferRequest } from '../../protocol/index.ts';
 
 interface RawInput {
@@ -25,7 +33,6 @@ function bodyOf(inputs: RawInput[], prefix = ''): Buffer {
   return Buffer.from(`{${prefix}"inputs":[${items.join(',')}]}`);
 }
 
-
 /** The bytes of a typed array, and its kind: equal bytes and kind is bit-exact equality (NaN payloads, -0 included). */
 function bits(d: TensorData): { kind: string; hex: string } {
   if (Array.isArray(d)) return { kind: 'strings', hex: JSON.stringify(d) };
@@ -46,9 +53,44 @@ const seq = (n: number, f: (i: number) => string) => `[${Array.from({ length: n 
 
 // Value texts chosen for the edges of each datatype's reading: -0, subnormals, 17-19 significant digits (the
 // scanner's approximate path for FP32), INT64 beyond 2^53 and at its ends, UINT8 at both ends.
-const FP32_TEXTS = ['-0', '0', '0.1', '-2.5e-3', '1E+2', '1e-45', '1.4e-45', '3.4028234663852886e38', '1e-50', '0.30000000000000004441', '123456789.123456789', '-7', '16777217', '2.7182818284590452354'];
-const FP64_TEXTS = ['-0', '0.1', '5e-324', '1.7976931348623157e308', '123456789012345678', '0.1000000000000000055511151231257827', '-1e-310', '9007199254740993', '2.5E-3'];
-const INT64_TEXTS = ['0', '-0', '9007199254740993', '-9007199254740993', '9223372036854775807', '-9223372036854775808', '12345678901234567', '-1', '4294967296'];
+const FP32_TEXTS = [
+  '-0',
+  '0',
+  '0.1',
+  '-2.5e-3',
+  '1E+2',
+  '1e-45',
+  '1.4e-45',
+  '3.4028234663852886e38',
+  '1e-50',
+  '0.30000000000000004441',
+  '123456789.123456789',
+  '-7',
+  '16777217',
+  '2.7182818284590452354',
+];
+const FP64_TEXTS = [
+  '-0',
+  '0.1',
+  '5e-324',
+  '1.7976931348623157e308',
+  '123456789012345678',
+  '0.1000000000000000055511151231257827',
+  '-1e-310',
+  '9007199254740993',
+  '2.5E-3',
+];
+const INT64_TEXTS = [
+  '0',
+  '-0',
+  '9007199254740993',
+  '-9007199254740993',
+  '9223372036854775807',
+  '-9223372036854775808',
+  '12345678901234567',
+  '-1',
+  '4294967296',
+];
 const INT32_TEXTS = ['0', '-2147483648', '2147483647', '-1', '65536', '1e3'];
 const UINT8_TEXTS = ['0', '255', '1', '128', '7'];
 
@@ -97,7 +139,14 @@ describe('scanInferRequest: which inputs stay JSON text', () => {
       expect(t.data.parts).toHaveLength(1);
       const [p] = t.data.parts;
       const count = raw.shape.reduce((a, b) => a * b, 1);
-      expect({ request: p.request, shape: p.shape, count: p.count, dstAt: p.dstAt, rows: p.rows, stride: p.stride }).toEqual({ request: 0, shape: raw.shape, count, dstAt: 0, rows: count, stride: count });
+      expect({ request: p.request, shape: p.shape, count: p.count, dstAt: p.dstAt, rows: p.rows, stride: p.stride }).toEqual({
+        request: 0,
+        shape: raw.shape,
+        count,
+        dstAt: 0,
+        rows: count,
+        stride: count,
+      });
       expect(Buffer.from(p.json!).toString()).toBe(raw.data);
       expect(body.subarray(p.jsonAt, p.jsonAt! + p.json!.length).toString()).toBe(raw.data);
       // Its own buffer (it is transferred to the instance thread), not a view into the body or its pool.
@@ -194,8 +243,12 @@ describe('decodeDeferredJson equals the eager decoder', () => {
   it('a data member given twice is refused by both paths alike (it used to keep the last; duplicates are now refused)', () => {
     const big = seq(40, (i) => `${i}.5`);
     const body = Buffer.from(`{"inputs":[{"name":"x","datatype":"FP32","shape":[3],"data":${big},"data":[7,8,9]}]}`);
-    expect(() => decodeInferRequest(body)).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST', message: 'inputs[0]: "data" is given more than once' }));
-    expect(() => scanInferRequest(body, { deferAbove: 32 })).toThrow(expect.objectContaining({ code: 'INVALID_REQUEST', message: 'inputs[0]: "data" is given more than once' }));
+    expect(() => decodeInferRequest(body)).toThrow(
+      expect.objectContaining({ code: 'INVALID_REQUEST', message: 'inputs[0]: "data" is given more than once' }),
+    );
+    expect(() => scanInferRequest(body, { deferAbove: 32 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_REQUEST', message: 'inputs[0]: "data" is given more than once' }),
+    );
   });
 });
 
@@ -204,21 +257,91 @@ describe('decodeDeferredJson fails as the eager decoder fails', () => {
   const prefix = `"id":"bad","parameters":{"note":${JSON.stringify('x'.repeat(300))}},`;
   const n = 40;
   const cases: [string, Datatype, number[], string, string, RegExp][] = [
-    ['one element short', 'FP32', [1, n], seq(n - 1, (i) => `${i}.5`), 'INVALID_TENSOR', /^input "x": shape \[1,40\] needs 40 elements, got 39$/],
+    [
+      'one element short',
+      'FP32',
+      [1, n],
+      seq(n - 1, (i) => `${i}.5`),
+      'INVALID_TENSOR',
+      /^input "x": shape \[1,40\] needs 40 elements, got 39$/,
+    ],
     ['one element too many', 'FP32', [1, n], seq(n + 1, (i) => `${i}.5`), 'INVALID_TENSOR', /needs 40 elements, got 41/],
-    ['a true leaf in FP32', 'FP32', [n], seq(n, (i) => (i === 17 ? 'true' : `${i}.5`)), 'INVALID_TENSOR', /^input "x": data element 17 is 't', expected a number$/],
-    ['a null leaf in INT64', 'INT64', [n], seq(n, (i) => (i === 3 ? 'null' : `${i}`)), 'INVALID_TENSOR', /element 3 is 'n', expected an integer/],
+    [
+      'a true leaf in FP32',
+      'FP32',
+      [n],
+      seq(n, (i) => (i === 17 ? 'true' : `${i}.5`)),
+      'INVALID_TENSOR',
+      /^input "x": data element 17 is 't', expected a number$/,
+    ],
+    [
+      'a null leaf in INT64',
+      'INT64',
+      [n],
+      seq(n, (i) => (i === 3 ? 'null' : `${i}`)),
+      'INVALID_TENSOR',
+      /element 3 is 'n', expected an integer/,
+    ],
     ['an object leaf in FP64', 'FP64', [n], seq(n, (i) => (i === 9 ? '{}' : `${i}`)), 'INVALID_TENSOR', /element 9 is '\{'/],
-    ['300 in UINT8', 'UINT8', [n], seq(n, (i) => (i === 5 ? '300' : `${i}`)), 'INVALID_TENSOR', /^input "x": data element 5 is 300, outside the UINT8 range \[0, 255\]$/],
+    [
+      '300 in UINT8',
+      'UINT8',
+      [n],
+      seq(n, (i) => (i === 5 ? '300' : `${i}`)),
+      'INVALID_TENSOR',
+      /^input "x": data element 5 is 300, outside the UINT8 range \[0, 255\]$/,
+    ],
     ['-1 in UINT8', 'UINT8', [n], seq(n, (i) => (i === 6 ? '-1' : `${i}`)), 'INVALID_TENSOR', /element 6 is -1, outside the UINT8 range/],
     ['1.5 in INT32', 'INT32', [n], seq(n, (i) => (i === 7 ? '1.5' : `${i}`)), 'INVALID_TENSOR', /element 7 is 1.5, expected an integer/],
-    ['2^63 in INT64', 'INT64', [n], seq(n, (i) => (i === 8 ? '9223372036854775808' : `${i}`)), 'INVALID_TENSOR', /element 8 is 9223372036854775808, outside the INT64 range/],
-    ['1.2.3', 'FP32', [n], seq(n, (i) => (i === 11 ? '1.2.3' : `${i}`)), 'INVALID_REQUEST', /^body is not valid JSON: expected ',' or '\]', found '\.' at byte \d+$/],
-    ['a trailing comma', 'FP32', [n], `${seq(n, (i) => `${i}`).slice(0, -1)},]`, 'INVALID_REQUEST', /expected a value before '\]' at byte \d+$/],
+    [
+      '2^63 in INT64',
+      'INT64',
+      [n],
+      seq(n, (i) => (i === 8 ? '9223372036854775808' : `${i}`)),
+      'INVALID_TENSOR',
+      /element 8 is 9223372036854775808, outside the INT64 range/,
+    ],
+    [
+      '1.2.3',
+      'FP32',
+      [n],
+      seq(n, (i) => (i === 11 ? '1.2.3' : `${i}`)),
+      'INVALID_REQUEST',
+      /^body is not valid JSON: expected ',' or '\]', found '\.' at byte \d+$/,
+    ],
+    [
+      'a trailing comma',
+      'FP32',
+      [n],
+      `${seq(n, (i) => `${i}`).slice(0, -1)},]`,
+      'INVALID_REQUEST',
+      /expected a value before '\]' at byte \d+$/,
+    ],
     ['two commas', 'INT32', [n], seq(n, (i) => (i === 4 ? ',4' : `${i}`)), 'INVALID_REQUEST', /unexpected ',' at byte \d+$/],
-    ['an exponent without digits', 'FP64', [n], seq(n, (i) => (i === 12 ? '1e' : `${i}`)), 'INVALID_REQUEST', /expected digits in the exponent at byte \d+$/],
-    ['a point without digits', 'FP32', [n], seq(n, (i) => (i === 13 ? '2.' : `${i}`)), 'INVALID_REQUEST', /expected digits after the decimal point at byte \d+$/],
-    ['a lone minus', 'INT64', [n], seq(n, (i) => (i === 14 ? '-' : `${i}`)), 'INVALID_REQUEST', /expected a number, found '-' at byte \d+$/],
+    [
+      'an exponent without digits',
+      'FP64',
+      [n],
+      seq(n, (i) => (i === 12 ? '1e' : `${i}`)),
+      'INVALID_REQUEST',
+      /expected digits in the exponent at byte \d+$/,
+    ],
+    [
+      'a point without digits',
+      'FP32',
+      [n],
+      seq(n, (i) => (i === 13 ? '2.' : `${i}`)),
+      'INVALID_REQUEST',
+      /expected digits after the decimal point at byte \d+$/,
+    ],
+    [
+      'a lone minus',
+      'INT64',
+      [n],
+      seq(n, (i) => (i === 14 ? '-' : `${i}`)),
+      'INVALID_REQUEST',
+      /expected a number, found '-' at byte \d+$/,
+    ],
   ];
   for (const [label, datatype, shape, data, code, message] of cases) {
     it(`${label}: ${code}`, () => {

@@ -18,7 +18,6 @@ function body(o: unknown): Buffer {
   return Buffer.from(JSON.stringify(o));
 }
 
-
 /** Two or three sample elements per datatype, including the edges of each range. */
 const SAMPLES: Record<Datatype, Tensor['data']> = {
   BOOL: new Uint8Array([1, 0, 1]),
@@ -57,7 +56,27 @@ describe('JSON requests', () => {
   });
 
   it('reads nested data in row-major order, equal to the flat form', () => {
-    const nested = decodeInferRequest(body({ inputs: [{ name: 'x', datatype: 'INT32', shape: [2, 2, 2], data: [[[1, 2], [3, 4]], [[5, 6], [7, 8]]] }] }));
+    const nested = decodeInferRequest(
+      body({
+        inputs: [
+          {
+            name: 'x',
+            datatype: 'INT32',
+            shape: [2, 2, 2],
+            data: [
+              [
+                [1, 2],
+                [3, 4],
+              ],
+              [
+                [5, 6],
+                [7, 8],
+              ],
+            ],
+          },
+        ],
+      }),
+    );
     const flat = decodeInferRequest(body({ inputs: [{ name: 'x', datatype: 'INT32', shape: [2, 2, 2], data: [1, 2, 3, 4, 5, 6, 7, 8] }] }));
     expect(Array.from(nested.inputs[0].data as Int32Array)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(nested.inputs[0].data).toEqual(flat.inputs[0].data);
@@ -81,30 +100,39 @@ describe('JSON requests', () => {
   });
 
   it('reads FP32 values printed with 17 digits exactly as JSON.parse + Math.fround would', () => {
-    const values = [0.10000000149011612, -0.30000001192092896, 3.4028234663852886e38, 1.1754943508222875e-38, 0.12345678901234566, 1.0000000596046448];
-    const req = decodeInferRequest(`{"inputs":[{"name":"x","datatype":"FP32","shape":[${values.length}],"data":[${values.map(String).join(',')}]}]}`);
+    const values = [
+      0.10000000149011612, -0.30000001192092896, 3.4028234663852886e38, 1.1754943508222875e-38, 0.12345678901234566, 1.0000000596046448,
+    ];
+    const req = decodeInferRequest(
+      `{"inputs":[{"name":"x","datatype":"FP32","shape":[${values.length}],"data":[${values.map(String).join(',')}]}]}`,
+    );
     expect(Array.from(req.inputs[0].data as Float32Array)).toEqual(values.map((v) => Math.fround(v)));
   });
 
   it('agrees with JSON.parse (+ Math.fround for FP32) on many random decimals of every length', () => {
     // A seeded generator: digits 1..22, leading zeros, exponents, signs; the float32 fast path must never differ.
     let seed = 12345;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
     const texts: string[] = [];
     for (let i = 0; i < 20000; i++) {
       const digits = 1 + Math.floor(rnd() * 22);
       let m = '';
       for (let k = 0; k < digits; k++) m += Math.floor(rnd() * 10);
       const point = Math.floor(rnd() * (digits + 1));
-      let t = point === 0 ? `0.${'0'.repeat(Math.floor(rnd() * 5))}${m}` : `${m.slice(0, point).replace(/^0+(?=\d)/, '')}${point < digits ? '.' + m.slice(point) : ''}`;
+      let t =
+        point === 0
+          ? `0.${'0'.repeat(Math.floor(rnd() * 5))}${m}`
+          : `${m.slice(0, point).replace(/^0+(?=\d)/, '')}${point < digits ? '.' + m.slice(point) : ''}`;
       if (rnd() < 0.2) t += `e${Math.floor(rnd() * 40) - 20}`;
       if (rnd() < 0.5) t = `-${t}`;
       texts.push(t);
     }
     const data = `[${texts.join(',')}]`;
     const expected = JSON.parse(data) as number[];
-    const f32 = decodeInferRequest(`{"inputs":[{"name":"x","datatype":"FP32","shape":[${texts.length}],"data":${data}}]}`).inputs[0].data as Float32Array;
-    const f64 = decodeInferRequest(`{"inputs":[{"name":"x","datatype":"FP64","shape":[${texts.length}],"data":${data}}]}`).inputs[0].data as Float64Array;
+    const f32 = decodeInferRequest(`{"inputs":[{"name":"x","datatype":"FP32","shape":[${texts.length}],"data":${data}}]}`).inputs[0]
+      .data as Float32Array;
+    const f64 = decodeInferRequest(`{"inputs":[{"name":"x","datatype":"FP64","shape":[${texts.length}],"data":${data}}]}`).inputs[0]
+      .data as Float64Array;
     const wrong32 = texts.filter((_t, i) => !Object.is(f32[i], Math.fround(expected[i])));
     const wrong64 = texts.filter((_t, i) => !Object.is(f64[i], expected[i]));
     expect(wrong32).toEqual([]);
@@ -113,7 +141,9 @@ describe('JSON requests', () => {
 
   it('reads FP64 with full precision and non-finite values from strings', () => {
     const values = [0.1, 1 / 3, 5e-324, 1.7976931348623157e308, 123456789.12345679];
-    const req = decodeInferRequest(`{"inputs":[{"name":"x","datatype":"FP64","shape":[8],"data":[${values.join(',')},"NaN","Infinity","-Infinity"]}]}`);
+    const req = decodeInferRequest(
+      `{"inputs":[{"name":"x","datatype":"FP64","shape":[8],"data":[${values.join(',')},"NaN","Infinity","-Infinity"]}]}`,
+    );
     const got = Array.from(req.inputs[0].data as Float64Array);
     expect(got.slice(0, 5)).toEqual(values);
     expect(got[5]).toBeNaN();
@@ -159,7 +189,9 @@ describe('JSON requests', () => {
   });
 
   it('keeps per-input parameters other than binary_data_size', () => {
-    const req = decodeInferRequest(body({ inputs: [{ name: 'x', datatype: 'INT8', shape: [1], data: [1], parameters: { content_type: 'np' } }] }));
+    const req = decodeInferRequest(
+      body({ inputs: [{ name: 'x', datatype: 'INT8', shape: [1], data: [1], parameters: { content_type: 'np' } }] }),
+    );
     expect(req.inputParameters).toEqual({ x: { content_type: 'np' } });
   });
 });
@@ -207,7 +239,10 @@ describe('binary tensor extension', () => {
   it('encodes binary outputs after the header and JSON outputs inline, as selected', () => {
     const y: Tensor = { name: 'y', datatype: 'FP32', shape: [2], data: new Float32Array([1.5, -2]) };
     const z: Tensor = { name: 'z', datatype: 'INT64', shape: [1], data: new BigInt64Array([9007199254740993n]) };
-    const sel = binaryOutputSelector({ parameters: { binary_data_output: true }, outputs: [{ name: 'y' }, { name: 'z', parameters: { binary_data: false } }] });
+    const sel = binaryOutputSelector({
+      parameters: { binary_data_output: true },
+      outputs: [{ name: 'y' }, { name: 'z', parameters: { binary_data: false } }],
+    });
     const enc = encodeInferResponse({ modelName: 'm', modelVersion: 2, id: 'abc', outputs: [y, z] }, sel);
     expect(enc.contentType).toBe('application/octet-stream');
     const head = JSON.parse(enc.body.subarray(0, enc.headerLength).toString());
@@ -264,19 +299,97 @@ describe('bad bodies', () => {
     ['missing name', '{"inputs":[{"datatype":"FP32","shape":[1],"data":[1]}]}', undefined, 'INVALID_REQUEST', /inputs\[0\] needs a "name"/],
     ['missing shape', '{"inputs":[{"name":"x","datatype":"FP32","data":[1]}]}', undefined, 'INVALID_REQUEST', /input "x": missing "shape"/],
     ['missing data', '{"inputs":[{"name":"x","datatype":"FP32","shape":[1]}]}', undefined, 'INVALID_REQUEST', /input "x": missing "data"/],
-    ['unknown datatype', '{"inputs":[{"name":"x","datatype":"FLOAT","shape":[1],"data":[1]}]}', undefined, 'INVALID_TENSOR', /input "x": datatype "FLOAT" is not a V2 datatype/],
-    ['negative dim', '{"inputs":[{"name":"x","datatype":"FP32","shape":[-1],"data":[1]}]}', undefined, 'INVALID_TENSOR', /input "x": "shape" must be/],
-    ['too few elements', '{"inputs":[{"name":"x","datatype":"FP32","shape":[2,2],"data":[1,2,3]}]}', undefined, 'INVALID_TENSOR', /input "x": shape \[2,2\] needs 4 elements, got 3/],
-    ['too many elements', '{"inputs":[{"name":"x","datatype":"FP32","shape":[2],"data":[[1,2],[3]]}]}', undefined, 'INVALID_TENSOR', /input "x": shape \[2\] needs 2 elements, got 3/],
-    ['string in FP32', '{"inputs":[{"name":"x","datatype":"FP32","shape":[2],"data":[1,"a"]}]}', undefined, 'INVALID_TENSOR', /input "x": data element 1 is the string "a"/],
-    ['fraction in INT32', '{"inputs":[{"name":"x","datatype":"INT32","shape":[1],"data":[1.5]}]}', undefined, 'INVALID_TENSOR', /input "x": data element 0 is 1.5, expected an integer/],
-    ['UINT8 out of range', '{"inputs":[{"name":"x","datatype":"UINT8","shape":[1],"data":[256]}]}', undefined, 'INVALID_TENSOR', /outside the UINT8 range/],
-    ['INT64 out of range', '{"inputs":[{"name":"x","datatype":"INT64","shape":[1],"data":[9223372036854775808]}]}', undefined, 'INVALID_TENSOR', /outside the INT64 range/],
-    ['UINT64 negative', '{"inputs":[{"name":"x","datatype":"UINT64","shape":[1],"data":[-1]}]}', undefined, 'INVALID_TENSOR', /outside the UINT64 range/],
-    ['number for BYTES', '{"inputs":[{"name":"x","datatype":"BYTES","shape":[1],"data":[1]}]}', undefined, 'INVALID_TENSOR', /expected a string/],
-    ['duplicate input', '{"inputs":[{"name":"x","datatype":"INT8","shape":[1],"data":[1]},{"name":"x","datatype":"INT8","shape":[1],"data":[1]}]}', undefined, 'INVALID_TENSOR', /input "x": given more than once/],
-    ['double comma', '{"inputs":[{"name":"x","datatype":"INT8","shape":[2],"data":[1,,2]}]}', undefined, 'INVALID_REQUEST', /unexpected ','/],
-    ['binary size without header', '{"inputs":[{"name":"x","datatype":"INT8","shape":[1],"parameters":{"binary_data_size":1}}]}', undefined, 'INVALID_REQUEST', /no Inference-Header-Content-Length/],
+    [
+      'unknown datatype',
+      '{"inputs":[{"name":"x","datatype":"FLOAT","shape":[1],"data":[1]}]}',
+      undefined,
+      'INVALID_TENSOR',
+      /input "x": datatype "FLOAT" is not a V2 datatype/,
+    ],
+    [
+      'negative dim',
+      '{"inputs":[{"name":"x","datatype":"FP32","shape":[-1],"data":[1]}]}',
+      undefined,
+      'INVALID_TENSOR',
+      /input "x": "shape" must be/,
+    ],
+    [
+      'too few elements',
+      '{"inputs":[{"name":"x","datatype":"FP32","shape":[2,2],"data":[1,2,3]}]}',
+      undefined,
+      'INVALID_TENSOR',
+      /input "x": shape \[2,2\] needs 4 elements, got 3/,
+    ],
+    [
+      'too many elements',
+      '{"inputs":[{"name":"x","datatype":"FP32","shape":[2],"data":[[1,2],[3]]}]}',
+      undefined,
+      'INVALID_TENSOR',
+      /input "x": shape \[2\] needs 2 elements, got 3/,
+    ],
+    [
+      'string in FP32',
+      '{"inputs":[{"name":"x","datatype":"FP32","shape":[2],"data":[1,"a"]}]}',
+      undefined,
+      'INVALID_TENSOR',
+      /input "x": data element 1 is the string "a"/,
+    ],
+    [
+      'fraction in INT32',
+      '{"inputs":[{"name":"x","datatype":"INT32","shape":[1],"data":[1.5]}]}',
+      undefined,
+      'INVALID_TENSOR',
+      /input "x": data element 0 is 1.5, expected an integer/,
+    ],
+    [
+      'UINT8 out of range',
+      '{"inputs":[{"name":"x","datatype":"UINT8","shape":[1],"data":[256]}]}',
+      undefined,
+      'INVALID_TENSOR',
+      /outside the UINT8 range/,
+    ],
+    [
+      'INT64 out of range',
+      '{"inputs":[{"name":"x","datatype":"INT64","shape":[1],"data":[9223372036854775808]}]}',
+      undefined,
+      'INVALID_TENSOR',
+      /outside the INT64 range/,
+    ],
+    [
+      'UINT64 negative',
+      '{"inputs":[{"name":"x","datatype":"UINT64","shape":[1],"data":[-1]}]}',
+      undefined,
+      'INVALID_TENSOR',
+      /outside the UINT64 range/,
+    ],
+    [
+      'number for BYTES',
+      '{"inputs":[{"name":"x","datatype":"BYTES","shape":[1],"data":[1]}]}',
+      undefined,
+      'INVALID_TENSOR',
+      /expected a string/,
+    ],
+    [
+      'duplicate input',
+      '{"inputs":[{"name":"x","datatype":"INT8","shape":[1],"data":[1]},{"name":"x","datatype":"INT8","shape":[1],"data":[1]}]}',
+      undefined,
+      'INVALID_TENSOR',
+      /input "x": given more than once/,
+    ],
+    [
+      'double comma',
+      '{"inputs":[{"name":"x","datatype":"INT8","shape":[2],"data":[1,,2]}]}',
+      undefined,
+      'INVALID_REQUEST',
+      /unexpected ','/,
+    ],
+    [
+      'binary size without header',
+      '{"inputs":[{"name":"x","datatype":"INT8","shape":[1],"parameters":{"binary_data_size":1}}]}',
+      undefined,
+      'INVALID_REQUEST',
+      /no Inference-Header-Content-Length/,
+    ],
     ['header length past the body', '{"inputs":[]}', 999, 'INVALID_REQUEST', /does not fit a body/],
   ];
   for (const [label, text, headerLength, code, message] of cases) {
@@ -295,8 +408,12 @@ describe('bad bodies', () => {
 
   it('binary part longer or shorter than the sizes -> INVALID_REQUEST', () => {
     const head = Buffer.from('{"inputs":[{"name":"x","datatype":"INT8","shape":[2],"parameters":{"binary_data_size":2}}]}');
-    expect(codeOf(() => decodeInferRequest(Buffer.concat([head, Buffer.alloc(3)]), { headerLength: head.length })).message).toMatch(/1 bytes after the last binary input/);
-    expect(codeOf(() => decodeInferRequest(Buffer.concat([head, Buffer.alloc(1)]), { headerLength: head.length })).message).toMatch(/runs past the end/);
+    expect(codeOf(() => decodeInferRequest(Buffer.concat([head, Buffer.alloc(3)]), { headerLength: head.length })).message).toMatch(
+      /1 bytes after the last binary input/,
+    );
+    expect(codeOf(() => decodeInferRequest(Buffer.concat([head, Buffer.alloc(1)]), { headerLength: head.length })).message).toMatch(
+      /runs past the end/,
+    );
   });
 
   it('a BYTES element whose length runs past its tensor -> INVALID_TENSOR', () => {
@@ -382,7 +499,9 @@ describe('flat float arrays (the tight-loop path) match JSON.parse + the typed a
   });
 
   it('falls back to the general reader for what the loop does not take, with the same answers and errors', () => {
-    const one = (data: string, dt = 'FP32') => decodeInferRequest(Buffer.from(`{"inputs":[{"name":"x","datatype":"${dt}","shape":[2],"data":${data}}]}`)).inputs[0].data as Float32Array;
+    const one = (data: string, dt = 'FP32') =>
+      decodeInferRequest(Buffer.from(`{"inputs":[{"name":"x","datatype":"${dt}","shape":[2],"data":${data}}]}`)).inputs[0]
+        .data as Float32Array;
     expect(Array.from(one('["NaN", -1.5]'))).toEqual([NaN, -1.5]);
     expect(Array.from(one('[[1], [2]]'))).toEqual([1, 2]);
     expect(Array.from(one('[1.00000000000000000000001, 2]', 'FP64'))).toEqual([1, 2]);

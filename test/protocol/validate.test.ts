@@ -21,7 +21,12 @@ const manifest: Manifest = {
   ],
 };
 
-const x = (shape: number[], n = shape.reduce((a, b) => a * b, 1)): Tensor => ({ name: 'x', datatype: 'FP32', shape, data: new Float32Array(n) });
+const x = (shape: number[], n = shape.reduce((a, b) => a * b, 1)): Tensor => ({
+  name: 'x',
+  datatype: 'FP32',
+  shape,
+  data: new Float32Array(n),
+});
 const sr: Tensor = { name: 'sr', datatype: 'INT64', shape: [], data: new BigInt64Array([16000n]) };
 
 function failure(tensors: Tensor[], outputs?: string[]): { status: number; code: string; message: string } {
@@ -61,7 +66,11 @@ describe('validateInputs', () => {
   });
 
   it('wrong rank', () => {
-    expect(failure([x([1, 3, 48]), sr])).toEqual({ status: 400, code: 'INVALID_TENSOR', message: 'input "x": expected shape [-1,3,48,192], got [1,3,48]' });
+    expect(failure([x([1, 3, 48]), sr])).toEqual({
+      status: 400,
+      code: 'INVALID_TENSOR',
+      message: 'input "x": expected shape [-1,3,48,192], got [1,3,48]',
+    });
   });
 
   it('wrong fixed dimension', () => {
@@ -73,7 +82,11 @@ describe('validateInputs', () => {
   });
 
   it('data length that does not match the shape', () => {
-    expect(failure([x([2, 3, 48, 192], 100), sr])).toEqual({ status: 400, code: 'INVALID_TENSOR', message: 'input "x": shape [2,3,48,192] needs 55296 elements, got 100' });
+    expect(failure([x([2, 3, 48, 192], 100), sr])).toEqual({
+      status: 400,
+      code: 'INVALID_TENSOR',
+      message: 'input "x": shape [2,3,48,192] needs 55296 elements, got 100',
+    });
   });
 
   it('input given twice', () => {
@@ -91,8 +104,12 @@ describe('validateInputs', () => {
 
 describe('checkTensorData', () => {
   it('refuses data of the wrong array type or length for its shape, and a shape that is not counts', () => {
-    expect(() => checkTensorData({ name: 'x', datatype: 'INT64', shape: [2], data: new Int32Array(2) })).toThrow(/input "x": INT64 data must be a BigInt64Array/);
-    expect(() => checkTensorData({ name: 'x', datatype: 'FP32', shape: [2, 2], data: new Float32Array(3) })).toThrow(/needs 4 elements, got 3/);
+    expect(() => checkTensorData({ name: 'x', datatype: 'INT64', shape: [2], data: new Int32Array(2) })).toThrow(
+      /input "x": INT64 data must be a BigInt64Array/,
+    );
+    expect(() => checkTensorData({ name: 'x', datatype: 'FP32', shape: [2, 2], data: new Float32Array(3) })).toThrow(
+      /needs 4 elements, got 3/,
+    );
     expect(() => checkTensorData({ name: 'x', datatype: 'FP32', shape: [-1], data: new Float32Array(1) })).toThrow(/non-negative integers/);
     expect(() => checkTensorData({ name: 'x', datatype: 'FP32', shape: [2], data: new Float32Array(2) })).not.toThrow();
   });
@@ -100,6 +117,8 @@ describe('checkTensorData', () => {
   it('names a detached buffer (one already handed to an earlier infer) as such', () => {
     const data = new Float32Array(4);
     structuredClone(data.buffer, { transfer: [data.buffer] });
-    expect(() => checkTensorData({ name: 'x', datatype: 'FP32', shape: [4], data })).toThrow(expect.objectContaining({ code: 'INVALID_TENSOR', message: expect.stringMatching(/detached/) }));
+    expect(() => checkTensorData({ name: 'x', datatype: 'FP32', shape: [4], data })).toThrow(
+      expect.objectContaining({ code: 'INVALID_TENSOR', message: expect.stringMatching(/detached/) }),
+    );
   });
 });

@@ -1,6 +1,13 @@
 // The real Autoscaler and keep-alive policies driving the simulated executor on a ManualClock.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_HISTOGRAM, DEFAULT_PRICES, ManualClock, defaultModelConfig, type KeepAlivePolicy, type ModelConfig } from '../../core/index.ts';
+import {
+  DEFAULT_HISTOGRAM,
+  DEFAULT_PRICES,
+  ManualClock,
+  defaultModelConfig,
+  type KeepAlivePolicy,
+  type ModelConfig,
+} from '../../core/index.ts';
 import { Autoscaler } from '../../scaling/autoscaler.ts';
 import { CostLedger } from '../../ledger/cost-ledger.ts';
 import { fanOutObserver } from '../../core/index.ts';
@@ -8,11 +15,27 @@ import { SimulatedPools, replayTrace } from '../../scaling/simulated-pools.ts';
 
 const MIN = 60_000;
 
-function setup(opts: { config?: Partial<ModelConfig>; memoryMb?: number; nodeMemoryMb?: number; slots?: number; serviceMs?: number; coldStartMs?: number } = {}) {
+function setup(
+  opts: {
+    config?: Partial<ModelConfig>;
+    memoryMb?: number;
+    nodeMemoryMb?: number;
+    slots?: number;
+    serviceMs?: number;
+    coldStartMs?: number;
+  } = {},
+) {
   const clock = new ManualClock(0);
   const pools = new SimulatedPools({ clock, slots: opts.slots ?? 64, memoryMb: opts.nodeMemoryMb ?? 1_000_000 });
   const config: ModelConfig = { ...defaultModelConfig(), maxInstances: 20, ...opts.config };
-  pools.addModel({ name: 'm', version: 1, config, memoryMb: opts.memoryMb ?? 1024, coldStartMs: opts.coldStartMs ?? 1000, serviceMs: opts.serviceMs ?? 100 });
+  pools.addModel({
+    name: 'm',
+    version: 1,
+    config,
+    memoryMb: opts.memoryMb ?? 1024,
+    coldStartMs: opts.coldStartMs ?? 1000,
+    serviceMs: opts.serviceMs ?? 100,
+  });
   const autoscaler = new Autoscaler({ clock, control: pools, tickMs: 1000, scaleDownDelayMs: 30_000 });
   const ledger = new CostLedger({ clock, prices: DEFAULT_PRICES });
   pools.setObserver(fanOutObserver(autoscaler.observer, ledger.observer));
@@ -37,7 +60,7 @@ function drive(s: ReturnType<typeof setup>, from: number, to: number, rate: (t: 
 }
 
 describe('Autoscaler on the simulated executor', () => {
-  it('a ramp to 50 req/s reaches the Little\'s-law target within the panic window, and shrinks only after the delay', () => {
+  it("a ramp to 50 req/s reaches the Little's-law target within the panic window, and shrinks only after the delay", () => {
     const s = setup({ serviceMs: 100 });
     // 0 -> 50 req/s over 10 s, then hold 50 req/s for 50 s.
     drive(s, 0, 10_000, (t) => (50 * t) / 10_000);

@@ -14,7 +14,12 @@ describe('histogram keep-alive on the real executor', () => {
   beforeAll(async () => {
     h = await startTestHearth({ env: { EXECUTOR_PREWARM_WORKERS: '1', AUTOSCALER_TICK_MS: '100' } });
     const bytes = await fs.readFile(path.join(onnxFixtureDir('identity-fp32'), 'model.onnx'));
-    const up = await h.app.inject({ method: 'POST', url: '/v1/models/rhythm', headers: { 'content-type': 'application/octet-stream' }, payload: bytes });
+    const up = await h.app.inject({
+      method: 'POST',
+      url: '/v1/models/rhythm',
+      headers: { 'content-type': 'application/octet-stream' },
+      payload: bytes,
+    });
     expect(up.statusCode, up.body).toBe(201);
     const put = await h.app.inject({
       method: 'PUT',
@@ -27,12 +32,17 @@ describe('histogram keep-alive on the real executor', () => {
     await h?.close();
   });
 
-  const status = async () => ((await h.app.inject('/v1/status')).json().models as Array<Record<string, any>>).find((m) => m.name === 'rhythm')!;
+  const status = async () =>
+    ((await h.app.inject('/v1/status')).json().models as Array<Record<string, any>>).find((m) => m.name === 'rhythm')!;
   const live = (s: Record<string, any>) => s.instances.starting + s.instances.idle + s.instances.busy;
 
   it('learns a 2 s rhythm, unloads after each call and pre-warms before the next', async () => {
     const call = async () => {
-      const r = await h.app.inject({ method: 'POST', url: '/v2/models/rhythm/infer', payload: { inputs: [{ name: 'x', shape: [1, 1], datatype: 'FP32', data: [1] }] } });
+      const r = await h.app.inject({
+        method: 'POST',
+        url: '/v2/models/rhythm/infer',
+        payload: { inputs: [{ name: 'x', shape: [1, 1], datatype: 'FP32', data: [1] }] },
+      });
       expect(r.statusCode, r.body).toBe(200);
       return r.headers['hearth-cold-start'] === 'true';
     };

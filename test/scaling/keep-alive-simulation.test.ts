@@ -20,7 +20,7 @@ function trace() {
       for (let t = i * 1000; t < 6 * H; t += period) arrivals.push({ at: t, name });
     } else {
       const meanGap = (5 + 3 * i) * MIN; // Poisson, one call per 8..38 minutes on average
-      for (let t = 0; ; ) {
+      for (let t = 0; ;) {
         t += Math.round(-Math.log(1 - rnd()) * meanGap);
         if (t >= 6 * H) break;
         arrivals.push({ at: t, name });
@@ -33,7 +33,14 @@ function trace() {
 
 describe('simulateKeepAlive', () => {
   const { functions, arrivals } = trace();
-  const run = (keepAlive: Parameters<typeof simulateKeepAlive>[0]['keepAlive']) => simulateKeepAlive({ functions, arrivals, keepAlive, durationMs: 7 * H, meter: (clock) => new CostLedger({ clock, prices: DEFAULT_PRICES }) });
+  const run = (keepAlive: Parameters<typeof simulateKeepAlive>[0]['keepAlive']) =>
+    simulateKeepAlive({
+      functions,
+      arrivals,
+      keepAlive,
+      durationMs: 7 * H,
+      meter: (clock) => new CostLedger({ clock, prices: DEFAULT_PRICES }),
+    });
   const hist = run({ ...DEFAULT_HISTOGRAM });
   const fixed10 = run({ kind: 'fixed', idleMs: 10 * MIN });
   const fixed1 = run({ kind: 'fixed', idleMs: MIN });

@@ -72,7 +72,14 @@ describe('RunCost', () => {
 function onePool(config: ModelConfig) {
   const clock = new ManualClock(0);
   const started: string[] = [];
-  const pool: PoolStatus = { name: 'm', version: 1, config, memoryMb: 100, instances: [{ id: 'i1', state: 'busy', createdAt: 0 }], queued: 0 };
+  const pool: PoolStatus = {
+    name: 'm',
+    version: 1,
+    config,
+    memoryMb: 100,
+    instances: [{ id: 'i1', state: 'busy', createdAt: 0 }],
+    queued: 0,
+  };
   const control: PoolControl = {
     pools: () => [pool],
     node: () => ({ slots: 8, memoryMb: 1_000_000, memoryUsedMb: 0 }),
