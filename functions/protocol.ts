@@ -1,4 +1,4 @@
-// The messages between the host (executor) and an instance worker (functions/worker-entry.mjs).
+// The messages between the host (executor) and an instance worker (functions/worker.ts, started from its build by functions/worker-entry.ts).
 // Types only. Tensors cross as structured-cloned typed arrays whose ArrayBuffers are in the transfer
 // list (see transferTensors), never as JSON; BYTES tensors cross as string arrays.
 //
