@@ -41,7 +41,7 @@ function inspectionChildren(node: HostileNode): number[] {
   }
   return pids.filter((pid) => {
     try {
-      return /worker(-entry)?\.mjs/.test(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+      return /functions\/worker\.js/.test(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
     } catch {
       return false; // already gone
     }
