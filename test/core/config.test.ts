@@ -83,10 +83,10 @@ describe("docs/reference/configuration.md's table", () => {
   });
 });
 
-describe('main.ts with an invalid environment', () => {
+describe('the built node (dist/main.js) with an invalid environment', () => {
   it('exits 1 with a message naming the variable, before starting anything', async () => {
     const { spawnSync } = await import('node:child_process');
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'main.ts'], {
+    const r = spawnSync(process.execPath, ['dist/main.js'], {
       env: { ...process.env, MAX_MODEL_BYTES: 'two gigs', DATA_DIR: path.join(os.tmpdir(), 'hearth-never-created') },
       encoding: 'utf8',
       timeout: 30_000,
