@@ -115,7 +115,8 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
     opsLog.info({ ledger: ops.ledgerPersistence }, `cost ledger: ${ops.ledgerPersistence}`);
     Object.assign(deps, { autoscaler: ops.autoscaler, ledger: ops.ledger, metrics: ops.metrics, poolControl: executor.control });
 
-    const app = await buildApp(deps, { logger: logger.child({ component: 'http' }) });
+    // No logger at all when nothing is logged: fastify then skips its per-request child loggers.
+    const app = await buildApp(deps, { logger: overrides.logger ? logger.child({ component: 'http' }) : false });
     closers.push(() => closeHttp(app, config.limits.shutdownTimeoutMs));
     // A crashed upload leaves a version folder with no manifest; sweep those without holding up start-up.
     void registry.sweepIncomplete().then(
