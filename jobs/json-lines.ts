@@ -24,9 +24,24 @@ function lineTooLong(line: number, max: number): Error {
 /**
  * Yields every row (non-blank line, without its line break) of a stream, in order. A line longer than
  * `maxLineBytes` fails with PAYLOAD_TOO_LARGE as soon as its first byte past the limit arrives (or, with
- * `truncate`, is yielded cut to the limit, the rest of it skipped).
+ * `truncate`, is yielded cut to the limit, the rest of it skipped). Returning early (a `break`, or return() on the
+ * iterator) closes the stream, also before the first row was asked for: a bare generator would then leave the
+ * stream, and the file it holds open, to the garbage collector.
  */
-export async function* readRows(stream: Readable, opts: ReadRowsOptions): AsyncGenerator<string> {
+export function readRows(stream: Readable, opts: ReadRowsOptions): AsyncGenerator<string> {
+  const rows = rowsOf(stream, opts);
+  const close = rows.return.bind(rows);
+  rows.return = async (value) => {
+    try {
+      return await close(value);
+    } finally {
+      stream.destroy();
+    }
+  };
+  return rows;
+}
+
+async function* rowsOf(stream: Readable, opts: ReadRowsOptions): AsyncGenerator<string> {
   const max = opts.maxLineBytes;
   let tail: Buffer[] = [];
   let tailBytes = 0;

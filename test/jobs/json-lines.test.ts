@@ -45,6 +45,25 @@ function endless(byte: number, size: number, total: number, pulled: { bytes: num
   });
 }
 
+describe('a reader stopped early closes its stream (and the file behind it)', () => {
+  it('before its first row: a chunk stopped at once (cancelled, node closing)', async () => {
+    const stream = pieces(TEXT, 8);
+    await readRows(stream, { maxLineBytes: 64 }).return(undefined);
+    expect(stream.destroyed).toBe(true);
+  });
+
+  it('after some rows: a loop that breaks', async () => {
+    const stream = pieces(TEXT, 8);
+    const seen: string[] = [];
+    for await (const r of readRows(stream, { maxLineBytes: 64 })) {
+      seen.push(r);
+      break;
+    }
+    expect(seen).toEqual(['{"a":1}']);
+    expect(stream.destroyed).toBe(true);
+  });
+});
+
 describe('what counts as a row', () => {
   it('a line that is JSON but not an object (a request body is one) counts as invalid', async () => {
     const text = ['1', '"x"', 'null', '[{"inputs":[]}]', 'true', '{"inputs":[]}', '{}', 'nope'].join('\n');
