@@ -4,7 +4,7 @@
 // request ends.
 import { once } from 'node:events';
 import zlib from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startNodeWithVad, expectError, expectIntact, request, type Baseline, type HostileNode } from './rig.ts';
 import { filler, openRequest, type RawAnswer, type RawExchange } from './http-raw.ts';
 
@@ -134,6 +134,10 @@ describe('bodies in flight (MAX_BODY_BYTES_IN_FLIGHT)', () => {
         }),
       );
     }
+    // Closed whatever happens below, so a failure here cannot hold the budget for the next case.
+    onTestFinished(() => {
+      for (const ex of exchanges) ex.socket.destroy();
+    });
     const answers: RawAnswer[] = [];
     for (const ex of exchanges) void ex.answer.then((a) => answers.push(a));
     // Each sends 8 of its 12 MiB and then goes quiet.
@@ -153,8 +157,9 @@ describe('bodies in flight (MAX_BODY_BYTES_IN_FLIGHT)', () => {
     }
     // The ones still open hold at most the budget between them.
     expect(held * SENT).toBeLessThanOrEqual(BUDGET);
-    // Without the cap the node held all 24 x 8 MiB (192 MiB) here.
-    expect(rssGrowth, `RSS grew ${rssGrowth.toFixed(0)} MB`).toBeLessThan(120);
+    // Without the cap the node held all 24 x 8 MiB (192 MiB) here. With it: the 32 MiB budget, plus the refused
+    // bodies' bytes read and dropped but not yet collected (more of them on Node 24, whose young generation is larger).
+    expect(rssGrowth, `RSS grew ${rssGrowth.toFixed(0)} MB`).toBeLessThan(160);
 
     for (const ex of exchanges) ex.socket.destroy();
     await expectIntact(node, base);
