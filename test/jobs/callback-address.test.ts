@@ -263,15 +263,16 @@ describe('guardedLookup (at connect time)', () => {
 describe('CallbackSender refusals (no connection attempted)', () => {
   const settings = { allowPrivate: false, connectTimeoutMs: 200, responseTimeoutMs: 200 };
 
-  it('refuses literal, mapped and metadata hosts before any request, for good', async () => {
+  // Only loopback literals here: were the guard broken, send() would open a socket to the host it names. Private,
+  // link-local and mapped literals are checked by classifyAddress and checkCallbackUrl above, with no socket at all.
+  it('refuses loopback literals, metadata names and bad URLs before any request, for good', async () => {
     const seen: string[] = [];
     const sender = new CallbackSender(settings, fakeResolver({}, seen));
     try {
       for (const url of [
         'http://127.0.0.1:9/x',
-        'http://[::ffff:a9fe:a9fe]/latest',
-        'http://10.0.0.1/x',
-        'http://[fe80::1]/x',
+        'http://[::1]:9/x',
+        'http://[::ffff:127.0.0.1]:9/x',
         'http://metadata.google.internal/x',
         'ftp://example.com/x',
         'http://u:p@example.com/x',
