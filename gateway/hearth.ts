@@ -54,7 +54,8 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
   closers.push(() => store.close());
   try {
     await store.init();
-    logger.child({ component: 'store' }).info(describeStore(config, store), 'object store ready');
+    const storeLog = logger.child({ component: 'store' });
+    storeLog.info(describeStore(config, store), 'object store ready');
     const registry = new ModelRegistry(store, { clock, keepAliveMs: config.executor.keepAliveMs });
     const stagingDir = path.join(config.cacheDir, 'staging');
     await sweepStaging(stagingDir);
@@ -120,8 +121,8 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
     closers.push(() => closeHttp(app, config.limits.shutdownTimeoutMs));
     // A crashed upload leaves a version folder with no manifest; sweep those without holding up start-up.
     void registry.sweepIncomplete().then(
-      (swept) => swept.length && logger.child({ component: 'store' }).info({ swept }, 'removed incomplete uploads'),
-      (err) => logger.child({ component: 'store' }).warn({ err }, 'sweeping incomplete uploads failed'),
+      (swept) => swept.length && storeLog.info({ swept }, 'removed incomplete uploads'),
+      (err) => storeLog.warn({ err }, 'sweeping incomplete uploads failed'),
     );
     return { app, log: logger, deps, close: () => closeAll(closers), busyNativeThreads: () => executor.busyNativeThreads() };
   } catch (e) {
