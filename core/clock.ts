@@ -56,3 +56,17 @@ export class ManualClock implements Clock {
     this.#now = end;
   }
 }
+
+/** True when every promise settled within `ms` of real time (shutdown bounds; a test's manual clock may never fire). */
+export async function settleWithin(ps: (Promise<unknown> | undefined)[], ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((r) => {
+    timer = setTimeout(() => r(false), ms);
+  });
+  const all = Promise.allSettled(ps.filter((p): p is Promise<unknown> => p !== undefined)).then(() => true as const);
+  try {
+    return await Promise.race([all, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

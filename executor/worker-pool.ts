@@ -1,7 +1,7 @@
 // Pre-spawned, model-less instance workers: a cold start takes a booted thread from here, so it costs the
 // artifact fetch and the session load, not the thread spawn and the runtime import. Refilled in the background.
 import type { Worker } from 'node:worker_threads';
-import { hearthError, type Clock } from '../core/index.ts';
+import { hearthError, settleWithin, type Clock } from '../core/index.ts';
 import { resolveWorkerEntry, spawnInstanceWorker, type WorkerData, type WorkerToHost } from '../functions/index.ts';
 
 export interface WorkerPoolOptions {
@@ -89,7 +89,7 @@ export class WorkerPool {
     await Promise.all(
       all.map(async (w) => {
         const booting = this.#unready.get(w);
-        if (booting) await settleWithin(booting, this.#opts.bootTimeoutMs);
+        if (booting) await settleWithin([booting], this.#opts.bootTimeoutMs);
         await w.terminate().catch(() => {});
       }),
     );
@@ -195,14 +195,4 @@ export class WorkerPool {
     this.#unready.set(worker, settled);
     return booted;
   }
-}
-
-/** `p`, or nothing after `ms` of real time (a test's manual clock may never fire the boot timeout). */
-function settleWithin(p: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const cap = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-    timer.unref();
-  });
-  return Promise.race([p, cap]).finally(() => clearTimeout(timer));
 }

@@ -2,7 +2,7 @@
 // priority and writes its results as one object, overwritten whole on a retry: the results never hold a duplicate
 // or a missing row. On shutdown a running chunk stops at its next row and goes back to the queue untouched.
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
-import { isHearthError, type Manifest } from '../core/index.ts';
+import { isHearthError, settleWithin, type Manifest } from '../core/index.ts';
 import type { CallbackQueue } from './callback-queue.ts';
 import { shownMessage } from './client-json.ts';
 import { dropUnstarted } from './job-cleanup.ts';
@@ -10,7 +10,7 @@ import { inputKey, resultKey, type ChunkData, type JobContext } from './job-cont
 import { TERMINAL_STATES, type ChunkProgress } from './job-records.ts';
 import { readRows } from './json-lines.ts';
 import { ObjectWriter } from './object-writer.ts';
-import { settleWithin, type RedisLink } from './redis-link.ts';
+import type { RedisLink } from './redis-link.ts';
 
 export class ChunkWorker {
   readonly #ctx: JobContext;

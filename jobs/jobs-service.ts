@@ -5,7 +5,7 @@
 // (callback-queue.ts over callback-delivery.ts).
 import type { Readable } from 'node:stream';
 import { Worker } from 'bullmq';
-import type { Config } from '../core/index.ts';
+import { settleWithin, type Config } from '../core/index.ts';
 import type { Executor } from '../executor/index.ts';
 import type { ObjectStore } from '../model-store/index.ts';
 import { CallbackQueue } from './callback-queue.ts';
@@ -24,7 +24,7 @@ import {
 import { JobRecords, type JobState } from './job-records.ts';
 import type { JobStatus } from './job-status.ts';
 import type { RowCodec } from './row-codec.ts';
-import { CALLBACKS, CHUNKS, PARENTS, RedisLink, settleWithin } from './redis-link.ts';
+import { CALLBACKS, CHUNKS, PARENTS, RedisLink } from './redis-link.ts';
 
 export interface JobsOptions {
   config: Readonly<Config>;

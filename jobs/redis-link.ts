@@ -3,7 +3,7 @@
 // connection queues commands through an outage (maxRetriesPerRequest: null), as BullMQ workers require.
 import { FlowProducer, Queue } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
-import { hearthError, isHearthError } from '../core/index.ts';
+import { hearthError, isHearthError, settleWithin } from '../core/index.ts';
 import type { JobsLog } from './job-context.ts';
 
 /** Reconnect forever, backing off to at most 1 s, so jobs come back soon after Redis does. */
@@ -194,18 +194,4 @@ function isConnectionError(e: unknown): boolean {
   return /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|enableOfflineQueue|MaxRetriesPerRequest|Reached the max retries/i.test(
     m,
   );
-}
-
-/** True when every promise settled within `ms`. */
-export async function settleWithin(ps: (Promise<unknown> | undefined)[], ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((r) => {
-    timer = setTimeout(() => r(false), ms);
-  });
-  const all = Promise.allSettled(ps.filter((p): p is Promise<unknown> => p !== undefined)).then(() => true as const);
-  try {
-    return await Promise.race([all, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
