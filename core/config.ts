@@ -83,6 +83,17 @@ export interface Config {
     responseTimeoutMs: number;
   };
   prices: Prices;
+  /** Who may call: API keys with scopes (docs/security.md). */
+  auth: {
+    /** AUTH: on unless HOST is a loopback address. */
+    enabled: boolean;
+    /** HEARTH_ADMIN_KEY: an admin key (`hk_<id>_<secret>`) to install at start-up; never logged. */
+    adminKey?: string;
+    /** METRICS_PUBLIC: /metrics answers without a key. */
+    metricsPublic: boolean;
+  };
+  /** TLS_CERT_FILE and TLS_KEY_FILE: serve HTTPS with this certificate and key (PEM files). */
+  tls?: { certFile: string; keyFile: string };
 }
 
 export interface Limits {
@@ -273,8 +284,48 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       idlePerGbSecond: num(env, 'PRICE_IDLE_PER_GB_SECOND', DEFAULT_PRICES.idlePerGbSecond),
       storagePerGbMonth: num(env, 'PRICE_STORAGE_PER_GB_MONTH', DEFAULT_PRICES.storagePerGbMonth),
     },
+    auth: authSettings(env, host),
   };
+  const tls = tlsSettings(env);
+  if (tls) config.tls = tls;
   return deepFreeze(config);
+}
+
+/** An address only this machine can reach: 127.0.0.0/8, ::1, localhost. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1';
+}
+
+/** `hk_<id>_<secret>`: the id public (lower-case letters and digits), the secret at least 32 URL-safe characters. */
+export const API_KEY_PATTERN = /^hk_([a-z0-9]{4,32})_([A-Za-z0-9_-]{32,128})$/;
+
+function authSettings(env: Env, host: string): Config['auth'] {
+  const raw = env.AUTH?.trim().toLowerCase();
+  if (raw !== undefined && raw !== '' && raw !== 'on' && raw !== 'off')
+    throw new ConfigError('AUTH', `expected on or off, got "${env.AUTH}"`);
+  const enabled = raw === 'on' || ((raw === undefined || raw === '') && !isLoopbackHost(host));
+  const adminKey = env.HEARTH_ADMIN_KEY?.trim() || undefined;
+  if (adminKey !== undefined && !API_KEY_PATTERN.test(adminKey)) {
+    // The value itself is a secret: never echoed.
+    throw new ConfigError(
+      'HEARTH_ADMIN_KEY',
+      'expected hk_<id>_<secret> (id: 4-32 lower-case letters or digits; secret: 32-128 of A-Z a-z 0-9 _ -), e.g. hk_admin_$(openssl rand -hex 32)',
+    );
+  }
+  return { enabled, ...(adminKey ? { adminKey } : {}), metricsPublic: bool(env, 'METRICS_PUBLIC', false) };
+}
+
+function tlsSettings(env: Env): Config['tls'] {
+  const certFile = env.TLS_CERT_FILE?.trim();
+  const keyFile = env.TLS_KEY_FILE?.trim();
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile)
+    throw new ConfigError(certFile ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE', 'TLS needs both TLS_CERT_FILE and TLS_KEY_FILE');
+  return { certFile: path.resolve(certFile), keyFile: path.resolve(keyFile) };
 }
 
 function deepFreeze<T>(o: T): Readonly<T> {

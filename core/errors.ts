@@ -12,16 +12,29 @@ export const ERROR_CODES = {
     doc: 'An upload path is absolute, climbs with `..`, is a link, is too long or too deep, or is both a file and a folder.',
   },
   CORRUPT_ARCHIVE: { status: 400, doc: 'A .tar.gz upload is not valid gzip or tar.' },
+  UNAUTHENTICATED: {
+    status: 401,
+    doc: 'AUTH is on and the request has no `Authorization: Bearer` key, or its key is unknown, revoked or expired (with `WWW-Authenticate: Bearer`).',
+  },
+  FORBIDDEN: {
+    status: 403,
+    doc: 'The key is valid but lacks the scope the route needs, or may not touch this model; the message names which.',
+  },
   MODEL_NOT_FOUND: { status: 404, doc: 'No model has this name.' },
   VERSION_NOT_FOUND: { status: 404, doc: 'The model has no such version.' },
   JOB_NOT_FOUND: { status: 404, doc: 'No batch job has this id.' },
   DATASET_NOT_FOUND: { status: 404, doc: 'No dataset has this key.' },
+  KEY_NOT_FOUND: { status: 404, doc: 'No API key has this id (it never existed or was revoked).' },
   NOT_FOUND: { status: 404, doc: 'No route matches the method and path.' },
   REQUEST_TIMEOUT: {
     status: 408,
     doc: 'The client did not send the whole request (headers and body) within REQUEST_TIMEOUT_MS; the connection is closed.',
   },
   VERSION_EXISTS: { status: 409, doc: 'An explicit version upload names a version that already exists.' },
+  LENGTH_REQUIRED: {
+    status: 411,
+    doc: "A multipart upload sent without Content-Length by a key whose maxBodyBytes is below the node's limit (its size could not be bounded before reading).",
+  },
   MODEL_TOO_LARGE: { status: 413, doc: 'A model upload is larger than MAX_MODEL_BYTES (all files, after decompression).' },
   PAYLOAD_TOO_LARGE: {
     status: 413,
@@ -42,6 +55,10 @@ export const ERROR_CODES = {
     doc: 'The request was well formed but its outputs are larger than MAX_RESPONSE_BYTES (their bytes, or their JSON text); ask for fewer or smaller outputs, or for binary outputs.',
   },
   QUEUE_FULL: { status: 429, doc: "The model's queue holds maxQueueSize requests; retry after the Retry-After header." },
+  RATE_LIMITED: {
+    status: 429,
+    doc: 'The key is past its rate limit (requests per window, shared across nodes through Redis) or holds its maxInFlight requests at once; retry after the Retry-After header (`RateLimit-*` headers say where the key stands).',
+  },
   HEADERS_TOO_LARGE: { status: 431, doc: "The request's headers are larger than the HTTP parser accepts (16 KiB in all)." },
   INSTANCE_FAILED: { status: 500, doc: 'The instance running the request threw or died; it has been replaced.' },
   INTERNAL: { status: 500, doc: 'An unexpected failure inside Hearth.' },
@@ -58,6 +75,10 @@ export const ERROR_CODES = {
     doc: 'The node is shutting down (SIGTERM): a request that arrived on an open connection after it began is refused and the connection closed; send it to another node.',
   },
   STORE_UNAVAILABLE: { status: 503, doc: 'The object store (filesystem or S3 endpoint) did not answer.' },
+  AUTH_UNAVAILABLE: {
+    status: 503,
+    doc: 'The key store (Redis) did not answer and the key was not checked within the last minute, so it cannot be verified now.',
+  },
   JOBS_UNAVAILABLE: { status: 503, doc: 'Redis (REDIS_URL) is unreachable, so the batch job API is down; inference still works.' },
   TIMEOUT: { status: 504, doc: "The inference ran past the model's timeoutMs; its instance was terminated and replaced." },
 } as const satisfies Record<string, { status: number; doc: string }>;

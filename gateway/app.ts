@@ -19,6 +19,7 @@ import type { HearthMetrics } from './ops-metrics.ts';
 import { opsRoutes } from './ops-routes.ts';
 import { BodyBudget, registerBufferedParsers, trackBodyResponses } from './request-body.ts';
 import { PathScrubber } from './scrub-paths.ts';
+import { installAuth, keysRoutes, type KeyStore } from './auth/index.ts';
 
 /** Everything the routes need, built by main.ts (or by a test) and passed in. */
 export interface AppDeps {
@@ -36,19 +37,27 @@ export interface AppDeps {
   metrics?: HearthMetrics;
   /** The executor's control surface: the node's slots and memory, for health and status. */
   poolControl?: PoolControl;
+  /** API keys (Redis or the object store); required when AUTH is on. */
+  keys?: KeyStore;
+  /** Where the audit trail goes: one line per write. */
+  audit?: Pick<FastifyBaseLogger, 'info'>;
 }
 
 export interface BuildAppOptions {
   /** The node's logger (fastify logs requests through it), or true for a new one at LOG_LEVEL; none by default. */
   logger?: FastifyBaseLogger | boolean;
+  /** Serve HTTPS with this certificate and key (TLS_CERT_FILE, TLS_KEY_FILE, read by createHearth). */
+  https?: { cert: Buffer; key: Buffer };
 }
 
 export async function buildApp(deps: AppDeps, opts: BuildAppOptions = {}): Promise<FastifyInstance> {
   const { limits } = deps.config;
+  // (The HTTPS server answers the same events as the HTTP one; fastify types them apart.)
   const app = Fastify({
     ...(typeof opts.logger === 'object'
       ? { loggerInstance: opts.logger }
       : { logger: opts.logger ? { level: deps.config.logLevel } : false }),
+    ...(opts.https ? { https: opts.https } : {}),
     // Every buffered body goes through request-body.ts, which enforces the same limit; this covers anything else.
     bodyLimit: limits.maxRequestBytes,
     // The whole request (headers and body) must arrive within REQUEST_TIMEOUT_MS, checked this often (Node's
@@ -115,6 +124,17 @@ export async function buildApp(deps: AppDeps, opts: BuildAppOptions = {}): Promi
   const bodies = { maxBytes: limits.maxRequestBytes, budget: new BodyBudget(limits.maxBodyBytesInFlight) };
   trackBodyResponses(app);
   registerBufferedParsers(app, bodies);
+
+  // Identity before any route: every route registered from here on gets its auth rule or stops the start.
+  await installAuth(app, {
+    config: deps.config,
+    clock: deps.clock,
+    keys: deps.keys,
+    counters: deps.metrics,
+    audit: deps.audit ?? { info: () => {} },
+    prefix: deps.config.jobs.prefix,
+  });
+  if (deps.config.auth.enabled && deps.keys) await app.register(keysRoutes, { keys: deps.keys, clock: deps.clock });
 
   await app.register(healthRoutes, { store: deps.store, scrubber, node: nodeView(deps.poolControl) });
   if (deps.registry && deps.uploader) {

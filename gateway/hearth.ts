@@ -18,6 +18,7 @@ import { createExecutor } from '../executor/index.ts';
 import { buildApp, type AppDeps } from './app.ts';
 import { startOps } from './ops-wiring.ts';
 import { createJobs, type WorkerTuning } from '../jobs/index.ts';
+import { bootstrapAdminKey, openKeyStore } from './auth/index.ts';
 
 export interface HearthOverrides {
   clock?: Clock;
@@ -116,8 +117,33 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
     opsLog.info({ ledger: ops.ledgerPersistence }, `cost ledger: ${ops.ledgerPersistence}`);
     Object.assign(deps, { autoscaler: ops.autoscaler, ledger: ops.ledger, metrics: ops.metrics, poolControl: executor.control });
 
+    // Identity: API keys in Redis when it answers (one read per request, so a revocation holds on every node at
+    // once), else in the object store. With AUTH off (the default on loopback) every route is open.
+    const authLog = logger.child({ component: 'auth' });
+    if (config.auth.enabled) {
+      const keys = await openKeyStore({
+        redisUrl: overrides.jobs?.redisUrl ?? config.redisUrl,
+        prefix: overrides.jobs?.prefix ?? config.jobs.prefix,
+        store,
+        clock,
+      });
+      closers.push(() => keys.close());
+      deps.keys = keys;
+      await bootstrapAdminKey(keys, config, clock, authLog);
+      authLog.info(`AUTH is on: every route but the health checks needs an API key; keys live in ${keys.describe}`);
+    } else {
+      authLog.warn(
+        `AUTH is off: anyone who can reach ${config.host}:${config.port} may call every route (set AUTH=on, or HOST to a non-loopback address)`,
+      );
+    }
+    deps.audit = logger.child({ component: 'audit' });
+    const https = config.tls ? { cert: await fs.readFile(config.tls.certFile), key: await fs.readFile(config.tls.keyFile) } : undefined;
+
     // No logger at all when nothing is logged: fastify then skips its per-request child loggers.
-    const app = await buildApp(deps, { logger: overrides.logger ? logger.child({ component: 'http' }) : false });
+    const app = await buildApp(deps, {
+      logger: overrides.logger ? logger.child({ component: 'http' }) : false,
+      ...(https ? { https } : {}),
+    });
     closers.push(() => closeHttp(app, config.limits.shutdownTimeoutMs));
     // A crashed upload leaves a version folder with no manifest; sweep those without holding up start-up.
     void registry.sweepIncomplete().then(

@@ -165,6 +165,30 @@ export class HearthMetrics {
       },
       onRun: (e) => exec.inc(labels(e.name, e.version)),
     };
+    this.#authFailures = new Counter({
+      name: 'hearth_auth_failures_total',
+      help: 'Requests refused 401, by key id ("none": no key sent; "unknown": no such key).',
+      labelNames: ['key_id'],
+      registers,
+    });
+    this.#rateLimited = new Counter({
+      name: 'hearth_rate_limited_total',
+      help: 'Requests refused 429 for a key past its rate limit or its requests in flight, by key id.',
+      labelNames: ['key_id'],
+      registers,
+    });
+  }
+
+  readonly #authFailures: Counter<'key_id'>;
+  readonly #rateLimited: Counter<'key_id'>;
+
+  /** A 401; key ids are those of stored keys only, so the label set stays bounded. */
+  authFailure(keyId: string): void {
+    this.#authFailures.inc({ key_id: keyId });
+  }
+
+  rateLimited(keyId: string): void {
+    this.#rateLimited.inc({ key_id: keyId });
   }
 
   /** The exposition text and its content type. */

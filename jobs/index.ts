@@ -23,6 +23,7 @@ export type { JobStatus } from './job-status.ts';
 export { JOB_STATES, type JobState, type CallbackAttempt } from './job-records.ts';
 export { v2RowCodec, encodeOutputText, type RowCodec, type DecodedRow, type InputValidator } from './row-codec.ts';
 export { readRows, RowCounter } from './json-lines.ts';
+export { redactUrl } from './redis-link.ts';
 
 export interface CreateJobsOptions {
   config: Readonly<Config>;
