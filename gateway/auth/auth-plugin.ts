@@ -22,6 +22,10 @@ declare module 'fastify' {
     /** The caller's key; undefined when AUTH is off or on a public route. */
     identity?: Identity;
   }
+  interface FastifyInstance {
+    /** Every route registered after installAuth, with its rule (tests walk it). */
+    authRoutes: { method: string; url: string; rule: RouteRule }[];
+  }
   interface FastifyContextConfig {
     auth?: RouteRule;
   }
@@ -54,6 +58,8 @@ export async function installAuth(app: FastifyInstance, o: AuthOptions): Promise
   const inFlight = new Map<string, number>();
 
   app.decorateRequest('identity', undefined);
+  const routes: FastifyInstance['authRoutes'] = [];
+  app.decorate('authRoutes', routes);
   // Every route gets its rule at registration; one without a rule stops the node from starting.
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
@@ -61,6 +67,7 @@ export async function installAuth(app: FastifyInstance, o: AuthOptions): Promise
       const rule = route.url === '/metrics' && o.config.auth.metricsPublic ? { public: true as const } : ruleFor(m, route.url);
       if (!rule) throw new Error(`route ${m} ${route.url} has no auth rule in gateway/auth/route-rules.ts`);
       route.config = { ...(route.config ?? {}), auth: rule };
+      routes.push({ method: m, url: route.url, rule });
     }
   });
 
