@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { hearthError } from '../core/index.ts';
 import type { CreateJobBody, Jobs } from '../jobs/index.ts';
+import { checkModelAccess, ownerOf } from './auth/index.ts';
 
 export interface JobsRoutesOptions {
   jobs: Jobs;
@@ -12,7 +13,10 @@ export async function jobsRoutes(app: FastifyInstance, opts: JobsRoutesOptions):
   const jobs = opts.jobs.service;
 
   app.post<{ Body: CreateJobBody }>('/v1/jobs', async (req, reply) => {
-    const created = await jobs.create(req.body);
+    // A key limited to some models may batch only those (the job names its model in the body).
+    const model = (req.body as { model?: unknown } | undefined)?.model;
+    if (typeof model === 'string') checkModelAccess(req, model);
+    const created = await jobs.create(req.body, ownerOf(req));
     reply.code(202).header('location', `/v1/jobs/${created.id}`).send(created);
   });
 
@@ -21,15 +25,15 @@ export async function jobsRoutes(app: FastifyInstance, opts: JobsRoutesOptions):
     // A repeated parameter arrives as an array: only one plain whole number is a limit.
     if (limit !== undefined && (typeof limit !== 'string' || !/^\d{1,4}$/.test(limit)))
       throw hearthError('INVALID_REQUEST', '"limit": expected a whole number in [1, 1000]');
-    return jobs.list({ ...(limit !== undefined ? { limit: Number(limit) } : {}), ...(cursor ? { cursor } : {}) });
+    return jobs.list({ ...(limit !== undefined ? { limit: Number(limit) } : {}), ...(cursor ? { cursor } : {}) }, ownerOf(req));
   });
 
-  app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => jobs.get(req.params.id));
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => jobs.get(req.params.id, ownerOf(req)));
 
-  app.delete<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => jobs.cancel(req.params.id));
+  app.delete<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => jobs.cancel(req.params.id, ownerOf(req)));
 
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/results', async (req, reply) => {
-    const { state, totalRows, stream } = await jobs.results(req.params.id);
+    const { state, totalRows, stream } = await jobs.results(req.params.id, ownerOf(req));
     reply.code(200).type('application/x-ndjson').header('hearth-job-state', state).header('hearth-job-total-rows', String(totalRows));
     return reply.send(stream);
   });

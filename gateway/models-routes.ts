@@ -6,6 +6,7 @@ import { hearthError, isHearthError, shown } from '../core/index.ts';
 import type { Executor } from '../executor/index.ts';
 import { checkModelName, parseVersion, type ModelRegistry, type ModelUploader, type UploadBody } from '../model-store/index.ts';
 import type { Readable } from 'node:stream';
+import { visibleModels } from './auth/index.ts';
 
 export interface ModelsRoutesOptions {
   registry: ModelRegistry;
@@ -88,7 +89,7 @@ export async function modelsRoutes(app: FastifyInstance, opts: ModelsRoutesOptio
     reply.code(201).send(await upload(req, reply, req.params.name, parseVersion(req.params.version)));
   });
 
-  app.get('/v1/models', async () => ({ models: await registry.listModels() }));
+  app.get('/v1/models', async (req) => ({ models: visibleModels(req, await registry.listModels(), (m) => m.name) }));
 
   app.get<{ Params: { name: string } }>('/v1/models/:name', async (req) => registry.getModel(req.params.name));
 

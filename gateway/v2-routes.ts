@@ -25,6 +25,7 @@ import { ClientGone } from './client-gone.ts';
 import { PACKAGE_VERSION } from './package-info.ts';
 import { readBody, type BodyReadOptions } from './request-body.ts';
 import type { PathScrubber } from './scrub-paths.ts';
+import { visibleModels } from './auth/index.ts';
 
 export interface V2RoutesOptions {
   registry: Pick<ModelRegistry, 'getManifest' | 'getModel' | 'listModels'>;
@@ -332,7 +333,7 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
     const body = smallJson(req);
     if (body.ready !== undefined && typeof body.ready !== 'boolean') throw hearthError('INVALID_REQUEST', '"ready" must be a boolean');
     const out: { name: string; version: string; state: 'READY' | 'UNAVAILABLE'; reason: string }[] = [];
-    for (const m of await registry.listModels()) {
+    for (const m of visibleModels(req, await registry.listModels(), (x) => x.name)) {
       for (const v of m.versions) {
         const failure = loadFailures.get(`${m.name}@${v}`) ?? (executor ? undefined : 'this node runs no executor');
         if (failure) {

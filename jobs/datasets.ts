@@ -15,6 +15,8 @@ export const DATASET_PREFIX = 'datasets/';
 
 export interface DatasetInfo {
   name: string;
+  /** The key id that owns it (AUTH on); absent for datasets stored with AUTH off. */
+  owner?: string;
   key: string;
   bytes: number;
   lastModified: string;
@@ -39,30 +41,58 @@ export interface DatasetPutOptions {
   encoding?: string;
 }
 
-export function datasetKey(name: string): string {
+/**
+ * Who asks, for datasets and jobs: the API key's id (AUTH on) and whether it sees everyone's (admin). With AUTH off
+ * the caller is ANYONE: no owner, and everything is visible.
+ */
+export interface Caller {
+  owner?: string;
+  admin: boolean;
+}
+
+export const ANYONE: Caller = Object.freeze({ admin: true });
+
+/** Key ids as gateway/auth makes them (a folder name of the store). */
+const OWNER_PATTERN = /^[a-z0-9]{4,32}$/;
+
+/** `datasets/{name}.jsonl` with no owner (AUTH off); `datasets/key-{owner}/{name}.jsonl` for a key's own datasets. */
+export function datasetKey(name: string, owner?: string): string {
   if (typeof name !== 'string' || !DATASET_NAME_PATTERN.test(name) || name.includes('..')) {
     throw hearthError(
       'INVALID_NAME',
       `dataset name ${shown(name)}: expected letters, digits, ".", "_" or "-" (at most 128, starting with a letter or digit)`,
     );
   }
-  return `${DATASET_PREFIX}${name}.jsonl`;
+  if (owner !== undefined && !OWNER_PATTERN.test(owner)) throw hearthError('INVALID_REQUEST', `owner ${shown(owner)} is not a key id`);
+  return owner === undefined ? `${DATASET_PREFIX}${name}.jsonl` : `${DATASET_PREFIX}key-${owner}/${name}.jsonl`;
+}
+
+/** The name and owner of a dataset key, or undefined when `key` is not one. */
+function parseDatasetKey(key: string): { name: string; owner?: string } | undefined {
+  const m = /^datasets\/(?:key-([a-z0-9]{4,32})\/)?([^/]+)\.jsonl$/.exec(key);
+  return m && DATASET_NAME_PATTERN.test(m[2]) && !m[2].includes('..') ? { name: m[2], ...(m[1] ? { owner: m[1] } : {}) } : undefined;
 }
 
 /**
- * Resolves the `input` of a job to a store key: a dataset key as PUT returned it (`datasets/x.jsonl`) or a bare
- * dataset name. Only dataset keys are accepted, so a job can never read a model's files.
+ * Resolves the `input` of a job to a store key: a dataset key as PUT returned it or a bare dataset name (the caller's
+ * own). Only dataset keys are accepted, so a job can never read a model's files; another key's dataset is not found
+ * unless the caller is admin.
  */
-export function resolveDatasetKey(input: string): string {
+export function resolveDatasetKey(input: string, caller: Caller = ANYONE): string {
   if (typeof input !== 'string' || input === '')
     throw hearthError('INVALID_REQUEST', '"input": expected a dataset key such as "datasets/name.jsonl"');
-  if (input.startsWith(DATASET_PREFIX)) {
-    const rest = input.slice(DATASET_PREFIX.length);
-    if (!rest.endsWith('.jsonl'))
-      throw hearthError('INVALID_REQUEST', `"input": ${shown(input)} is not a dataset key (datasets/<name>.jsonl)`);
-    return datasetKey(rest.slice(0, -'.jsonl'.length));
-  }
-  return datasetKey(input);
+  if (!input.startsWith(DATASET_PREFIX)) return datasetKey(input, caller.owner);
+  const parsed = parseDatasetKey(input);
+  if (!parsed) throw hearthError('INVALID_REQUEST', `"input": ${shown(input)} is not a dataset key (datasets/<name>.jsonl)`);
+  if (!caller.admin && parsed.owner !== caller.owner) throw hearthError('DATASET_NOT_FOUND', `"input": no dataset at key ${input}`);
+  return datasetKey(parsed.name, parsed.owner);
+}
+
+/** The owner a caller reads or writes as: its own, or (admin only) the one it names. */
+function ownerFor(caller: Caller, asOwner?: string): string | undefined {
+  if (asOwner === undefined || asOwner === caller.owner) return caller.owner;
+  if (!caller.admin) throw hearthError('DATASET_NOT_FOUND', 'no such dataset');
+  return asOwner;
 }
 
 export class Datasets {
@@ -81,8 +111,8 @@ export class Datasets {
    * with 413 PAYLOAD_TOO_LARGE at the first byte past the limit and stores nothing. The body is piped, not handed to
    * a pipeline, so a refusal leaves the request open for its answer.
    */
-  async put(name: string, body: Readable, opts: DatasetPutOptions = {}): Promise<DatasetUpload> {
-    const key = datasetKey(name);
+  async put(name: string, body: Readable, opts: DatasetPutOptions = {}, caller: Caller = ANYONE): Promise<DatasetUpload> {
+    const key = datasetKey(name, caller.owner);
     const { maxDatasetBytes, maxLineBytes } = this.#limits;
     const { declaredBytes, inflater, encoding = 'identity' } = opts;
     // A compressed body's declared length says nothing of its size once decompressed: that is counted as it streams.
@@ -154,27 +184,35 @@ export class Datasets {
     };
   }
 
-  async stat(name: string): Promise<DatasetInfo> {
-    const key = datasetKey(name);
+  /** `asOwner`: an admin reading another key's dataset. */
+  async stat(name: string, caller: Caller = ANYONE, asOwner?: string): Promise<DatasetInfo> {
+    const owner = ownerFor(caller, asOwner);
+    const key = datasetKey(name, owner);
     const info = await this.#store.stat(key);
     if (!info) throw hearthError('DATASET_NOT_FOUND', `no dataset "${name}" (key ${key})`);
-    return { name, key, bytes: info.sizeBytes, lastModified: info.lastModified.toISOString() };
+    return { name, key, bytes: info.sizeBytes, lastModified: info.lastModified.toISOString(), ...(owner ? { owner } : {}) };
   }
 
-  async list(): Promise<DatasetInfo[]> {
-    const all = await this.#store.list(DATASET_PREFIX);
-    return all
-      .filter((o) => o.key.endsWith('.jsonl') && !o.key.slice(DATASET_PREFIX.length).includes('/'))
-      .map((o) => ({
-        name: o.key.slice(DATASET_PREFIX.length, -'.jsonl'.length),
+  /** The caller's datasets; an admin's list holds every key's (each with its owner). */
+  async list(caller: Caller = ANYONE): Promise<DatasetInfo[]> {
+    const prefix = caller.admin || caller.owner === undefined ? DATASET_PREFIX : `${DATASET_PREFIX}key-${caller.owner}/`;
+    const out: DatasetInfo[] = [];
+    for (const o of await this.#store.list(prefix)) {
+      const d = parseDatasetKey(o.key);
+      if (!d || (!caller.admin && d.owner !== caller.owner)) continue;
+      out.push({
+        name: d.name,
         key: o.key,
         bytes: o.sizeBytes,
         lastModified: o.lastModified.toISOString(),
-      }));
+        ...(d.owner ? { owner: d.owner } : {}),
+      });
+    }
+    return out;
   }
 
-  async delete(name: string): Promise<void> {
-    const key = datasetKey(name);
+  async delete(name: string, caller: Caller = ANYONE, asOwner?: string): Promise<void> {
+    const key = datasetKey(name, ownerFor(caller, asOwner));
     if (!(await this.#store.stat(key))) throw hearthError('DATASET_NOT_FOUND', `no dataset "${name}" (key ${key})`);
     await this.#store.delete(key);
   }

@@ -9,6 +9,8 @@ import { v2RowCodec, type InputValidator, type RowCodec } from './row-codec.ts';
 
 export {
   Datasets,
+  ANYONE,
+  type Caller,
   DATASET_NAME_PATTERN,
   datasetKey,
   resolveDatasetKey,

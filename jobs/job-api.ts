@@ -8,7 +8,7 @@ import { isNotFound } from '../model-store/index.ts';
 import { checkCallbackUrl } from './callback-address.ts';
 import type { CallbackQueue } from './callback-queue.ts';
 import { MAX_ROW_DEPTH, shown, valueDeeperThan } from './client-json.ts';
-import { resolveDatasetKey } from './datasets.ts';
+import { ANYONE, resolveDatasetKey, type Caller } from './datasets.ts';
 import { dropInputs, dropObjects, dropUnstarted } from './job-cleanup.ts';
 import { inputKey, resultKey, type ChunkData, type JobContext } from './job-context.ts';
 import { TERMINAL_STATES, type JobRecord, type JobState } from './job-records.ts';
@@ -41,7 +41,7 @@ export class JobApi {
     this.#callbacks = callbacks;
   }
 
-  async create(body: CreateJobBody): Promise<{ id: string; state: 'queued' }> {
+  async create(body: CreateJobBody, caller: Caller = ANYONE): Promise<{ id: string; state: 'queued' }> {
     const req = checkCreateBody(body, this.#ctx.config);
     this.#link.need();
     const manifest = await this.#ctx.registry.getManifest(req.model, req.version);
@@ -55,7 +55,7 @@ export class JobApi {
       input = 'inline';
       split = await this.#splitInput(id, chunkSize, req.lines, '"rows": the rows');
     } else {
-      input = resolveDatasetKey(req.input!);
+      input = resolveDatasetKey(req.input!, caller);
       if (!(await this.#ctx.store.stat(input))) throw hearthError('DATASET_NOT_FOUND', `"input": no dataset at key ${input}`);
       const rows = readRows(await this.#ctx.store.get(input), { maxLineBytes: this.#ctx.config.limits.maxLineBytes });
       split = await this.#splitInput(id, chunkSize, rows, `"input": dataset ${input}`).catch((e) => {
@@ -81,6 +81,7 @@ export class JobApi {
       priority: req.priority,
       createdAt: Date.now(),
       ...(req.callbackUrl ? { callbackUrl: req.callbackUrl } : {}),
+      ...(caller.owner !== undefined ? { owner: caller.owner } : {}),
     };
     const cleanupInputs = (e: unknown) =>
       this.#dropInputs(id).then(() => {
@@ -186,15 +187,18 @@ export class JobApi {
     return { totalRows: total, starts };
   }
 
-  async get(id: string): Promise<JobStatus> {
+  async get(id: string, caller: Caller = ANYONE): Promise<JobStatus> {
     return this.#link.call(async (r) => {
-      const rec = await this.#ctx.records.get(r, checkJobId(id));
+      const rec = visibleTo(await this.#ctx.records.get(r, checkJobId(id)), caller);
       if (!rec) throw hearthError('JOB_NOT_FOUND', `no job "${id}"`);
       return jobStatus(this.#ctx, r, rec);
     });
   }
 
-  async list(opts: { limit?: number; cursor?: string }): Promise<{ jobs: JobStatus[]; nextCursor: string | null }> {
+  async list(
+    opts: { limit?: number; cursor?: string },
+    caller: Caller = ANYONE,
+  ): Promise<{ jobs: JobStatus[]; nextCursor: string | null }> {
     const limit = opts.limit ?? 20;
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
       throw hearthError('INVALID_REQUEST', `"limit": expected a whole number in [1, 1000], got ${shown(opts.limit)}`);
@@ -206,7 +210,8 @@ export class JobApi {
       cursor = { createdAt: Number(m[1]), id: m[2] };
     }
     return this.#link.call(async (r) => {
-      const page = await this.#ctx.records.page(r, limit, cursor);
+      // A key sees its own jobs (an index of their own); admin, or anyone with AUTH off, sees every job.
+      const page = await this.#ctx.records.page(r, limit, cursor, caller.admin ? undefined : caller.owner);
       const jobs: JobStatus[] = [];
       // A page usually holds many jobs of few models: read each model's serving config once.
       const configs: ServingConfigs = new Map();
@@ -219,9 +224,9 @@ export class JobApi {
   }
 
   /** Cancels: queued chunks are removed, running chunks stop at their next row. */
-  async cancel(id: string): Promise<JobStatus> {
+  async cancel(id: string, caller: Caller = ANYONE): Promise<JobStatus> {
     return this.#link.call(async (r) => {
-      const rec = await this.#ctx.records.get(r, checkJobId(id));
+      const rec = visibleTo(await this.#ctx.records.get(r, checkJobId(id)), caller);
       if (!rec) throw hearthError('JOB_NOT_FOUND', `no job "${id}"`);
       if (!TERMINAL_STATES.includes(rec.state)) {
         await this.#ctx.records.finish(r, id, 'cancelled', Date.now());
@@ -240,8 +245,8 @@ export class JobApi {
   }
 
   /** The results so far, as JSON Lines in input order: every finished chunk up to the first unfinished one. */
-  async results(id: string): Promise<{ state: JobState; totalRows: number; stream: Readable }> {
-    const rec = await this.#link.call(async (r) => this.#ctx.records.get(r, checkJobId(id)));
+  async results(id: string, caller: Caller = ANYONE): Promise<{ state: JobState; totalRows: number; stream: Readable }> {
+    const rec = visibleTo(await this.#link.call(async (r) => this.#ctx.records.get(r, checkJobId(id))), caller);
     if (!rec) throw hearthError('JOB_NOT_FOUND', `no job "${id}"`);
     const store = this.#ctx.store;
     async function* lines(): AsyncGenerator<Buffer> {
@@ -349,4 +354,9 @@ function newJobId(): string {
 function checkJobId(id: string): string {
   if (!JOB_ID.test(id)) throw hearthError('JOB_NOT_FOUND', `no job "${id}"`);
   return id;
+}
+
+/** A job is seen by the key that created it and by admin (with AUTH off, by everyone); to others it does not exist. */
+function visibleTo(rec: JobRecord | undefined, caller: Caller): JobRecord | undefined {
+  return rec && (caller.admin || rec.owner === caller.owner) ? rec : undefined;
 }

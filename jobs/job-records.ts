@@ -21,6 +21,8 @@ export interface JobRecord {
   input: string;
   priority: number;
   callbackUrl?: string;
+  /** The API key that created the job (AUTH on); other keys but admin see 404. */
+  owner?: string;
   createdAt: number;
   startedAt?: number;
   finishedAt?: number;
@@ -83,8 +85,9 @@ export class JobRecords {
   #startsKey(id: string): string {
     return `${this.#prefix}:hearth:job:${id}:starts`;
   }
-  #indexKey(): string {
-    return `${this.#prefix}:hearth:jobs`;
+  /** Every job by creation time, or one owner's jobs (so a key's listing never scans the others'). */
+  #indexKey(owner?: string): string {
+    return owner === undefined ? `${this.#prefix}:hearth:jobs` : `${this.#prefix}:hearth:jobs:owner:${owner}`;
   }
 
   /** Writes a new job's record; `starts` holds each chunk's first row (chunks are cut by rows and by bytes). */
@@ -103,8 +106,10 @@ export class JobRecords {
     };
     if (rec.callbackUrl) fields.callbackUrl = rec.callbackUrl;
     if (rec.sizeBytes !== undefined) fields.sizeBytes = String(rec.sizeBytes);
+    if (rec.owner !== undefined) fields.owner = rec.owner;
     const m = redis.multi().hset(this.key(rec.id), fields);
     if (starts) m.set(this.#startsKey(rec.id), starts.join(','));
+    if (rec.owner !== undefined) m.zadd(this.#indexKey(rec.owner), rec.createdAt, rec.id);
     await m.zadd(this.#indexKey(), rec.createdAt, rec.id).exec().then(checkMulti);
   }
 
@@ -156,14 +161,20 @@ export class JobRecords {
     return (await redis.lrange(this.#callbacksKey(id), 0, -1)).map((s) => JSON.parse(s) as CallbackAttempt);
   }
 
-  /** Ids newest first, after the cursor `${createdAt}:${id}` when given. */
-  async page(redis: Redis, limit: number, cursor?: { createdAt: number; id: string }): Promise<{ ids: string[]; next?: string }> {
+  /** Ids newest first (only `owner`'s when given), after the cursor `${createdAt}:${id}` when given. */
+  async page(
+    redis: Redis,
+    limit: number,
+    cursor?: { createdAt: number; id: string },
+    owner?: string,
+  ): Promise<{ ids: string[]; next?: string }> {
+    const index = this.#indexKey(owner);
     const ids: string[] = [];
     let max = cursor ? String(cursor.createdAt) : '+inf';
     let offset = 0;
     // Equal scores come back in reverse lexical order of member; skip those at or before the cursor.
     for (;;) {
-      const batch = await redis.zrevrangebyscore(this.#indexKey(), max, '-inf', 'WITHSCORES', 'LIMIT', offset, limit + 1);
+      const batch = await redis.zrevrangebyscore(index, max, '-inf', 'WITHSCORES', 'LIMIT', offset, limit + 1);
       if (batch.length === 0) break;
       for (let i = 0; i < batch.length; i += 2) {
         const id = batch[i];
@@ -180,7 +191,7 @@ export class JobRecords {
     const pageIds = ids.slice(0, limit);
     if (!more) return { ids: pageIds };
     const last = pageIds[pageIds.length - 1];
-    const score = await redis.zscore(this.#indexKey(), last);
+    const score = await redis.zscore(index, last);
     return { ids: pageIds, next: `${score}:${last}` };
   }
 
@@ -191,8 +202,10 @@ export class JobRecords {
 
   /** Removes every key of a job (used by tests' cleanup and by purges). */
   async remove(redis: Redis, id: string): Promise<void> {
-    await redis
-      .multi()
+    const owner = await redis.hget(this.key(id), 'owner');
+    const m = redis.multi();
+    if (owner !== null) m.zrem(this.#indexKey(owner), id);
+    await m
       .del(this.key(id), this.#chunksKey(id), this.#callbacksKey(id), this.#startsKey(id))
       .zrem(this.#indexKey(), id)
       .exec()
@@ -223,5 +236,6 @@ function parseRecord(h: Record<string, string>): JobRecord {
   if (h.startedAt) rec.startedAt = Number(h.startedAt);
   if (h.finishedAt) rec.finishedAt = Number(h.finishedAt);
   if (h.error) rec.error = h.error;
+  if (h.owner) rec.owner = h.owner;
   return rec;
 }

@@ -22,6 +22,7 @@ import {
   type WorkerTuning,
 } from './job-context.ts';
 import { JobRecords, type JobState } from './job-records.ts';
+import type { Caller } from './datasets.ts';
 import type { JobStatus } from './job-status.ts';
 import type { RowCodec } from './row-codec.ts';
 import { CALLBACKS, CHUNKS, PARENTS, RedisLink } from './redis-link.ts';
@@ -108,26 +109,26 @@ export class JobsService {
     this.#finaliser.scheduleSweep();
   }
 
-  create(body: CreateJobBody): Promise<{ id: string; state: 'queued' }> {
-    return this.#api.create(body);
+  create(body: CreateJobBody, caller?: Caller): Promise<{ id: string; state: 'queued' }> {
+    return this.#api.create(body, caller);
   }
 
-  get(id: string): Promise<JobStatus> {
-    return this.#api.get(id);
+  get(id: string, caller?: Caller): Promise<JobStatus> {
+    return this.#api.get(id, caller);
   }
 
-  list(opts: { limit?: number; cursor?: string }): Promise<{ jobs: JobStatus[]; nextCursor: string | null }> {
-    return this.#api.list(opts);
+  list(opts: { limit?: number; cursor?: string }, caller?: Caller): Promise<{ jobs: JobStatus[]; nextCursor: string | null }> {
+    return this.#api.list(opts, caller);
   }
 
   /** Cancels: queued chunks are removed, running chunks stop at their next row. */
-  cancel(id: string): Promise<JobStatus> {
-    return this.#api.cancel(id);
+  cancel(id: string, caller?: Caller): Promise<JobStatus> {
+    return this.#api.cancel(id, caller);
   }
 
   /** The results so far, as JSON Lines in input order: every finished chunk up to the first unfinished one. */
-  results(id: string): Promise<{ state: JobState; totalRows: number; stream: Readable }> {
-    return this.#api.results(id);
+  results(id: string, caller?: Caller): Promise<{ state: JobState; totalRows: number; stream: Readable }> {
+    return this.#api.results(id, caller);
   }
 
   /** Test and admin helper: every Redis key and store object of a job. */
