@@ -56,6 +56,20 @@ export class CallbackQueue {
       ...(out.status !== undefined ? { status: out.status } : {}),
       ...(out.error ? { error: out.error } : {}),
     });
+    // An outgoing call made for a key: the audit trail names the key it runs as (null with AUTH off).
+    this.#ctx.log.info(
+      {
+        audit: {
+          key: rec.owner !== undefined ? { id: rec.owner } : null,
+          action: 'job callback',
+          job: rec.id,
+          origin: originOf(rec.callbackUrl),
+          status: out.status ?? null,
+          outcome: out.ok ? 'done' : 'failed',
+        },
+      },
+      `audit job callback ${rec.id} ${out.ok ? 'delivered' : 'failed'}`,
+    );
     if (out.ok) return;
     const why = out.error ?? `answered ${out.status}`;
     // A refused address stays refused: no more attempts.
@@ -65,5 +79,14 @@ export class CallbackQueue {
 
   close(): void {
     this.#sender.close();
+  }
+}
+
+/** Scheme, host and port of a callback URL: its path and query may carry the client's own tokens. */
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return '?';
   }
 }

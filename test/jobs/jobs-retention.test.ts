@@ -72,6 +72,8 @@ describe('job retention', () => {
     expect(jobs.available()).toBe(true);
     const done = (await jobs.create({ model: 'm', rows: [{ inputs: [] }, { inputs: [] }], chunkSize: 1 })).id;
     await waitFor(async () => ((await state(done)) === 'completed' ? true : undefined), 'the first job to complete');
+    // The finaliser marks the job completed, then drops its input objects: only the two results stay.
+    await waitFor(async () => ((await storeKeys(done)).length === 2 ? true : undefined), 'the input objects to go');
     expect(await storeKeys(done)).toHaveLength(2);
     expect(await redisKeys(done)).not.toEqual([]);
 
