@@ -20,14 +20,15 @@ const SILERO_INPUTS = [
   { name: 'c', datatype: 'FP32', shape: [2, -1, 64] },
 ];
 
-export function modelUploadSuite(backend: StoreBackend): void {
-  describe(`model upload API on the ${backend} store`, () => {
+/** `authScopes`: the suite runs again with AUTH on, as a key holding only these scopes. */
+export function modelUploadSuite(backend: StoreBackend, authScopes?: string[]): void {
+  describe(`model upload API on the ${backend} store${authScopes ? `, AUTH on as a key with ${authScopes.join(', ')}` : ''}`, () => {
     let h: TestHearth;
     const silero = sileroBytes();
 
     beforeAll(async () => {
       // 3 MB: the silero model (1.8 MB) fits, a bigger body does not.
-      h = await startTestHearth({ backend, env: { MAX_MODEL_BYTES: String(3 * 1024 * 1024) } });
+      h = await startTestHearth({ backend, env: { MAX_MODEL_BYTES: String(3 * 1024 * 1024) }, ...(authScopes ? { authScopes } : {}) });
     });
     afterAll(async () => {
       await h?.close();

@@ -3,6 +3,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { loadConfig, type Config } from '../../core/index.ts';
 import { createHearth, type Hearth, type HearthOverrides } from '../../gateway/hearth.ts';
 import { startS3rver, type S3rverHandle } from './s3rver.ts';
@@ -15,6 +16,8 @@ export interface TestHearth extends Hearth {
   /** Where uploads stage their local copies; empty between uploads. */
   stagingDir: string;
   s3?: S3rverHandle;
+  /** The key every app.inject() sends, when started with `authScopes`. */
+  authKey?: string;
 }
 
 export interface TestHearthOptions {
@@ -26,7 +29,15 @@ export interface TestHearthOptions {
   s3?: S3rverHandle;
   /** Reuse a data folder (a restart); otherwise a fresh temp folder. */
   dataDir?: string;
+  /**
+   * AUTH on, with a key holding these scopes (made with the admin key TEST_ADMIN_KEY): every app.inject() that sets no
+   * Authorization header sends that key, so a suite written for AUTH off runs unchanged as that key.
+   */
+  authScopes?: string[];
 }
+
+/** The admin key of a test Hearth started with `authScopes`. */
+export const TEST_ADMIN_KEY = `hk_testadmin_${'a'.repeat(43)}`;
 
 export async function startTestHearth(opts: TestHearthOptions = {}): Promise<TestHearth> {
   const backend = opts.backend ?? 'fs';
@@ -48,6 +59,7 @@ export async function startTestHearth(opts: TestHearthOptions = {}): Promise<Tes
           S3_BUCKET: 'hearth-test',
         }
       : {}),
+    ...(opts.authScopes ? { AUTH: 'on', HEARTH_ADMIN_KEY: TEST_ADMIN_KEY } : {}),
     ...opts.env,
   };
   const config = loadConfig(env);
@@ -58,8 +70,10 @@ export async function startTestHearth(opts: TestHearthOptions = {}): Promise<Tes
     await ownS3?.close();
     throw e;
   }
+  const authKey = opts.authScopes ? await actAs(hearth, opts.authScopes) : undefined;
   return {
     ...hearth,
+    ...(authKey ? { authKey } : {}),
     config,
     dataDir,
     stagingDir: path.join(config.cacheDir, 'staging'),
@@ -111,4 +125,25 @@ export async function restingLeftovers(h: TestHearth, limitMs = 10_000): Promise
     if (now.temp.length === 0 || Date.now() > end) return now;
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** Makes a key with `scopes` and has every app.inject() without an Authorization header send it. */
+async function actAs(hearth: Hearth, scopes: string[]): Promise<string> {
+  const made = await hearth.app.inject({
+    method: 'POST',
+    url: '/v1/keys',
+    headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` },
+    payload: { name: `test ${scopes.join(' ')}`, scopes },
+  });
+  if (made.statusCode !== 201) throw new Error(`could not make a test key: ${made.body}`);
+  const key = (made.json() as { key: string }).key;
+  const inject = hearth.app.inject.bind(hearth.app) as (o: InjectOptions | string) => Promise<LightMyRequestResponse>;
+  const withKey = (o: InjectOptions | string): InjectOptions => {
+    const opts: InjectOptions = typeof o === 'string' ? { url: o } : o;
+    const headers = { ...(opts.headers ?? {}) } as Record<string, string>;
+    if (!Object.keys(headers).some((h) => h.toLowerCase() === 'authorization')) headers.authorization = `Bearer ${key}`;
+    return { ...opts, headers };
+  };
+  (hearth.app as { inject: unknown }).inject = (o: InjectOptions | string) => inject(withKey(o));
+  return key;
 }
