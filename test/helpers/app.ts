@@ -136,7 +136,7 @@ async function actAs(hearth: Hearth, scopes: string[]): Promise<string> {
     payload: { name: `test ${scopes.join(' ')}`, scopes },
   });
   if (made.statusCode !== 201) throw new Error(`could not make a test key: ${made.body}`);
-  const key = (made.json() as { key: string }).key;
+  const key = made.json<{ key: string }>().key;
   const inject = hearth.app.inject.bind(hearth.app) as (o: InjectOptions | string) => Promise<LightMyRequestResponse>;
   const withKey = (o: InjectOptions | string): InjectOptions => {
     const opts: InjectOptions = typeof o === 'string' ? { url: o } : o;
