@@ -19,7 +19,7 @@ import type { HearthMetrics } from './ops-metrics.ts';
 import { opsRoutes } from './ops-routes.ts';
 import { BodyBudget, registerBufferedParsers, trackBodyResponses } from './request-body.ts';
 import { PathScrubber } from './scrub-paths.ts';
-import { installAuth, keysRoutes, type KeyStore } from './auth/index.ts';
+import { bodyCapError, installAuth, keysRoutes, type KeyStore } from './auth/index.ts';
 
 /** Everything the routes need, built by main.ts (or by a test) and passed in. */
 export interface AppDeps {
@@ -106,7 +106,7 @@ export async function buildApp(deps: AppDeps, opts: BuildAppOptions = {}): Promi
 
   const scrubber = new PathScrubber({ [deps.config.dataDir]: '<data>', [deps.config.cacheDir]: '<cache>' });
   app.setErrorHandler((err, req, reply) => {
-    const e = toHearthError(err, req);
+    const e = bodyCapError(req) ?? toHearthError(err, req);
     if (e.statusCode >= 500) req.log.error({ err }, e.message);
     if (e.headers) reply.headers(e.headers);
     if (!req.raw.complete) lingerAfter(req, reply, shuttingDown);

@@ -102,7 +102,8 @@ export async function installAuth(app: FastifyInstance, o: AuthOptions): Promise
     // A body sent without Content-Length is counted as it is read, and cut at the key's maxBodyBytes.
     app.addHook('preParsing', async (req, _reply, payload) => {
       const maxBody = req.identity?.key.maxBodyBytes;
-      return maxBody === undefined ? payload : capBody(payload, maxBody, req.identity!.key.id);
+      if (maxBody === undefined) return payload;
+      return capBody(payload, maxBody, req.identity!.key.id, (e) => ((req as CappedRequest)[BODY_CAP] = e));
     });
 
     await app.register(rateLimit, {
@@ -216,16 +217,31 @@ function checkDeclaredBody(req: FastifyRequest, maxBody: number): void {
   }
 }
 
-function capBody(payload: Readable, maxBody: number, keyId: string): Readable {
+const BODY_CAP = Symbol('bodyCap');
+type CappedRequest = FastifyRequest & { [BODY_CAP]?: HearthError };
+
+/**
+ * The refusal of a body cut at its key's maxBodyBytes. Each route reads its body its own way and words a broken
+ * stream its own way; the error handler answers this instead, so the client learns which limit it passed.
+ */
+export function bodyCapError(req: FastifyRequest): HearthError | undefined {
+  return (req as CappedRequest)[BODY_CAP];
+}
+
+function capBody(payload: Readable, maxBody: number, keyId: string, onCut: (e: HearthError) => void): Readable {
   let seen = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _enc, done) {
       seen += chunk.length;
-      if (seen > maxBody)
-        done(hearthError('PAYLOAD_TOO_LARGE', `the body passed ${maxBody} bytes, the most key ${keyId} may send (its maxBodyBytes)`));
-      else done(null, chunk);
+      if (seen <= maxBody) return done(null, chunk);
+      const e = hearthError('PAYLOAD_TOO_LARGE', `the body passed ${maxBody} bytes, the most key ${keyId} may send (its maxBodyBytes)`);
+      onCut(e);
+      done(e);
     },
   });
   payload.on('error', (e) => counter.destroy(e));
+  // A route may not be reading yet when the cut comes (an upload waits for its version first): without a listener
+  // the error would be uncaught and end the process. The route sees a destroyed stream when it reads.
+  counter.on('error', () => {});
   return payload.pipe(counter);
 }

@@ -1,6 +1,7 @@
 // gateway/auth: API keys, their store, the auth rule of every route, the hooks that apply them and /v1/keys.
 export {
   installAuth,
+  bodyCapError,
   checkModelAccess,
   visibleModels,
   ownerOf,
