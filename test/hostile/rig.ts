@@ -17,6 +17,8 @@ export interface HostileNode {
   readonly port: number;
   readonly pid: number;
   readonly dataDir: string;
+  /** `Bearer <HEARTH_ADMIN_KEY>` when the node runs with AUTH=on: request() sends it unless told otherwise. */
+  readonly authorization?: string;
   /** Everything the process wrote to stdout and stderr so far. */
   logs(): string;
   /** Resident memory of the process, in MB (from /proc). */
@@ -96,11 +98,13 @@ export async function startNode(opts: StartOptions = {}): Promise<HostileNode> {
       reject(new Error(`Hearth exited before it listened:\n${out}`));
     });
   });
+  const adminKey = opts.env?.AUTH === 'on' ? opts.env.HEARTH_ADMIN_KEY : undefined;
   return {
     url: `http://127.0.0.1:${port}`,
     port,
     pid: child.pid!,
     dataDir,
+    ...(adminKey ? { authorization: `Bearer ${adminKey}` } : {}),
     logs: () => out,
     rssMb: () => {
       const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
@@ -141,7 +145,7 @@ export interface RawResponse {
  * it likes (a trickle, a cut-off body); `timeoutMs` bounds the whole exchange.
  */
 export function request(
-  node: Pick<HostileNode, 'port'>,
+  node: Pick<HostileNode, 'port' | 'authorization'>,
   opts: {
     method?: string;
     path: string;
@@ -151,8 +155,11 @@ export function request(
   },
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
+    const headers = { ...opts.headers };
+    if (node.authorization && !Object.keys(headers).some((h) => h.toLowerCase() === 'authorization'))
+      headers.authorization = node.authorization;
     const req = http.request(
-      { host: '127.0.0.1', port: node.port, method: opts.method ?? 'GET', path: opts.path, headers: opts.headers, agent: false },
+      { host: '127.0.0.1', port: node.port, method: opts.method ?? 'GET', path: opts.path, headers, agent: false },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
