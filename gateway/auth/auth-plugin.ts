@@ -78,8 +78,9 @@ export async function installAuth(app: FastifyInstance, o: AuthOptions): Promise
       // No route (a 404) or a public one: nothing to check.
       if (!rule || rule.public) return;
       const identity = await authenticate(req, keys, o);
-      authorize(identity.key, rule, req);
+      // Set before the rule is checked, so a write refused 403 is audited with the key that tried it.
       req.identity = identity;
+      authorize(identity.key, rule, req);
       const maxBody = identity.key.maxBodyBytes;
       if (maxBody !== undefined) checkDeclaredBody(req, maxBody);
       const n = inFlight.get(identity.key.id) ?? 0;
