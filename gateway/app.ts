@@ -132,7 +132,6 @@ export async function buildApp(deps: AppDeps, opts: BuildAppOptions = {}): Promi
     keys: deps.keys,
     counters: deps.metrics,
     audit: deps.audit ?? { info: () => {} },
-    prefix: deps.config.jobs.prefix,
   });
   if (deps.config.auth.enabled && deps.keys) await app.register(keysRoutes, { keys: deps.keys, clock: deps.clock });
 

@@ -21,6 +21,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The caller's key; undefined when AUTH is off or on a public route. */
     identity?: Identity;
+    /** What a write made, for its audit line (a new key's id and name). */
+    auditDetail?: Record<string, unknown>;
   }
   interface FastifyInstance {
     /** Every route registered after installAuth, with its rule (tests walk it). */
@@ -45,8 +47,6 @@ export interface AuthOptions {
   counters?: AuthCounters;
   /** Where audit lines go ({"component": "audit"}). */
   audit: Pick<Logger, 'info'>;
-  /** Prefix of the rate limiter's Redis keys. */
-  prefix: string;
 }
 
 const WWW_AUTHENTICATE = 'Bearer realm="hearth"';
@@ -58,6 +58,7 @@ export async function installAuth(app: FastifyInstance, o: AuthOptions): Promise
   const inFlight = new Map<string, number>();
 
   app.decorateRequest('identity', undefined);
+  app.decorateRequest('auditDetail', undefined);
   const routes: FastifyInstance['authRoutes'] = [];
   app.decorate('authRoutes', routes);
   // Every route gets its rule at registration; one without a rule stops the node from starting.
@@ -116,7 +117,7 @@ export async function installAuth(app: FastifyInstance, o: AuthOptions): Promise
       keyGenerator: (req) => req.identity?.key.id ?? '',
       max: (req) => req.identity?.rateLimit.max ?? 1,
       timeWindow: (req) => req.identity?.rateLimit.windowMs ?? 1000,
-      ...(keys.redis ? { redis: keys.redis, nameSpace: `${o.prefix}:ratelimit:` } : {}),
+      ...(keys.redis ? { redis: keys.redis, nameSpace: `${keys.prefix}:ratelimit:` } : {}),
       // Redis away: let requests through rather than refuse everyone (the key itself was still checked).
       skipOnError: true,
       enableDraftSpec: true,
@@ -139,6 +140,7 @@ export async function installAuth(app: FastifyInstance, o: AuthOptions): Promise
           method: req.method,
           route: req.routeOptions.url,
           params: req.params,
+          ...(req.auditDetail ? { detail: req.auditDetail } : {}),
           status,
           outcome: status < 400 ? 'done' : status === 401 || status === 403 || status === 429 ? 'refused' : 'failed',
         },

@@ -11,8 +11,9 @@ import type { KeyRecord } from './keys.ts';
 export interface KeyStore {
   /** 'redis' or 'store', and why, for the start-up line. */
   readonly describe: string;
-  /** The Redis connection when keys live there (the rate limiter shares it). */
+  /** The Redis connection when keys live there (the rate limiter shares it, under `prefix`). */
   readonly redis?: Redis;
+  readonly prefix?: string;
   get(id: string): Promise<KeyRecord | undefined>;
   list(): Promise<KeyRecord[]>;
   put(rec: KeyRecord): Promise<void>;
@@ -33,6 +34,7 @@ const STORE_CACHE_MS = 1000;
 export class RedisKeyStore implements KeyStore {
   readonly describe: string;
   readonly redis: Redis;
+  readonly prefix: string;
   readonly #hash: string;
   readonly #bootstrap: string;
   readonly #clock: Clock;
@@ -41,6 +43,7 @@ export class RedisKeyStore implements KeyStore {
 
   constructor(redis: Redis, prefix: string, clock: Clock, describe: string) {
     this.redis = redis;
+    this.prefix = prefix;
     this.#hash = `${prefix}:auth:keys`;
     this.#bootstrap = `${prefix}:auth:bootstrapped`;
     this.#clock = clock;
@@ -154,12 +157,18 @@ export class ObjectKeyStore implements KeyStore {
   async close(): Promise<void> {}
 }
 
-/** Redis when it answers within a second, else the object store (the ledger chooses the same way). */
+/**
+ * How long start-up waits for Redis before keys go to the object store. A refused connection fails at once; a slow
+ * Redis gets this long, because a node that falls back does not see the keys made or revoked on the others.
+ */
+const START_WAIT_MS = 5000;
+
+/** Redis when it answers at start-up, else the object store (the ledger chooses the same way). */
 export async function openKeyStore(o: { redisUrl?: string; prefix: string; store: ObjectStore; clock: Clock }): Promise<KeyStore> {
   if (o.redisUrl) {
     const redis = new Redis(o.redisUrl, {
       lazyConnect: true,
-      connectTimeout: 1000,
+      connectTimeout: START_WAIT_MS,
       commandTimeout: 2000,
       maxRetriesPerRequest: 1,
       enableOfflineQueue: false,
@@ -169,7 +178,9 @@ export async function openKeyStore(o: { redisUrl?: string; prefix: string; store
     try {
       await Promise.race([
         redis.connect().then(() => redis.ping()),
-        new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 1200 ms')), 1200).unref()),
+        new Promise((_, reject) =>
+          setTimeout(() => reject(new Error(`no answer within ${START_WAIT_MS} ms`)), START_WAIT_MS + 200).unref(),
+        ),
       ]);
       return new RedisKeyStore(redis, o.prefix, o.clock, `redis at ${redactUrl(o.redisUrl)}`);
     } catch (err) {

@@ -25,6 +25,7 @@ export async function keysRoutes(app: FastifyInstance, o: KeysRoutesOptions): Pr
     const { id, token } = newToken();
     const rec: KeyRecord = { id, ...r, createdAt: clock.now(), hash: hashToken(token) };
     await keys.put(rec);
+    req.auditDetail = { created: { id, name: rec.name, scopes: rec.scopes } };
     reply.code(201).header('location', `/v1/keys/${id}`).header('cache-control', 'no-store');
     return { ...viewOf(rec), key: token };
   });

@@ -147,7 +147,16 @@ describe('audit trail', () => {
       { key, method: 'PUT', route: '/v1/datasets/:name', params: { name: 'rows' }, status: 201, outcome: 'done' },
       { key, method: 'POST', route: '/v1/jobs', params: {}, status: job.status, outcome: 'failed' },
       { key, method: 'DELETE', route: '/v1/datasets/:name', params: { name: 'rows' }, status: 204, outcome: 'done' },
-      { key: admin, method: 'POST', route: '/v1/keys', params: {}, status: 201, outcome: 'done' },
+      {
+        key: admin,
+        method: 'POST',
+        route: '/v1/keys',
+        params: {},
+        // The line names the key made (never its token).
+        detail: { created: { id: created.id, name: 'temp', scopes: ['infer'] } },
+        status: 201,
+        outcome: 'done',
+      },
       { key: admin, method: 'DELETE', route: '/v1/keys/:id', params: { id: created.id }, status: 200, outcome: 'done' },
     ]);
   });
