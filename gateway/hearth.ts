@@ -130,7 +130,10 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
       closers.push(() => keys.close());
       deps.keys = keys;
       await bootstrapAdminKey(keys, config, clock, authLog);
-      authLog.info(`AUTH is on: every route but the health checks needs an API key; keys live in ${keys.describe}`);
+      const where = `AUTH is on: every route but the health checks needs an API key; keys live in ${keys.describe}`;
+      // Keys in the store while Redis is configured: other nodes on the Redis do not share this node's keys.
+      if (keys.redis) authLog.info(where);
+      else authLog.warn(`${where}; nodes that share only the object store see each other's keys within a second`);
     } else {
       authLog.warn(
         `AUTH is off: anyone who can reach ${config.host}:${config.port} may call every route (set AUTH=on, or HOST to a non-loopback address)`,
