@@ -13,7 +13,7 @@ import {
   dumpRedis,
   expectNoSecretForms,
   expectUnauthenticated,
-  freePort,
+  startOnFreePort,
   hashLocations,
   idOf,
   logLines,
@@ -32,8 +32,8 @@ function firstKeyLog(n: HostileNode): { lines: { level: number; msg: string; key
 /** The one token a node logged at its first start, checked against its curl line; `port` when the line names one. */
 function loggedToken(n: HostileNode, port: string): string {
   const { lines, tokens } = firstKeyLog(n);
-  expect(lines).toHaveLength(1);
-  expect(tokens).toHaveLength(1);
+  expect(lines, n.logs()).toHaveLength(1);
+  expect(tokens, n.logs()).toHaveLength(1);
   const [line] = lines;
   expect(line.level).toBe(40); // warn: it must be seen
   expect(line.msg).toContain(`keep it now: ${tokens[0]}`);
@@ -61,8 +61,8 @@ describe('the first admin key', () => {
     dirs.push(d);
     return d;
   };
-  const start = async (env: Record<string, string>, dir: string) => {
-    const n = await startNode({ env, dataDir: dir });
+  const start = async (env: Record<string, string>, dir: string, port: 'any' | 'named' = 'any') => {
+    const n = port === 'named' ? await startOnFreePort({ env, dataDir: dir }) : await startNode({ env, dataDir: dir });
     nodes.push(n);
     return n;
   };
@@ -78,10 +78,9 @@ describe('the first admin key', () => {
 
   it('keys in Redis: of two nodes starting at once on an empty store, one logs a key; a restart logs none and the key still works', async () => {
     const prefix = uniquePrefix('auth-boot');
-    const [portA, portB] = [await freePort(), await freePort()];
     const [dirA, dirB] = [await dataDir(), await dataDir()];
-    const env = (port: number) => ({ AUTH: 'on', REDIS_URL: redis.url, JOBS_PREFIX: prefix, PORT: String(port) });
-    const [a, b] = await Promise.all([start(env(portA), dirA), start(env(portB), dirB)]);
+    const env = { AUTH: 'on', REDIS_URL: redis.url, JOBS_PREFIX: prefix };
+    const [a, b] = await Promise.all([start(env, dirA, 'named'), start(env, dirB, 'named')]);
     const logged = [a, b].filter((n) => firstKeyLog(n).lines.length > 0);
     expect(logged).toHaveLength(1);
     const [maker] = logged;
@@ -98,7 +97,7 @@ describe('the first admin key', () => {
 
     // The node that made it restarts on the same Redis and DATA_DIR: no new key.
     await maker.stop();
-    const again = await start(env(maker.port), maker === a ? dirA : dirB);
+    const again = await start(env, maker === a ? dirA : dirB, 'named');
     expect(firstKeyLog(again)).toEqual({ lines: [], tokens: [] });
     await expectAdmin(again, token);
     await expectAdmin(other, token);
@@ -107,7 +106,7 @@ describe('the first admin key', () => {
   it('keys in the object store (no Redis): logged once with PORT=0 named as a placeholder; a restart on the same DATA_DIR logs none', async () => {
     const dir = await dataDir();
     const first = await start({ AUTH: 'on' }, dir);
-    expect(first.logs()).toContain('keys live in the object store');
+    expect(first.logs(), first.logs()).toContain('keys live in the object store');
     const token = loggedToken(first, '<port>');
     await expectAdmin(first, token);
     const file = path.join(dir, 'store', 'auth', 'keys', `${idOf(token)}.json`);

@@ -6,7 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { expect } from 'vitest';
-import { request, type HostileNode, type RawResponse } from '../../hostile/rig.ts';
+import { request, startNode, type HostileNode, type RawResponse, type StartOptions } from '../../hostile/rig.ts';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -53,8 +53,8 @@ export function expectUnauthenticated(res: RawResponse): void {
   expect(String(res.headers['www-authenticate'])).toMatch(/^Bearer /);
 }
 
-/** A loopback port free right now (for a node whose log must name its port: PORT=0 would log 0). */
-export function freePort(): Promise<number> {
+/** A loopback port free right now. */
+function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.on('error', reject);
@@ -63,6 +63,21 @@ export function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * startNode on a PORT chosen here rather than PORT=0, for a node whose log must name its real port (the first-key
+ * curl line). A port another process takes between the choice and the listen is chosen again.
+ */
+export async function startOnFreePort(opts: StartOptions = {}): Promise<HostileNode> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return await startNode({ ...opts, env: { ...opts.env, PORT: String(port) } });
+    } catch (e) {
+      if (attempt >= 3 || !/EADDRINUSE/.test(String(e))) throw e;
+    }
+  }
 }
 
 /** Waits until `count` matches of `re` (global) are in the node's log (lines written after an answer come later). */

@@ -12,7 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../../core/index.ts';
 import { startNode, type HostileNode } from '../../hostile/rig.ts';
-import { freePort, logLines, TOKEN_IN_TEXT } from './slow-rig.ts';
+import { logLines, startOnFreePort, TOKEN_IN_TEXT } from './slow-rig.ts';
 
 const OPENSSL = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
 if (!OPENSSL) console.warn('tls.slow.test.ts: `openssl` is not on PATH, so no certificate can be made: the HTTPS cases are skipped');
@@ -132,8 +132,7 @@ describe.skipIf(!OPENSSL)('HTTPS with a self-signed certificate', () => {
     expect(made.status, made.stderr).toBe(0);
     cert = await fs.readFile(certFile);
     // AUTH on and no admin key: the first-key line must name https and the real port.
-    const port = await freePort();
-    node = await startNode({ env: { TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile, AUTH: 'on', PORT: String(port) } });
+    node = await startOnFreePort({ env: { TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile, AUTH: 'on' } });
   });
   afterAll(async () => {
     await node?.stop();
