@@ -77,9 +77,11 @@ export async function bootstrapAdminKey(
   const scheme = config.tls ? 'https' : 'http';
   const host =
     config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  // With PORT=0 the port is chosen at listen, after this line: a placeholder rather than a URL with port 0.
+  const port = config.port === 0 ? '<port>' : String(config.port);
   log.warn(
     { keyId: id },
     `created the first admin key; it is shown only this once, so keep it now: ${token}\n` +
-      `  try: curl -H "Authorization: Bearer ${token}" ${scheme}://${host}:${config.port}/v1/keys`,
+      `  try: curl -H "Authorization: Bearer ${token}" ${scheme}://${host}:${port}/v1/keys`,
   );
 }

@@ -12,7 +12,7 @@ import { expect } from 'vitest';
 import { sileroBytes } from '../helpers/model-bodies.ts';
 
 export interface HostileNode {
-  /** http://127.0.0.1:<port> */
+  /** http://127.0.0.1:<port>, or https:// when the node serves TLS (TLS_CERT_FILE and TLS_KEY_FILE) */
   readonly url: string;
   readonly port: number;
   readonly pid: number;
@@ -78,6 +78,7 @@ export async function startNode(opts: StartOptions = {}): Promise<HostileNode> {
       resolve(exited);
     }),
   );
+  let scheme = 'http';
   const port = await new Promise<number>((resolve, reject) => {
     // A node that never listens is killed, so a failed start leaves no process behind.
     const timer = setTimeout(() => {
@@ -85,10 +86,11 @@ export async function startNode(opts: StartOptions = {}): Promise<HostileNode> {
       reject(new Error(`Hearth did not start within 30 s:\n${out}`));
     }, 30_000);
     const look = () => {
-      const m = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      const m = /Server listening at (https?):\/\/127\.0\.0\.1:(\d+)/.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve(Number(m[1]));
+        scheme = m[1];
+        resolve(Number(m[2]));
       }
     };
     child.stdout!.on('data', look);
@@ -100,7 +102,7 @@ export async function startNode(opts: StartOptions = {}): Promise<HostileNode> {
   });
   const adminKey = opts.env?.AUTH === 'on' ? opts.env.HEARTH_ADMIN_KEY : undefined;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${scheme}://127.0.0.1:${port}`,
     port,
     pid: child.pid!,
     dataDir,
