@@ -61,15 +61,32 @@ export async function bootstrapAdminKey(
   if (given) {
     const id = API_KEY_PATTERN.exec(given)![1];
     const old = await keys.get(id);
-    if (!old || !tokenMatches(given, old.hash) || !old.scopes.includes('admin')) {
-      await keys.put({ id, name: 'admin (HEARTH_ADMIN_KEY)', scopes: ['admin'], createdAt: clock.now(), hash: hashToken(given) });
+    if (!old || !tokenMatches(given, old.hash) || !old.scopes.includes('admin') || !old.fromEnv) {
+      await keys.put({
+        id,
+        name: 'admin (HEARTH_ADMIN_KEY)',
+        scopes: ['admin'],
+        createdAt: clock.now(),
+        hash: hashToken(given),
+        fromEnv: true,
+      });
+    }
+    // A rotation to a new id: the key the variable held before stops working.
+    for (const k of await keys.list()) {
+      if (k.fromEnv && k.id !== id) {
+        await keys.delete(k.id);
+        log.warn({ keyId: k.id }, `revoked hk_${k.id}_..., installed from an earlier HEARTH_ADMIN_KEY`);
+      }
     }
     log.info({ keyId: id }, `admin key hk_${id}_... installed from HEARTH_ADMIN_KEY`);
     return;
   }
   if ((await keys.list()).length > 0) return;
   if (!(await keys.claimBootstrap())) {
-    log.warn('AUTH is on and the key store holds no key, but the first admin key was made before: set HEARTH_ADMIN_KEY to get in');
+    log.warn(
+      'AUTH is on and the key store holds no key, but the first admin key was made already (by another node starting now, ' +
+        'look in its log, or by an earlier start whose keys were all revoked since): set HEARTH_ADMIN_KEY to get in',
+    );
     return;
   }
   const { id, token } = newToken();

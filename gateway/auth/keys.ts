@@ -30,6 +30,8 @@ export interface KeyRecord {
   createdAt: number;
   /** hex sha256 of the whole token. */
   hash: string;
+  /** Installed from HEARTH_ADMIN_KEY: replaced when the variable names another key. */
+  fromEnv?: true;
 }
 
 /** What GET /v1/keys shows of a key. */

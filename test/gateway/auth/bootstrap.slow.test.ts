@@ -120,7 +120,7 @@ describe('the first admin key', () => {
     await expectAdmin(again, token);
   });
 
-  it('HEARTH_ADMIN_KEY: no key is logged; a restart with a new secret for the same id refuses the old one', async () => {
+  it('HEARTH_ADMIN_KEY: no key is logged; a restart with a new secret, then with a new id, refuses the key before', async () => {
     const dir = await dataDir();
     const env = { AUTH: 'on', REDIS_URL: redis.url, JOBS_PREFIX: uniquePrefix('auth-admin') };
     const old = adminToken();
@@ -135,6 +135,14 @@ describe('the first admin key', () => {
     expect(firstKeyLog(again)).toEqual({ lines: [], tokens: [] });
     await expectAdmin(again, rotated);
     expectUnauthenticated(await call(again, 'GET', '/v1/keys', old));
+
+    // A key of another id in the variable: the one it held before is revoked (and said so in the log).
+    await again.stop();
+    const other = adminToken();
+    const third = await start({ ...env, HEARTH_ADMIN_KEY: other }, dir);
+    await expectAdmin(third, other);
+    expectUnauthenticated(await call(third, 'GET', '/v1/keys', rotated));
+    expect(third.logs()).toContain(`revoked hk_${idOf(rotated)}_..., installed from an earlier HEARTH_ADMIN_KEY`);
   });
 
   it('HOST=127.0.0.1 without AUTH: a warning that AUTH is off, and /v1/models answers without a key', async () => {
