@@ -13,20 +13,9 @@ export interface RateLimit {
   windowMs: number;
 }
 
-/** A key as stored: never the secret. */
-export interface KeyRecord {
+/** A key as stored: what it was made with, never the secret. */
+export interface KeyRecord extends KeyRequest {
   id: string;
-  name: string;
-  scopes: Scope[];
-  /** Model name patterns (`vad`, `ocr-*`) the key may touch; absent: every model. */
-  models?: string[];
-  rateLimit?: RateLimit;
-  /** Most requests of this key in flight on one node at once. */
-  maxInFlight?: number;
-  /** Largest request body this key may send (on top of the node's own limits). */
-  maxBodyBytes?: number;
-  /** Epoch ms after which the key is refused. */
-  expiresAt?: number;
   createdAt: number;
   /** hex sha256 of the whole token. */
   hash: string;
@@ -109,13 +98,18 @@ export const MAX_KEY_NAME = 100;
 const MAX_MODEL_PATTERNS = 64;
 const CREATE_FIELDS = ['name', 'scopes', 'models', 'rateLimit', 'maxInFlight', 'maxBodyBytes', 'expiresAt'];
 
+/** What POST /v1/keys may set. */
 export interface KeyRequest {
   name: string;
   scopes: Scope[];
+  /** Model name patterns (`vad`, `ocr-*`) the key may touch; absent: every model. */
   models?: string[];
   rateLimit?: RateLimit;
+  /** Most requests of this key in flight on one node at once. */
   maxInFlight?: number;
+  /** Largest request body this key may send (on top of the node's own limits). */
   maxBodyBytes?: number;
+  /** Epoch ms after which the key is refused. */
   expiresAt?: number;
 }
 

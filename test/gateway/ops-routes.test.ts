@@ -5,17 +5,7 @@ import { DEFAULT_HISTOGRAM, ManualClock, defaultModelConfig, loadConfig } from '
 import { SimulatedPools } from '../../scaling/simulated-pools.ts';
 import { buildApp } from '../../gateway/app.ts';
 import { startOps, type Ops } from '../../gateway/ops-wiring.ts';
-
-/** Sums a metric's samples whose labels include every pair in `match`. */
-function metric(text: string, name: string, match: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;
-    const labels = /\{([^}]*)\}/.exec(line)?.[1] ?? '';
-    if (Object.entries(match).every(([k, v]) => labels.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
+import { metric } from '../helpers/metrics.ts';
 
 describe('ops routes', async () => {
   const clock = new ManualClock(1_700_000_000_000);

@@ -5,6 +5,9 @@ import type { AddressInfo } from 'node:net';
 import type { HearthOverrides } from '../../../gateway/hearth.ts';
 import { startTestHearth, type TestHearth } from '../../helpers/app.ts';
 import type { TestRedis } from '../../helpers/redis.ts';
+import { metric } from '../../helpers/metrics.ts';
+
+export { metric };
 
 export const ADMIN_KEY = 'hk_admin_' + 'x'.repeat(40);
 
@@ -97,15 +100,4 @@ export function rawRequest(
     req.on('error', reject);
   });
   return { req, answer };
-}
-
-/** Sums a metric's samples whose labels include every pair in `match`. */
-export function metric(text: string, name: string, match: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;
-    const labels = /\{([^}]*)\}/.exec(line)?.[1] ?? '';
-    if (Object.entries(match).every(([k, v]) => labels.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
 }
