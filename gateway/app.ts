@@ -177,7 +177,7 @@ export async function buildApp(deps: AppDeps, opts: BuildAppOptions = {}): Promi
     });
   }
   if (deps.events) await app.register(eventsRoutes, { hub: deps.events, maxClients: limits.eventsMaxClients });
-  await app.register(uiRoutes, { ...(deps.uiDir ? { dir: deps.uiDir } : {}) });
+  await app.register(uiRoutes, { auth: deps.config.auth.enabled, ...(deps.uiDir ? { dir: deps.uiDir } : {}) });
   if (deps.jobs) {
     await app.register(jobsRoutes, { jobs: deps.jobs });
     await app.register(datasetsRoutes, { datasets: deps.jobs.datasets });

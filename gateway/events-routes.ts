@@ -25,8 +25,7 @@ export async function eventsRoutes(app: FastifyInstance, opts: EventsRoutesOptio
   });
 
   app.get('/v1/events', async (req, reply) => {
-    if (Object.keys((req.query ?? {})).length > 0)
-      throw hearthError('INVALID_REQUEST', 'GET /v1/events takes no query parameters');
+    if (Object.keys(req.query ?? {}).length > 0) throw hearthError('INVALID_REQUEST', 'GET /v1/events takes no query parameters');
     if (hub.clients >= maxClients) {
       throw hearthError('OVERLOADED', `this node already streams events to EVENTS_MAX_CLIENTS (${maxClients}) clients; retry shortly`, {
         headers: { 'retry-after': String(RETRY_AFTER_S) },

@@ -10,6 +10,8 @@ import { hearthError } from '../core/index.ts';
 export interface UiRoutesOptions {
   /** Where the built files are; default dist/ui next to the compiled gateway (or under the repository's dist/). */
   dir?: string;
+  /** AUTH is on: index.html tells the dashboard to ask for a key before its first call. */
+  auth: boolean;
 }
 
 const TYPES: Record<string, string> = {
@@ -56,7 +58,9 @@ export async function uiRoutes(app: FastifyInstance, opts: UiRoutesOptions): Pro
       .header('x-content-type-options', 'nosniff')
       .header('content-security-policy', CSP)
       .header('referrer-policy', 'no-referrer');
-    return reply.send(fs.readFileSync(f.full));
+    const body = fs.readFileSync(f.full);
+    // The only thing index.html learns from the server: whether to ask for a key (a 401 would say as much).
+    return reply.send(name === 'index.html' ? body.toString('utf8').replace('%AUTH%', opts.auth ? 'on' : 'off') : body);
   };
 
   app.get('/', async (_req, reply) => send('index.html', reply));
