@@ -100,6 +100,12 @@ export function OverviewPage() {
       <div class="table-wrap">
         <table class="pools">
           <caption>Pools on this node (instances starting / idle / busy, of the autoscaler's desired count)</caption>
+          {/* Fixed column widths: changing figures never move the sparklines. */}
+          <colgroup>
+            {[170, 130, 80, 160, 150, 160, 90, 80, 70, 90].map((w) => (
+              <col style={{ width: `${w}px` }} />
+            ))}
+          </colgroup>
           <thead>
             <tr>
               <th scope="col">Model</th>
