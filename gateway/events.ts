@@ -88,7 +88,7 @@ export class EventsHub {
   readonly #o: Required<Omit<EventsHubOptions, 'clock'>>;
   #sources: HubSources | undefined;
   readonly #clients = new Set<Client>();
-  #dirty = true;
+  #dirty = false;
   #lastSnapshotAt = 0;
   #lastHeartbeatAt = 0;
   #lastSampleAt: number;

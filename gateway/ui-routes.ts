@@ -28,6 +28,8 @@ const TYPES: Record<string, string> = {
 /** At most this many files, each at most this large, are served (the build writes a handful of small ones). */
 const MAX_FILES = 200;
 const MAX_FILE_BYTES = 8 * 1024 * 1024;
+/** How often a miss may list the folder again. */
+const RELIST_MS = 1000;
 /** Built names carry a content hash (main-ABCD1234.js): they never change and may be cached for a year. */
 const HASHED = /-[A-Z0-9]{8}\.[a-z]+$/;
 
@@ -43,10 +45,19 @@ export function defaultUiDir(): string {
 
 export async function uiRoutes(app: FastifyInstance, opts: UiRoutesOptions): Promise<void> {
   const dir = opts.dir ?? defaultUiDir();
-  const files = listFiles(dir);
+  let files = listFiles(dir);
+  let listedAt = Date.now();
+  // A rebuild under a running node writes new names: a missing name lists the folder again, at most once a second.
+  const lookup = (name: string) => {
+    if (!files.has(name) && Date.now() - listedAt >= RELIST_MS) {
+      files = listFiles(dir);
+      listedAt = Date.now();
+    }
+    return files.get(name);
+  };
 
   const send = (name: string, reply: FastifyReply) => {
-    const f = files.get(name);
+    const f = lookup(name);
     if (!f)
       throw hearthError(
         'NOT_FOUND',

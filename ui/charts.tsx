@@ -46,7 +46,13 @@ export function Sparkline(props: { xs: number[]; series: SparkSeries[]; width?: 
   useEffect(() => {
     plot.current?.setData(data);
   });
-  return <div class="spark" ref={el} style={{ width: `${width}px`, height: `${height}px` }} role="img" aria-label={props.label} />;
+  // Until two points exist there is no line: say so, in the same box.
+  return (
+    <div class="spark" style={{ width: `${width}px`, height: `${height}px` }} role="img" aria-label={props.label}>
+      <div ref={el} />
+      {props.xs.length < 2 && <span class="spark-empty">history every 10 s</span>}
+    </div>
+  );
 }
 
 /** Cold and warm requests of one model: latency (ms) against time, one dot per request. */

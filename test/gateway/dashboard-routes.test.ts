@@ -76,6 +76,17 @@ describe('static files of the dashboard', () => {
     await app.close();
   });
 
+  it('picks up a rebuild under a running node (a missing name lists the folder again, at most once a second)', async () => {
+    const app = await buildApp({ config: loadConfig({ LOG_LEVEL: 'silent' }), clock: systemClock, uiDir: dir });
+    expect((await app.inject('/ui/main-NEWHASH1.js')).statusCode).toBe(404);
+    await fs.writeFile(path.join(dir, 'main-NEWHASH1.js'), 'console.log(2)');
+    await sleep(1100);
+    const r = await app.inject('/ui/main-NEWHASH1.js');
+    expect(r.statusCode).toBe(200);
+    expect(r.body).toBe('console.log(2)');
+    await app.close();
+  });
+
   it('says how to build the dashboard when its folder is missing', async () => {
     const app = await buildApp({ config: loadConfig({ LOG_LEVEL: 'silent' }), clock: systemClock, uiDir: path.join(dir, 'nope') });
     const r = await app.inject('/');

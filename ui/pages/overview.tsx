@@ -102,7 +102,7 @@ export function OverviewPage() {
           <caption>Pools on this node (instances starting / idle / busy, of the autoscaler's desired count)</caption>
           {/* Fixed column widths: changing figures never move the sparklines. */}
           <colgroup>
-            {[170, 130, 80, 160, 150, 160, 90, 80, 70, 90].map((w) => (
+            {[170, 130, 80, 150, 150, 150, 90, 90, 70, 100].map((w) => (
               <col style={{ width: `${w}px` }} />
             ))}
           </colgroup>
