@@ -4,10 +4,12 @@
 // routes, and their auth rules.
 import fs from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, systemClock } from '../../core/index.ts';
+import { loadConfig, systemClock, type RequestDoneEvent } from '../../core/index.ts';
+import { EventsHub, type JobsAccess } from '../../gateway/events.ts';
 import { buildApp } from '../../gateway/app.ts';
 import { onnxFixtureDir } from '../fixtures/golden.ts';
 import { startTestHearth, TEST_ADMIN_KEY, type TestHearth } from '../helpers/app.ts';
@@ -303,5 +305,105 @@ describe('auth rules of the dashboard routes', () => {
     expect((await h.app.inject('/v1/models/x/requests')).statusCode).toBe(403);
     const admin = await h.app.inject({ url: '/v1/models/x/keep-alive', headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` } });
     expect(admin.statusCode).toBe(200);
+  });
+});
+
+describe('EventsHub on a real HTTP server: history steps, job visibility, slow readers', () => {
+  const serve = async (hub: EventsHub, access: (n: number) => JobsAccess) => {
+    let n = 0;
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      hub.add(res, access(n++));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { server, port: (server.address() as { port: number }).port };
+  };
+  const done = (at: number, ms: number, over: Partial<RequestDoneEvent> = {}): RequestDoneEvent => ({
+    name: 'm',
+    version: 1,
+    ok: true,
+    queueMs: 0,
+    computeMs: ms,
+    billedMs: Math.ceil(ms),
+    memoryMb: 128,
+    batchSize: 1,
+    coldStart: false,
+    at,
+    ...over,
+  });
+
+  it('a history point per step: rate, p50 and p99 of the requests that ended in it, errors and cold starts', async () => {
+    const hub = new EventsHub({ clock: systemClock, historyStepMs: 400 });
+    hub.start({ status: () => ({ models: [], node: {} }) });
+    const { server, port } = await serve(hub, () => undefined);
+    const s = openEvents(port);
+    await s.ready;
+    await until('history', () => s.events.some((e) => e.event === 'history'));
+    // 100 requests of 1..100 ms, one failed, two cold.
+    for (let i = 1; i <= 100; i++) hub.observer.onRequestDone!(done(systemClock.now(), i, { ok: i !== 50, coldStart: i <= 2 }));
+    await until('a sample with them', () => s.events.some((e) => e.event === 'sample' && e.data.pools.length === 1));
+    const p = s.events.find((e) => e.event === 'sample' && e.data.pools.length === 1)!.data.pools[0];
+    expect(p).toMatchObject({ name: 'm', version: 1, p50Ms: 50, p99Ms: 99, errors: 1, coldStarts: 2 });
+    expect(p.ratePerSec).toBeGreaterThan(0);
+    // A new client gets the points so far in its history.
+    const t = openEvents(port);
+    await t.ready;
+    await until('history', () => t.events.some((e) => e.event === 'history'));
+    expect(t.events[0].data.points.some((pt: any) => pt.pools.length === 1)).toBe(true);
+    expect(hub.recent('m')).toHaveLength(100);
+    expect(hub.recent('other')).toEqual([]);
+    s.close();
+    t.close();
+    hub.close();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+
+  it('jobs go only to streams that may see them, each with its own caller', async () => {
+    const hub = new EventsHub({ clock: systemClock, jobsPollMs: 100 });
+    const asked: (string | undefined)[] = [];
+    hub.start({
+      status: () => ({ models: [], node: {} }),
+      jobs: async (caller) => {
+        asked.push(caller.owner);
+        return [{ id: `job-of-${caller.owner ?? 'all'}` } as any];
+      },
+    });
+    const access: JobsAccess[] = [undefined, { owner: 'k1', admin: false }];
+    const { server, port } = await serve(hub, (n) => access[n]);
+    const none = openEvents(port);
+    await none.ready;
+    await until('the first stream', () => hub.clients === 1);
+    const mine = openEvents(port);
+    await mine.ready;
+    await until('jobs on the second stream', () => mine.events.some((e) => e.event === 'jobs'));
+    await sleep(300);
+    expect(mine.events.find((e) => e.event === 'jobs')!.data.jobs[0].id).toBe('job-of-k1');
+    // Sent once: the list did not change.
+    expect(mine.events.filter((e) => e.event === 'jobs')).toHaveLength(1);
+    expect(none.events.some((e) => e.event === 'jobs')).toBe(false);
+    expect(new Set(asked)).toEqual(new Set(['k1']));
+    none.close();
+    mine.close();
+    hub.close();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+
+  it('a client that stops reading is dropped once 1 MiB waits unread (the node holds no more for it)', async () => {
+    const big = 'x'.repeat(512 * 1024);
+    const hub = new EventsHub({ clock: systemClock, intervalMs: 50, refreshMs: 50 });
+    hub.start({ status: () => ({ models: [big], node: {} }) });
+    const { server, port } = await serve(hub, () => undefined);
+    const sock = net.connect(port, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    sock.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+    sock.pause();
+    await until('the stream', () => hub.clients === 1);
+    await until('the slow reader to be dropped', () => hub.clients === 0, 30_000);
+    sock.destroy();
+    hub.close();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
   });
 });
