@@ -368,6 +368,29 @@ describe.skipIf(!haveChromium)('the dashboard with AUTH on', () => {
     expect(errs).toEqual([]);
   });
 
+  it('a key limited to some models sees its models and is told the node-wide live stream is refused', async () => {
+    const made = await fetch(`${base}/v1/keys`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_ADMIN_KEY}` },
+      body: JSON.stringify({ name: 'vad reader', scopes: ['models:read'], models: ['vad'] }),
+    });
+    expect(made.status).toBe(201);
+    const key = ((await made.json()) as { key: string }).key;
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await ctx.newPage();
+    const errs = watch(page);
+    await page.goto(`${base}/`);
+    await page.locator('#api-key').fill(key);
+    await page.getByRole('button', { name: 'Use this key' }).click();
+    await page.getByTestId('model-vad').waitFor();
+    await page.getByText('The live event stream was refused').waitFor();
+    expect(await page.getByTestId('stream').innerText()).toBe('stopped');
+    await ctx.close();
+    // The one refusal, logged by the browser as a failed load.
+    expect(errs.length).toBe(1);
+    expect(errs[0]).toMatch(/status of 403/);
+  });
+
   async function shot(p: Page, name: string) {
     await p.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
   }

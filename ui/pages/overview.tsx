@@ -97,6 +97,12 @@ export function OverviewPage() {
         </p>
       )}
       {error && <ErrorNote error={error} />}
+      {live.stream === 'stopped' && (
+        <p class="error" role="alert">
+          The live event stream was refused: it needs a key with <code>models:read</code> and no model patterns (it shows every model).
+          Figures below are not live.
+        </p>
+      )}
       <div class="table-wrap">
         <table class="pools">
           <caption>Pools on this node (instances starting / idle / busy, of the autoscaler's desired count)</caption>
