@@ -11,6 +11,8 @@ const COMPONENTS = {
   jobs: ['core', 'protocol', 'model-store', 'executor'],
   gateway: ['core', 'protocol', 'model-store', 'functions', 'executor', 'scaling', 'ledger', 'jobs'],
   client: ['core', 'protocol'],
+  // The dashboard runs in the browser: it imports no server component, only preact and uplot.
+  ui: [],
 };
 
 const names = Object.keys(COMPONENTS);
@@ -40,7 +42,7 @@ module.exports = {
     enhancedResolveOptions: {
       exportsFields: ['exports'],
       conditionNames: ['import', 'require', 'node', 'default'],
-      extensions: ['.ts', '.js', '.mjs'],
+      extensions: ['.ts', '.tsx', '.js', '.mjs'],
     },
   },
 };

@@ -16,6 +16,7 @@ COPY scaling ./scaling
 COPY ledger ./ledger
 COPY jobs ./jobs
 COPY gateway ./gateway
+COPY ui ./ui
 RUN npm run build
 
 FROM node:24-bookworm-slim

@@ -43,6 +43,11 @@ export default tseslint.config(
     files: ['{core,protocol,model-store,functions,executor,scaling,ledger,jobs,gateway,client}/*/*.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: [internals(2)] }] },
   },
+  // The dashboard runs in the browser (ui/tsconfig.json gives it the DOM).
+  {
+    files: ['ui/**/*.{ts,tsx}'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
   // Tests and benchmarks read JSON answers and poke at internals on purpose; the promise rules still hold there.
   {
     files: ['test/**/*.ts', 'benchmarks/**/*.ts'],

@@ -123,6 +123,8 @@ export interface Limits {
   inspectMaxRssMb: number;
   /** Inspections running at once on this node. */
   inspectConcurrency: number;
+  /** Dashboard event streams (GET /v1/events) open at once on this node; past it 503 OVERLOADED. */
+  eventsMaxClients: number;
   /** Uploads waiting for an inspection slot; past it 503 OVERLOADED. */
   inspectQueueSize: number;
 }
@@ -272,6 +274,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       inspectMaxRssMb: Math.min(int(env, 'INSPECT_MAX_RSS_MB', 2048, 128), executorMemoryMb),
       inspectConcurrency: int(env, 'INSPECT_CONCURRENCY', 1, 1, 64),
       inspectQueueSize: int(env, 'INSPECT_QUEUE_SIZE', 32, 0, 10_000),
+      eventsMaxClients: int(env, 'EVENTS_MAX_CLIENTS', 32, 1, 10_000),
     },
     callbacks: {
       allowPrivate: bool(env, 'CALLBACK_ALLOW_PRIVATE', false),

@@ -20,6 +20,9 @@ import { opsRoutes } from './ops-routes.ts';
 import { BodyBudget, registerBufferedParsers, trackBodyResponses } from './request-body.ts';
 import { PathScrubber } from './scrub-paths.ts';
 import { bodyCapError, installAuth, keysRoutes, type KeyStore } from './auth/index.ts';
+import type { EventsHub } from './events.ts';
+import { eventsRoutes } from './events-routes.ts';
+import { uiRoutes } from './ui-routes.ts';
 
 /** Everything the routes need, built by main.ts (or by a test) and passed in. */
 export interface AppDeps {
@@ -41,6 +44,10 @@ export interface AppDeps {
   keys?: KeyStore;
   /** Where the audit trail goes: one line per write. */
   audit?: Pick<FastifyBaseLogger, 'info'>;
+  /** The dashboard's live feed (GET /v1/events, GET /v1/models/{name}/requests). */
+  events?: EventsHub;
+  /** The dashboard's built files; default dist/ui. */
+  uiDir?: string;
 }
 
 export interface BuildAppOptions {
@@ -168,6 +175,8 @@ export async function buildApp(deps: AppDeps, opts: BuildAppOptions = {}): Promi
       node: nodeView(deps.poolControl),
     });
   }
+  if (deps.events) await app.register(eventsRoutes, { hub: deps.events, maxClients: limits.eventsMaxClients });
+  await app.register(uiRoutes, { auth: deps.config.auth.enabled, ...(deps.uiDir ? { dir: deps.uiDir } : {}) });
   if (deps.jobs) {
     await app.register(jobsRoutes, { jobs: deps.jobs });
     await app.register(datasetsRoutes, { datasets: deps.jobs.datasets });

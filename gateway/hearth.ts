@@ -17,6 +17,8 @@ import {
 import { createExecutor } from '../executor/index.ts';
 import { buildApp, type AppDeps } from './app.ts';
 import { startOps } from './ops-wiring.ts';
+import { statusBody } from './ops-routes.ts';
+import { EventsHub } from './events.ts';
 import { createJobs, type WorkerTuning } from '../jobs/index.ts';
 import { bootstrapAdminKey, openKeyStore } from './auth/index.ts';
 
@@ -112,8 +114,23 @@ export async function createHearth(config: Readonly<Config>, overrides: HearthOv
     // fed by the executor's observer hooks. The executor retires no idle instance on its own: the autoscaler's
     // keep-alive policy (fixed or histogram) decides when idle instances go.
     const opsLog = logger.child({ component: 'ops' });
-    const ops = await startOps({ config, clock, executor, store, onError: (err) => opsLog.warn({ err }, 'autoscaler or ledger error') });
+    // The dashboard's live feed hears the executor through the same fan-out as the autoscaler and the ledger.
+    const events = new EventsHub({ clock, heartbeatMs: Math.min(15_000, Math.floor(config.limits.connectionTimeoutMs / 3)) });
+    const ops = await startOps({
+      config,
+      clock,
+      executor,
+      store,
+      observers: [events.observer],
+      onError: (err) => opsLog.warn({ err }, 'autoscaler or ledger error'),
+    });
     closers.push(() => ops.close());
+    events.start({
+      status: () => statusBody(ops.autoscaler, () => executor.control.node()),
+      jobs: async (caller) => (jobs.available() ? (await jobs.service.list({ limit: 20 }, caller)).jobs : undefined),
+    });
+    closers.push(async () => events.close());
+    deps.events = events;
     opsLog.info({ ledger: ops.ledgerPersistence }, `cost ledger: ${ops.ledgerPersistence}`);
     Object.assign(deps, { autoscaler: ops.autoscaler, ledger: ops.ledger, metrics: ops.metrics, poolControl: executor.control });
 

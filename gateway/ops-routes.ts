@@ -1,8 +1,10 @@
-// Operations routes: GET /v1/status (pools, instances, rates, latencies, keep-alive windows), GET /v1/costs (the
+// Operations routes: GET /v1/status (pools, instances, rates, latencies, keep-alive windows), GET
+// /v1/models/{name}/keep-alive (a model's keep-alive policy, decision and idle-time histogram), GET /v1/costs (the
 // cost ledger's bill, with the always-on comparison) and GET /metrics (Prometheus text).
 import type { FastifyInstance } from 'fastify';
 import { hearthError, shown } from '../core/index.ts';
-import type { Autoscaler, NodeBudget } from '../scaling/index.ts';
+import { checkModelName } from '../model-store/index.ts';
+import type { Autoscaler, NodeBudget, PoolScalingStatus } from '../scaling/index.ts';
 import type { CostLedger } from '../ledger/index.ts';
 import type { HearthMetrics } from './ops-metrics.ts';
 
@@ -19,12 +21,14 @@ export async function opsRoutes(app: FastifyInstance, opts: OpsRoutesOptions): P
 
   app.get('/v1/status', async (req) => {
     queryOf(req.query, []);
-    const n = node?.();
-    return {
-      models: autoscaler?.snapshot() ?? [],
-      // stuckRuns: threads stuck in onnxruntime past their timeout, each holding a slot and its memory.
-      node: { slots: n?.slots ?? 0, memoryMb: n?.memoryMb ?? 0, memoryUsedMb: n?.memoryUsedMb ?? 0, stuckRuns: n?.stuckRuns ?? [] },
-    };
+    return statusBody(autoscaler, node);
+  });
+
+  // Read-only: the pools of this model on this node (none until its first request here).
+  app.get<{ Params: { name: string } }>('/v1/models/:name/keep-alive', async (req) => {
+    queryOf(req.query, []);
+    checkModelName(req.params.name);
+    return { name: req.params.name, pools: autoscaler?.keepAlive(req.params.name) ?? [] };
   });
 
   if (ledger) {
@@ -45,6 +49,19 @@ export async function opsRoutes(app: FastifyInstance, opts: OpsRoutesOptions): P
       reply.type(contentType).send(body);
     });
   }
+}
+
+/** GET /v1/status's body (the dashboard's event stream sends the same). */
+export function statusBody(
+  autoscaler: Autoscaler | undefined,
+  node: (() => NodeBudget) | undefined,
+): { models: PoolScalingStatus[]; node: object } {
+  const n = node?.();
+  return {
+    models: autoscaler?.snapshot() ?? [],
+    // stuckRuns: threads stuck in onnxruntime past their timeout, each holding a slot and its memory.
+    node: { slots: n?.slots ?? 0, memoryMb: n?.memoryMb ?? 0, memoryUsedMb: n?.memoryUsedMb ?? 0, stuckRuns: n?.stuckRuns ?? [] },
+  };
 }
 
 /**

@@ -8,11 +8,12 @@ import {
   type Config,
   type ExecutorObserver,
   type InstanceState,
+  type KeepAlivePolicy,
   type ModelConfig,
   type SchedulingStrategy,
 } from '../core/index.ts';
 import type { StuckRun } from '../executor/index.ts';
-import { KeepAliveTracker, type KeepAliveDecision } from './keep-alive.ts';
+import { KeepAliveTracker, type IdleHistogramView, type KeepAliveDecision } from './keep-alive.ts';
 import { RateWindow } from './rate-window.ts';
 import { RunCost } from './run-cost.ts';
 
@@ -99,6 +100,8 @@ export interface PoolScalingStatus {
   version: number;
   instances: { starting: number; idle: number; busy: number };
   desiredInstances: number;
+  /** Requests waiting for an instance. */
+  queued: number;
   /** Requests completed successfully. */
   requests: number;
   failures: number;
@@ -127,6 +130,15 @@ export interface PoolScalingStatus {
   strategy: SchedulingStrategy;
   minInstances: number;
   maxInstances: number;
+}
+
+/** One pool's keep-alive policy, decision and learned idle times. */
+export interface PoolKeepAliveView {
+  version: number;
+  policy: KeepAlivePolicy;
+  decision: PoolScalingStatus['keepAlive'];
+  instances: PoolScalingStatus['instances'];
+  histogram: IdleHistogramView;
 }
 
 class PoolState {
@@ -275,6 +287,7 @@ export class Autoscaler {
         version: p.version,
         instances: { starting: count('starting'), idle: count('idle'), busy: count('busy') },
         desiredInstances: s.desired,
+        queued: p.queued,
         requests: s.requests,
         failures: s.failures,
         coldStarts: s.coldStarts,
@@ -298,6 +311,23 @@ export class Autoscaler {
         maxInstances: p.config.maxInstances,
       };
     });
+  }
+
+  /**
+   * The keep-alive view of each pool of one model (GET /v1/models/{name}/keep-alive): its status as snapshot()
+   * gives it, with the policy as configured and the idle-time histogram the decision is read from.
+   */
+  keepAlive(name: string, now = this.#clock.now()): PoolKeepAliveView[] {
+    const policies = new Map(this.#control.pools().map((p) => [key(p.name, p.version), p.config.keepAlive]));
+    return this.snapshot(now)
+      .filter((p) => p.name === name)
+      .map((p) => ({
+        version: p.version,
+        policy: policies.get(key(p.name, p.version))!,
+        decision: p.keepAlive,
+        instances: p.instances,
+        histogram: this.#pools.get(key(p.name, p.version))!.keepAlive.histogram(),
+      }));
   }
 
   #state(name: string, version: number, config: Readonly<ModelConfig> | undefined, now: number): PoolState {

@@ -9,6 +9,7 @@ export {
   type NodeBudget,
   type PoolControl,
   type PoolInstanceView,
+  type PoolKeepAliveView,
   type PoolScalingStatus,
   type PoolStatus,
 } from './autoscaler.ts';
@@ -19,6 +20,7 @@ export {
   HISTOGRAM_MIN_CV,
   HISTOGRAM_MAX_OUT_OF_RANGE,
   type KeepAliveDecision,
+  type IdleHistogramView,
 } from './keep-alive.ts';
 export { RateWindow, type RateWindowOptions } from './rate-window.ts';
 export { RunCost, type RunCostOptions } from './run-cost.ts';

@@ -30,6 +30,16 @@ export interface KeepAliveDecision {
   reason?: string;
 }
 
+/** A pool's idle-time histogram as GET /v1/models/{name}/keep-alive shows it. */
+export interface IdleHistogramView {
+  binMs: number;
+  rangeMs: number;
+  /** Counts per bin, from 0 to rangeMs. */
+  bins: number[];
+  samples: number;
+  outOfRange: number;
+}
+
 /** A range-limited histogram of idle times: fixed-width bins over [0, rangeMs), plus a count of longer ones. */
 export class IdleTimeHistogram {
   readonly binMs: number;
@@ -61,6 +71,11 @@ export class IdleTimeHistogram {
 
   get outOfRange(): number {
     return this.#outOfRange;
+  }
+
+  /** A copy of the bin counts: bin i counts idle times in [i × binMs, (i + 1) × binMs). */
+  counts(): number[] {
+    return [...this.#bins];
   }
 
   /** Index of the first bin at which the cumulative share reaches `pct` percent of in-range samples. */
@@ -114,6 +129,12 @@ export class KeepAliveTracker {
     if (this.#hist.binMs !== policy.binMs || this.#hist.rangeMs !== policy.rangeMs) {
       this.#hist = new IdleTimeHistogram(policy.binMs, policy.rangeMs);
     }
+  }
+
+  /** The idle times learned so far (kept under every policy), for the dashboard's picture of the decision. */
+  histogram(): IdleHistogramView {
+    const h = this.#hist;
+    return { binMs: h.binMs, rangeMs: h.rangeMs, bins: h.counts(), samples: h.samples, outOfRange: h.outOfRange };
   }
 
   /** Learns one idle time. Kept even under `fixed`, so switching to `histogram` starts informed. */

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildUi } from './build-ui.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCES = [
@@ -17,6 +18,8 @@ const SOURCES = [
   'ledger',
   'jobs',
   'gateway',
+  'ui',
+  'scripts/build-ui.mjs',
   'tsconfig.json',
   'tsconfig.build.json',
   'package.json',
@@ -46,7 +49,7 @@ export function isStale() {
   return SOURCES.some((s) => newestMtime(path.join(root, s)) > built);
 }
 
-export function ensureBuild({ quiet = false, force = false } = {}) {
+export async function ensureBuild({ quiet = false, force = false } = {}) {
   if (!force && !isStale()) return false;
   if (!quiet) console.error('hearth: building dist/ (npm run build)');
   const started = Date.now();
@@ -61,16 +64,16 @@ export function ensureBuild({ quiet = false, force = false } = {}) {
   if (!fs.existsSync(path.join(root, 'dist', 'main.js'))) {
     throw new Error(`the build wrote no dist/main.js (tsc exit ${r.status})\n${r.stdout ?? ''}${r.stderr ?? ''}`);
   }
+  // The dashboard (ui/): bundled by esbuild into dist/ui.
+  await buildUi(root);
   fs.writeFileSync(STAMP, `${new Date().toISOString()}\n`);
   if (!quiet) console.error(`hearth: built in ${Date.now() - started} ms`);
   return true;
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  try {
-    ensureBuild({ quiet: process.argv.includes('--quiet'), force: process.argv.includes('--force') });
-  } catch (e) {
+  ensureBuild({ quiet: process.argv.includes('--quiet'), force: process.argv.includes('--force') }).catch((e) => {
     console.error(`hearth: ${e.message}`);
     process.exit(1);
-  }
+  });
 }

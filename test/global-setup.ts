@@ -3,6 +3,6 @@
 // @ts-expect-error a plain-JS script with no type declarations
 import { ensureBuild } from '../scripts/ensure-build.mjs';
 
-export default function setup(): void {
-  (ensureBuild as (opts: { quiet: boolean }) => boolean)({ quiet: true });
+export default async function setup(): Promise<void> {
+  await (ensureBuild as (opts: { quiet: boolean }) => Promise<boolean>)({ quiet: true });
 }

@@ -30,11 +30,17 @@ export const ROUTE_RULES: Readonly<Record<string, RouteRule>> = {
   'GET /metrics': { scopes: READ, nodeWide: true },
   'GET /v1/status': { scopes: READ, nodeWide: true },
   'GET /v1/costs': { scopes: READ, nodeWide: true },
+  // The dashboard: its static files hold no data (every figure comes from the routes below, with the key).
+  'GET /': { public: true },
+  'GET /ui/*': { public: true },
+  'GET /v1/events': { scopes: READ, nodeWide: true },
 
   'GET /v1/models': { scopes: READ },
   'GET /v1/models/:name': { scopes: READ, model: true },
   'GET /v1/models/:name/versions/:version': { scopes: READ, model: true },
   'GET /v1/models/:name/config': { scopes: READ, model: true },
+  'GET /v1/models/:name/keep-alive': { scopes: READ, model: true },
+  'GET /v1/models/:name/requests': { scopes: READ, model: true },
   'POST /v1/models/:name': { scopes: WRITE, model: true, audit: true },
   'PUT /v1/models/:name/versions/:version': { scopes: WRITE, model: true, audit: true },
   'DELETE /v1/models/:name': { scopes: WRITE, model: true, audit: true },
