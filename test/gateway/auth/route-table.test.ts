@@ -3,7 +3,9 @@
 // here, not read from gateway/auth/route-rules.ts: a route added to the app (and to ROUTE_RULES) fails the first
 // test until someone decides here what it should need, and a rule changed there fails the walk.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { FastifyInstance, InjectOptions } from 'fastify';
 import type { Scope } from '../../../gateway/auth/index.ts';
 import { startTestHearth, type TestHearth } from '../../helpers/app.ts';
 import { startTestRedis, type TestRedis } from '../../helpers/redis.ts';
@@ -37,11 +39,17 @@ const EXPECTED: Record<string, Need> = {
   'GET /metrics': { need: READ, nodeWide: true },
   'GET /v1/status': { need: READ, nodeWide: true },
   'GET /v1/costs': { need: READ, nodeWide: true },
+  // The dashboard: its files hold no data; its event stream shows every model.
+  'GET /': PUBLIC,
+  'GET /ui/*': PUBLIC,
+  'GET /v1/events': { need: READ, nodeWide: true },
 
   'GET /v1/models': { need: READ },
   'GET /v1/models/:name': { need: READ, model: true },
   'GET /v1/models/:name/versions/:version': { need: READ, model: true },
   'GET /v1/models/:name/config': { need: READ, model: true },
+  'GET /v1/models/:name/keep-alive': { need: READ, model: true },
+  'GET /v1/models/:name/requests': { need: READ, model: true },
   'POST /v1/models/:name': { need: WRITE, model: true },
   'PUT /v1/models/:name/versions/:version': { need: WRITE, model: true },
   'DELETE /v1/models/:name': { need: WRITE, model: true },
@@ -88,10 +96,17 @@ function expectedRoutes(): Map<string, Need> {
   return out;
 }
 
+/** One file the dashboard's build wrote (the test set-up builds dist/), for `/ui/*`. */
+const UI_FILE = fs.readdirSync(path.resolve(import.meta.dirname, '../../../dist/ui')).find((f) => f !== 'index.html');
+
 /** A request for a route: :name filled with `model`, :version 1, :id an id nothing has; writes carry `{}`. */
 function requestFor(route: string, model: string, token?: string): InjectOptions {
   const [method, pattern] = route.split(' ');
-  const url = pattern.replace(':name', model).replace(':version', '1').replace(':id', 'abcd0000');
+  const url = pattern
+    .replace(':name', model)
+    .replace(':version', '1')
+    .replace(':id', 'abcd0000')
+    .replace('*', UI_FILE ?? 'missing');
   const write = method === 'POST' || method === 'PUT';
   return {
     method,
@@ -104,8 +119,29 @@ function requestFor(route: string, model: string, token?: string): InjectOptions
   };
 }
 
+interface Answer {
+  statusCode: number;
+  headers: Record<string, string | string[] | number | undefined>;
+  body: string;
+  json<T>(): T;
+}
+
+/**
+ * Sends one request through inject. The event stream never ends on its own: its answer is read as a stream, and a
+ * 200 is closed at once (a refusal is read whole).
+ */
+async function send(app: FastifyInstance, opts: InjectOptions): Promise<Answer> {
+  if (!String(opts.url).startsWith('/v1/events')) return app.inject(opts);
+  const res = await app.inject({ ...opts, payloadAsStream: true });
+  const stream = res.stream();
+  let body = '';
+  if (res.statusCode === 200 || opts.method === 'HEAD') stream.destroy();
+  else for await (const c of stream) body += String(c);
+  return { statusCode: res.statusCode, headers: res.headers, body, json: <T>() => JSON.parse(body) as T };
+}
+
 /** A short account of an answer, for the failure list. */
-function shown(route: string, who: string, res: LightMyRequestResponse): string {
+function shown(route: string, who: string, res: Answer): string {
   return `${route} as ${who}: ${res.statusCode} ${res.body.slice(0, 160)}`;
 }
 
@@ -148,7 +184,7 @@ describe('auth rule of every route', () => {
     for (const [route, { need }] of expectedRoutes()) {
       const head = route.startsWith('HEAD ');
       for (const scope of SCOPES) {
-        const res = await h.app.inject(requestFor(route, 'vad', tokens.get(scope)));
+        const res = await send(h.app, requestFor(route, 'vad', tokens.get(scope)));
         const allowed = need === 'public' || need === 'any' || scope === 'admin' || need.includes(scope);
         if (allowed) {
           if (res.statusCode === 401 || res.statusCode === 403) wrong.push(`expected a pass: ${shown(route, scope, res)}`);
@@ -164,7 +200,7 @@ describe('auth rule of every route', () => {
         const named = need.every((s) => body.error.includes(`"${s}"`));
         if (body.code !== 'FORBIDDEN' || !named) wrong.push(`expected FORBIDDEN naming ${need.join(' or ')}: ${shown(route, scope, res)}`);
       }
-      const anon = await h.app.inject(requestFor(route, 'vad'));
+      const anon = await send(h.app, requestFor(route, 'vad'));
       if (need === 'public') {
         if (anon.statusCode >= 400) wrong.push(`expected a public answer: ${shown(route, 'no key', anon)}`);
         continue;
@@ -181,10 +217,10 @@ describe('auth rule of every route', () => {
 
   it('a key limited to vad and ocr-* may use those models only, and no route that shows every model', async () => {
     const wrong: string[] = [];
-    const passes = (route: string, model: string, res: LightMyRequestResponse) => {
+    const passes = (route: string, model: string, res: Answer) => {
       if (res.statusCode === 401 || res.statusCode === 403) wrong.push(`expected a pass: ${shown(route, `limited on ${model}`, res)}`);
     };
-    const refused = (route: string, res: LightMyRequestResponse, says: string) => {
+    const refused = (route: string, res: Answer, says: string) => {
       if (res.statusCode !== 403) wrong.push(`expected 403: ${shown(route, 'limited', res)}`);
       else if (!route.startsWith('HEAD ') && !res.json<{ error: string }>().error.includes(says))
         wrong.push(`expected a message with ${says}: ${shown(route, 'limited', res)}`);
@@ -192,18 +228,18 @@ describe('auth rule of every route', () => {
     for (const [route, { need, model, nodeWide }] of expectedRoutes()) {
       if (need === 'public' || need === 'any') continue;
       if (need.includes('admin')) {
-        refused(route, await h.app.inject(requestFor(route, 'vad', limited)), '"admin"');
+        refused(route, await send(h.app, requestFor(route, 'vad', limited)), '"admin"');
       } else if (nodeWide) {
-        refused(route, await h.app.inject(requestFor(route, 'vad', limited)), 'limited to some models');
+        refused(route, await send(h.app, requestFor(route, 'vad', limited)), 'limited to some models');
       } else if (model) {
-        refused(route, await h.app.inject(requestFor(route, 'other', limited)), 'may not use model "other"');
+        refused(route, await send(h.app, requestFor(route, 'other', limited)), 'may not use model "other"');
         // A name that only contains an allowed one is still another model.
-        refused(route, await h.app.inject(requestFor(route, 'xocr-1', limited)), 'may not use model "xocr-1"');
-        passes(route, 'ocr-1', await h.app.inject(requestFor(route, 'ocr-1', limited)));
-        passes(route, 'vad', await h.app.inject(requestFor(route, 'vad', limited)));
+        refused(route, await send(h.app, requestFor(route, 'xocr-1', limited)), 'may not use model "xocr-1"');
+        passes(route, 'ocr-1', await send(h.app, requestFor(route, 'ocr-1', limited)));
+        passes(route, 'vad', await send(h.app, requestFor(route, 'vad', limited)));
       } else {
         // Routes that name no model (jobs, datasets, the model list) take the key as any other.
-        passes(route, 'other', await h.app.inject(requestFor(route, 'other', limited)));
+        passes(route, 'other', await send(h.app, requestFor(route, 'other', limited)));
       }
     }
     expect(wrong).toEqual([]);
