@@ -131,7 +131,7 @@ interface Answer {
  * 200 is closed at once (a refusal is read whole).
  */
 async function send(app: FastifyInstance, opts: InjectOptions): Promise<Answer> {
-  if (!String(opts.url).startsWith('/v1/events')) return app.inject(opts);
+  if (!(typeof opts.url === 'string' ? opts.url : '').startsWith('/v1/events')) return app.inject(opts);
   const res = await app.inject({ ...opts, payloadAsStream: true });
   const stream = res.stream();
   let body = '';
