@@ -133,6 +133,10 @@ describe('server and model metadata', () => {
       });
       expect(res.statusCode, url).toBe(status);
       expect(res.json(), url).toEqual({ error: expect.any(String), code });
+      // Triton's wording, which Triton and KServe client code matches on.
+      if (code === 'MODEL_NOT_FOUND' && !url.endsWith('/load'))
+        expect(res.json().error, url).toBe("Request for unknown model: 'nope' is not found");
+      if (code === 'VERSION_NOT_FOUND') expect(res.json().error, url).toBe("Request for unknown model: 'vad' version 9 is not found");
     }
   });
 });
