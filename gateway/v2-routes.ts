@@ -147,6 +147,11 @@ function smallJson(req: FastifyRequest): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
+/** One upload of a version: the same bytes uploaded again after a delete are another upload. */
+function uploadOf(m: Manifest): string {
+  return `${m.sha256}@${m.createdAt}`;
+}
+
 function zeroStats(name: string, version: number): ModelStats {
   const z = () => ({ count: 0, ns: 0 });
   return {
@@ -211,21 +216,33 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
   app.addHook('onSend', compressResponse);
 
   /**
-   * `${name}@${version}` unloaded explicitly on this node and not started since. Holding a key does not make a
-   * version unready by itself: an instance up now (a job, a request that cold-started it) clears it.
+   * `${name}@${version}` unloaded explicitly on this node and not started since, with the identity (sha256 and time)
+   * of the upload that was unloaded (a version deleted and uploaded again is another upload, and ready). An instance up now
+   * (a job, a request that cold-started it) clears the mark too.
    */
-  const unloaded = new Set<string>();
-  const unloadedNow = (name: string, version: number): boolean => {
-    const key = `${name}@${version}`;
-    if (!unloaded.has(key)) return false;
-    if (executor?.isLoaded(name, version)) {
+  const unloaded = new Map<string, string>();
+  const unloadedNow = (manifest: Manifest): boolean => {
+    const key = `${manifest.name}@${manifest.version}`;
+    const upload = unloaded.get(key);
+    if (upload === undefined) return false;
+    if (upload !== uploadOf(manifest) || executor?.isLoaded(manifest.name, manifest.version)) {
       unloaded.delete(key);
       return false;
     }
     return true;
   };
+  /** The same for the repository index, which lists versions without their manifests: read only for marked ones. */
+  const unloadedVersion = async (name: string, version: number): Promise<boolean> => {
+    if (!unloaded.has(`${name}@${version}`)) return false;
+    try {
+      return unloadedNow(await manifests.get(name, version));
+    } catch {
+      unloaded.delete(`${name}@${version}`);
+      return false;
+    }
+  };
   const forgetUnload = (name: string) => {
-    for (const key of unloaded) if (key.startsWith(`${name}@`)) unloaded.delete(key);
+    for (const key of [...unloaded.keys()]) if (key.startsWith(`${name}@`)) unloaded.delete(key);
   };
 
   const needExecutor = (): Executor => {
@@ -262,9 +279,7 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
     const manifest = await registry.getManifest(req.params.name, versionOf(req.params));
     const failure =
       loadFailures.get(`${manifest.name}@${manifest.version}`) ??
-      (unloadedNow(manifest.name, manifest.version)
-        ? `unloaded: POST /v2/repository/models/${manifest.name}/load or a request loads it again`
-        : undefined);
+      (unloadedNow(manifest) ? `unloaded: POST /v2/repository/models/${manifest.name}/load or a request loads it again` : undefined);
     reply.header('hearth-warm', String(executor?.isLoaded(manifest.name, manifest.version) ?? false));
     if (!executor || failure) {
       // The protocol says "not ready" with a 4xx and an empty body; the reason goes in a header.
@@ -384,7 +399,7 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
         const failure =
           loadFailures.get(`${m.name}@${v}`) ??
           (executor ? undefined : 'this node runs no executor') ??
-          (unloadedNow(m.name, v) ? 'unloaded' : undefined);
+          ((await unloadedVersion(m.name, v)) ? 'unloaded' : undefined);
         if (failure) {
           if (!body.ready) out.push({ name: m.name, version: String(v), state: 'UNAVAILABLE', reason: failure });
           continue;
@@ -450,8 +465,9 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
     const exec = needExecutor();
     smallJson(req);
     const { versions } = await registry.getModel(req.params.name); // 404s
+    const uploads = await Promise.all(versions.map((v) => manifests.get(req.params.name, v).catch(() => undefined)));
     await exec.unload(req.params.name);
-    for (const v of versions) unloaded.add(`${req.params.name}@${v}`);
+    for (const m of uploads) if (m) unloaded.set(`${m.name}@${m.version}`, uploadOf(m));
     return reply.code(200).send();
   });
 }

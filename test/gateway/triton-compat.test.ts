@@ -327,6 +327,17 @@ describe('unload, readiness and the repository index', () => {
     expect([ready.status, ready.headers['hearth-warm']]).toEqual([200, 'true']);
     expect(await index()).toEqual([{ name: 'vad', version: '1', state: 'READY', reason: expect.stringMatching(/^warm/) }]);
   });
+
+  it('a model deleted and uploaded again after an unload is another upload: ready', async () => {
+    expect((await call('POST', '/v2/repository/models/vad/unload', '')).status).toBe(200);
+    expect((await call('GET', '/v2/models/vad/ready')).status).toBe(400);
+    expect((await call('DELETE', '/v1/models/vad')).status).toBeLessThan(300);
+    const up = await call('POST', '/v1/models/vad', sileroBytes(), { 'content-type': 'application/octet-stream' });
+    expect(up.status, up.body.toString()).toBe(201);
+    expect(up.json()).toMatchObject({ version: 1 });
+    expect((await call('GET', '/v2/models/vad/ready')).status).toBe(200);
+    expect((await index()).map((r) => [r.version, r.state])).toEqual([['1', 'READY']]);
+  });
 });
 
 describe('compressed responses', () => {
