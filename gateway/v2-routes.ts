@@ -91,7 +91,7 @@ export class ManifestCache {
   }
 }
 
-export const V2_EXTENSIONS = ['binary_tensor_data', 'model_repository', 'statistics'] as const;
+export const V2_EXTENSIONS = ['binary_tensor_data', 'model_configuration', 'model_repository', 'statistics'] as const;
 
 const SERVER_VERSION = PACKAGE_VERSION;
 

@@ -153,6 +153,8 @@ describe('unknown model and version, in Triton wording', () => {
 
 describe('model configuration extension', () => {
   it('GET /v2/models/{m}[/versions/{v}]/config answers the config in Triton shape, from the manifest and the serving config', async () => {
+    // Advertised as Triton advertises it, so clients that check extensions find it.
+    expect((await call('GET', '/v2')).json<{ extensions: string[] }>().extensions).toContain('model_configuration');
     const res = await call('GET', '/v2/models/vad/config');
     expect(res.status).toBe(200);
     const serving = (await call('GET', '/v1/models/vad/config')).json<{
