@@ -20,8 +20,14 @@ export const ERROR_CODES = {
     status: 403,
     doc: 'The key is valid but lacks the scope the route needs, or may not touch this model; the message names which.',
   },
-  MODEL_NOT_FOUND: { status: 404, doc: 'No model has this name.' },
-  VERSION_NOT_FOUND: { status: 404, doc: 'The model has no such version.' },
+  MODEL_NOT_FOUND: {
+    status: 404,
+    doc: "No model has this name. The message is Triton's: `Request for unknown model: '{name}' is not found` (a repository load: `failed to load '{name}', ...`).",
+  },
+  VERSION_NOT_FOUND: {
+    status: 404,
+    doc: "The model has no such version. The message is Triton's: `Request for unknown model: '{name}' version {v} is not found`.",
+  },
   JOB_NOT_FOUND: { status: 404, doc: 'No batch job has this id.' },
   DATASET_NOT_FOUND: { status: 404, doc: 'No dataset has this key.' },
   KEY_NOT_FOUND: { status: 404, doc: 'No API key has this id (it never existed or was revoked).' },

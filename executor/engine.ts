@@ -964,8 +964,8 @@ function deletedError(m: Manifest, code: ErrorCode): HearthError {
   return hearthError(
     code,
     code === 'MODEL_NOT_FOUND'
-      ? `model "${m.name}" was deleted`
-      : `model "${m.name}" version ${m.version} was deleted (or replaced by another upload)`,
+      ? `Request for unknown model: '${m.name}' is not found (it was deleted)`
+      : `Request for unknown model: '${m.name}' version ${m.version} is not found (it was deleted or replaced by another upload)`,
   );
 }
 

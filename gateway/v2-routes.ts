@@ -6,29 +6,37 @@
 // in a throwaway instance. So an existing version is "ready" (it can serve: the first call waits for its cold
 // start instead of failing), unless its last load on this node failed; `hearth-warm` tells whether an instance
 // is up right now. The repository index uses the same rule: READY, or UNAVAILABLE with the load error as reason.
+// An explicit unload (Triton's model control) makes the model's versions not ready on this node, UNAVAILABLE
+// "unloaded" in the index, until a load, or any request or job that starts an instance of it again.
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
+  defaultModelConfig,
   hearthError,
   isHearthError,
+  mergeModelConfig,
   platformOf,
   shown,
   type Clock,
   type Manifest,
+  type ModelConfig,
   type PrintedTensor,
   type Tensor,
 } from '../core/index.ts';
 import type { Executor, InferResult, ModelStats } from '../executor/index.ts';
 import { binaryOutputSelector, encodeInferResponse, manifestSignature, scanInferRequest, validateInputs } from '../protocol/index.ts';
-import { parseVersion, type ModelRegistry } from '../model-store/index.ts';
+import { checkModelName, parseVersion, type ModelRegistry } from '../model-store/index.ts';
 import { ClientGone } from './client-gone.ts';
 import { PACKAGE_VERSION } from './package-info.ts';
 import { readBody, type BodyReadOptions } from './request-body.ts';
 import type { PathScrubber } from './scrub-paths.ts';
 import { visibleModels } from './auth/index.ts';
+import { compressResponse } from './response-compression.ts';
+import { patchFromTritonConfig, toTritonConfig } from './triton-config.ts';
 
 export interface V2RoutesOptions {
-  registry: Pick<ModelRegistry, 'getManifest' | 'getModel' | 'listModels'>;
+  registry: Pick<ModelRegistry, 'getManifest' | 'getModel' | 'listModels'> &
+    Partial<Pick<ModelRegistry, 'getServingConfig' | 'putServingConfig'>>;
   executor?: Executor;
   clock: Clock;
   /** The infer path's manifest cache; buildApp shares it with a hook that clears it when /v1/models changes. */
@@ -83,7 +91,7 @@ export class ManifestCache {
   }
 }
 
-export const V2_EXTENSIONS = ['binary_tensor_data', 'model_repository', 'statistics'] as const;
+export const V2_EXTENSIONS = ['binary_tensor_data', 'model_configuration', 'model_repository', 'statistics'] as const;
 
 const SERVER_VERSION = PACKAGE_VERSION;
 
@@ -137,6 +145,11 @@ function smallJson(req: FastifyRequest): Record<string, unknown> {
   }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw hearthError('INVALID_REQUEST', 'body must be a JSON object');
   return v as Record<string, unknown>;
+}
+
+/** One upload of a version: the same bytes uploaded again after a delete are another upload. */
+function uploadOf(m: Manifest): string {
+  return `${m.sha256}@${m.createdAt}`;
 }
 
 function zeroStats(name: string, version: number): ModelStats {
@@ -199,6 +212,38 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (req, payload, done) => readBody(req, payload as Readable, bodies, done));
   const failed = (key: string, message: string) => loadFailures.set(key, opts.scrubber ? opts.scrubber.scrub(message) : message);
+  // Responses of this plugin honour Accept-Encoding gzip / deflate, as Triton's do.
+  app.addHook('onSend', compressResponse);
+
+  /**
+   * `${name}@${version}` unloaded explicitly on this node and not started since, with the identity (sha256 and time)
+   * of the upload that was unloaded (a version deleted and uploaded again is another upload, and ready). An instance up now
+   * (a job, a request that cold-started it) clears the mark too.
+   */
+  const unloaded = new Map<string, string>();
+  const unloadedNow = (manifest: Manifest): boolean => {
+    const key = `${manifest.name}@${manifest.version}`;
+    const upload = unloaded.get(key);
+    if (upload === undefined) return false;
+    if (upload !== uploadOf(manifest) || executor?.isLoaded(manifest.name, manifest.version)) {
+      unloaded.delete(key);
+      return false;
+    }
+    return true;
+  };
+  /** The same for the repository index, which lists versions without their manifests: read only for marked ones. */
+  const unloadedVersion = async (name: string, version: number): Promise<boolean> => {
+    if (!unloaded.has(`${name}@${version}`)) return false;
+    try {
+      return unloadedNow(await manifests.get(name, version));
+    } catch {
+      unloaded.delete(`${name}@${version}`);
+      return false;
+    }
+  };
+  const forgetUnload = (name: string) => {
+    for (const key of [...unloaded.keys()]) if (key.startsWith(`${name}@`)) unloaded.delete(key);
+  };
 
   const needExecutor = (): Executor => {
     if (!executor) throw hearthError('INTERNAL', 'this node runs no executor');
@@ -219,9 +264,22 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
     };
   };
 
+  /** The serving config as this node applies it (clamped to its cores, slots and memory), as GET /v1/models/{m}/config answers. */
+  const servingConfig = async (manifest: Manifest): Promise<ModelConfig> => {
+    const stored = registry.getServingConfig ? await registry.getServingConfig(manifest.name) : defaultModelConfig();
+    return executor?.fitConfig ? executor.fitConfig(manifest, stored).config : stored;
+  };
+
+  const tritonConfig = async (req: FastifyRequest<{ Params: ModelParams }>) => {
+    const manifest = await registry.getManifest(req.params.name, versionOf(req.params));
+    return toTritonConfig(manifest, await servingConfig(manifest));
+  };
+
   const ready = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     const manifest = await registry.getManifest(req.params.name, versionOf(req.params));
-    const failure = loadFailures.get(`${manifest.name}@${manifest.version}`);
+    const failure =
+      loadFailures.get(`${manifest.name}@${manifest.version}`) ??
+      (unloadedNow(manifest) ? `unloaded: POST /v2/repository/models/${manifest.name}/load or a request loads it again` : undefined);
     reply.header('hearth-warm', String(executor?.isLoaded(manifest.name, manifest.version) ?? false));
     if (!executor || failure) {
       // The protocol says "not ready" with a 4xx and an empty body; the reason goes in a header.
@@ -266,6 +324,7 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
         source: 'online',
       });
       loadFailures.delete(`${manifest.name}@${manifest.version}`);
+      unloaded.delete(`${manifest.name}@${manifest.version}`);
     } catch (e) {
       if (isHearthError(e) && e.code === 'MODEL_INVALID') failed(`${manifest.name}@${manifest.version}`, e.message);
       throw e;
@@ -320,6 +379,8 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
 
   app.get<{ Params: ModelParams }>('/v2/models/:name', async (req) => metadata(req.params));
   app.get<{ Params: ModelParams }>('/v2/models/:name/versions/:version', async (req) => metadata(req.params));
+  app.get<{ Params: ModelParams }>('/v2/models/:name/config', tritonConfig);
+  app.get<{ Params: ModelParams }>('/v2/models/:name/versions/:version/config', tritonConfig);
   app.get<{ Params: ModelParams }>('/v2/models/:name/ready', ready);
   app.get<{ Params: ModelParams }>('/v2/models/:name/versions/:version/ready', ready);
   app.post<{ Params: ModelParams }>('/v2/models/:name/infer', infer);
@@ -335,7 +396,10 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
     const out: { name: string; version: string; state: 'READY' | 'UNAVAILABLE'; reason: string }[] = [];
     for (const m of visibleModels(req, await registry.listModels(), (x) => x.name)) {
       for (const v of m.versions) {
-        const failure = loadFailures.get(`${m.name}@${v}`) ?? (executor ? undefined : 'this node runs no executor');
+        const failure =
+          loadFailures.get(`${m.name}@${v}`) ??
+          (executor ? undefined : 'this node runs no executor') ??
+          ((await unloadedVersion(m.name, v)) ? 'unloaded' : undefined);
         if (failure) {
           if (!body.ready) out.push({ name: m.name, version: String(v), state: 'UNAVAILABLE', reason: failure });
           continue;
@@ -355,21 +419,41 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
   app.post<{ Params: { name: string } }>('/v2/repository/models/:name/load', async (req, reply) => {
     const exec = needExecutor();
     const body = smallJson(req);
-    if (
-      body.parameters !== undefined &&
-      (body.parameters === null || typeof body.parameters !== 'object' || Array.isArray(body.parameters))
-    ) {
+    const params = body.parameters;
+    if (params !== undefined && (params === null || typeof params !== 'object' || Array.isArray(params))) {
       throw hearthError('INVALID_REQUEST', '"parameters" must be an object');
     }
-    // Triton's "config" parameter replaces the model config; Hearth's serving config lives at PUT /v1/models/{name}/config.
-    if ((body.parameters as Record<string, unknown> | undefined)?.config !== undefined) {
-      throw hearthError('INVALID_REQUEST', 'parameter "config" is not supported; set serving options with PUT /v1/models/{name}/config');
+    for (const k of Object.keys(params ?? {})) {
+      // Triton's "file:<path>" parameters carry model files; Hearth's uploads go through POST /v1/models/{name}.
+      if (k !== 'config') throw hearthError('INVALID_REQUEST', `parameter ${JSON.stringify(k)} is not supported (only "config")`);
     }
-    const manifest = await registry.getManifest(req.params.name);
+    const { name } = req.params;
+    checkModelName(name);
+    let manifest: Manifest;
+    try {
+      manifest = await registry.getManifest(name);
+    } catch (e) {
+      // Triton's wording for a load of a model the repository does not hold.
+      if (isHearthError(e) && e.code === 'MODEL_NOT_FOUND') {
+        throw hearthError('MODEL_NOT_FOUND', `failed to load '${name}', it is not in the model repository`);
+      }
+      throw e;
+    }
+    const config = (params as Record<string, unknown> | undefined)?.config;
+    if (config !== undefined) {
+      // Triton's "config" parameter: what maps onto the serving config is stored (for every node) and applied here.
+      if (!registry.getServingConfig || !registry.putServingConfig) throw hearthError('INTERNAL', 'this node cannot store serving configs');
+      const patch = patchFromTritonConfig(config, manifest, await servingConfig(manifest));
+      if (Object.keys(patch).length > 0) {
+        if (exec.checkConfig) exec.checkConfig(mergeModelConfig(await registry.getServingConfig(name), patch));
+        exec.setConfig(name, await registry.putServingConfig(name, patch));
+      }
+    }
     const key = `${manifest.name}@${manifest.version}`;
     try {
       await exec.load(manifest);
       loadFailures.delete(key);
+      forgetUnload(name);
     } catch (e) {
       if (isHearthError(e) && (e.code === 'MODEL_INVALID' || e.code === 'INSTANCE_FAILED' || e.code === 'TIMEOUT')) failed(key, e.message);
       throw e;
@@ -380,8 +464,10 @@ export async function v2Routes(app: FastifyInstance, opts: V2RoutesOptions): Pro
   app.post<{ Params: { name: string } }>('/v2/repository/models/:name/unload', async (req, reply) => {
     const exec = needExecutor();
     smallJson(req);
-    await registry.getModel(req.params.name); // 404s
+    const { versions } = await registry.getModel(req.params.name); // 404s
+    const uploads = await Promise.all(versions.map((v) => manifests.get(req.params.name, v).catch(() => undefined)));
     await exec.unload(req.params.name);
+    for (const m of uploads) if (m) unloaded.set(`${m.name}@${m.version}`, uploadOf(m));
     return reply.code(200).send();
   });
 }

@@ -11,6 +11,8 @@ export {
   ModelRegistry,
   checkModelName,
   parseVersion,
+  unknownModel,
+  unknownVersion,
   MAX_EXPLICIT_VERSION,
   MAX_VERSION,
   type ModelSummary,

@@ -11,6 +11,7 @@ import {
   shown,
   systemClock,
   type Clock,
+  type HearthError,
   type Manifest,
   type ModelConfig,
 } from '../core/index.ts';
@@ -64,6 +65,19 @@ export function checkModelName(name: string): string {
     );
   }
   return name;
+}
+
+/**
+ * MODEL_NOT_FOUND in Triton's wording, so that Triton and KServe client code matching on it works unchanged.
+ * The name was checked against MODEL_NAME_PATTERN before any lookup, so it is safe to quote.
+ */
+export function unknownModel(name: string): HearthError {
+  return hearthError('MODEL_NOT_FOUND', `Request for unknown model: '${name}' is not found`);
+}
+
+/** VERSION_NOT_FOUND in Triton's wording. */
+export function unknownVersion(name: string, version: number): HearthError {
+  return hearthError('VERSION_NOT_FOUND', `Request for unknown model: '${name}' version ${version} is not found`);
 }
 
 /** Parses a version path segment: a positive integer (explicit uploads are further capped, see reserveVersion). */
@@ -122,7 +136,7 @@ export class ModelRegistry {
   async getModel(name: string): Promise<ModelSummary> {
     checkModelName(name);
     const versions = (await this.#scan(name)).visible;
-    if (!versions.length) throw hearthError('MODEL_NOT_FOUND', `model "${name}" does not exist`);
+    if (!versions.length) throw unknownModel(name);
     return summary(name, versions);
   }
 
@@ -336,8 +350,8 @@ export class ModelRegistry {
   /** MODEL_NOT_FOUND when the model has no visible version at all, else VERSION_NOT_FOUND listing the versions. */
   async #versionMissing(name: string, version: number) {
     const versions = (await this.#scan(name)).visible;
-    if (!versions.length) return hearthError('MODEL_NOT_FOUND', `model "${name}" does not exist`);
-    return hearthError('VERSION_NOT_FOUND', `model "${name}" has no version ${version} (versions: ${versions.join(', ')})`);
+    if (!versions.length) return unknownModel(name);
+    return unknownVersion(name, version);
   }
 
   async #deletePrefix(prefix: string): Promise<void> {

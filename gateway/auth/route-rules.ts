@@ -52,6 +52,9 @@ export const ROUTE_RULES: Readonly<Record<string, RouteRule>> = {
   'GET /v2/models/:name/versions/:version': { scopes: READ_OR_INFER, model: true },
   'GET /v2/models/:name/ready': { scopes: READ_OR_INFER, model: true },
   'GET /v2/models/:name/versions/:version/ready': { scopes: READ_OR_INFER, model: true },
+  // Triton's model configuration extension: read before infer by some clients (perf_analyzer, model analyzers).
+  'GET /v2/models/:name/config': { scopes: READ_OR_INFER, model: true },
+  'GET /v2/models/:name/versions/:version/config': { scopes: READ_OR_INFER, model: true },
   'POST /v2/models/:name/infer': { scopes: ['infer'], model: true },
   'POST /v2/models/:name/versions/:version/infer': { scopes: ['infer'], model: true },
   'GET /v2/models/stats': { scopes: READ, nodeWide: true },

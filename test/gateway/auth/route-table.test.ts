@@ -60,6 +60,8 @@ const EXPECTED: Record<string, Need> = {
   'GET /v2/models/:name/versions/:version': { need: READ_OR_INFER, model: true },
   'GET /v2/models/:name/ready': { need: READ_OR_INFER, model: true },
   'GET /v2/models/:name/versions/:version/ready': { need: READ_OR_INFER, model: true },
+  'GET /v2/models/:name/config': { need: READ_OR_INFER, model: true },
+  'GET /v2/models/:name/versions/:version/config': { need: READ_OR_INFER, model: true },
   'POST /v2/models/:name/infer': { need: ['infer'], model: true },
   'POST /v2/models/:name/versions/:version/infer': { need: ['infer'], model: true },
   'GET /v2/models/stats': { need: READ, nodeWide: true },
