@@ -11,6 +11,7 @@ const COMPONENTS = {
   jobs: ['core', 'protocol', 'model-store', 'executor'],
   gateway: ['core', 'protocol', 'model-store', 'functions', 'executor', 'scaling', 'ledger', 'jobs'],
   client: ['core', 'protocol'],
+  cli: ['core', 'protocol', 'client'],
 };
 
 const names = Object.keys(COMPONENTS);

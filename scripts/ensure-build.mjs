@@ -17,6 +17,8 @@ const SOURCES = [
   'ledger',
   'jobs',
   'gateway',
+  'client',
+  'cli',
   'tsconfig.json',
   'tsconfig.build.json',
   'package.json',
