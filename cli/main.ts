@@ -360,7 +360,7 @@ program
   .action(async (_o: unknown, cmd: Command) => {
     const s = await client(cmd).status();
     if (globals(cmd).json) return printJson(s);
-    const rows = (s.models).map((m) => {
+    const rows = s.models.map((m) => {
       const i = m.instances as { starting: number; idle: number; busy: number };
       const l = m.latencyMs as { p50: number; p99: number };
       const k = m.keepAlive as { policy?: string; kind?: string };
