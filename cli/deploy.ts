@@ -116,7 +116,8 @@ export function planText(
 ): string {
   const lines: string[] = [];
   for (const it of items) {
-    const rel = path.relative(process.cwd(), it.path) || it.path;
+    const relative = path.relative(process.cwd(), it.path);
+    const rel = !relative || relative.startsWith('..') ? it.path : relative;
     if (it.action === 'create') lines.push(colour.green(`+ create     ${it.name}`) + colour.dim(`  (upload ${rel})`));
     else if (it.action === 'update') lines.push(colour.yellow(`~ update     ${it.name}`));
     else lines.push(colour.dim(`= unchanged  ${it.name}  (version ${it.latest}, sha256 ${it.remoteSha256?.slice(0, 12)})`));
