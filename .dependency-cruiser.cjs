@@ -13,6 +13,7 @@ const COMPONENTS = {
   client: ['core', 'protocol'],
   // The dashboard runs in the browser: it imports no server component, only preact and uplot.
   ui: [],
+  cli: ['core', 'protocol', 'client'],
 };
 
 const names = Object.keys(COMPONENTS);

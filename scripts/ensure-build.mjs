@@ -20,6 +20,8 @@ const SOURCES = [
   'gateway',
   'ui',
   'scripts/build-ui.mjs',
+  'client',
+  'cli',
   'tsconfig.json',
   'tsconfig.build.json',
   'package.json',
