@@ -79,6 +79,9 @@ export class FsObjectStore implements ObjectStore {
       await dir?.sync().catch(() => {});
       await dir?.close();
     } catch (e) {
+      // A stream destroyed before its file was open still opens (then closes) it: remove the file after that, or a
+      // body that failed at once would leave an empty .part behind (seen in CI with a corrupt gzip dataset).
+      if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
       await fs.rm(tmp, { force: true }).catch(() => {});
       if (bodyError !== undefined) throw bodyError;
       throw storeError('put', key, e);
